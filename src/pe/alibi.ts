@@ -1,0 +1,86 @@
+/**
+ * ALiBi: attention with linear biases. Head h adds -m_h |i - j| to the logit
+ * of query i and key j (causal models may use m_h (j - i), equal up to a
+ * per-row constant that softmax ignores).
+ *
+ * Slopes for n heads: with p = 2^floor(log2 n), m_k = 2^(-8k/p), k = 1..p; when
+ * n is not a power of two the remaining n - p heads take every other slope of
+ * the 2p-head sequence: 2^(-4k/p), k = 1, 3, 5, ...
+ *
+ * `slopes(n)` reproduces BLOOM's `build_alibi_tensor` bit for bit: the bases
+ * 2^(-8/p) and 2^(-4/p) are rounded to float32 and raised to integer powers in
+ * float32. `{ precision: "float64" }` gives the same formula without those
+ * roundings (as the original ALiBi code and x-transformers compute it).
+ *
+ * Reference: Press et al., "Train Short, Test Long" (ICLR 2022),
+ * https://arxiv.org/abs/2108.12409; HF transformers `build_alibi_tensor`
+ * (models/bloom/modeling_bloom.py).
+ */
+import { fail, finiteArray, integer, positionsOf } from "./validate.js";
+
+export interface SlopeOptions {
+  /** "float32" (default): BLOOM's float32 computation; "float64": the exact formula. */
+  precision?: "float32" | "float64";
+}
+
+/** ALiBi slopes for `numHeads` heads. */
+export function slopes(numHeads: number, options: SlopeOptions = {}): Float64Array {
+  const fn = "alibi.slopes";
+  integer(fn, "numHeads", numHeads, 1);
+  const precision = options.precision ?? "float32";
+  if (precision !== "float32" && precision !== "float64") {
+    fail(fn, `options.precision must be "float32" or "float64", got ${JSON.stringify(precision)}`);
+  }
+  const round = precision === "float32" ? Math.fround : (v: number) => v;
+  const closest = 2 ** Math.floor(Math.log2(numHeads));
+  const out = new Float64Array(numHeads);
+  const base = round(2 ** -(2 ** -(Math.log2(closest) - 3)));
+  for (let k = 1; k <= closest; k++) out[k - 1] = round(Math.pow(base, k));
+  if (closest !== numHeads) {
+    const extraBase = round(2 ** -(2 ** -(Math.log2(2 * closest) - 3)));
+    const remaining = Math.min(closest, numHeads - closest);
+    for (let r = 0; r < remaining; r++) out[closest + r] = round(Math.pow(extraBase, 2 * r + 1));
+  }
+  return out;
+}
+
+/**
+ * Slopes for a model where only the first `alibiHeads` of `numHeads` heads use
+ * ALiBi (x-transformers' `alibi_num_heads`): those get `slopes(alibiHeads)`,
+ * the other heads slope 0 (no bias).
+ */
+export function partialSlopes(numHeads: number, alibiHeads: number, options: SlopeOptions = {}): Float64Array {
+  const fn = "alibi.partialSlopes";
+  integer(fn, "numHeads", numHeads, 1);
+  integer(fn, "alibiHeads", alibiHeads, 1);
+  if (alibiHeads > numHeads) fail(fn, `alibiHeads (${alibiHeads}) must be <= numHeads (${numHeads})`);
+  const out = new Float64Array(numHeads);
+  out.set(slopes(alibiHeads, options));
+  return out;
+}
+
+/**
+ * The (H, L, S) bias -m_h |q_i - k_j| for query positions q (count or values)
+ * and key positions k, row-major.
+ */
+export function bias(
+  slopesPerHead: ArrayLike<number>,
+  queryPositions: number | ArrayLike<number>,
+  keyPositions: number | ArrayLike<number>,
+): Float64Array {
+  const fn = "alibi.bias";
+  const m = finiteArray(fn, "slopes", slopesPerHead);
+  if (m.length === 0) fail(fn, "slopes must hold at least one head");
+  const q = positionsOf(fn, queryPositions);
+  const k = positionsOf(fn, keyPositions);
+  const L = q.length;
+  const S = k.length;
+  const out = new Float64Array(m.length * L * S);
+  for (let h = 0; h < m.length; h++) {
+    for (let i = 0; i < L; i++) {
+      const row = (h * L + i) * S;
+      for (let j = 0; j < S; j++) out[row + j] = -m[h] * Math.abs(q[i] - k[j]);
+    }
+  }
+  return out;
+}

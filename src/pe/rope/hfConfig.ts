@@ -1,0 +1,228 @@
+/**
+ * Reading RoPE settings from a Hugging Face `config.json` object, verbatim,
+ * the way transformers 5.x standardizes them:
+ *
+ * - the 5.x form `rope_parameters: { rope_type, rope_theta, factor, ... }`;
+ * - the legacy form `rope_theta` + `rope_scaling: { type | rope_type, factor, ... }`
+ *   (`type` is an alias of `rope_type`; when both `rope_scaling` and
+ *   `rope_parameters` are present, `rope_scaling` wins, as in transformers);
+ * - per-layer-type parameters (`rope_parameters: { full_attention: {...},
+ *   sliding_attention: {...} }`, Gemma 3 style), chosen with `layerType`.
+ *
+ * Defaults as transformers: rope_theta 10000, partial_rotary_factor 1,
+ * head_dim = config.head_dim or hidden_size / num_attention_heads,
+ * original_max_position_embeddings from the config's top level, else from the
+ * RoPE parameters, else max_position_embeddings. Where transformers only logs a
+ * warning for an invalid value that would give wrong frequencies (missing or
+ * non-positive factor, factor lists of the wrong length, NaN), this throws.
+ *
+ * Note: transformers' Llama "default" RoPE ignores partial_rotary_factor
+ * while GPT-NeoX, Phi and every scaled type apply it; posenc applies it always.
+ *
+ * Reference: https://github.com/huggingface/transformers/blob/main/src/transformers/modeling_rope_utils.py
+ */
+import { describe as show, fail } from "../validate.js";
+import { ROPE_TYPES, ropeFrequencies, type RopeFrequencies, type RopeParameters, type RopeType } from "./scaling.js";
+
+/** A parsed `config.json`: only the fields RoPE reads are typed. */
+export interface HFConfig {
+  rope_parameters?: Record<string, unknown> | null;
+  rope_scaling?: Record<string, unknown> | null;
+  rope_theta?: number;
+  partial_rotary_factor?: number;
+  head_dim?: number | null;
+  hidden_size?: number;
+  num_attention_heads?: number;
+  max_position_embeddings?: number;
+  original_max_position_embeddings?: number;
+  layer_types?: string[];
+  [key: string]: unknown;
+}
+
+export interface FromHFConfigOptions {
+  /** Current sequence length: "dynamic" rescales beyond max_position_embeddings, "longrope" switches to long factors. */
+  seqLen?: number;
+  /** For per-layer-type parameters: which layer type to read (e.g. "full_attention"). */
+  layerType?: string;
+}
+
+/** What `fromHFConfig` returns: the frequencies plus the resolved parameters they came from. */
+export interface HFRope extends RopeFrequencies {
+  /** Head dimension the rotary dims are taken from. */
+  headDim: number;
+  parameters: RopeParameters;
+}
+
+const FN = "rope.fromHFConfig";
+
+/**
+ * Inverse frequencies, attention factor and rotary dims for a Hugging Face
+ * config, matching transformers' RoPE init functions to float32 precision.
+ */
+export function fromHFConfig(config: HFConfig, options: FromHFConfigOptions = {}): HFRope {
+  const parameters = parseHFConfig(config, options);
+  let seqLen: number | undefined;
+  if (options.seqLen !== undefined) {
+    if (!Number.isInteger(options.seqLen) || options.seqLen < 1) {
+      fail(FN, `options.seqLen must be an integer >= 1, got ${show(options.seqLen)}`);
+    }
+    seqLen = options.seqLen;
+  }
+  return { ...ropeFrequencies(parameters, seqLen), headDim: headDimOf(config), parameters };
+}
+
+/** Resolves and validates the RoPE parameters of a Hugging Face config without computing frequencies. */
+export function parseHFConfig(config: HFConfig, options: Pick<FromHFConfigOptions, "layerType"> = {}): RopeParameters {
+  if (config === null || typeof config !== "object" || Array.isArray(config)) {
+    fail(FN, `config must be a JSON object, got ${show(config)}`);
+  }
+  const rp = selectLayer(rawParameters(config), config, options.layerType);
+  const rawType = rp.rope_type ?? rp.type ?? "default";
+  if (typeof rawType !== "string" || !(ROPE_TYPES as readonly string[]).includes(rawType)) {
+    fail(FN, `unknown rope_type ${show(rawType)}; supported: ${ROPE_TYPES.join(", ")}`);
+  }
+  const type = rawType as RopeType;
+  const field = (name: string) => `rope_parameters.${name}`;
+  const base = positiveNumber(field("rope_theta"), rp.rope_theta ?? config.rope_theta ?? 10000);
+  const partial = positiveNumber(field("partial_rotary_factor"), rp.partial_rotary_factor ?? config.partial_rotary_factor ?? 1);
+  if (partial > 1) fail(FN, `${field("partial_rotary_factor")} must be in (0, 1], got ${partial}`);
+  const headDim = headDimOf(config);
+  const rotaryDim = Math.trunc(headDim * partial);
+  if (type !== "proportional" && (rotaryDim < 2 || rotaryDim % 2 !== 0)) {
+    fail(FN, `rotary dims int(head_dim * partial_rotary_factor) = int(${headDim} * ${partial}) = ${rotaryDim} must be even and >= 2`);
+  }
+  const factor = (required: boolean): number | undefined => {
+    const v = rp.factor;
+    if (v === undefined || v === null) {
+      if (required) fail(FN, `rope_type "${type}" needs ${field("factor")} (a number > 0), but it is missing`);
+      return undefined;
+    }
+    return positiveNumber(field("factor"), v);
+  };
+  const maxPositions = (): number => positiveInt("max_position_embeddings", config.max_position_embeddings);
+  const originalMax = (): number => {
+    const v = config.original_max_position_embeddings ?? rp.original_max_position_embeddings ?? config.max_position_embeddings;
+    if (v === undefined || v === null) {
+      fail(FN, `rope_type "${type}" needs the original context length: set ${field("original_max_position_embeddings")} (or max_position_embeddings)`);
+    }
+    return positiveInt(field("original_max_position_embeddings"), v);
+  };
+  const optionalNumber = (name: string): number | null => {
+    const v = rp[name];
+    return v === undefined || v === null ? null : finiteNumber(field(name), v);
+  };
+
+  switch (type) {
+    case "default":
+      return { type, base, rotaryDim };
+    case "linear":
+      return { type, base, rotaryDim, factor: factor(true)! };
+    case "dynamic":
+      return { type, base, rotaryDim, factor: factor(true)!, maxPositions: maxPositions() };
+    case "yarn": {
+      const original = originalMax();
+      const f = factor(false) ?? positiveNumber("max_position_embeddings / original_max_position_embeddings", maxPositions() / original);
+      const attentionFactor = optionalNumber("attention_factor");
+      if (attentionFactor !== null && attentionFactor < 0) fail(FN, `${field("attention_factor")} must be >= 0, got ${attentionFactor}`);
+      // transformers: `beta_fast or 32`, `beta_slow or 1` (0 and null take the default)
+      const betaFast = optionalNumber("beta_fast") || 32;
+      const betaSlow = optionalNumber("beta_slow") || 1;
+      if (betaFast <= 0 || betaSlow <= 0) fail(FN, `${field("beta_fast")} and ${field("beta_slow")} must be > 0, got ${betaFast} and ${betaSlow}`);
+      const truncate = rp.truncate ?? true;
+      if (typeof truncate !== "boolean") fail(FN, `${field("truncate")} must be true or false, got ${show(truncate)}`);
+      return {
+        type, base, rotaryDim, factor: f, originalMaxPositions: original, betaFast, betaSlow,
+        mscale: optionalNumber("mscale"), mscaleAllDim: optionalNumber("mscale_all_dim"), attentionFactor, truncate,
+      };
+    }
+    case "longrope": {
+      const original = originalMax();
+      const f = factor(false) ?? positiveNumber("max_position_embeddings / original_max_position_embeddings", maxPositions() / original);
+      const attentionFactor = optionalNumber("attention_factor");
+      if (attentionFactor !== null && attentionFactor < 0) fail(FN, `${field("attention_factor")} must be >= 0, got ${attentionFactor}`);
+      return {
+        type, base, rotaryDim, factor: f, originalMaxPositions: original, attentionFactor,
+        shortFactor: factorList(field("short_factor"), rp.short_factor, rotaryDim / 2),
+        longFactor: factorList(field("long_factor"), rp.long_factor, rotaryDim / 2),
+      };
+    }
+    case "llama3": {
+      const lowFreqFactor = positiveNumber(field("low_freq_factor"), requiredField(type, rp, "low_freq_factor"));
+      const highFreqFactor = positiveNumber(field("high_freq_factor"), requiredField(type, rp, "high_freq_factor"));
+      if (highFreqFactor <= lowFreqFactor) {
+        fail(FN, `${field("high_freq_factor")} (${highFreqFactor}) must be > ${field("low_freq_factor")} (${lowFreqFactor})`);
+      }
+      return { type, base, rotaryDim, factor: factor(true)!, originalMaxPositions: originalMax(), lowFreqFactor, highFreqFactor };
+    }
+    case "proportional": {
+      if (headDim % 2 !== 0) fail(FN, `head_dim must be even for rope_type "proportional", got ${headDim}`);
+      const rotatedPairs = Math.trunc(Math.floor((partial * headDim) / 2));
+      return { type, base, rotaryDim: headDim, factor: factor(false) ?? 1, headDim, rotatedPairs };
+    }
+    default:
+      return type satisfies never;
+  }
+}
+
+/** head_dim, else hidden_size / num_attention_heads (integer division). */
+function headDimOf(config: HFConfig): number {
+  if (config.head_dim !== undefined && config.head_dim !== null) return positiveInt("head_dim", config.head_dim);
+  const heads = positiveInt("num_attention_heads", config.num_attention_heads);
+  const hidden = positiveInt("hidden_size", config.hidden_size);
+  return Math.floor(hidden / heads);
+}
+
+/** rope_scaling wins over rope_parameters; neither means default RoPE with the top-level rope_theta. */
+function rawParameters(config: HFConfig): Record<string, unknown> {
+  for (const key of ["rope_scaling", "rope_parameters"] as const) {
+    const v = config[key];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== "object" || Array.isArray(v)) fail(FN, `${key} must be an object, got ${show(v)}`);
+    return v as Record<string, unknown>;
+  }
+  return {};
+}
+
+function selectLayer(rp: Record<string, unknown>, config: HFConfig, layerType: string | undefined): Record<string, unknown> {
+  const declared = Array.isArray(config.layer_types) ? config.layer_types : [];
+  const nestedKeys = Object.keys(rp).filter((k) => declared.includes(k) || (typeof rp[k] === "object" && rp[k] !== null && !Array.isArray(rp[k])));
+  if (nestedKeys.length === 0) {
+    if (layerType !== undefined) fail(FN, `options.layerType "${layerType}" given, but rope_parameters is not per layer type`);
+    return rp;
+  }
+  if (layerType === undefined) {
+    fail(FN, `rope_parameters is per layer type (${nestedKeys.join(", ")}): pass options.layerType`);
+  }
+  const inner = rp[layerType];
+  if (inner === undefined || inner === null || typeof inner !== "object" || Array.isArray(inner)) {
+    fail(FN, `options.layerType "${layerType}" has no RoPE parameters; available: ${nestedKeys.join(", ")}`);
+  }
+  return inner as Record<string, unknown>;
+}
+
+function requiredField(type: RopeType, rp: Record<string, unknown>, name: string): unknown {
+  if (rp[name] === undefined || rp[name] === null) fail(FN, `rope_type "${type}" needs rope_parameters.${name}, but it is missing`);
+  return rp[name];
+}
+
+function finiteNumber(name: string, v: unknown): number {
+  if (typeof v !== "number" || !Number.isFinite(v)) fail(FN, `${name} must be a finite number, got ${show(v)}`);
+  return v;
+}
+
+function positiveNumber(name: string, v: unknown): number {
+  const x = finiteNumber(name, v);
+  if (x <= 0) fail(FN, `${name} must be > 0, got ${x}`);
+  return x;
+}
+
+function positiveInt(name: string, v: unknown): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 1) fail(FN, `${name} must be an integer >= 1, got ${show(v)}`);
+  return v;
+}
+
+function factorList(name: string, v: unknown, expected: number): Float64Array {
+  if (!Array.isArray(v)) fail(FN, `${name} must be a list of ${expected} numbers (rotary dims / 2), got ${show(v)}`);
+  if (v.length !== expected) fail(FN, `${name} must have rotary dims / 2 = ${expected} entries, got ${v.length}`);
+  return Float64Array.from(v, (x, i) => positiveNumber(`${name}[${i}]`, x));
+}

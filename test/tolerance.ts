@@ -1,0 +1,47 @@
+/**
+ * Named tolerances and comparison helpers for the numeric tests.
+ */
+import { expect } from "vitest";
+
+/** Unit roundoff of float32 (2^-24). */
+export const FLOAT32_EPS = 2 ** -24;
+/** Unit roundoff of float64 (2^-53). */
+export const FLOAT64_EPS = 2 ** -53;
+
+/**
+ * float64 re-implementations of the same formula, evaluated in a different
+ * order: a few hundred ulps of float64 at most.
+ */
+export const FLOAT64_FORMULA = { rtol: 1e-12, atol: 1e-12 };
+
+/**
+ * A float64 result against a reference that computed the same formula in
+ * float32 with a handful of rounded steps (sin/cos of float32 angles,
+ * products): 8 float32 ulps relative, and an absolute floor for values near
+ * zero where sin/cos of a rounded angle differ absolutely by |angle| * eps.
+ */
+export const FLOAT32_REFERENCE = { rtol: 8 * FLOAT32_EPS, atol: 8 * FLOAT32_EPS };
+
+export interface Tolerance {
+  rtol: number;
+  atol: number;
+}
+
+/** Max over i of |a - e| / (atol + rtol |e|) must be <= 1; reports the worst index. */
+export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: Tolerance, what = "values"): void {
+  expect(actual.length, `${what}: length`).toBe(expected.length);
+  let worst = 0;
+  let at = -1;
+  for (let i = 0; i < expected.length; i++) {
+    const a = actual[i];
+    const e = expected[i];
+    const r = Math.abs(a - e) / (tol.atol + tol.rtol * Math.abs(e));
+    if (!(r <= worst)) {
+      worst = Number.isNaN(r) ? Infinity : r;
+      at = i;
+    }
+  }
+  if (worst > 1) {
+    expect.fail(`${what}: index ${at}: got ${actual[at]}, expected ${expected[at]} (error ${worst.toFixed(2)}x tolerance rtol=${tol.rtol}, atol=${tol.atol})`);
+  }
+}
