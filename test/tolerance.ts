@@ -35,7 +35,7 @@ export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
   for (let i = 0; i < expected.length; i++) {
     const a = actual[i];
     const e = expected[i];
-    const r = Math.abs(a - e) / (tol.atol + tol.rtol * Math.abs(e));
+    const r = a === e ? 0 : Math.abs(a - e) / (tol.atol + tol.rtol * Math.abs(e));
     if (!(r <= worst)) {
       worst = Number.isNaN(r) ? Infinity : r;
       at = i;

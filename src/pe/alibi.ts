@@ -7,9 +7,13 @@
  * n is not a power of two the remaining n - p heads take every other slope of
  * the 2p-head sequence: 2^(-4k/p), k = 1, 3, 5, ...
  *
- * `slopes(n)` reproduces BLOOM's `build_alibi_tensor` bit for bit: the bases
- * 2^(-8/p) and 2^(-4/p) are rounded to float32 and raised to integer powers in
- * float32. `{ precision: "float64" }` gives the same formula without those
+ * `slopes(n)` follows BLOOM's `build_alibi_tensor` step by step: the bases
+ * 2^(-8/p) and 2^(-4/p) are rounded to float32 and raised to integer powers,
+ * rounded to float32. posenc rounds each power correctly; PyTorch's CPU pow
+ * (SLEEF, 1-ulp accurate) rounds two slopes for 1..128 heads the other way
+ * (the 15th power of 2^(-1/4), the 91st of 2^(-1/16)), by one float32 ulp;
+ * all others are bit-identical (test/pe/references.test.ts).
+ * `{ precision: "float64" }` gives the same formula without the float32
  * roundings (as the original ALiBi code and x-transformers compute it).
  *
  * Reference: Press et al., "Train Short, Test Long" (ICLR 2022),

@@ -16,6 +16,9 @@
  * warning for an invalid value that would give wrong frequencies (missing or
  * non-positive factor, factor lists of the wrong length, NaN), this throws.
  *
+ * GPT-NeoX's own names `rotary_pct` and `rotary_emb_base` are read as
+ * partial_rotary_factor and rope_theta, as GPTNeoXConfig does.
+ *
  * Note: transformers' Llama "default" RoPE ignores partial_rotary_factor
  * while GPT-NeoX, Phi and every scaled type apply it; posenc applies it always.
  *
@@ -30,6 +33,8 @@ export interface HFConfig {
   rope_scaling?: Record<string, unknown> | null;
   rope_theta?: number;
   partial_rotary_factor?: number;
+  rotary_pct?: number;
+  rotary_emb_base?: number;
   head_dim?: number | null;
   hidden_size?: number;
   num_attention_heads?: number;
@@ -83,8 +88,8 @@ export function parseHFConfig(config: HFConfig, options: Pick<FromHFConfigOption
   }
   const type = rawType as RopeType;
   const field = (name: string) => `rope_parameters.${name}`;
-  const base = positiveNumber(field("rope_theta"), rp.rope_theta ?? config.rope_theta ?? 10000);
-  const partial = positiveNumber(field("partial_rotary_factor"), rp.partial_rotary_factor ?? config.partial_rotary_factor ?? 1);
+  const base = positiveNumber(field("rope_theta"), rp.rope_theta ?? config.rope_theta ?? config.rotary_emb_base ?? 10000);
+  const partial = positiveNumber(field("partial_rotary_factor"), rp.partial_rotary_factor ?? config.partial_rotary_factor ?? config.rotary_pct ?? 1);
   if (partial > 1) fail(FN, `${field("partial_rotary_factor")} must be in (0, 1], got ${partial}`);
   const headDim = headDimOf(config);
   const rotaryDim = Math.trunc(headDim * partial);
