@@ -1,0 +1,94 @@
+#!/usr/bin/env node
+/**
+ * The `posenc` command.
+ *
+ *   posenc rope [--config FILE] [--seq-len N] [--layer-type NAME]
+ *
+ * Without --config it reads the bundled example, a Llama-style YaRN config.
+ */
+import "../runtime/polyfill.js";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { ropeReport } from "./ropeReport.js";
+
+const USAGE = `usage: posenc <command> [options]
+
+commands:
+  rope [--config FILE] [--seq-len N] [--layer-type NAME]
+      RoPE of a Hugging Face config.json: type, rotary dims, attention factor,
+      and the wavelength of every frequency band before and after scaling.
+      Without --config: the bundled Llama-style YaRN example.
+  help   this text`;
+
+const EXAMPLE = fileURLToPath(new URL("../../examples/llama-yarn.json", import.meta.url));
+
+class UsageError extends Error {}
+
+function parseFlags(args: string[], allowed: string[]): Map<string, string> {
+  const flags = new Map<string, string>();
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (!allowed.includes(a)) throw new UsageError(`unknown option ${JSON.stringify(a)}`);
+    const v = args[i + 1];
+    if (v === undefined || v.startsWith("--")) throw new UsageError(`${a} needs a value`);
+    flags.set(a, v);
+    i++;
+  }
+  return flags;
+}
+
+function readConfig(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new Error(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${path} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+function rope(args: string[]): void {
+  const flags = parseFlags(args, ["--config", "--seq-len", "--layer-type"]);
+  const path = flags.get("--config");
+  const seq = flags.get("--seq-len");
+  let seqLen: number | undefined;
+  if (seq !== undefined) {
+    seqLen = Number(seq);
+    if (!Number.isInteger(seqLen) || seqLen < 1) throw new UsageError(`--seq-len must be a positive integer, got ${JSON.stringify(seq)}`);
+  }
+  const config = readConfig(path ?? EXAMPLE);
+  const source = path ?? "bundled example examples/llama-yarn.json";
+  console.log(ropeReport(config as Record<string, unknown>, source, { seqLen, layerType: flags.get("--layer-type") }));
+}
+
+function main(argv: string[]): number {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case "rope":
+        rope(rest);
+        return 0;
+      case undefined:
+      case "help":
+      case "--help":
+      case "-h":
+        console.log(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`posenc: ${err.message}\n\n${USAGE}`);
+      return 2;
+    }
+    console.error(`posenc ${command}: ${(err as Error).message}`);
+    return 1;
+  }
+}
+
+process.exitCode = main(process.argv.slice(2));
