@@ -9,6 +9,7 @@
  *
  * `teardown()` destroys the WebGPU device so that Node can exit.
  */
+import "./polyfill.js";
 import { defaultDevice, getWebGPUDevice, init as jaxInit } from "@jax-js/jax";
 import { installNodeGpu, runningInNode } from "./nodeGpu.js";
 
