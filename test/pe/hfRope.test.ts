@@ -45,9 +45,9 @@ describe("rope.fromHFConfig matches transformers' RoPE init functions", () => {
         expectClose(r.invFreq, c.invFreq, hfInvFreqTolerance(r.parameters.base), `${c.name} invFreq`);
       });
     }
-    if (c.cos && c.sin && c.positions) {
+    const { cos, sin, positions } = c;
+    if (cos && sin && positions) {
       it(`${c.name}: cos/sin tables equal the rotary module's (halves layout, attention factor applied)`, () => {
-        const { positions } = c;
         // The module sees positions up to max(p): "dynamic" and "longrope" pick their frequencies from that length.
         const r0 = fromHFConfig(c.config, { seqLen: Math.max(...positions) + 1 });
         const t = tables(positions, r0.invFreq, { pairing: "halves", attentionFactor: r0.attentionFactor });
@@ -56,7 +56,7 @@ describe("rope.fromHFConfig matches transformers' RoPE init functions", () => {
         // the cast add ~4 ulps of the result.
         const r = t.rotaryDim;
         const lnBase = Math.log(r0.parameters.base);
-        for (const [name, ours, theirs] of [["cos", t.cos, c.cos], ["sin", t.sin, c.sin]] as const) {
+        for (const [name, ours, theirs] of [["cos", t.cos, cos], ["sin", t.sin, sin]] as const) {
           for (let p = 0; p < positions.length; p++) {
             for (let j = 0; j < r; j++) {
               const angle = Math.abs(positions[p] * r0.invFreq[j % (r / 2)]);

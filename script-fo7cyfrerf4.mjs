@@ -1,0 +1,3 @@
+
+import { init } from "posenc";
+console.log((await init({ device: "auto" })).device);
