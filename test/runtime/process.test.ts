@@ -10,8 +10,13 @@ import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 
 const root = resolve(import.meta.dirname, "../..");
+// Scripts that import "posenc" by self-reference must live inside the package.
+const inside = mkdtempSync(join(root, ".test-scratch-"));
 const scratch = mkdtempSync(join(tmpdir(), "posenc-"));
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+afterAll(() => {
+  rmSync(inside, { recursive: true, force: true });
+  rmSync(scratch, { recursive: true, force: true });
+});
 
 function runModule(dir: string, source: string, env: NodeJS.ProcessEnv = {}) {
   const file = join(dir, `script-${Math.random().toString(36).slice(2)}.mjs`);
@@ -28,7 +33,7 @@ const EXPECTED = { type: "linear", rotaryDim: 16, slopes: [1 / 16, 1 / 256], buc
 
 describe("the built package", () => {
   it("imports as posenc from the repository root (self-reference)", () => {
-    const r = runModule(root, PROBE);
+    const r = runModule(inside, PROBE);
     expect(r.stderr).toBe("");
     expect(JSON.parse(r.stdout)).toEqual(EXPECTED);
   });
@@ -44,7 +49,7 @@ describe("the built package", () => {
   });
 
   it("fails clearly when WebGPU is asked for and no adapter exists", () => {
-    const r = runModule(root, `
+    const r = runModule(inside, `
 import { init } from "posenc";
 try { await init({ device: "webgpu" }); console.log("started"); } catch (e) { console.log(e.message); }
 `, { VK_ICD_FILENAMES: join(scratch, "no-such-icd.json") });
@@ -52,7 +57,7 @@ try { await init({ device: "webgpu" }); console.log("started"); } catch (e) { co
   });
 
   it("'auto' falls back to wasm without an adapter", () => {
-    const r = runModule(root, `
+    const r = runModule(inside, `
 import { init } from "posenc";
 console.log((await init({ device: "auto" })).device);
 `, { VK_ICD_FILENAMES: join(scratch, "no-such-icd.json") });
@@ -60,7 +65,7 @@ console.log((await init({ device: "auto" })).device);
   });
 
   it("exits by itself after a WebGPU computation and teardown", () => {
-    const r = runModule(root, `
+    const r = runModule(inside, `
 import { init, teardown } from "posenc";
 import { numpy as np } from "@jax-js/jax";
 await init({ device: "webgpu" });

@@ -1,3 +1,0 @@
-
-import { init } from "posenc";
-console.log((await init({ device: "auto" })).device);
