@@ -1,7 +1,17 @@
 /**
- * Iterator helpers (`Iterator.prototype.map`, `.toArray`, ...) are used by
- * `@jax-js/jax` (e.g. in `einsum`) and are native only from Node 22. core-js
- * installs them only where they are missing, so this is a no-op on newer
- * engines and in current browsers. Imported first by the package entry point.
+ * Language features `@jax-js/jax` needs that Node 20 lacks, installed only
+ * where missing (no-ops on newer engines and current browsers). Imported
+ * before jax-js by the package entry point and the runtime.
+ *
+ * - Iterator helpers (`Iterator.prototype.map`, `.toArray`, ...), used by
+ *   `einsum`: native from Node 22; core-js.
+ * - `Float16Array`: jax-js tests `data instanceof Float16Array` when it
+ *   builds an array from a Float64Array, and creates one for float16 data;
+ *   native from Node 24; @petamoriken/float16.
  */
 import "core-js/actual/iterator/index.js";
+import { Float16Array } from "@petamoriken/float16";
+
+if (typeof (globalThis as { Float16Array?: unknown }).Float16Array === "undefined") {
+  Object.defineProperty(globalThis, "Float16Array", { value: Float16Array, configurable: true, writable: true });
+}
