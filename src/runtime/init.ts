@@ -6,6 +6,10 @@
  * - `"webgpu"`: WebGPU (Dawn in Node, `navigator.gpu` in browsers); throws a
  *   clear error when no adapter is found, never falls back silently.
  * - `"auto"`: WebGPU when an adapter exists, otherwise WebAssembly.
+ * - `"cpu"`: jax-js's plain JavaScript backend: slow, but its transcendental
+ *   functions are `Math.sin`, `Math.exp`, ... (the WebAssembly and WebGPU
+ *   backends use polynomial approximations, accurate to ~1e-7 relative even
+ *   in float64). posenc's float64 reference checks and gradient checks run on it.
  *
  * `teardown()` destroys the WebGPU device so that Node can exit.
  */
@@ -13,8 +17,8 @@ import "./polyfill.js";
 import { defaultDevice, getWebGPUDevice, init as jaxInit } from "@jax-js/jax";
 import { installNodeGpu, runningInNode } from "./nodeGpu.js";
 
-export type DeviceRequest = "wasm" | "webgpu" | "auto";
-export type DeviceKind = "wasm" | "webgpu";
+export type DeviceRequest = "cpu" | "wasm" | "webgpu" | "auto";
+export type DeviceKind = "cpu" | "wasm" | "webgpu";
 
 export interface InitOptions {
   /** Which device to run on. Default `"auto"`. */
@@ -32,7 +36,7 @@ export interface DeviceLimits {
 export interface Runtime {
   /** The device arrays are created on. */
   device: DeviceKind;
-  /** Adapter description (WebGPU) or `"WebAssembly"`. */
+  /** Adapter description (WebGPU), `"WebAssembly"` or `"JavaScript (reference)"`. */
   description: string;
   /** Buffer limits of the device (WebAssembly: its 4 GiB linear memory). */
   limits: DeviceLimits;
@@ -46,6 +50,12 @@ const WASM_LIMITS: DeviceLimits = {
   maxBufferSize: 2 ** 32 - 1,
 };
 
+const CPU_LIMITS: DeviceLimits = {
+  // JavaScript typed arrays are limited to 2^31 - 1 elements on 64-bit engines.
+  maxStorageBufferBindingSize: 2 ** 31 - 1,
+  maxBufferSize: 2 ** 31 - 1,
+};
+
 let current: Runtime | null = null;
 let tornDown = false;
 
@@ -55,12 +65,16 @@ let tornDown = false;
  */
 export async function init(options: InitOptions = {}): Promise<Runtime> {
   const request = options.device ?? "auto";
-  if (request !== "wasm" && request !== "webgpu" && request !== "auto") {
-    throw new Error(`posenc.init: options.device must be "wasm", "webgpu" or "auto", got ${JSON.stringify(request)}`);
+  if (request !== "cpu" && request !== "wasm" && request !== "webgpu" && request !== "auto") {
+    throw new Error(`posenc.init: options.device must be "cpu", "wasm", "webgpu" or "auto", got ${JSON.stringify(request)}`);
   }
   if (tornDown) throw new Error("posenc.init: the runtime was torn down; start a new process to use a device again");
   if (current && (request === "auto" || request === current.device)) return current;
 
+  if (request === "cpu") {
+    await jaxInit("cpu");
+    return activate({ device: "cpu", description: "JavaScript (reference)", limits: CPU_LIMITS, shaderF16: false });
+  }
   if (request === "wasm") {
     await jaxInit("wasm");
     return activate({ device: "wasm", description: "WebAssembly", limits: WASM_LIMITS, shaderF16: false });
