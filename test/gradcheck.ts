@@ -1,7 +1,7 @@
 /**
  * Gradient checks for differentiable posenc functions: the reverse-mode VJP
  * along a random cotangent, projected on a random input direction, against a
- * central difference of the same projection, in float64 on wasm.
+ * central difference of the same projection, in float64.
  *
  *   analytic = <vjp(u)_i, d_i>,   numeric = (<u, f(x + eps d_i)> - <u, f(x - eps d_i)>) / (2 eps)
  *
