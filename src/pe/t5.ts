@@ -36,6 +36,12 @@ export function relativeBucket(relative: number, options: BucketOptions): number
   return bucketOf(relative, bidirectional, numBuckets, maxDistance);
 }
 
+/** Validates the options once and returns relative -> bucket (relative = keyPosition - queryPosition, an integer). */
+export function bucketer(options: BucketOptions): (relative: number) => number {
+  const { bidirectional, numBuckets, maxDistance } = resolve("t5.bucketer", options);
+  return (relative) => bucketOf(relative, bidirectional, numBuckets, maxDistance);
+}
+
 /** The (L, S) matrix of buckets for query positions 0..L-1 and key positions 0..S-1 (row-major, Int32). */
 export function bucketMatrix(queryLength: number, keyLength: number, options: BucketOptions): Int32Array {
   const fn = "t5.bucketMatrix";

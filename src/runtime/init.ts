@@ -93,6 +93,20 @@ export function runtime(): Runtime {
 }
 
 /**
+ * Buffer limits of the device arrays are created on: the started runtime's,
+ * or, when jax-js was started directly, those of its default device.
+ */
+export function currentLimits(): DeviceLimits {
+  if (current) return current.limits;
+  const device = defaultDevice();
+  if (device === "webgpu") {
+    const { maxStorageBufferBindingSize, maxBufferSize } = getWebGPUDevice().limits;
+    return { maxStorageBufferBindingSize, maxBufferSize };
+  }
+  return device === "cpu" ? CPU_LIMITS : WASM_LIMITS;
+}
+
+/**
  * Destroys the WebGPU device, if one was started, so that Node can exit.
  * Arrays on it become unusable; the runtime cannot be started again.
  */
