@@ -89,6 +89,11 @@ export function attention(q: np.Array, k: np.Array, v: np.Array, options: Attent
     abort(`pe.heads (${pe.heads}) must be an integer in [1, ${H}] covering whole key/value groups of ${H / Hkv} heads`);
   }
 
+  const scale = options.scale ?? 1 / Math.sqrt(D);
+  const itemBytes = q.dtype === np.float64 ? 8 : q.dtype === np.float16 ? 2 : 4;
+  const limit = options.maxBufferBytes ?? currentLimits().maxStorageBufferBindingSize;
+  const [headsPerChunk, queriesPerChunk] = planChunks(B, H, L, S, itemBytes, limit, abort);
+
   const staticQuery = staticPositions(options.queryPositions, L, queryOffset);
   const staticKey = staticPositions(options.keyPositions, S, 0);
   let qpos: np.Array;
@@ -111,10 +116,6 @@ export function attention(q: np.Array, k: np.Array, v: np.Array, options: Attent
     k = np.repeat(k, H / Hkv, 1);
     v = np.repeat(v, H / Hkv, 1);
   }
-  const scale = options.scale ?? 1 / Math.sqrt(D);
-  const itemBytes = q.dtype === np.float64 ? 8 : q.dtype === np.float16 ? 2 : 4;
-  const limit = options.maxBufferBytes ?? currentLimits().maxStorageBufferBindingSize;
-  const [headsPerChunk, queriesPerChunk] = planChunks(B, H, L, S, itemBytes, limit, abort);
 
   const padding = options.paddingMask ? np.notEqual(options.paddingMask, 0).reshape([B, 1, 1, S]) : null;
   const rows: np.Array[] = [];

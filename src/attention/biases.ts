@@ -16,6 +16,7 @@
  */
 import { nn, numpy as np } from "@jax-js/jax";
 import { bucketer } from "../pe/t5.js";
+import { constant } from "./constant.js";
 import type { BiasPE, Mlp } from "./spec.js";
 
 export interface BiasContext {
@@ -45,7 +46,7 @@ export function positionalBias(pe: BiasPE, ctx: BiasContext): np.Array {
   };
   switch (pe.kind) {
     case "alibi": {
-      const m = np.array(Float64Array.from(pe.slopes).slice(h0, h1)).astype(dtype).reshape([h1 - h0, 1, 1]);
+      const m = constant(Array.from(pe.slopes).slice(h0, h1), dtype).reshape([h1 - h0, 1, 1]);
       return done(np.multiply(np.negative(m), np.abs(rel()).reshape([1, L, S])));
     }
     case "t5": {

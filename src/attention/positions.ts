@@ -6,6 +6,7 @@
  */
 import { numpy as np, type DType } from "@jax-js/jax";
 import { fail } from "../pe/validate.js";
+import { constant } from "./constant.js";
 
 export type Positions = number[] | Float64Array | Float32Array | np.Array;
 
@@ -24,5 +25,5 @@ export function positionArray(fn: string, field: string, positions: Positions | 
   for (let i = 0; i < positions.length; i++) {
     if (!Number.isFinite(positions[i])) fail(fn, `${field}[${i}] must be finite, got ${positions[i]}`);
   }
-  return np.array(Float64Array.from(positions)).astype(dtype);
+  return constant(positions, dtype);
 }

@@ -18,6 +18,7 @@ import { numpy as np } from "@jax-js/jax";
 import type { Pairing } from "../pe/rope/pairing.js";
 import { bases as xposBases } from "../pe/rope/xpos.js";
 import { fail } from "../pe/validate.js";
+import { constant } from "./constant.js";
 
 export interface RotaryTables {
   /** (L, rotaryDim) */
@@ -40,14 +41,14 @@ export function rotaryTables(
   const dtype = positions.dtype;
   // column c uses frequency f(c): halves -> c mod R/2, interleaved -> floor(c/2)
   const perColumn = Float64Array.from({ length: R }, (_, c) => invFreq[opts.pairing === "halves" ? c % half : c >> 1]);
-  const angles = np.multiply(positions.ref.reshape([-1, 1]), np.array(perColumn).astype(dtype).reshape([1, R]));
+  const angles = np.multiply(positions.ref.reshape([-1, 1]), constant(perColumn, dtype).reshape([1, R]));
   let scale: np.Array | number = opts.attentionFactor ?? 1;
   if (opts.xpos) {
     const zeta = xposBases(R);
     const logZeta = Float64Array.from({ length: R }, (_, c) => Math.log(zeta[opts.pairing === "halves" ? c % half : c >> 1]));
     const { scaleBase, center, sign } = opts.xpos;
     const power = np.multiply(np.subtract(positions.reshape([-1, 1]), center), sign / scaleBase);
-    scale = np.multiply(np.exp(np.multiply(power, np.array(logZeta).astype(dtype).reshape([1, R]))), scale);
+    scale = np.multiply(np.exp(np.multiply(power, constant(logZeta, dtype).reshape([1, R]))), scale);
   } else {
     positions.dispose();
   }

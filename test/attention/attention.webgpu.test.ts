@@ -1,0 +1,57 @@
+/** Softmax attention on WebGPU (Dawn; Mesa lavapipe in CI) in float32 against the float64 formula. */
+import { numpy as np } from "@jax-js/jax";
+import { afterAll, beforeAll, describe, it } from "vitest";
+import { attention } from "../../src/attention/attention.js";
+import type { AttentionPE } from "../../src/attention/spec.js";
+import { slopes } from "../../src/pe/alibi.js";
+import { applyRope, tables } from "../../src/pe/rope/apply.js";
+import { inverseFrequencies } from "../../src/pe/rope/frequencies.js";
+import { relativeBucket } from "../../src/pe/t5.js";
+import { init, teardown } from "../../src/runtime/init.js";
+import { randn, type Input } from "../gradcheck.js";
+import { expectClose, FLOAT32_EPS } from "../tolerance.js";
+import { referenceAttention } from "./reference.js";
+
+beforeAll(async () => {
+  await init({ device: "webgpu" });
+});
+afterAll(teardown);
+
+/** float32 inputs, logits and softmax on the GPU, with approximate exp/sin/cos: ~1e-6 relative on O(1) outputs. */
+const WEBGPU_FLOAT32 = { rtol: 32 * FLOAT32_EPS, atol: 32 * FLOAT32_EPS };
+
+const B = 1, H = 4, L = 33, D = 8;
+const q = randn([B, H, L, D], 1, 0.5);
+const k = randn([B, 2, L, D], 2, 0.5);
+const v = randn([B, 2, L, D], 3);
+const f32 = (x: Input) => np.array(Float32Array.from(x.data)).reshape(x.shape);
+const exact = (x: Input): Input => ({ data: Float64Array.from(Float32Array.from(x.data)), shape: x.shape });
+
+async function check(pe: AttentionPE, bias: ((h: number, i: number, j: number) => number) | undefined, qr = exact(q), kr = exact(k)) {
+  const out = attention(f32(q), f32(k), f32(v), { causal: true, pe, scale: 0.3 });
+  expectClose(Float64Array.from(await out.data()), referenceAttention(qr, kr, exact(v), { scale: 0.3, causal: true, bias }), WEBGPU_FLOAT32, pe.type);
+}
+
+describe("attention on webgpu", () => {
+  it("ALiBi", async () => {
+    const m = slopes(H);
+    await check({ type: "bias", kind: "alibi", slopes: m }, (h, i, j) => -m[h] * Math.abs(i - j));
+  });
+  it("T5 buckets", async () => {
+    const table = randn([16, H], 4);
+    await check(
+      { type: "bias", kind: "t5", table: f32(table), bidirectional: false, numBuckets: 16, maxDistance: 32 },
+      (h, i, j) => Math.fround(table.data[relativeBucket(j - i, { bidirectional: false, numBuckets: 16, maxDistance: 32 }) * H + h]),
+    );
+  });
+  it("RoPE", async () => {
+    const inv = inverseFrequencies(D, 10000);
+    const rot = (x: Input) => {
+      const t = tables(L, inv, { pairing: "halves" });
+      const out = new Float64Array(x.data.length);
+      for (let bh = 0; bh < x.data.length / (L * D); bh++) out.set(applyRope(x.data.subarray(bh * L * D, (bh + 1) * L * D), t, { pairing: "halves", headDim: D }), bh * L * D);
+      return { data: out, shape: x.shape };
+    };
+    await check({ type: "rotary", pairing: "halves", frequencies: { invFreq: inv } }, undefined, rot(exact(q)), rot(exact(k)));
+  });
+});
