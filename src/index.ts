@@ -20,3 +20,12 @@ export { sincos2d } from "./pe/sincos2d.js";
 export { peg } from "./pe/peg.js";
 export { rng } from "./pe/random.js";
 export type { Rng } from "./pe/random.js";
+
+export { attention } from "./attention/attention.js";
+export type { AttentionOptions } from "./attention/attention.js";
+export type { AttentionPE, BiasPE, ContextualPE, Mlp, NoPE, RotaryPE } from "./attention/spec.js";
+export { KVCache } from "./attention/kvCache.js";
+export { addAbsolute } from "./attention/absolute.js";
+export type { AbsolutePE } from "./attention/absolute.js";
+export { applyRotary, rotaryTables } from "./attention/rotary.js";
+export type { Positions } from "./attention/positions.js";
