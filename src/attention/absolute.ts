@@ -18,7 +18,7 @@ import type { SinusoidalLayout } from "../pe/sinusoidal.js";
 import { inverseFrequencies } from "../pe/sinusoidal.js";
 import { fail } from "../pe/validate.js";
 import { constant } from "./constant.js";
-import { positionArray, type Positions } from "./positions.js";
+import { isArray, positionArray, type Positions } from "./positions.js";
 
 export type AbsolutePE =
   | { type: "absolute"; kind: "sinusoidal"; layout: SinusoidalLayout; base?: number; scale?: number | np.Array }
@@ -27,10 +27,10 @@ export type AbsolutePE =
 /** x (B, L, C) plus the encoding of its positions. Consumes x, the positions and the spec's arrays. */
 export function addAbsolute(x: np.Array, pe: AbsolutePE, positions?: Positions): np.Array {
   const fn = "addAbsolute";
-  const owned = [x, pe.kind === "learned" ? pe.table : null, pe.scale instanceof np.Array ? pe.scale : null];
+  const owned = [x, pe.kind === "learned" ? pe.table : null, isArray(pe.scale) ? pe.scale : null];
   const abort = (message: string): never => {
     for (const a of owned) a?.dispose();
-    if (positions instanceof np.Array) positions.dispose();
+    if (isArray(positions)) positions.dispose();
     return fail(fn, message);
   };
   if (x.ndim !== 3) abort(`x must be (B, L, C), got (${x.shape.join(", ")})`);
@@ -48,7 +48,7 @@ export function addAbsolute(x: np.Array, pe: AbsolutePE, positions?: Positions):
   } else {
     const [rows, width] = pe.table.shape;
     if (pe.table.ndim !== 2 || width !== C) abort(`table must be (maxPositions, C) with C = ${C}, got (${pe.table.shape.join(", ")})`);
-    if (!(positions instanceof np.Array)) {
+    if (!isArray(positions)) {
       const last = positions === undefined ? L - 1 : Math.max(...Array.from(positions));
       if (last >= rows) abort(`position ${last} is past the learned table of ${rows} positions`);
     }

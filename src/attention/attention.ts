@@ -33,7 +33,7 @@ import { fail } from "../pe/validate.js";
 import { currentLimits } from "../runtime/init.js";
 import { positionalBias } from "./biases.js";
 import { copeLogits } from "./cope.js";
-import { positionArray, type Positions } from "./positions.js";
+import { isArray, positionArray, type Positions } from "./positions.js";
 import { applyRotary, rotaryTables } from "./rotary.js";
 import type { AttentionPE, RotaryPE } from "./spec.js";
 
@@ -64,7 +64,7 @@ export function attention(q: np.Array, k: np.Array, v: np.Array, options: Attent
   const owned = [q, k, v, options.paddingMask, ...peArrays(options.pe)].filter((a): a is np.Array => a !== undefined);
   const abort = (message: string): never => {
     for (const a of owned) a.dispose();
-    for (const p of [options.queryPositions, options.keyPositions]) if (p instanceof np.Array) p.dispose();
+    for (const p of [options.queryPositions, options.keyPositions]) if (isArray(p)) p.dispose();
     return fail(FN, message);
   };
   const shape = (a: np.Array) => `(${a.shape.join(", ")})`;
@@ -244,7 +244,7 @@ function planChunks(B: number, H: number, L: number, S: number, itemBytes: numbe
 /** Static positions when they are known in JS (given as numbers, or the default range). */
 function staticPositions(p: Positions | undefined, n: number, offset: number): Float64Array | null {
   if (p === undefined) return Float64Array.from({ length: n }, (_, i) => offset + i);
-  if (p instanceof np.Array) return null;
+  if (isArray(p)) return null;
   return Float64Array.from(p);
 }
 

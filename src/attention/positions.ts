@@ -10,10 +10,18 @@ import { constant } from "./constant.js";
 
 export type Positions = number[] | Float64Array | Float32Array | np.Array;
 
+/**
+ * Whether a value is a jax-js array, including the tracers that stand for
+ * arrays inside `jit`, `grad` and `vjp` (which are not `np.Array` instances).
+ */
+export function isArray(x: unknown): x is np.Array {
+  return typeof x === "object" && x !== null && "dtype" in x && "shape" in x && "ref" in x;
+}
+
 /** A float array of `n` positions; `offset` shifts the default 0..n-1. Consumes an array argument. */
 export function positionArray(fn: string, field: string, positions: Positions | undefined, n: number, dtype: DType, offset = 0): np.Array {
   if (positions === undefined) return np.arange(offset, offset + n).astype(dtype);
-  if (positions instanceof np.Array) {
+  if (isArray(positions)) {
     if (positions.ndim !== 1 || positions.shape[0] !== n) {
       const shape = positions.shape;
       positions.dispose();

@@ -189,3 +189,30 @@ describe("properties", () => {
     );
   });
 });
+
+/**
+ * jax-js's jit fuses the reductions (einsum, softmax) into kernels whose
+ * float64 results differ from the eager path in the last digits (measured
+ * ~2e-8 on O(1) outputs on the cpu device); a wrong position would move them
+ * by O(0.1).
+ */
+const JIT_VS_EAGER = { rtol: 1e-6, atol: 1e-6 };
+
+describe("jit", () => {
+  it("a jitted attention with a learned T5 table and traced randomized positions equals the eager one", async () => {
+    const { jit } = await import("@jax-js/jax");
+    const table = randn([16, H], 40);
+    const f = jit((qa: np.Array, ka: np.Array, va: np.Array, t: np.Array, pos: np.Array) =>
+      attention(qa, ka, va, { scale, causal: true, queryPositions: pos.ref, keyPositions: pos,
+        pe: { type: "bias", kind: "t5", table: t, bidirectional: false, numBuckets: 16, maxDistance: 64 } }),
+    );
+    for (const positions of [[0, 3, 4, 9, 20, 31], [1, 2, 5, 6, 7, 40]]) {
+      const pos = np.array(Float64Array.from(positions));
+      const jitted = await read(f(arr(q), arr(k), arr(v), arr(table), pos));
+      const eager = await read(attention(arr(q), arr(k), arr(v), { scale, causal: true, queryPositions: positions, keyPositions: positions,
+        pe: { type: "bias", kind: "t5", table: arr(table), bidirectional: false, numBuckets: 16, maxDistance: 64 } }));
+      expectClose(jitted, eager, JIT_VS_EAGER, `positions ${positions}`);
+    }
+    f.dispose();
+  });
+});
