@@ -6,6 +6,7 @@ import type { AttentionPE } from "../../src/attention/spec.js";
 import { slopes } from "../../src/pe/alibi.js";
 import { applyRope, tables } from "../../src/pe/rope/apply.js";
 import { inverseFrequencies } from "../../src/pe/rope/frequencies.js";
+import { kernel as kerpleKernel } from "../../src/pe/kerple.js";
 import { relativeBucket } from "../../src/pe/t5.js";
 import { init, teardown } from "../../src/runtime/init.js";
 import { randn, type Input } from "../gradcheck.js";
@@ -53,5 +54,20 @@ describe("attention on webgpu", () => {
       return { data: out, shape: x.shape };
     };
     await check({ type: "rotary", pairing: "halves", frequencies: { invFreq: inv } }, undefined, rot(exact(q)), rot(exact(k)));
+  });
+  it("KERPLE, learned table and dynamic MLP bias", async () => {
+    const r1 = [0.5, 1, 1.5, 2], r2 = [0.3, 0.6, 0.9, 1.2];
+    await check({ type: "bias", kind: "kerple", variant: "log", r1: np.array(Float32Array.from(r1)), r2: np.array(Float32Array.from(r2)) },
+      (h, i, j) => kerpleKernel("log", Math.fround(r1[h]), Math.fround(r2[h]), i - j));
+    const table = randn([H, 9], 5);
+    await check({ type: "bias", kind: "table", table: f32(table), maxDistance: 4 },
+      (h, i, j) => Math.fround(table.data[h * 9 + Math.max(-4, Math.min(4, j - i)) + 4]));
+    const w1 = randn([1, 3], 6), b1 = randn([3], 7), w2 = randn([3, H], 8), b2 = randn([H], 9);
+    const g = (x: Input) => Float64Array.from(Float32Array.from(x.data));
+    await check({ type: "bias", kind: "mlp", logDistance: false, mlp: { w1: f32(w1), b1: f32(b1), w2: f32(w2), b2: f32(b2) } }, (h, i, j) => {
+      let y = g(b2)[h];
+      for (let u = 0; u < 3; u++) { const z = (j - i) * g(w1)[u] + g(b1)[u]; y += (z / (1 + Math.exp(-z))) * g(w2)[u * H + h]; }
+      return y;
+    });
   });
 });
