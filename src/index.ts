@@ -18,6 +18,7 @@ export * as randomized from "./pe/randomized.js";
 export * as axialRope from "./pe/axialRope.js";
 export { sincos2d } from "./pe/sincos2d.js";
 export { peg } from "./pe/peg.js";
+export * as rpe2d from "./pe/rpe2d.js";
 export { rng } from "./pe/random.js";
 export type { Rng } from "./pe/random.js";
 
@@ -29,3 +30,9 @@ export { addAbsolute } from "./attention/absolute.js";
 export type { AbsolutePE } from "./attention/absolute.js";
 export { applyRotary, rotaryTables } from "./attention/rotary.js";
 export type { Positions } from "./attention/positions.js";
+export { crossShapedWindowAttention, cswinAttention } from "./attention/crossShapedWindow.js";
+export type { CrossShapedWindowOptions, CswinAttentionWeights } from "./attention/crossShapedWindow.js";
+export { lepe } from "./attention/lepe.js";
+export { peg as pegLayer } from "./attention/peg.js";
+export { rpe2dTables } from "./attention/rpe2d.js";
+export type { Rpe2dTableOptions } from "./attention/rpe2d.js";

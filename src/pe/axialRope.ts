@@ -12,6 +12,8 @@
  *   (or pi * linspace(1, maxRes/2, K) with linearBands), positions t = linspace(-1, 1, size);
  * - with a reference shape, t <- t / size * refSize on each axis (EVA's
  *   interpolation: a larger grid spans the positions of the pretraining grid);
+ * - or explicit per-axis positions (`positions`, e.g. RPE-2D's randomized
+ *   rows and columns), used as given in place of the grid positions;
  * - per token, channels [axis 0 bands | axis 1 bands | ...], each band value
  *   repeated twice for an interleaved pair ("ij" indexing; "xy" puts the last
  *   axis first). Tokens are in row-major order over the shape.
@@ -22,7 +24,7 @@
  * (https://github.com/huggingface/pytorch-image-models); Heo et al., "Rotary
  * Position Embedding for Vision Transformer" (ECCV 2024), https://arxiv.org/abs/2403.13298
  */
-import { fail, finite, integer, positive } from "./validate.js";
+import { fail, finite, finiteArray, integer, positive } from "./validate.js";
 
 export type AxialConvention = "lang" | "pixel";
 
@@ -41,6 +43,11 @@ export interface AxialOptions {
   gridOffset?: number;
   /** "ij" (default): channels of axis 0 first; "xy": reversed axis order in the channels. */
   gridIndexing?: "ij" | "xy";
+  /**
+   * Explicit positions t, one list per axis (length shape[a]), instead of the
+   * convention's grid positions; excludes refShape and gridOffset.
+   */
+  positions?: readonly ArrayLike<number>[];
 }
 
 export interface AxialTables {
@@ -93,7 +100,7 @@ export function axialRope(shape: readonly number[], dim: number, options: AxialO
   if (indexing !== "ij" && indexing !== "xy") fail(fn, `options.gridIndexing must be "ij" or "xy", got ${JSON.stringify(indexing)}`);
   const K = dim / (2 * ndim);
   const omega = bands(K, options);
-  const pos = shape.map((s, a) => axisPositions(s, options, ref?.[a]));
+  const pos = options.positions === undefined ? shape.map((s, a) => axisPositions(s, options, ref?.[a])) : explicitPositions(fn, shape, options);
   // Channel block b holds axis order[b].
   const order = shape.map((_, a) => (indexing === "ij" ? a : ndim - 1 - a));
   if (indexing === "xy" && ndim !== 2) fail(fn, `options.gridIndexing "xy" needs a 2-D shape, got ${JSON.stringify(shape)}`);
@@ -119,6 +126,16 @@ export function axialRope(shape: readonly number[], dim: number, options: AxialO
     }
   }
   return { sin, cos, tokens, dim };
+}
+
+function explicitPositions(fn: string, shape: readonly number[], options: AxialOptions): Float64Array[] {
+  const p = options.positions!;
+  if (!Array.isArray(p) || p.length !== shape.length) fail(fn, `options.positions must hold one list per axis (${shape.length}), got ${Array.isArray(p) ? p.length : typeof p}`);
+  if (options.refShape !== undefined || options.gridOffset !== undefined) fail(fn, "options.positions replaces the grid positions: leave options.refShape and options.gridOffset unset");
+  return shape.map((s, a) => {
+    if (p[a]?.length !== s) fail(fn, `options.positions[${a}] must hold shape[${a}] = ${s} positions, got ${p[a]?.length}`);
+    return finiteArray(fn, `options.positions[${a}]`, p[a]);
+  });
 }
 
 function linspace(start: number, end: number, steps: number): Float64Array {
