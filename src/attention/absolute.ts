@@ -16,9 +16,9 @@
 import { numpy as np } from "@jax-js/jax";
 import type { SinusoidalLayout } from "../pe/sinusoidal.js";
 import { inverseFrequencies } from "../pe/sinusoidal.js";
-import { fail } from "../pe/validate.js";
 import { constant } from "./constant.js";
 import { isArray, positionArray, type Positions } from "./positions.js";
+import { reject } from "./shapes.js";
 
 export type AbsolutePE =
   | { type: "absolute"; kind: "sinusoidal"; layout: SinusoidalLayout; base?: number; scale?: number | np.Array }
@@ -27,12 +27,8 @@ export type AbsolutePE =
 /** x (B, L, C) plus the encoding of its positions. Consumes x, the positions and the spec's arrays. */
 export function addAbsolute(x: np.Array, pe: AbsolutePE, positions?: Positions): np.Array {
   const fn = "addAbsolute";
-  const owned = [x, pe.kind === "learned" ? pe.table : null, isArray(pe.scale) ? pe.scale : null];
-  const abort = (message: string): never => {
-    for (const a of owned) a?.dispose();
-    if (isArray(positions)) positions.dispose();
-    return fail(fn, message);
-  };
+  const owned = [x, pe.kind === "learned" ? pe.table : undefined, isArray(pe.scale) ? pe.scale : undefined];
+  const abort = (message: string): never => reject(fn, [...owned, isArray(positions) ? positions : undefined], message);
   if (x.ndim !== 3) abort(`x must be (B, L, C), got (${x.shape.join(", ")})`);
   const [, L, C] = x.shape;
   let table: np.Array;

@@ -29,12 +29,12 @@
  */
 import { nn, numpy as np } from "@jax-js/jax";
 import { fromHFConfig } from "../pe/rope/hfConfig.js";
-import { fail } from "../pe/validate.js";
 import { currentLimits } from "../runtime/init.js";
 import { positionalBias } from "./biases.js";
 import { copeLogits } from "./cope.js";
 import { isArray, positionArray, type Positions } from "./positions.js";
 import { applyRotary, rotaryTables } from "./rotary.js";
+import { reject, shapeOf } from "./shapes.js";
 import type { AttentionPE, RotaryPE } from "./spec.js";
 
 export interface AttentionOptions {
@@ -62,17 +62,13 @@ const FN = "attention";
 
 export function attention(q: np.Array, k: np.Array, v: np.Array, options: AttentionOptions = {}): np.Array {
   const owned = [q, k, v, options.paddingMask, ...peArrays(options.pe)].filter((a): a is np.Array => a !== undefined);
-  const abort = (message: string): never => {
-    for (const a of owned) a.dispose();
-    for (const p of [options.queryPositions, options.keyPositions]) if (isArray(p)) p.dispose();
-    return fail(FN, message);
-  };
-  const shape = (a: np.Array) => `(${a.shape.join(", ")})`;
-  if (q.ndim !== 4 || k.ndim !== 4 || v.ndim !== 4) abort(`q, k, v must be (B, H, L, D), got q=${shape(q)}, k=${shape(k)}, v=${shape(v)}`);
+  const positionArrays = [options.queryPositions, options.keyPositions].filter(isArray);
+  const abort = (message: string): never => reject(FN, [...owned, ...positionArrays], message);
+  if (q.ndim !== 4 || k.ndim !== 4 || v.ndim !== 4) abort(`q, k, v must be (B, H, L, D), got q=${shapeOf(q)}, k=${shapeOf(k)}, v=${shapeOf(v)}`);
   const [B, H, L, D] = q.shape;
   const [Bk, Hkv, S, Dk] = k.shape;
   if (Bk !== B || v.shape[0] !== B || Dk !== D || v.shape[1] !== Hkv || v.shape[2] !== S) {
-    abort(`q, k, v shapes mismatch: q=${shape(q)}, k=${shape(k)}, v=${shape(v)} (need k (B, Hkv, S, D) and v (B, Hkv, S, Dv))`);
+    abort(`q, k, v shapes mismatch: q=${shapeOf(q)}, k=${shapeOf(k)}, v=${shapeOf(v)} (need k (B, Hkv, S, D) and v (B, Hkv, S, Dv))`);
   }
   if (H % Hkv !== 0) abort(`query heads (${H}) must be a multiple of key/value heads (${Hkv})`);
   if (q.dtype !== k.dtype || q.dtype !== v.dtype) abort(`q, k, v dtypes differ: ${q.dtype}, ${k.dtype}, ${v.dtype}`);
@@ -80,7 +76,7 @@ export function attention(q: np.Array, k: np.Array, v: np.Array, options: Attent
   const queryOffset = options.queryOffset ?? S - L;
   if (!Number.isInteger(queryOffset) || queryOffset < 0) abort(`options.queryOffset must be an integer >= 0, got ${queryOffset}`);
   if (options.paddingMask && (options.paddingMask.ndim !== 2 || options.paddingMask.shape[0] !== B || options.paddingMask.shape[1] !== S)) {
-    abort(`options.paddingMask must be (B, S) = (${B}, ${S}), got ${shape(options.paddingMask)}`);
+    abort(`options.paddingMask must be (B, S) = (${B}, ${S}), got ${shapeOf(options.paddingMask)}`);
   }
   const window = resolveWindow(options.window, options.causal ?? false, abort);
   if (pe.type === "contextual" && !options.causal) abort("CoPE (pe.kind \"cope\") needs causal attention");
