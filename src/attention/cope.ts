@@ -30,7 +30,10 @@ export function copeLogits(q: np.Array, logits: np.Array, embeddings: np.Array):
   const ceil = np.ceil(pos.ref);
   const w = np.subtract(pos, floor.ref);
   const z = np.matmul(q, embeddings); // (B, h, l, npos)
-  const atCeil = np.takeAlongAxis(z.ref, ceil.astype(np.int32), -1);
-  const atFloor = np.takeAlongAxis(z, floor.astype(np.int32), -1);
+  // z gathered at ceil and floor as one-hot products (a gather's gradient, a scatter, does not jit)
+  const pick = (idx: np.Array) => np.einsum("bhln,bhlsn->bhls", z.ref, nn.oneHot(idx.astype(np.int32), npos).astype(z.dtype));
+  const atCeil = pick(ceil);
+  const atFloor = pick(floor);
+  z.dispose();
   return np.add(np.multiply(atCeil, w.ref), np.multiply(atFloor, np.subtract(1, w)));
 }

@@ -11,7 +11,7 @@ import { inverseFrequencies } from "../../src/pe/rope/frequencies.js";
 import { relativeBucket } from "../../src/pe/t5.js";
 import { init } from "../../src/runtime/init.js";
 import { checkGradients, randn, read, type Input } from "../gradcheck.js";
-import { expectClose, FLOAT64_FORMULA } from "../tolerance.js";
+import { expectClose, FLOAT64_FORMULA, JIT_VS_EAGER } from "../tolerance.js";
 import { arr, referenceAttention } from "./reference.js";
 
 beforeAll(async () => {
@@ -189,14 +189,6 @@ describe("properties", () => {
     );
   });
 });
-
-/**
- * jax-js's jit fuses the reductions (einsum, softmax) into kernels whose
- * float64 results differ from the eager path in the last digits (measured
- * ~2e-8 on O(1) outputs on the cpu device); a wrong position would move them
- * by O(0.1).
- */
-const JIT_VS_EAGER = { rtol: 1e-6, atol: 1e-6 };
 
 describe("jit", () => {
   it("a jitted attention with a learned T5 table and traced randomized positions equals the eager one", async () => {

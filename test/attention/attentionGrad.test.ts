@@ -6,7 +6,7 @@ import { slopes } from "../../src/pe/alibi.js";
 import { inverseFrequencies } from "../../src/pe/rope/frequencies.js";
 import { init } from "../../src/runtime/init.js";
 import { checkGradients, randn, read } from "../gradcheck.js";
-import { expectClose, FLOAT64_FORMULA } from "../tolerance.js";
+import { expectClose, FLOAT64_FORMULA, JIT_VS_EAGER } from "../tolerance.js";
 import { arr } from "./reference.js";
 
 beforeAll(async () => {
@@ -89,5 +89,25 @@ describe("CoPE equals its formula", () => {
       }
     }
     expectClose(out, expected, FLOAT64_FORMULA);
+  });
+});
+
+describe("jitted gradients (a gather's gradient is a scatter, which jit cannot compile: lookups are one-hot products)", () => {
+  it("T5 table, learned table and CoPE embeddings under jit(grad) equal the eager gradients", async () => {
+    const { grad, jit } = await import("@jax-js/jax");
+    const specs = {
+      t5: (t: np.Array) => ({ type: "bias", kind: "t5", table: t, bidirectional: false, numBuckets: 8, maxDistance: 16 }) as const,
+      table: (t: np.Array) => ({ type: "bias", kind: "table", table: t, maxDistance: 2 }) as const,
+      cope: (t: np.Array) => ({ type: "contextual", kind: "cope", embeddings: t }) as const,
+    };
+    const params = { t5: randn([8, H], 21), table: randn([H, 5], 22), cope: randn([D, 4], 23) };
+    for (const kind of ["t5", "table", "cope"] as const) {
+      const loss = (t: np.Array, a: np.Array) => np.sum(np.square(attention(a, arr(k), arr(v), { causal: true, pe: specs[kind](t) })));
+      const eager = await read(grad(loss)(arr(params[kind]), arr(q)));
+      const f = jit(grad(loss));
+      const jitted = await read(f(arr(params[kind]), arr(q)));
+      f.dispose();
+      expectClose(jitted, eager, JIT_VS_EAGER, kind);
+    }
   });
 });
