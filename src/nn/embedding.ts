@@ -1,0 +1,46 @@
+/**
+ * Token embedding: a (V, C) table indexed by token ids, and its transpose as
+ * a tied output head (logits = x E^T, as GPT-2 and nanoGPT tie them).
+ *
+ * Initialisation N(0, std^2): torch.nn.Embedding uses std 1, GPT-2 and nanoGPT 0.02.
+ *
+ * Reference: https://pytorch.org/docs/stable/generated/torch.nn.Embedding.html;
+ * Press & Wolf (2017), https://arxiv.org/abs/1608.05859
+ */
+import { nn, numpy as np, type DType } from "@jax-js/jax";
+import { shapeOf } from "../attention/shapes.js";
+import type { Rng } from "../pe/random.js";
+import { fail } from "../pe/validate.js";
+import { normal } from "./init.js";
+
+export interface EmbeddingParams {
+  /** (V, C) */
+  table: np.Array;
+}
+
+export function initEmbedding(r: Rng, vocabSize: number, width: number, options: { std?: number; dtype?: DType } = {}): EmbeddingParams {
+  return { table: normal(r, [vocabSize, width], options.std ?? 1, options.dtype ?? np.float32) };
+}
+
+/**
+ * x[b, l] = E[tokens[b, l]]: (B, L) int32 -> (B, L, C), computed as
+ * onehot(tokens) E. A gather would be cheaper, but its gradient is a scatter,
+ * which jax-js 0.1.25 cannot compile inside `jit` ("routine primitive scatter
+ * input is not imm"); the one-hot product has a matmul gradient. Borrows the
+ * table, consumes tokens.
+ */
+export function embed(p: EmbeddingParams, tokens: np.Array): np.Array {
+  if (tokens.ndim !== 2) {
+    const s = shapeOf(tokens);
+    tokens.dispose();
+    fail("embed", `tokens must be (B, L), got ${s}`);
+  }
+  const [V] = p.table.shape;
+  const onehot = nn.oneHot(tokens, V).astype(p.table.dtype); // (B, L, V)
+  return np.matmul(onehot, p.table.ref); // (B, L, C)
+}
+
+/** logits = x E^T: (B, L, C) -> (B, L, V). Borrows the table, consumes x. */
+export function unembed(p: EmbeddingParams, x: np.Array): np.Array {
+  return np.matmul(x, p.table.ref.transpose()); // (B, L, V)
+}

@@ -1,0 +1,31 @@
+/**
+ * Layer normalisation over the last axis:
+ *
+ *   y = (x - mean(x)) / sqrt(var(x) + eps) * gamma + beta,   var biased (divides by C)
+ *
+ * Initialisation gamma = 1, beta = 0, as torch.nn.LayerNorm.
+ *
+ * Reference: Ba et al. (2016), https://arxiv.org/abs/1607.06450;
+ * https://pytorch.org/docs/stable/generated/torch.nn.LayerNorm.html
+ */
+import { numpy as np, type DType } from "@jax-js/jax";
+import { full } from "./init.js";
+
+export interface LayerNormParams {
+  /** (C) */
+  gamma: np.Array;
+  /** (C) */
+  beta: np.Array;
+}
+
+export function initLayerNorm(width: number, dtype: DType = np.float32): LayerNormParams {
+  return { gamma: full([width], 1, dtype), beta: full([width], 0, dtype) };
+}
+
+/** Normalises the last axis. Borrows the parameters, consumes x. `eps` as torch's default 1e-5 when omitted. */
+export function layerNorm(p: LayerNormParams, x: np.Array, eps = 1e-5): np.Array {
+  const centered = np.subtract(x.ref, np.mean(x, -1, { keepdims: true })); // (..., C)
+  const variance = np.mean(np.square(centered.ref), -1, { keepdims: true }); // (..., 1)
+  const normed = np.multiply(centered, np.reciprocal(np.sqrt(np.add(variance, eps)))); // (..., C)
+  return np.add(np.multiply(normed, p.gamma.ref), p.beta.ref); // (..., C)
+}

@@ -1,0 +1,134 @@
+/**
+ * Decoder-only language model, readable top to bottom:
+ *
+ *   x = E[tokens] (+ absolute PE(positions))            token embedding
+ *   x = Block_n(... Block_1(x))                          pre-norm blocks, any attention PE
+ *   logits = NormF(x) E^T   (tied)  or  NormF(x) Whead   (untied)
+ *
+ * The config is plain JSON. Parameters are a pytree of jax-js arrays, so
+ * `jit`, `grad` and `valueAndGrad` take them directly; learnable positional
+ * encodings (T5 table, KERPLE, FIRE, dynamic MLP, table, CoPE) are owned per
+ * layer. Positions default to 0..L-1; randomized positions (a sorted sample
+ * of a larger range, at training time) are passed as `positions`, and feed
+ * both the absolute encoding and every layer's attention PE.
+ *
+ * Reference: Radford et al. (2019) GPT-2; Karpathy, nanoGPT `model.py`,
+ * https://github.com/karpathy/nanoGPT; Ruoss et al. (2023), randomized
+ * positional encodings, https://arxiv.org/abs/2305.16843
+ */
+import { numpy as np, type DType } from "@jax-js/jax";
+import { addAbsolute } from "../attention/absolute.js";
+import { isArray, type Positions } from "../attention/positions.js";
+import { shapeOf } from "../attention/shapes.js";
+import { rng } from "../pe/random.js";
+import type { SinusoidalLayout } from "../pe/sinusoidal.js";
+import { fail, integer } from "../pe/validate.js";
+import { block, initBlock, type BlockConfig, type BlockParams } from "./block.js";
+import { crossEntropy } from "./crossEntropy.js";
+import { embed, initEmbedding, unembed, type EmbeddingParams } from "./embedding.js";
+import { normal } from "./init.js";
+import { initLinear, linear, type LinearParams } from "./linear.js";
+import type { MlpConfig } from "./mlp.js";
+import { initNorm, norm, type NormConfig, type NormParams } from "./norm.js";
+import type { PEConfig } from "./positional.js";
+
+export type AbsoluteConfig =
+  | { kind: "sinusoidal"; layout: SinusoidalLayout; base?: number }
+  | { kind: "learned"; maxPositions: number };
+
+export interface LMConfig {
+  vocabSize: number;
+  /** Model width C. */
+  width: number;
+  /** Number of blocks. */
+  depth: number;
+  heads: number;
+  mlp: MlpConfig;
+  norm: NormConfig;
+  /** Positional encoding inside attention (every layer). */
+  pe: PEConfig;
+  /** Absolute encoding added to the token embeddings; none when absent. */
+  absolute?: AbsoluteConfig;
+  /** Output head tied to the token embedding (GPT-2) or a separate C -> V matrix. */
+  tied: boolean;
+  /** Biases in attention projections (the MLP follows `mlp.kind`). */
+  bias: boolean;
+  /** Std of the token (and learned absolute) embeddings: nanoGPT 0.02. */
+  embedStd: number;
+}
+
+export interface LMParams {
+  embed: EmbeddingParams;
+  /** (maxPositions, C) learned absolute embeddings. */
+  absolute?: { table: np.Array };
+  blocks: BlockParams[];
+  normF: NormParams;
+  /** C -> V, untied head only. */
+  head?: LinearParams;
+}
+
+/** Token ids and next-token targets with the mask of positions that count in the loss. */
+export interface Batch {
+  /** (B, L) int32 */
+  tokens: np.Array;
+  /** (B, L) int32 */
+  targets: np.Array;
+  /** (B, L) float, 1 where the target counts. */
+  mask: np.Array;
+}
+
+export function blockConfig(config: LMConfig): BlockConfig {
+  return { width: config.width, heads: config.heads, mlp: config.mlp, norm: config.norm, pe: config.pe, causal: true, bias: config.bias };
+}
+
+/** Seeded parameters: same config and seed, same model on every device. */
+export function initLM(config: LMConfig, seed: number, dtype: DType = np.float32): LMParams {
+  const fn = "initLM";
+  integer(fn, "config.vocabSize", config.vocabSize, 1);
+  integer(fn, "config.depth", config.depth, 0);
+  if (!Number.isInteger(config.width / config.heads)) fail(fn, `config.width (${config.width}) must be a multiple of config.heads (${config.heads})`);
+  const r = rng(seed);
+  const params: LMParams = {
+    embed: initEmbedding(r, config.vocabSize, config.width, { std: config.embedStd, dtype }),
+    blocks: [],
+    normF: initNorm(config.norm, config.width, dtype),
+  };
+  if (config.absolute?.kind === "learned") params.absolute = { table: normal(r, [config.absolute.maxPositions, config.width], config.embedStd, dtype) };
+  for (let i = 0; i < config.depth; i++) params.blocks.push(initBlock(r, blockConfig(config), dtype));
+  if (!config.tied) params.head = initLinear(r, config.width, config.vocabSize, { bias: false, dtype });
+  return params;
+}
+
+/** tokens (B, L) int32 -> logits (B, L, V). Borrows the parameters and positions, consumes tokens. */
+export function lmForward(p: LMParams, config: LMConfig, tokens: np.Array, positions?: Positions): np.Array {
+  let x = embed(p.embed, tokens); // (B, L, C)
+  const abs = config.absolute;
+  if (abs) {
+    const given = isArray(positions) ? positions.ref : positions;
+    if (abs.kind === "sinusoidal") x = addAbsolute(x, { type: "absolute", kind: "sinusoidal", layout: abs.layout, base: abs.base }, given); // (B, L, C)
+    else if (!p.absolute) {
+      x.dispose();
+      if (isArray(given)) given.dispose();
+      return fail("lmForward", 'config.absolute.kind "learned" needs params.absolute.table');
+    } else x = addAbsolute(x, { type: "absolute", kind: "learned", table: p.absolute.table.ref }, given); // (B, L, C)
+  }
+  const bc = blockConfig(config);
+  for (const b of p.blocks) x = block(b, x, bc, positions); // (B, L, C)
+  x = norm(config.norm, p.normF, x); // (B, L, C)
+  if (config.tied) return unembed(p.embed, x); // (B, L, V)
+  if (!p.head) {
+    x.dispose();
+    return fail("lmForward", "an untied model (config.tied false) needs params.head");
+  }
+  return linear(p.head, x); // (B, L, V)
+}
+
+/** Masked mean next-token cross-entropy of a batch. Borrows the parameters and positions, consumes the batch. */
+export function lmLoss(p: LMParams, config: LMConfig, batch: Batch, positions?: Positions): np.Array {
+  if (batch.tokens.ndim !== 2) {
+    const s = shapeOf(batch.tokens);
+    for (const a of [batch.tokens, batch.targets, batch.mask]) a.dispose();
+    fail("lmLoss", `batch.tokens must be (B, L), got ${s}`);
+  }
+  return crossEntropy(lmForward(p, config, batch.tokens, positions), batch.targets, batch.mask); // ()
+}

@@ -1,0 +1,30 @@
+/**
+ * The normalisation a model uses, chosen by config: LayerNorm (GPT-2) or
+ * RMSNorm (Llama), with its eps an explicit field.
+ *
+ * Reference: see layerNorm.ts and rmsNorm.ts.
+ */
+import { numpy as np, type DType } from "@jax-js/jax";
+import { initLayerNorm, layerNorm, type LayerNormParams } from "./layerNorm.js";
+import { initRmsNorm, rmsNorm, type RmsNormParams } from "./rmsNorm.js";
+
+export interface NormConfig {
+  type: "layer" | "rms";
+  /** torch LayerNorm: 1e-5; Llama RMSNorm: 1e-6. */
+  eps: number;
+}
+
+export type NormParams = LayerNormParams | RmsNormParams;
+
+export function initNorm(config: NormConfig, width: number, dtype: DType = np.float32): NormParams {
+  return config.type === "layer" ? initLayerNorm(width, dtype) : initRmsNorm(width, dtype);
+}
+
+/** (..., C) -> (..., C). Borrows the parameters, consumes x. */
+export function norm(config: NormConfig, p: NormParams, x: np.Array): np.Array {
+  if (config.type === "layer") {
+    if (!("beta" in p)) throw new Error("norm: a \"layer\" norm needs parameters { gamma, beta }");
+    return layerNorm(p, x, config.eps);
+  }
+  return rmsNorm(p, x, config.eps);
+}
