@@ -62,3 +62,10 @@ export type { TrainConfig } from "./train/trainStep.js";
 export { toSafetensors, fromSafetensors, saveCheckpoint, loadCheckpoint } from "./train/checkpoint.js";
 export { syntheticBatch, vocabSize } from "./train/data/synthetic.js";
 export type { TaskConfig, TokenBatch } from "./train/data/synthetic.js";
+
+export { flashAttention, flashAttentionPipelineCount, QUERY_BLOCK, MAX_HEAD_DIM } from "./kernels/webgpu/flashAttention.js";
+export type { FlashAttentionOptions } from "./kernels/webgpu/flashAttention.js";
+export { rope as ropeKernel, ropePipelineCount } from "./kernels/webgpu/rope.js";
+export type { RopeKernelOptions } from "./kernels/webgpu/rope.js";
+export { GpuTensor, toJaxArray } from "./kernels/webgpu/gpuTensor.js";
+export type { KernelLimits } from "./kernels/webgpu/gpuTensor.js";

@@ -1,0 +1,95 @@
+/**
+ * Fused WebGPU attention kernel against the jitted `attention` composite on
+ * the current WebGPU device, float32, causal, B = 1:
+ *
+ *   npx tsx bench/flashAttention.ts                          # --sizes 256,512 --heads 4 --dim 64
+ *   npx tsx bench/flashAttention.ts --sizes 256,1024 --heads 8 --reps 10
+ *
+ * For each size L = S and positional encoding (none, ALiBi, RoPE "halves"),
+ * both paths run a few times to compile and warm up, then `--reps` times;
+ * each run is timed to the end of its GPU work (`device.queue.onSubmittedWorkDone()`
+ * after the composite's output is realized) and the table shows medians and
+ * the ratio composite / fused. Every row first checks that both outputs agree.
+ */
+import { getWebGPUDevice, jit, numpy as np } from "@jax-js/jax";
+import { attention } from "../src/attention/attention.js";
+import type { AttentionPE } from "../src/attention/spec.js";
+import { flashAttention } from "../src/kernels/webgpu/flashAttention.js";
+import { slopes } from "../src/pe/alibi.js";
+import { rng } from "../src/pe/random.js";
+import { inverseFrequencies } from "../src/pe/rope/frequencies.js";
+import { init, teardown } from "../src/runtime/init.js";
+
+const args = process.argv.slice(2);
+const option = (name: string, fallback: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : fallback;
+};
+const sizes = option("sizes", "256,512").split(",").map(Number);
+const H = Number(option("heads", "4"));
+const D = Number(option("dim", "64"));
+const reps = Number(option("reps", "5"));
+const warmup = 2;
+
+const rt = await init({ device: "webgpu" });
+const device = getWebGPUDevice();
+console.log(`device: ${rt.description}; B=1, H=${H}, D=Dv=${D}, causal, float32; median of ${reps} runs after ${warmup} warm-up runs`);
+
+const pes: [string, AttentionPE][] = [
+  ["none", { type: "none" }],
+  ["alibi", { type: "bias", kind: "alibi", slopes: slopes(H) }],
+  ["rope", { type: "rotary", pairing: "halves", frequencies: { invFreq: inverseFrequencies(D, 10000) } }],
+];
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function time(run: () => Promise<void>): Promise<number> {
+  for (let i = 0; i < warmup; i++) await run();
+  const ms: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    await run();
+    ms.push(performance.now() - t0);
+  }
+  return median(ms);
+}
+
+const rows: string[][] = [["L=S", "pe", "composite ms", "fused ms", "composite/fused", "max |diff|"]];
+for (const L of sizes) {
+  const r = rng(L);
+  const rand = (n: number) => Float32Array.from({ length: n }, () => r.normal());
+  const q = np.array(rand(H * L * D)).reshape([1, H, L, D]);
+  const k = np.array(rand(H * L * D)).reshape([1, H, L, D]);
+  const v = np.array(rand(H * L * D)).reshape([1, H, L, D]);
+  for (const [name, pe] of pes) {
+    const composite = jit((a: np.Array, b: np.Array, c: np.Array) => attention(a, b, c, { causal: true, pe }));
+    const fused = () => flashAttention(q.ref, k.ref, v.ref, { causal: true, pe });
+    // agreement first
+    const expected = await composite(q.ref, k.ref, v.ref).data();
+    const out = await fused();
+    const got = await out.data();
+    out.dispose();
+    let diff = 0;
+    for (let i = 0; i < got.length; i++) diff = Math.max(diff, Math.abs(got[i] - expected[i]));
+
+    const tComposite = await time(async () => {
+      const o = await composite(q.ref, k.ref, v.ref).blockUntilReady();
+      await device.queue.onSubmittedWorkDone();
+      o.dispose();
+    });
+    const tFused = await time(async () => {
+      const o = await fused();
+      await device.queue.onSubmittedWorkDone();
+      o.dispose();
+    });
+    composite.dispose();
+    rows.push([String(L), name, tComposite.toFixed(2), tFused.toFixed(2), (tComposite / tFused).toFixed(2), diff.toExponential(1)]);
+  }
+  q.dispose();
+  k.dispose();
+  v.dispose();
+}
+
+const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
+for (const row of rows) console.log(row.map((cell, c) => cell.padStart(widths[c])).join("  "));
+await teardown();

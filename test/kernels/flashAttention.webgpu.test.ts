@@ -1,0 +1,210 @@
+/**
+ * The fused WebGPU attention kernel against the `attention` composite run on
+ * the same device in float32 (Dawn; Mesa lavapipe in CI).
+ */
+import { getWebGPUDevice, numpy as np } from "@jax-js/jax";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { attention, type AttentionOptions } from "../../src/attention/attention.js";
+import type { AttentionPE } from "../../src/attention/spec.js";
+import { flashAttention, flashAttentionPipelineCount, QUERY_BLOCK, type FlashAttentionOptions } from "../../src/kernels/webgpu/flashAttention.js";
+import { toJaxArray } from "../../src/kernels/webgpu/gpuTensor.js";
+import { slopes } from "../../src/pe/alibi.js";
+import { inverseFrequencies } from "../../src/pe/rope/frequencies.js";
+import { init, teardown } from "../../src/runtime/init.js";
+import { randn, type Input } from "../gradcheck.js";
+import { expectClose, FLOAT32_EPS } from "../tolerance.js";
+
+beforeAll(async () => {
+  await init({ device: "webgpu" });
+});
+afterAll(teardown);
+
+/**
+ * Both sides compute in float32 with the same builtins (exp, log, sin, cos of
+ * the device), the same bias and rotation steps, but sum in different orders:
+ * the composite's einsum reduces q.k over D and p.v over S in its own order and
+ * normalises p before the product, while the kernel sums D sequentially and S
+ * block by block with rescaling by exp(m_old - m_new) (online softmax). Each
+ * reordered sum of n terms differs by at most ~n eps sum|terms| (worst case,
+ * typically sqrt(n) eps): with D, S <= ~300 and O(1) inputs this is a few
+ * hundred eps of the O(1) outputs. 512 eps ~ 3e-5 leaves room for the
+ * worst-case linear growth and for logits up to ~10 in magnitude (ALiBi, T5
+ * tables), whose rounding the exp amplifies.
+ */
+const FUSED_FLOAT32 = { rtol: 512 * FLOAT32_EPS, atol: 512 * FLOAT32_EPS };
+
+const f32 = (x: Input) => np.array(Float32Array.from(x.data)).reshape(x.shape);
+
+interface Case {
+  B?: number;
+  H: number;
+  Hkv: number;
+  L: number;
+  S: number;
+  D: number;
+  Dv?: number;
+  seed?: number;
+}
+
+/** PE arrays are consumed by both calls, so each gets its own copy. */
+type PEFactory = () => AttentionPE | undefined;
+
+async function compare(c: Case, pe: PEFactory, opts: Omit<FlashAttentionOptions, "pe"> = {}, what = "") {
+  const B = c.B ?? 1;
+  const Dv = c.Dv ?? c.D;
+  const seed = c.seed ?? 1;
+  const q = randn([B, c.H, c.L, c.D], seed, 0.5);
+  const k = randn([B, c.Hkv, c.S, c.D], seed + 1, 0.5);
+  const v = randn([B, c.Hkv, c.S, Dv], seed + 2);
+  const { keyBlock: _kb, limits: _lim, ...compositeOpts } = opts;
+  const expected = await attention(f32(q), f32(k), f32(v), { ...(compositeOpts as AttentionOptions), pe: pe() }).data();
+  const fused = await flashAttention(f32(q), f32(k), f32(v), { ...opts, pe: pe() });
+  expect(fused.shape).toEqual([B, c.H, c.L, Dv]);
+  const got = await fused.data();
+  fused.dispose();
+  expectClose(got, expected, FUSED_FLOAT32, what);
+}
+
+const H = 4;
+const tableR = 6;
+const t5Table = randn([32, H], 11);
+const relTable = randn([H, 2 * tableR + 1], 12);
+const r1 = [0.5, 1, 1.5, 2];
+const r2 = [0.3, 0.6, 0.9, 1.2];
+const inv16 = inverseFrequencies(16, 10000);
+const inv8 = inverseFrequencies(8, 10000); // partial: 8 of 16 dims
+const peKinds: [string, PEFactory][] = [
+  ["none", () => undefined],
+  ["alibi", () => ({ type: "bias", kind: "alibi", slopes: slopes(H) })],
+  ["table", () => ({ type: "bias", kind: "table", table: f32(relTable), maxDistance: tableR })],
+  ["t5 bidirectional", () => ({ type: "bias", kind: "t5", table: f32(t5Table), bidirectional: true, numBuckets: 32, maxDistance: 128 })],
+  ["t5 causal", () => ({ type: "bias", kind: "t5", table: f32({ data: t5Table.data.slice(0, 16 * H), shape: [16, H] }), bidirectional: false, numBuckets: 16, maxDistance: 64 })],
+  ["kerple log", () => ({ type: "bias", kind: "kerple", variant: "log", r1: np.array(Float32Array.from(r1)), r2: np.array(Float32Array.from(r2)) })],
+  ["kerple power", () => ({ type: "bias", kind: "kerple", variant: "power", r1: np.array(Float32Array.from(r1)), r2: np.array(Float32Array.from([0.5, 1, 1.5, 2])) })],
+  ["rope halves", () => ({ type: "rotary", pairing: "halves", frequencies: { invFreq: inv16 } })],
+  ["rope interleaved", () => ({ type: "rotary", pairing: "interleaved", frequencies: { invFreq: inv16 } })],
+  ["rope halves partial", () => ({ type: "rotary", pairing: "halves", frequencies: { invFreq: inv8, attentionFactor: 1.2 } })],
+  ["rope interleaved partial, last 2 heads", () => ({ type: "rotary", pairing: "interleaved", frequencies: { invFreq: inv8 }, heads: 2 })],
+];
+const masks: [string, Omit<FlashAttentionOptions, "pe">][] = [
+  ["no mask", {}],
+  ["causal", { causal: true }],
+  ["window [20, 7]", { window: [20, 7] }],
+];
+
+describe("flashAttention on webgpu equals attention()", () => {
+  // L, S odd, not multiples of the 64-query or 16/64-key blocks; GQA 4 -> 2 heads; masks rotate over the encodings
+  peKinds.forEach(([peName, pe], n) => {
+    const [maskName, opts] = masks[n % masks.length];
+    it(`${peName}: ${maskName}, GQA, L=S=77; decoding L=1 at queryOffset 129`, async () => {
+      await compare({ H, Hkv: 2, L: 77, S: 77, D: 16 }, pe, opts, `${peName}, ${maskName}`);
+      await compare({ H, Hkv: 2, L: 1, S: 130, D: 16 }, pe, { causal: true, queryOffset: 129 }, `${peName}, decoding`);
+    });
+  });
+
+  it("every mask with ALiBi and RoPE", async () => {
+    for (const [maskName, opts] of masks) {
+      await compare({ H, Hkv: 2, L: 77, S: 77, D: 16 }, peKinds[1][1], opts, `alibi, ${maskName}`);
+      await compare({ H, Hkv: 2, L: 77, S: 77, D: 16 }, peKinds[8][1], opts, `rope, ${maskName}`);
+    }
+  });
+
+  it("causal sliding window (w = 33) with T5 and RoPE, L=S=150, B=2", async () => {
+    await compare({ B: 2, H, Hkv: 1, L: 150, S: 150, D: 16 }, peKinds[3][1], { causal: true, window: 33 }, "t5 causal window");
+    await compare({ B: 2, H, Hkv: 1, L: 150, S: 150, D: 16 }, peKinds[7][1], { causal: true, window: 33 }, "rope causal window");
+  });
+
+  it("RoPE from a Hugging Face config: YaRN (attention factor) and dynamic NTK (follows the length)", async () => {
+    const yarn = { head_dim: 16, num_attention_heads: H, max_position_embeddings: 64, rope_parameters: { rope_type: "yarn", factor: 4, original_max_position_embeddings: 16 } };
+    const dynamic = { head_dim: 16, num_attention_heads: H, max_position_embeddings: 32, rope_parameters: { rope_type: "dynamic", factor: 2 } };
+    await compare({ H, Hkv: 2, L: 50, S: 50, D: 16 }, () => ({ type: "rotary", pairing: "halves", frequencies: { hfConfig: yarn } }), { causal: true }, "yarn");
+    await compare({ H, Hkv: 2, L: 50, S: 50, D: 16 }, () => ({ type: "rotary", pairing: "interleaved", frequencies: { hfConfig: dynamic } }), { causal: true }, "dynamic");
+  });
+
+  it("T5 buckets at every distance up to 300 (log-spaced boundaries at 16, 32, 64, 128)", async () => {
+    await compare({ H, Hkv: 4, L: 3, S: 300, D: 8, seed: 5 }, peKinds[3][1], { queryOffset: 0 }, "t5 long distances");
+    await compare({ H, Hkv: 4, L: 300, S: 3, D: 8, seed: 6 }, peKinds[3][1], { queryOffset: 0 }, "t5 long distances, keys first");
+  });
+
+  it("decoding inside the cache (queryOffset 40 of S = 130) and a 3-query chunk", async () => {
+    await compare({ H, Hkv: 2, L: 1, S: 130, D: 16 }, peKinds[3][1], { causal: true, queryOffset: 40 }, "t5 decode inside");
+    await compare({ H, Hkv: 2, L: 3, S: 130, D: 16 }, peKinds[9][1], { causal: true }, "rope decode 3");
+  });
+
+  it("head dimensions 32, 64, 128 and Dv != D", async () => {
+    const alibi2: PEFactory = () => ({ type: "bias", kind: "alibi", slopes: slopes(2) });
+    for (const D of [32, 64, 128]) await compare({ H: 2, Hkv: 1, L: 70, S: 70, D }, alibi2, { causal: true }, `D=${D}`);
+    await compare({ H: 2, Hkv: 2, L: 40, S: 50, D: 32, Dv: 64 }, () => ({ type: "rotary", pairing: "halves", frequencies: { invFreq: inverseFrequencies(32, 10000) } }), {}, "D=32 Dv=64");
+  });
+
+  it("tile edges: L = one query block + 1, several key blocks (keyBlock 8), explicit positions", async () => {
+    const L = QUERY_BLOCK + 1;
+    for (const keyBlock of [1, 8, 64]) {
+      await compare({ H, Hkv: 2, L, S: L + 2, D: 16 }, peKinds[1][1], { causal: true, keyBlock }, `keyBlock ${keyBlock}`);
+    }
+    await compare({ H, Hkv: 2, L, S: 17, D: 16 }, peKinds[2][1], { window: [3, 2], keyBlock: 8, queryOffset: 0 }, "window, L > S");
+    const qp = Array.from({ length: 20 }, (_, i) => 3 * i + 1);
+    const kp = Array.from({ length: 20 }, (_, j) => 2 * j);
+    await compare({ H, Hkv: 2, L: 20, S: 20, D: 16 }, peKinds[7][1], { queryPositions: qp, keyPositions: kp }, "rope explicit positions");
+    await compare({ H, Hkv: 2, L: 20, S: 20, D: 16 }, peKinds[3][1], { queryPositions: qp, keyPositions: kp }, "t5 explicit positions");
+  });
+
+  it("a query that sees no key averages all values, as the composite", async () => {
+    // window [0, 0] non-causal, queries at indices 30.. beyond the 10 keys
+    await compare({ H, Hkv: 2, L: 5, S: 10, D: 8 }, peKinds[1][1], { window: [0, 0], queryOffset: 30 }, "empty rows");
+  });
+
+  it("caches one pipeline per configuration", async () => {
+    const before = flashAttentionPipelineCount();
+    for (let n = 0; n < 2; n++) await compare({ H: 2, Hkv: 2, L: 9, S: 9, D: 12 }, () => undefined, {}, "cache");
+    expect(flashAttentionPipelineCount()).toBe(before + 1);
+  });
+
+  it("chains with jax-js through toJaxArray", async () => {
+    const x = (s: number) => f32(randn([1, 2, 5, 8], s));
+    const out = await toJaxArray(await flashAttention(x(1), x(2), x(3)));
+    expect(out.shape).toEqual([1, 2, 5, 8]);
+    expectClose(await np.multiply(out, 2).data(), await np.multiply(attention(x(1), x(2), x(3)), 2).data(), FUSED_FLOAT32, "toJaxArray");
+  });
+});
+
+describe("flashAttention refuses bad input", () => {
+  const x = (shape: number[]) => f32(randn(shape, 1));
+  it("names the function and the shapes", async () => {
+    await expect(flashAttention(x([1, 2, 4, 8]), x([1, 2, 5, 8]), x([1, 2, 4, 8]))).rejects.toThrow(
+      "flashAttention: q, k, v shapes mismatch: q=(1, 2, 4, 8), k=(1, 2, 5, 8), v=(1, 2, 4, 8)",
+    );
+    await expect(flashAttention(x([1, 3, 4, 8]), x([1, 2, 4, 8]), x([1, 2, 4, 8]))).rejects.toThrow("flashAttention: query heads (3) must be a multiple of key/value heads (2)");
+    await expect(flashAttention(x([2, 4, 8]), x([2, 4, 8]), x([2, 4, 8]))).rejects.toThrow("flashAttention: q, k, v must be (B, H, L, D), got q=(2, 4, 8)");
+    await expect(flashAttention(x([1, 1, 4, 300]), x([1, 1, 4, 300]), x([1, 1, 4, 8]))).rejects.toThrow("D = 300 and Dv = 8 must be in [1, 256]");
+  });
+  it("dtypes must be float32", async () => {
+    const i32 = np.zeros([1, 1, 4, 8], { dtype: np.int32 });
+    await expect(flashAttention(i32, x([1, 1, 4, 8]), x([1, 1, 4, 8]))).rejects.toThrow("flashAttention: q must be float32, got int32");
+    const table = np.zeros([1, 5], { dtype: np.int32 });
+    await expect(flashAttention(x([1, 1, 4, 8]), x([1, 1, 4, 8]), x([1, 1, 4, 8]), { pe: { type: "bias", kind: "table", table, maxDistance: 2 } })).rejects.toThrow(
+      "flashAttention: pe.table must be a float32 webgpu array of shape (1, 5), got int32",
+    );
+  });
+  it("unsupported encodings and options", async () => {
+    const run = (opts: FlashAttentionOptions) => flashAttention(x([1, 2, 4, 8]), x([1, 2, 4, 8]), x([1, 2, 4, 8]), opts);
+    await expect(run({ pe: { type: "bias", kind: "alibi", slopes: [1] } })).rejects.toThrow("flashAttention: ALiBi needs one slope per head: 2, got 1");
+    await expect(run({ pe: { type: "rotary", pairing: "halves", frequencies: { invFreq: [1, 0.1] }, xpos: { scaleBase: 512, center: 0 } } })).rejects.toThrow("xPos is not supported");
+    await expect(run({ pe: { type: "rotary", pairing: "halves", frequencies: { invFreq: [1, 0.1, 0.01, 0.001, 1e-4] } } })).rejects.toThrow("rotary invFreq must hold 1..D/2 = 4 frequencies, got 5");
+    await expect(run({ window: 0 })).rejects.toThrow("flashAttention: options.window must be >= 1");
+    await expect(run({ queryOffset: -1 })).rejects.toThrow("flashAttention: options.queryOffset must be an integer >= 0, got -1");
+    await expect(run({ keyBlock: 1000 })).rejects.toThrow("flashAttention: options.keyBlock must be an integer in [1,");
+    await expect(run({ queryPositions: [0, 1] })).rejects.toThrow("flashAttention: options.queryPositions must hold 4 positions, got 2");
+  });
+  it("refuses buffers over the storage-buffer limit (planted small limit)", async () => {
+    const run = (limits: FlashAttentionOptions["limits"]) => flashAttention(x([1, 2, 64, 8]), x([1, 2, 64, 8]), x([1, 2, 64, 8]), { limits });
+    // q is 1 * 2 * 64 * 8 * 4 = 4096 bytes
+    await expect(run({ maxStorageBufferBindingSize: 4000 })).rejects.toThrow(
+      "flashAttention: q (1, 2, 64, 8) float32 needs 4096 bytes, more than the device allows for one storage buffer (maxStorageBufferBindingSize 4000, maxBufferSize",
+    );
+    await expect(run({ maxBufferSize: 4095 })).rejects.toThrow("maxBufferSize 4095");
+    const ok = await run({ maxStorageBufferBindingSize: 4096 });
+    ok.dispose();
+    expect(getWebGPUDevice().limits.maxStorageBufferBindingSize).toBeGreaterThan(4096);
+  });
+});
