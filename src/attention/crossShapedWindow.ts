@@ -31,6 +31,7 @@
  * (https://github.com/microsoft/CSWin-Transformer).
  */
 import { nn, numpy as np } from "@jax-js/jax";
+import { currentLimits } from "../runtime/init.js";
 import { windowedLepe } from "./lepe.js";
 import { integerArg, reject, shapeOf } from "./shapes.js";
 import { fromWindows, toWindows, windowCounts, windowValidity, type WindowGrid } from "./windows.js";
@@ -44,6 +45,8 @@ interface GridAndHeads {
   heads: number;
   /** Multiplies the logits (the official qk_scale); default (C / heads)^-1/2. */
   scale?: number;
+  /** Override of the device's storage-buffer limit in bytes (for testing the size check). */
+  maxBufferBytes?: number;
 }
 
 export type CrossShapedWindowOptions =
@@ -86,6 +89,19 @@ export function crossShapedWindowAttention(
   if (lepeBias.ndim !== 1 || lepeBias.shape[0] !== C) reject(fn, args, `lepeBias must be (C) = (${C}), got ${shapeOf(lepeBias)}`);
   const scale = opts.scale ?? (C / heads) ** -0.5;
   if (!Number.isFinite(scale)) reject(fn, args, `opts.scale must be a finite number, got ${opts.scale}`);
+  // The largest array made is one branch's (windows, heads, S, S) logits: refuse what a storage buffer cannot hold.
+  const limit = opts.maxBufferBytes ?? currentLimits().maxStorageBufferBindingSize;
+  const itemBytes = q.dtype === np.float64 ? 8 : q.dtype === np.float16 ? 2 : 4;
+  const [B] = q.shape;
+  const branches: [number, number, number][] =
+    mode === "global" ? [[H, W, heads]] : [[H, Math.min(sw, W), heads / 2], [Math.min(sw, H), W, heads / 2]];
+  for (const [wh, ww, h] of branches) {
+    const windows = B * Math.ceil(H / wh) * Math.ceil(W / ww);
+    const bytes = windows * h * (wh * ww) ** 2 * itemBytes;
+    if (bytes > limit) {
+      reject(fn, args, `the ${wh}x${ww} windows' logits (${windows} windows x ${h} heads x ${wh * ww}^2 x ${itemBytes} bytes = ${bytes} bytes) exceed the device's storage buffer limit of ${limit} bytes`);
+    }
+  }
 
   if (mode === "global") {
     return windowAttention(q, k, v, lepeWeight, lepeBias, { height: H, width: W, windowHeight: H, windowWidth: W }, heads, scale);

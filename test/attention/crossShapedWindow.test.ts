@@ -235,6 +235,12 @@ describe("crossShapedWindowAttention rejects bad input", () => {
     expect(() => call({}, { ...grid, heads: 2, mode: "shifted" })).toThrow(/opts.mode must be "cross" or "global", got "shifted"/);
     expect(() => call({}, { height: 0, width: 3, heads: 2, mode: "global" })).toThrow(/opts.height must be an integer >= 1, got 0/);
   });
+  it("logits past the device's storage buffer limit", () => {
+    // global 2x3 grid, 2 heads: 1 window x 2 heads x 6^2 x 8 bytes = 576 bytes
+    expect(() => call({}, { ...grid, heads: 2, mode: "global", maxBufferBytes: 575 })).toThrow(
+      /crossShapedWindowAttention: the 2x3 windows' logits \(1 windows x 2 heads x 6\^2 x 8 bytes = 576 bytes\) exceed the device's storage buffer limit of 575 bytes/,
+    );
+  });
   it("cswinAttention: projection shapes", () => {
     const x = np.zeros([1, 6, 4], { dtype: np.float64 });
     const w = (s: number[]) => np.zeros(s, { dtype: np.float64 });
