@@ -69,3 +69,14 @@ export { rope as ropeKernel, ropePipelineCount } from "./kernels/webgpu/rope.js"
 export type { RopeKernelOptions } from "./kernels/webgpu/rope.js";
 export { GpuTensor, toJaxArray } from "./kernels/webgpu/gpuTensor.js";
 export type { KernelLimits } from "./kernels/webgpu/gpuTensor.js";
+
+export { featureMap } from "./attention/featureMaps.js";
+export type { PrfOptions } from "./attention/featureMaps.js";
+export { gaussianOrthogonalProjection } from "./pe/orthogonalFeatures.js";
+export type { ProjectionOptions, ProjectionScaling } from "./pe/orthogonalFeatures.js";
+export { toeplitzMatmul, toeplitzMatrix, fftLength } from "./attention/toeplitz.js";
+export type { ToeplitzOptions } from "./attention/toeplitz.js";
+export { kernelizedAttention, kernelizedAttentionInChunks, kernelizedAttentionDense, kernelizedRpeAttention, planKernelized } from "./attention/kernelized.js";
+export type { KernelizedOptions, KernelizedRpeOptions, FeatureSpec, KernelizedPlan } from "./attention/kernelized.js";
+export { DEFAULT_CHUNK_BYTES } from "./attention/memoryBudget.js";
+export type { MemoryOptions } from "./attention/memoryBudget.js";
