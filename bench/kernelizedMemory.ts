@@ -14,17 +14,7 @@
  * computation.
  */
 import { Worker } from "node:worker_threads";
-
-// Record the WebAssembly memory jax-js creates (it keeps it private).
-const memories: WebAssembly.Memory[] = [];
-const NativeMemory = WebAssembly.Memory;
-function RecordedMemory(descriptor: WebAssembly.MemoryDescriptor): WebAssembly.Memory {
-  const memory = new NativeMemory(descriptor);
-  memories.push(memory);
-  return memory;
-}
-RecordedMemory.prototype = NativeMemory.prototype;
-(WebAssembly as unknown as { Memory: unknown }).Memory = RecordedMemory;
+import { wasmMemories } from "./wasmMemory.js"; // first: before jax-js creates its memory
 
 const { numpy: np } = await import("@jax-js/jax");
 const { init } = await import("../src/runtime/init.js");
@@ -115,7 +105,7 @@ for (const i of [0, 1, Math.floor(L / 2), L - 1]) {
   for (let d = 0; d < Dv; d++) worst = Math.max(worst, Math.abs(z[i * Dv + d] - num[d] / den) / (1 + Math.abs(num[d] / den)));
 }
 
-const wasmBytes = memories.reduce((a, m) => Math.max(a, m.buffer.byteLength), 0);
+const wasmBytes = wasmMemories.reduce((a, m) => Math.max(a, m.buffer.byteLength), 0);
 note("device", rt.description);
 note("shape", `B=${B} H=${H} L=${L} M=${M} Dv=${Dv} float32, ${causal ? "causal" : "bidirectional"}, with RPE`);
 note("FFT length n", String(fftLength(L)));

@@ -35,7 +35,7 @@ import { copeLogits } from "./cope.js";
 import { isArray, positionArray, type Positions } from "./positions.js";
 import { applyRotary, rotaryTables } from "./rotary.js";
 import { reject, shapeOf } from "./shapes.js";
-import type { AttentionPE, RotaryPE } from "./spec.js";
+import { peArrays, type AttentionPE, type RotaryPE } from "./spec.js";
 
 export interface AttentionOptions {
   /** Logit scale; default 1/sqrt(D). */
@@ -211,7 +211,8 @@ function lowest(dtype: np.DType): number {
   return -3.4028234663852886e38;
 }
 
-function resolveWindow(w: AttentionOptions["window"], causal: boolean, abort: (m: string) => never): [number, number] | null {
+/** The [left, right] window of `options.window` (see AttentionOptions), or null; `abort` on a bad value. */
+export function resolveWindow(w: AttentionOptions["window"], causal: boolean, abort: (m: string) => never): [number, number] | null {
   if (w === undefined) return null;
   const pair: [number, number] = typeof w === "number" ? (causal ? [w - 1, 0] : [w, w]) : w;
   if (!Array.isArray(pair) || pair.length !== 2 || !pair.every((x) => Number.isInteger(x) && x >= 0)) {
@@ -258,34 +259,4 @@ function rotate(pe: RotaryPE, q: np.Array, k: np.Array, qpos: np.Array, kpos: np
   const split = (x: np.Array, total: number, rotated: number, t: { cos: np.Array; sin: np.Array }) =>
     np.concatenate([x.ref.slice([], [0, total - rotated]), applyRotary(x.slice([], [total - rotated, total]), t.cos, t.sin, pe.pairing)], 1);
   return [split(q, H, n, tq), split(k, Hkv, nk, tk)];
-}
-
-/** The jax-js arrays held by a positional-encoding spec. */
-export function peArrays(pe: AttentionPE | undefined): np.Array[] {
-  if (!pe) return [];
-  switch (pe.type) {
-    case "none":
-    case "rotary":
-      return [];
-    case "contextual":
-      return [pe.embeddings];
-    case "bias":
-      switch (pe.kind) {
-        case "alibi":
-          return [];
-        case "t5":
-        case "table":
-          return [pe.table];
-        case "kerple":
-          return [pe.r1, pe.r2];
-        case "fire":
-          return [pe.mlp.w1, pe.mlp.b1, pe.mlp.w2, pe.mlp.b2, pe.c, pe.threshold];
-        case "mlp":
-          return [pe.mlp.w1, pe.mlp.b1, pe.mlp.w2, pe.mlp.b2];
-        default:
-          return pe satisfies never;
-      }
-    default:
-      return pe satisfies never;
-  }
 }

@@ -101,3 +101,33 @@ export interface ContextualPE {
 }
 
 export type AttentionPE = NoPE | RotaryPE | BiasPE | ContextualPE;
+
+/** The jax-js arrays held by a positional-encoding spec. */
+export function peArrays(pe: AttentionPE | undefined): np.Array[] {
+  if (!pe) return [];
+  switch (pe.type) {
+    case "none":
+    case "rotary":
+      return [];
+    case "contextual":
+      return [pe.embeddings];
+    case "bias":
+      switch (pe.kind) {
+        case "alibi":
+          return [];
+        case "t5":
+        case "table":
+          return [pe.table];
+        case "kerple":
+          return [pe.r1, pe.r2];
+        case "fire":
+          return [pe.mlp.w1, pe.mlp.b1, pe.mlp.w2, pe.mlp.b2, pe.c, pe.threshold];
+        case "mlp":
+          return [pe.mlp.w1, pe.mlp.b1, pe.mlp.w2, pe.mlp.b2];
+        default:
+          return pe satisfies never;
+      }
+    default:
+      return pe satisfies never;
+  }
+}

@@ -10,7 +10,7 @@ import { applyRope, tables } from "../../src/pe/rope/apply.js";
 import { inverseFrequencies } from "../../src/pe/rope/frequencies.js";
 import { relativeBucket } from "../../src/pe/t5.js";
 import { init } from "../../src/runtime/init.js";
-import { checkGradients, randn, read, type Input } from "../gradcheck.js";
+import { randn, read, type Input } from "../gradcheck.js";
 import { expectClose, FLOAT64_FORMULA, JIT_VS_EAGER } from "../tolerance.js";
 import { arr, referenceAttention } from "./reference.js";
 

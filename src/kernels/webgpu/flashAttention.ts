@@ -43,7 +43,8 @@
  */
 import { getWebGPUDevice, numpy as np } from "@jax-js/jax";
 import { isArray } from "../../attention/positions.js";
-import type { AttentionPE } from "../../attention/spec.js";
+import { resolveWindow } from "../../attention/attention.js";
+import { peArrays, type AttentionPE } from "../../attention/spec.js";
 import { fromHFConfig } from "../../pe/rope/hfConfig.js";
 import { fail } from "../../pe/validate.js";
 import {
@@ -103,7 +104,7 @@ interface Plan {
 /** Fused attention; returns out (B, H, L, Dv) as a float32 `GpuTensor`. Consumes q, k, v and the encoding's arrays. */
 export async function flashAttention(q: np.Array, k: np.Array, v: np.Array, options: FlashAttentionOptions = {}): Promise<GpuTensor> {
   const pe = options.pe ?? { type: "none" };
-  const owned = [q, k, v, ...peArraysOf(pe)];
+  const owned = [q, k, v, ...peArrays(pe)];
   const abort = (message: string): never => {
     for (const a of owned) a.dispose();
     return fail(FN, message);
@@ -227,25 +228,6 @@ export function flashAttentionPipelineCount(): number {
   return pipelines.size(getWebGPUDevice());
 }
 
-function peArraysOf(pe: AttentionPE): np.Array[] {
-  if (pe.type !== "bias") return pe.type === "contextual" ? [pe.embeddings] : [];
-  switch (pe.kind) {
-    case "t5":
-    case "table":
-      return [pe.table];
-    case "kerple":
-      return [pe.r1, pe.r2];
-    case "fire":
-      return [pe.mlp.w1, pe.mlp.b1, pe.mlp.w2, pe.mlp.b2, pe.c, pe.threshold];
-    case "mlp":
-      return [pe.mlp.w1, pe.mlp.b1, pe.mlp.w2, pe.mlp.b2];
-    case "alibi":
-      return [];
-    default:
-      return pe satisfies never;
-  }
-}
-
 function positions(p: ArrayLike<number> | undefined, field: string, n: number, offset: number, abort: (m: string) => never): Float32Array {
   if (p === undefined) return Float32Array.from({ length: n }, (_, i) => offset + i);
   if (isArray(p)) abort(`${field} as a jax-js array is not supported by the fused kernel; pass JS numbers`);
@@ -253,16 +235,6 @@ function positions(p: ArrayLike<number> | undefined, field: string, n: number, o
   const out = Float32Array.from(p);
   for (let i = 0; i < n; i++) if (!Number.isFinite(p[i])) abort(`${field}[${i}] must be finite, got ${p[i]}`);
   return out;
-}
-
-function resolveWindow(w: FlashAttentionOptions["window"], causal: boolean, abort: (m: string) => never): [number, number] | null {
-  if (w === undefined) return null;
-  const pair: [number, number] = typeof w === "number" ? (causal ? [w - 1, 0] : [w, w]) : w;
-  if (!Array.isArray(pair) || pair.length !== 2 || !pair.every((x) => Number.isInteger(x) && x >= 0)) {
-    abort(`options.window must be a positive integer or [left, right] of integers >= 0, got ${JSON.stringify(w)}`);
-  }
-  if (typeof w === "number" && w < 1) abort(`options.window must be >= 1, got ${w}`);
-  return pair;
 }
 
 function planPE(pe: AttentionPE, H: number, Hkv: number, D: number, queryPositions: ArrayLike<number>, abort: (m: string) => never): Plan {
