@@ -6,6 +6,7 @@ import type { AttentionPE } from "../../src/attention/spec.js";
 import { slopes } from "../../src/pe/alibi.js";
 import { applyRope, tables } from "../../src/pe/rope/apply.js";
 import { inverseFrequencies } from "../../src/pe/rope/frequencies.js";
+import { transform as fireTransform } from "../../src/pe/fire.js";
 import { kernel as kerpleKernel } from "../../src/pe/kerple.js";
 import { relativeBucket } from "../../src/pe/t5.js";
 import { init, teardown } from "../../src/runtime/init.js";
@@ -69,5 +70,19 @@ describe("attention on webgpu", () => {
       for (let u = 0; u < 3; u++) { const z = (j - i) * g(w1)[u] + g(b1)[u]; y += (z / (1 + Math.exp(-z))) * g(w2)[u * H + h]; }
       return y;
     });
+  });
+  it("FIRE", async () => {
+    const w1 = randn([1, 4], 10), b1 = randn([4], 11), w2 = randn([4, H], 12), b2 = randn([H], 13);
+    const g = (x: Input) => Float64Array.from(Float32Array.from(x.data));
+    const t = fireTransform({ c: Math.fround(0.2), threshold: 8, eps: 1e-6 }, L, L);
+    await check(
+      { type: "bias", kind: "fire", mlp: { w1: f32(w1), b1: f32(b1), w2: f32(w2), b2: f32(b2) },
+        c: np.array(Float32Array.of(0.2)).reshape([]), threshold: np.array(Float32Array.of(8)).reshape([]), eps: 1e-6 },
+      (h, i, j) => {
+        let y = g(b2)[h];
+        for (let u = 0; u < 4; u++) y += Math.max(0, t[i * L + j] * g(w1)[u] + g(b1)[u]) * g(w2)[u * H + h];
+        return y;
+      },
+    );
   });
 });
