@@ -10,6 +10,9 @@
  *   ||y_computed - y||_2 <= (FFT_ROUNDING_PER_BIT log2(n) + FFT_ROUNDING_CONSTANT) u ||fft(g)||_inf ||x||_2,
  *   ||fft(g)||_inf <= ||g||_1
  *
+ * where x is the complex signal a + i b of the two real channels that share
+ * one transform, so ||x||_2 = sqrt(||a||^2 + ||b||^2).
+ *
  * The bound is normwise, so an output much smaller than the channel's norm
  * (the first rows of causal attention) gets a relative error up to ~L u: a
  * property of FFT convolution, not of this code. It is used elementwise
@@ -47,11 +50,15 @@ export function toeplitzReference(
     for (let h = 0; h < H; h++) {
       let g1 = 0;
       for (let o = 0; o < (causal ? L : K); o++) g1 += Math.abs(c[h * K + o]);
-      for (let d = 0; d < N; d++) {
-        let sq = 0;
-        for (let j = 0; j < L; j++) sq += x[((b * H + h) * L + j) * N + d] ** 2;
-        scale[(b * H + h) * N + d] = g1 * Math.sqrt(sq);
-      }
+      // Two channels share each complex transform (toeplitz.ts), so a channel's error scales with
+      // the norm of the pair: bound it with the largest other channel of this (b, h).
+      const sq = Array.from({ length: N }, (_, d) => {
+        let s2 = 0;
+        for (let j = 0; j < L; j++) s2 += x[((b * H + h) * L + j) * N + d] ** 2;
+        return s2;
+      });
+      const largest = Math.max(...sq);
+      for (let d = 0; d < N; d++) scale[(b * H + h) * N + d] = g1 * Math.sqrt(sq[d] + largest);
       for (let i = 0; i < L; i++) {
         for (let j = 0; j <= (causal ? i : L - 1); j++) {
           const w = c[h * K + j - i + L - 1];

@@ -49,7 +49,8 @@ describe("toeplitzMatmul", () => {
           expect(ratio, `L=${L} B=${B} H=${H} N=${N} causal=${causal}: index ${at} got ${got[at]}, expected ${ref.y[at]}`).toBeLessThanOrEqual(1);
         },
       ),
-      { numRuns: 40 },
+      // seed -93038797 found a pair whose partner channel's norm the bound had left out
+      { numRuns: 40, examples: [[2, 1, 3, 3, false, 941180]] },
     );
   });
 
