@@ -16,9 +16,9 @@
 import { numpy as np } from "@jax-js/jax";
 import type { SinusoidalLayout } from "../pe/sinusoidal.js";
 import { inverseFrequencies } from "../pe/sinusoidal.js";
-import { lookup } from "./biases.js";
 import { constant } from "./constant.js";
 import { isArray, positionArray, type Positions } from "./positions.js";
+import { rowsAt } from "./rowsAt.js";
 import { reject } from "./shapes.js";
 
 export type AbsolutePE =
@@ -50,7 +50,7 @@ export function addAbsolute(x: np.Array, pe: AbsolutePE, positions?: Positions):
       if (last >= rows) abort(`position ${last} is past the learned table of ${rows} positions`);
     }
     const idx = np.round(positionArray(fn, "positions", positions, L, np.float32)).astype(np.int32);
-    table = lookup(pe.table, idx.reshape([1, L]), rows).reshape([C, L]).transpose(); // (L, C)
+    table = rowsAt(pe.table, idx); // (L, C)
   }
   const scaled = pe.scale === undefined ? table : np.multiply(table, pe.scale);
   return np.add(x, scaled.reshape([1, L, C]));

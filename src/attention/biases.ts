@@ -17,6 +17,7 @@
 import { nn, numpy as np } from "@jax-js/jax";
 import { bucketer } from "../pe/t5.js";
 import { constant } from "./constant.js";
+import { rowsAt } from "./rowsAt.js";
 import type { BiasPE, Mlp } from "./spec.js";
 
 export interface BiasContext {
@@ -54,7 +55,7 @@ export function positionalBias(pe: BiasPE, ctx: BiasContext): np.Array {
         ctx.staticQuery && ctx.staticKey
           ? np.array(staticBuckets(pe, ctx.staticQuery, ctx.staticKey)).reshape([L, S])
           : tracedBuckets(pe, rel());
-      return done(lookup(pe.table.ref.slice([], [h0, h1]), buckets, pe.numBuckets)); // table (numBuckets, h)
+      return done(rowsAt(pe.table.ref.slice([], [h0, h1]), buckets).transpose([2, 0, 1])); // (numBuckets, h) at (L, S) -> (h, L, S)
     }
     case "kerple": {
       const r1 = pe.r1.ref.slice([h0, h1]).reshape([h1 - h0, 1, 1]);
@@ -83,22 +84,11 @@ export function positionalBias(pe: BiasPE, ctx: BiasContext): np.Array {
     case "table": {
       const R = pe.maxDistance;
       const idx = np.add(np.clip(np.round(rel()), -R, R), R).astype(np.int32);
-      return done(lookup(pe.table.ref.slice([h0, h1]).transpose(), idx, 2 * R + 1));
+      return done(rowsAt(pe.table.ref.slice([h0, h1]).transpose(), idx).transpose([2, 0, 1])); // (2R+1, h) at (L, S) -> (h, L, S)
     }
     default:
       return pe satisfies never;
   }
-}
-
-/**
- * rows (n, h) looked up at integer indices (L, S) -> (h, L, S), written as a
- * one-hot product: the gradient of a gather is a scatter, which jax-js's jit
- * cannot compile, while a matmul's gradient is a matmul.
- */
-export function lookup(rows: np.Array, indices: np.Array, n: number): np.Array {
-  const [L, S] = indices.shape;
-  const oneHot = nn.oneHot(indices, n).astype(rows.dtype).reshape([L * S, n]); // (L S, n)
-  return np.matmul(oneHot, rows).reshape([L, S, -1]).transpose([2, 0, 1]); // (h, L, S)
 }
 
 /** Linear(1, W) -> act -> Linear(W, H)[:, h0:h1] applied to every entry of x (L, S); returns (h, L, S). */

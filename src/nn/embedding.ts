@@ -7,7 +7,8 @@
  * Reference: https://pytorch.org/docs/stable/generated/torch.nn.Embedding.html;
  * Press & Wolf (2017), https://arxiv.org/abs/1608.05859
  */
-import { nn, numpy as np, type DType } from "@jax-js/jax";
+import { numpy as np, type DType } from "@jax-js/jax";
+import { rowsAt } from "../attention/rowsAt.js";
 import { shapeOf } from "../attention/shapes.js";
 import type { Rng } from "../pe/random.js";
 import { fail } from "../pe/validate.js";
@@ -23,11 +24,8 @@ export function initEmbedding(r: Rng, vocabSize: number, width: number, options:
 }
 
 /**
- * x[b, l] = E[tokens[b, l]]: (B, L) int32 -> (B, L, C), computed as
- * onehot(tokens) E. A gather would be cheaper, but its gradient is a scatter,
- * which jax-js 0.1.25 cannot compile inside `jit` ("routine primitive scatter
- * input is not imm"); the one-hot product has a matmul gradient. Borrows the
- * table, consumes tokens.
+ * x[b, l] = E[tokens[b, l]]: (B, L) int32 -> (B, L, C), as a one-hot product
+ * so that jit can differentiate it (see `rowsAt`). Borrows the table, consumes tokens.
  */
 export function embed(p: EmbeddingParams, tokens: np.Array): np.Array {
   if (tokens.ndim !== 2) {
@@ -35,9 +33,7 @@ export function embed(p: EmbeddingParams, tokens: np.Array): np.Array {
     tokens.dispose();
     fail("embed", `tokens must be (B, L), got ${s}`);
   }
-  const [V] = p.table.shape;
-  const onehot = nn.oneHot(tokens, V).astype(p.table.dtype); // (B, L, V)
-  return np.matmul(onehot, p.table.ref); // (B, L, C)
+  return rowsAt(p.table.ref, tokens); // (B, L, C)
 }
 
 /** logits = x E^T: (B, L, C) -> (B, L, V). Borrows the table, consumes x. */
