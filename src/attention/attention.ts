@@ -92,13 +92,15 @@ export function attention(q: np.Array, k: np.Array, v: np.Array, options: Attent
 
   const staticQuery = staticPositions(options.queryPositions, L, queryOffset);
   const staticKey = staticPositions(options.keyPositions, S, 0);
-  let qpos: np.Array;
+  // positionArray consumes (and on refusal disposes) its own argument; the rest is disposed here.
+  let qpos: np.Array | undefined;
   let kpos: np.Array;
   try {
     qpos = positionArray(FN, "options.queryPositions", options.queryPositions, L, q.dtype, queryOffset);
     kpos = positionArray(FN, "options.keyPositions", options.keyPositions, S, q.dtype);
   } catch (err) {
-    for (const a of owned) a.dispose();
+    const keys = isArray(options.keyPositions) ? options.keyPositions : undefined;
+    for (const a of [...owned, qpos ?? keys]) a?.dispose();
     throw err;
   }
 
@@ -191,17 +193,15 @@ function block(b: Block): np.Array {
 /** Boolean (1 | B, 1, l, S) visibility, or null when every key is visible. */
 function visibility(first: number, l: number, S: number, causal: boolean, window: [number, number] | null, padding: np.Array | null): np.Array | null {
   let mask: np.Array | null = null;
-  const and = (m: np.Array) => (mask = mask ? np.logicalAnd(mask, m) : m);
   if (causal || window) {
-    const qi = np.arange(first, first + l).reshape([l, 1]);
-    const kj = np.arange(0, S).reshape([1, S]);
-    const diff = np.subtract(qi, kj); // i - j
-    if (causal) and(np.greaterEqual(diff.ref, 0));
-    if (window) and(np.logicalAnd(np.lessEqual(diff.ref, window[0]), np.greaterEqual(diff.ref, -window[1])));
+    const diff = np.subtract(np.arange(first, first + l).reshape([l, 1]), np.arange(0, S).reshape([1, S])); // (l, S) i - j
+    const parts: np.Array[] = [];
+    if (causal) parts.push(np.greaterEqual(diff.ref, 0));
+    if (window) parts.push(np.logicalAnd(np.lessEqual(diff.ref, window[0]), np.greaterEqual(diff.ref, -window[1])));
     diff.dispose();
-    mask = (mask as np.Array | null)?.reshape([1, 1, l, S]) ?? null;
+    mask = parts.reduce((a, b) => np.logicalAnd(a, b)).reshape([1, 1, l, S]);
   }
-  if (padding) and(padding);
+  if (padding) mask = mask ? np.logicalAnd(mask, padding) : padding;
   return mask;
 }
 

@@ -64,5 +64,9 @@ describe("attention bad input", () => {
     );
     expect(call({ queryPositions: [0, 1] })).toThrow(/attention: options.queryPositions must hold 7 positions, got 2/);
     expect(call({ keyPositions: [0, 1, 2, 3, 4, 5, NaN] })).toThrow(/options.keyPositions\[6\] must be finite, got NaN/);
+    // refused inputs are disposed, position arrays included
+    const [qa, ka, va, qp] = [np.zeros([B, H, L, D]), np.zeros([B, 2, S, D]), np.zeros([B, 2, S, 3]), np.arange(0, L).astype(np.float32)];
+    expect(() => attention(qa, ka, va, { queryPositions: qp, keyPositions: [0, 1] })).toThrow(/options.keyPositions must hold 7 positions, got 2/);
+    expect([qa, ka, va, qp].map((a) => a.refCount)).toEqual([0, 0, 0, 0]);
   });
 });
