@@ -1,7 +1,7 @@
 /**
- * One jitted training step of the language model:
+ * One jitted training step, of any model or of the language model:
  *
- *   loss, g = valueAndGrad(lmLoss)(params; batch, positions)
+ *   loss, g = valueAndGrad(loss)(params; batch)              (lmLoss with positions for the LM)
  *   g, n    = clipByGlobalNorm(g, maxNorm)                 (when clipping)
  *   params, state = adamwUpdate(params, g, state, lr)
  *
@@ -27,47 +27,59 @@ export interface TrainConfig {
 /** A batch with, optionally, (L) positions for the PE (randomized positions). */
 export type StepBatch = Batch & { positions?: np.Array };
 
-export interface StepResult {
-  params: LMParams;
-  state: AdamWState<LMParams>;
-  /** () mean masked cross-entropy before the update. */
+export interface StepResult<P = LMParams> {
+  params: P;
+  state: AdamWState<P>;
+  /** () mean loss before the update. */
   loss: np.Array;
   /** () global gradient norm before clipping. */
   gradNorm: np.Array;
 }
 
-export interface TrainStep {
+export interface TrainStep<P = LMParams, B = StepBatch> {
   /** Consumes params, state and the batch; `lr` is a JS number. */
-  (params: LMParams, state: AdamWState<LMParams>, batch: StepBatch, lr: number): StepResult;
+  (params: P, state: AdamWState<P>, batch: B, lr: number): StepResult<P>;
   /** Frees the compiled program. */
   dispose(): void;
 }
 
-export function makeTrainStep(model: LMConfig, train: TrainConfig): TrainStep {
-  if (train.clipNorm !== null) positive("makeTrainStep", "train.clipNorm", train.clipNorm);
-  const loss = (p: LMParams, batch: StepBatch): np.Array => {
-    const { positions, ...rest } = batch;
-    const l = lmLoss(p, model, rest, positions); // ()
+/**
+ * The jitted step of any model: `loss(params, batch)` returns a () array,
+ * borrowing the parameters and consuming the batch (a pytree of arrays).
+ */
+export function makeStep<P, B>(loss: (params: P, batch: B) => np.Array, train: TrainConfig): TrainStep<P, B> {
+  if (train.clipNorm !== null) positive("makeStep", "train.clipNorm", train.clipNorm);
+  const owned = (p: P, batch: B): np.Array => {
+    const l = loss(p, batch); // ()
     tree.dispose(p as unknown as JsTree<np.Array>);
-    if (positions) positions.dispose();
     return l;
   };
-  const compiled = jit((params: LMParams, state: AdamWState<LMParams>, batch: StepBatch, lr: np.Array): JsTree<np.Array> => {
-    const [value, grads] = valueAndGrad(loss)(tree.ref(params as unknown as JsTree<np.Array>) as unknown as LMParams, batch);
-    let g = grads as LMParams;
+  const compiled = jit((params: P, state: AdamWState<P>, batch: B, lr: np.Array): JsTree<np.Array> => {
+    const [value, grads] = valueAndGrad(owned as unknown as (p: JsTree<np.Array>, batch: JsTree<np.Array>) => np.Array)(tree.ref(params as unknown as JsTree<np.Array>), batch as unknown as JsTree<np.Array>);
+    let g = grads as unknown as P;
     let norm: np.Array;
     if (train.clipNorm !== null) ({ grads: g, norm } = clipByGlobalNorm(g, train.clipNorm));
     else norm = globalNorm(g);
     const next = adamwUpdate(params, g, state, lr, train.adamw);
-    const out: StepResult = { params: next.params, state: next.state, loss: value, gradNorm: norm };
+    const out: StepResult<P> = { params: next.params, state: next.state, loss: value, gradNorm: norm };
     return out as unknown as JsTree<np.Array>;
   });
   const step = ((params, state, batch, lr) => {
     const dtype = (tree.leaves(params as unknown as JsTree<np.Array>) as np.Array[])[0].dtype;
-    return compiled(params, state, batch, constant([lr], dtype).reshape([])) as unknown as StepResult;
-  }) as TrainStep;
+    return (compiled as unknown as (...a: unknown[]) => StepResult<P>)(params, state, batch, constant([lr], dtype).reshape([]));
+  }) as TrainStep<P, B>;
   step.dispose = () => compiled.dispose();
   return step;
+}
+
+/** The language model's step (`lmLoss`, with the batch's positions when given). */
+export function makeTrainStep(model: LMConfig, train: TrainConfig): TrainStep {
+  return makeStep((p: LMParams, batch: StepBatch): np.Array => {
+    const { positions, ...rest } = batch;
+    const l = lmLoss(p, model, rest, positions); // ()
+    if (positions) positions.dispose();
+    return l;
+  }, train);
 }
 
 /** Arrays of a host batch (tokens and targets int32, mask float32). */
