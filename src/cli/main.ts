@@ -3,12 +3,14 @@
  * The `posenc` command.
  *
  *   posenc rope [--config FILE] [--seq-len N] [--layer-type NAME]
+ *   posenc lab <experiment> [options]
  *
  * Without --config it reads the bundled example, a Llama-style YaRN config.
  */
 import "../runtime/polyfill.js";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { lab, LAB_USAGE, parseFlags, UsageError } from "./lab.js";
 import { ropeReport } from "./ropeReport.js";
 
 const USAGE = `usage: posenc <command> [options]
@@ -18,24 +20,10 @@ commands:
       RoPE of a Hugging Face config.json: type, rotary dims, attention factor,
       and the wavelength of every frequency band before and after scaling.
       Without --config: the bundled Llama-style YaRN example.
+${LAB_USAGE}
   help   this text`;
 
 const EXAMPLE = fileURLToPath(new URL("../../examples/llama-yarn.json", import.meta.url));
-
-class UsageError extends Error {}
-
-function parseFlags(args: string[], allowed: string[]): Map<string, string> {
-  const flags = new Map<string, string>();
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (!allowed.includes(a)) throw new UsageError(`unknown option ${JSON.stringify(a)}`);
-    const v = args[i + 1];
-    if (v === undefined || v.startsWith("--")) throw new UsageError(`${a} needs a value`);
-    flags.set(a, v);
-    i++;
-  }
-  return flags;
-}
 
 function readConfig(path: string): unknown {
   let text: string;
@@ -65,12 +53,15 @@ function rope(args: string[]): void {
   console.log(ropeReport(config as Record<string, unknown>, source, { seqLen, layerType: flags.get("--layer-type") }));
 }
 
-function main(argv: string[]): number {
+async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
     switch (command) {
       case "rope":
         rope(rest);
+        return 0;
+      case "lab":
+        await lab(rest);
         return 0;
       case undefined:
       case "help":
@@ -91,4 +82,4 @@ function main(argv: string[]): number {
   }
 }
 
-process.exitCode = main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2));

@@ -6,7 +6,8 @@
  *
  * Multi-head self-attention splits C into H heads of D = C / H and runs
  * `attention` with the layer's positional-encoding spec, built from the
- * parameters the block owns (learnable PEs) at every call.
+ * parameters the block owns (learnable PEs) at every call, or kernelized
+ * attention with its relative bias (`kernelAttention.ts`) when configured.
  *
  * Reference: Radford et al. (2019) GPT-2; Karpathy, nanoGPT `model.py`
  * (`Block`, `CausalSelfAttention`), https://github.com/karpathy/nanoGPT
@@ -20,6 +21,7 @@ import { fail } from "../pe/validate.js";
 import { initLinear, linear, type LinearParams } from "./linear.js";
 import { initMlp, mlp, type MlpConfig, type MlpParams } from "./mlp.js";
 import { initNorm, norm, type NormConfig, type NormParams } from "./norm.js";
+import { initKernel, kernelAttention, type KernelConfig, type KernelParams } from "./kernelAttention.js";
 import { initPE, isLearnable, peSpec, type PEConfig, type PEParams } from "./positional.js";
 
 export interface BlockConfig {
@@ -34,6 +36,8 @@ export interface BlockConfig {
   causal: boolean;
   /** Biases on the q, k, v and output projections (GPT-2: true, Llama: false). */
   bias: boolean;
+  /** Kernelized attention (with its own relative bias) instead of softmax attention; `pe` must then be "none". */
+  kernel?: KernelConfig;
 }
 
 export interface BlockParams {
@@ -46,11 +50,14 @@ export interface BlockParams {
   mlp: MlpParams;
   /** Parameters of a learnable positional encoding (absent otherwise). */
   pe?: PEParams;
+  /** Kernelized attention's relative bias (with `config.kernel.rpe`). */
+  kernel?: KernelParams;
 }
 
 export function initBlock(r: Rng, config: BlockConfig, dtype: DType = np.float32): BlockParams {
   const { width: C, heads: H } = config;
   if (!Number.isInteger(C / H)) fail("initBlock", `config.width (${C}) must be a multiple of config.heads (${H})`);
+  if (config.kernel && config.pe.type !== "none") fail("initBlock", `config.kernel carries its own relative bias: config.pe must be "none", got "${config.pe.type}"`);
   const params: BlockParams = {
     norm1: initNorm(config.norm, C, dtype),
     qkv: initLinear(r, C, 3 * C, { bias: config.bias, dtype }),
@@ -59,6 +66,7 @@ export function initBlock(r: Rng, config: BlockConfig, dtype: DType = np.float32
     mlp: initMlp(r, C, config.mlp, dtype),
   };
   if (isLearnable(config.pe)) params.pe = initPE(r, config.pe, { width: C, heads: H, headDim: C / H }, dtype);
+  if (config.kernel) params.kernel = initKernel(config.kernel, H, dtype);
   return params;
 }
 
@@ -73,6 +81,11 @@ export function block(p: BlockParams, x: np.Array, config: BlockConfig, position
     x.dispose();
     fail("block", `x must be (B, L, C) with C = ${config.width}, got ${s}`);
   }
+  if (config.kernel && positions !== undefined) {
+    x.dispose();
+    if (isArray(positions)) positions.dispose();
+    fail("block", "kernelized attention uses index offsets j - i; positions are not supported with config.kernel");
+  }
   const [B, L, C] = x.shape;
   const H = config.heads;
   const D = C / H;
@@ -83,13 +96,14 @@ export function block(p: BlockParams, x: np.Array, config: BlockConfig, position
   const q = heads(qkv.ref.slice([], [], [0, C])); // (B, H, L, D)
   const k = heads(qkv.ref.slice([], [], [C, 2 * C])); // (B, H, L, D)
   const v = heads(qkv.slice([], [], [2 * C, 3 * C])); // (B, H, L, D)
-  const pe = peSpec(config.pe, p.pe ?? {}, { heads: H, headDim: D });
-  const y = attention(q, k, v, {
-    causal: config.causal,
-    pe,
-    queryPositions: isArray(positions) ? positions.ref : positions, // borrowed: attention consumes a new reference
-    keyPositions: isArray(positions) ? positions.ref : positions,
-  }); // (B, H, L, D)
+  const y = config.kernel
+    ? kernelAttention(config.kernel, p.kernel ?? {}, q, k, v, config.causal) // (B, H, L, D)
+    : attention(q, k, v, {
+        causal: config.causal,
+        pe: peSpec(config.pe, p.pe ?? {}, { heads: H, headDim: D }),
+        queryPositions: isArray(positions) ? positions.ref : positions, // borrowed: attention consumes a new reference
+        keyPositions: isArray(positions) ? positions.ref : positions,
+      }); // (B, H, L, D)
   const merged = y.transpose([0, 2, 1, 3]).reshape([B, L, C]); // (B, L, C)
   x = np.add(x, linear(p.proj, merged)); // (B, L, C)
   return np.add(x.ref, mlp(p.mlp, norm(config.norm, p.norm2, x), config.mlp)); // (B, L, C)

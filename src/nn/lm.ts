@@ -27,6 +27,7 @@ import { block, initBlock, type BlockConfig, type BlockParams } from "./block.js
 import { crossEntropy } from "./crossEntropy.js";
 import { embed, initEmbedding, unembed, type EmbeddingParams } from "./embedding.js";
 import { normal } from "./init.js";
+import type { KernelConfig } from "./kernelAttention.js";
 import { initLinear, linear, type LinearParams } from "./linear.js";
 import type { MlpConfig } from "./mlp.js";
 import { initNorm, norm, type NormConfig, type NormParams } from "./norm.js";
@@ -47,6 +48,8 @@ export interface LMConfig {
   norm: NormConfig;
   /** Positional encoding inside attention (every layer). */
   pe: PEConfig;
+  /** Kernelized attention with its relative bias in every layer instead of softmax attention (pe "none"). */
+  kernel?: KernelConfig;
   /** Absolute encoding added to the token embeddings; none when absent. */
   absolute?: AbsoluteConfig;
   /** Output head tied to the token embedding (GPT-2) or a separate C -> V matrix. */
@@ -78,7 +81,7 @@ export interface Batch {
 }
 
 export function blockConfig(config: LMConfig): BlockConfig {
-  return { width: config.width, heads: config.heads, mlp: config.mlp, norm: config.norm, pe: config.pe, causal: true, bias: config.bias };
+  return { width: config.width, heads: config.heads, mlp: config.mlp, norm: config.norm, pe: config.pe, causal: true, bias: config.bias, kernel: config.kernel };
 }
 
 /** Seeded parameters: same config and seed, same model on every device. */

@@ -7,7 +7,7 @@
  * | kind     | parameters per layer                  | initialisation                                              |
  * | -------- | ------------------------------------- | ----------------------------------------------------------- |
  * | none     | -                                     |                                                             |
- * | rotary   | -                                     | invFreq = base^(-2i / rotaryDim)                            |
+ * | rotary   | -                                     | invFreq = base^(-2i / rotaryDim), optionally scaled          |
  * | alibi    | -                                     | slopes 2^(-8 h / H) (BLOOM)                                 |
  * | t5       | table (numBuckets, H)                 | N(0, C^-1) (T5: factor * d_model^-1/2)                      |
  * | kerple   | r1, r2 (H)                            | r1 ~ U(0, 2), r2 ~ U(0, 1) (gpt-neox), clamped >= 1e-2      |
@@ -30,13 +30,22 @@ import { FIRE_INIT } from "../pe/fire.js";
 import type { Rng } from "../pe/random.js";
 import { inverseFrequencies } from "../pe/rope/frequencies.js";
 import type { Pairing } from "../pe/rope/pairing.js";
-import { fail } from "../pe/validate.js";
+import { ropeFrequencies } from "../pe/rope/scaling.js";
+import { fail, positive } from "../pe/validate.js";
 import { full, normal } from "./init.js";
 import { initLinear, type LinearParams } from "./linear.js";
 
 export type PEConfig =
   | { type: "none" }
-  | { type: "rotary"; pairing: Pairing; base: number; /** Rotated dimensions per head (partial rotary); default D. */ rotaryDim?: number }
+  | {
+      type: "rotary";
+      pairing: Pairing;
+      base: number;
+      /** Rotated dimensions per head (partial rotary); default D. */
+      rotaryDim?: number;
+      /** Context-extension scaling applied to a trained model (e.g. at test time on longer inputs); none by default. */
+      scaling?: RopeScaling;
+    }
   | { type: "alibi" }
   | { type: "t5"; bidirectional: boolean; numBuckets: number; maxDistance: number }
   | { type: "kerple"; variant: "log" | "power" }
@@ -44,6 +53,40 @@ export type PEConfig =
   | { type: "mlp"; hidden: number; logDistance: boolean }
   | { type: "table"; maxDistance: number }
   | { type: "cope"; npos: number };
+
+/**
+ * RoPE context extension by a factor s (evaluation length / training length):
+ * - `linear`: position interpolation, theta_i / s (Chen et al. 2023);
+ * - `ntk`: NTK-aware base change, base s^(d / (d - 2)) (bloc97 2023; the
+ *   dynamic-NTK formula of transformers at a length s times the original);
+ * - `yarn`: YaRN with transformers' defaults (beta_fast 32, beta_slow 1,
+ *   attention factor 0.1 ln s + 1, truncated correction range).
+ *
+ * Reference: Chen et al., https://arxiv.org/abs/2306.15595; Peng et al.,
+ * https://arxiv.org/abs/2309.00071; HF transformers `modeling_rope_utils`.
+ */
+export type RopeScaling = { type: "linear"; factor: number } | { type: "ntk"; factor: number } | { type: "yarn"; factor: number; originalMaxPositions: number };
+
+/** Inverse frequencies and attention factor of a rotary config with its optional scaling. */
+export function rotaryFrequencies(config: Extract<PEConfig, { type: "rotary" }>, headDim: number): { invFreq: Float64Array; attentionFactor: number } {
+  const rotaryDim = config.rotaryDim ?? headDim;
+  const s = config.scaling;
+  if (!s) return { invFreq: inverseFrequencies(rotaryDim, config.base), attentionFactor: 1 };
+  positive("rotaryFrequencies", "config.scaling.factor", s.factor);
+  switch (s.type) {
+    case "linear":
+      return ropeFrequencies({ type: "linear", factor: s.factor, base: config.base, rotaryDim });
+    case "ntk":
+      return { invFreq: inverseFrequencies(rotaryDim, config.base * Math.pow(s.factor, rotaryDim / (rotaryDim - 2))), attentionFactor: 1 };
+    case "yarn":
+      return ropeFrequencies({
+        type: "yarn", factor: s.factor, originalMaxPositions: s.originalMaxPositions, base: config.base, rotaryDim,
+        betaFast: 32, betaSlow: 1, mscale: null, mscaleAllDim: null, attentionFactor: null, truncate: true,
+      });
+    default:
+      return s satisfies never;
+  }
+}
 
 /** Learnable PE parameters of one layer (an empty object for fixed encodings). */
 export interface PEParams {
@@ -107,7 +150,7 @@ export function peSpec(config: PEConfig, params: PEParams, dims: { heads: number
     case "none":
       return { type: "none" };
     case "rotary":
-      return { type: "rotary", pairing: config.pairing, frequencies: { invFreq: inverseFrequencies(config.rotaryDim ?? dims.headDim, config.base) } };
+      return { type: "rotary", pairing: config.pairing, frequencies: rotaryFrequencies(config, dims.headDim) };
     case "alibi":
       return { type: "bias", kind: "alibi", slopes: slopes(dims.heads) };
     case "t5":

@@ -1,0 +1,292 @@
+/**
+ * `posenc lab length`: length generalisation. A small decoder LM is trained
+ * on a synthetic task at one length n and evaluated at n, 2n, 4n, 8n (answer
+ * accuracy), for each positional encoding, over several seeds:
+ *
+ *   NoPE, sinusoidal and learned absolute, RoPE (and the same trained RoPE
+ *   model with PI, NTK or YaRN scaling by the length ratio at test time),
+ *   ALiBi, T5 buckets, KERPLE (log), FIRE, randomized positions (RoPE at a
+ *   sorted random sample of a range 8x the training length, in training and
+ *   at test), kernelized attention with RPE (PRF features, learned b_{j-i}).
+ *
+ * Every model of a run has the same width, depth, heads, data and schedule;
+ * the seeds set the initialisation and the data.
+ *
+ * Reference: Press et al., ALiBi, https://arxiv.org/abs/2108.12409;
+ * Kazemnejad et al., NoPE, https://arxiv.org/abs/2305.19466; Ruoss et al.,
+ * randomized PE, https://arxiv.org/abs/2305.16843; Chi et al., KERPLE,
+ * https://arxiv.org/abs/2205.09921; Li et al., FIRE, https://arxiv.org/abs/2310.04418;
+ * Luo et al., https://arxiv.org/abs/2106.12566
+ */
+import { tree, numpy as np, type JsTree } from "@jax-js/jax";
+import type { LMConfig } from "../nn/lm.js";
+import type { KernelConfig } from "../nn/kernelAttention.js";
+import type { PEConfig, RopeScaling } from "../nn/positional.js";
+import { positions1d } from "../pe/randomized.js";
+import { fail } from "../pe/validate.js";
+import { vocabSize, type TaskConfig } from "../train/data/synthetic.js";
+import { evaluateLM, LAB_ADAMW, trainLM, type Accuracy } from "./lmRun.js";
+import type { ProgressSink } from "./progress.js";
+import type { LabReport } from "./report.js";
+import { lineChart } from "./svg.js";
+
+/** How a variant's model is trained: the PE of its layers, an absolute encoding, kernelized attention, randomized positions. */
+type Training = { pe: PEConfig; absolute?: LMConfig["absolute"]; kernel?: KernelConfig; randomized?: boolean };
+
+interface Variant {
+  label: string;
+  /** Variants with the same key share one trained model per seed. */
+  train: string;
+  /** Test-time RoPE scaling by the length ratio. */
+  scaling?: "linear" | "ntk" | "yarn";
+}
+
+const ROPE: PEConfig = { type: "rotary", pairing: "halves", base: 10000 };
+
+/** The trainings, by key. `maxT` is the longest evaluated input (learned absolute positions need a row each). */
+function training(key: string, maxT: number): Training {
+  switch (key) {
+    case "nope":
+      return { pe: { type: "none" } };
+    case "sinusoidal":
+      return { pe: { type: "none" }, absolute: { kind: "sinusoidal", layout: "concatenated" } };
+    case "learned":
+      return { pe: { type: "none" }, absolute: { kind: "learned", maxPositions: maxT } };
+    case "rope":
+      return { pe: ROPE };
+    case "alibi":
+      return { pe: { type: "alibi" } };
+    case "t5":
+      return { pe: { type: "t5", bidirectional: false, numBuckets: 32, maxDistance: 128 } };
+    case "kerple":
+      return { pe: { type: "kerple", variant: "log" } };
+    case "fire":
+      return { pe: { type: "fire", hidden: 32 } };
+    case "randomized":
+      return { pe: ROPE, randomized: true };
+    case "kernelized":
+      return { pe: { type: "none" }, kernel: { features: 32, featureMap: "prf", rpe: { maxDistance: maxT }, qkNorm: "none", seed: 0 } };
+    default:
+      return fail("lab length", `unknown training ${JSON.stringify(key)}`);
+  }
+}
+
+/** Every positional encoding the experiment knows, by the name used on the command line. */
+export const LENGTH_VARIANTS: Record<string, Variant> = {
+  nope: { label: "NoPE", train: "nope" },
+  sinusoidal: { label: "sinusoidal", train: "sinusoidal" },
+  learned: { label: "learned", train: "learned" },
+  rope: { label: "RoPE", train: "rope" },
+  "rope-pi": { label: "RoPE + PI", train: "rope", scaling: "linear" },
+  "rope-ntk": { label: "RoPE + NTK", train: "rope", scaling: "ntk" },
+  "rope-yarn": { label: "RoPE + YaRN", train: "rope", scaling: "yarn" },
+  alibi: { label: "ALiBi", train: "alibi" },
+  t5: { label: "T5 buckets", train: "t5" },
+  kerple: { label: "KERPLE log", train: "kerple" },
+  fire: { label: "FIRE", train: "fire" },
+  randomized: { label: "randomized RoPE", train: "randomized" },
+  kernelized: { label: "kernelized + RPE", train: "kernelized" },
+};
+
+export interface LengthSettings {
+  /** The task at training length; `scaleTask` makes the longer ones. */
+  task: TaskConfig;
+  /** Evaluation lengths as multiples of the training length. */
+  multiples: number[];
+  variants: string[];
+  seeds: number;
+  steps: number;
+  batch: number;
+  lr: number;
+  width: number;
+  depth: number;
+  heads: number;
+  evalBatch: number;
+  evalBatches: number;
+}
+
+/** Presets: `quick` is the default of `npm start` (minutes on a 2-core CPU), `tiny` the CI smoke size. */
+export const LENGTH_PRESETS: Record<"tiny" | "quick" | "full", LengthSettings> = {
+  tiny: {
+    task: { task: "copy", length: 3, symbols: 6 }, multiples: [1, 2], variants: ["nope", "rope", "rope-yarn", "alibi"],
+    seeds: 1, steps: 4, batch: 8, lr: 3e-3, width: 16, depth: 1, heads: 2, evalBatch: 8, evalBatches: 1,
+  },
+  quick: {
+    task: { task: "copy", length: 8, symbols: 16 }, multiples: [1, 2, 4, 8], variants: ["nope", "rope", "rope-pi", "rope-yarn", "alibi", "t5", "randomized"],
+    seeds: 2, steps: 300, batch: 32, lr: 3e-3, width: 64, depth: 2, heads: 4, evalBatch: 32, evalBatches: 2,
+  },
+  full: {
+    task: { task: "copy", length: 16, symbols: 16 }, multiples: [1, 2, 4, 8], variants: Object.keys(LENGTH_VARIANTS),
+    seeds: 3, steps: 1500, batch: 32, lr: 2e-3, width: 128, depth: 2, heads: 8, evalBatch: 32, evalBatches: 4,
+  },
+};
+
+/** The task with its length parameter multiplied by m (copy/reverse length, addition digits, recall pairs, passkey filler). */
+export function scaleTask(task: TaskConfig, m: number): TaskConfig {
+  switch (task.task) {
+    case "copy":
+    case "reverse":
+      return { ...task, length: task.length * m };
+    case "addition":
+      return { ...task, digits: task.digits * m };
+    case "recall":
+      return { ...task, pairs: task.pairs * m };
+    case "passkey":
+      return { ...task, filler: task.filler * m };
+    default:
+      return task satisfies never;
+  }
+}
+
+/** Input length T of a task (the model reads T tokens). */
+export function inputLength(task: TaskConfig): number {
+  switch (task.task) {
+    case "copy":
+    case "reverse":
+      return 2 * task.length; // x_1..x_n SEP x_1..x_n minus the last token
+    case "addition":
+      return 3 * task.digits + 2;
+    case "recall":
+      return 2 * task.pairs + 2;
+    case "passkey":
+      return task.filler + 2 * task.digits + 1;
+    default:
+      return task satisfies never;
+  }
+}
+
+export interface LengthRow {
+  variant: string;
+  label: string;
+  seed: number;
+  multiple: number;
+  length: number;
+  accuracy: Accuracy;
+  finalLoss: number;
+  trainSeconds: number;
+}
+
+/** Runs the experiment; one progress unit per training step and per evaluation. */
+export async function runLength(s: LengthSettings, progress: ProgressSink): Promise<LengthRow[]> {
+  for (const v of s.variants) if (!(v in LENGTH_VARIANTS)) fail("lab length", `unknown positional encoding ${JSON.stringify(v)}; known: ${Object.keys(LENGTH_VARIANTS).join(", ")}`);
+  if (s.multiples.some((m) => !Number.isInteger(m) || m < 1)) fail("lab length", `multiples must be integers >= 1, got ${s.multiples.join(", ")}`);
+  const T = inputLength(s.task);
+  const maxT = inputLength(scaleTask(s.task, Math.max(...s.multiples)));
+  const V = vocabSize(scaleTask(s.task, Math.max(...s.multiples)));
+  const trainings = [...new Set(s.variants.map((v) => LENGTH_VARIANTS[v].train))];
+  const rows: LengthRow[] = [];
+  for (let seed = 0; seed < s.seeds; seed++) {
+    for (const key of trainings) {
+      const t = training(key, maxT);
+      const model: LMConfig = {
+        vocabSize: V, width: s.width, depth: s.depth, heads: s.heads,
+        mlp: { kind: "gelu", hidden: 4 * s.width, approximate: false }, norm: { type: "layer", eps: 1e-5 },
+        pe: t.pe, absolute: t.absolute, kernel: t.kernel, tied: true, bias: true, embedStd: 0.02,
+      };
+      const randomized = t.randomized ? (i: number, length = T) => positions1d(length, maxT, 7919 * (seed + 1) + i) : undefined;
+      const trained = await trainLM(
+        model, s.task, { steps: s.steps, batch: s.batch, lr: s.lr, clipNorm: 1, adamw: LAB_ADAMW },
+        { init: 1000 + seed, data: 100000 * (seed + 1) }, progress, randomized && ((i) => randomized(i)),
+      );
+      for (const name of s.variants.filter((v) => LENGTH_VARIANTS[v].train === key)) {
+        const variant = LENGTH_VARIANTS[name];
+        for (const m of s.multiples) {
+          const task = scaleTask(s.task, m);
+          const length = inputLength(task);
+          const pe = variant.scaling && t.pe.type === "rotary" && length > T ? { ...t.pe, scaling: ropeScaling(variant.scaling, length / T, T) } : t.pe;
+          const accuracy = await evaluateLM(trained.params, { ...model, pe }, task, {
+            batch: s.evalBatch, batches: s.evalBatches, seed: 7_000_000 + 1000 * seed + m,
+            positions: randomized && ((b, L) => randomized(1_000_000 + 100 * m + b, L)),
+          });
+          rows.push({ variant: name, label: variant.label, seed, multiple: m, length, accuracy, finalLoss: trained.losses[trained.losses.length - 1], trainSeconds: trained.seconds });
+          progress.tick(1, `${variant.label} seed ${seed} ${m}x`);
+        }
+      }
+      tree.dispose(trained.params as unknown as JsTree<np.Array>);
+    }
+  }
+  progress.done();
+  return rows;
+}
+
+function ropeScaling(kind: "linear" | "ntk" | "yarn", factor: number, trainLength: number): RopeScaling {
+  return kind === "yarn" ? { type: "yarn", factor, originalMaxPositions: trainLength } : { type: kind, factor };
+}
+
+/** Progress units of a run: training steps plus evaluations. */
+export function lengthWork(s: LengthSettings): number {
+  const trainings = new Set(s.variants.map((v) => LENGTH_VARIANTS[v]?.train)).size;
+  return s.seeds * (trainings * s.steps + s.variants.length * s.multiples.length);
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/** The report: accuracy by length (mean and min-max over seeds), a figure, and findings read off the numbers. */
+export function lengthReport(s: LengthSettings, rows: LengthRow[], meta: { command: string; device: string; date: string; seconds: number }): LabReport {
+  const T = inputLength(s.task);
+  const stats = (variant: string, m: number) => {
+    const acc = rows.filter((r) => r.variant === variant && r.multiple === m).map((r) => r.accuracy.token);
+    return { mean: mean(acc), min: Math.min(...acc), max: Math.max(...acc) };
+  };
+  const header = ["PE", ...s.multiples.map((m) => `${m}x (T=${inputLength(scaleTask(s.task, m))})`), "train loss"];
+  const table = s.variants.map((v) => [
+    LENGTH_VARIANTS[v].label,
+    ...s.multiples.map((m) => {
+      const st = stats(v, m);
+      return s.seeds > 1 ? `${st.mean.toFixed(3)} (${st.min.toFixed(2)}-${st.max.toFixed(2)})` : st.mean.toFixed(3);
+    }),
+    Number(mean(rows.filter((r) => r.variant === v && r.multiple === s.multiples[0]).map((r) => r.finalLoss)).toFixed(4)),
+  ]);
+  const series = s.variants.map((v) => ({
+    name: LENGTH_VARIANTS[v].label,
+    dashed: LENGTH_VARIANTS[v].scaling !== undefined,
+    points: s.multiples.map((m) => {
+      const st = stats(v, m);
+      return { x: inputLength(scaleTask(s.task, m)), y: st.mean, lo: st.min, hi: st.max };
+    }),
+  }));
+  const svg = lineChart(series, {
+    title: `${s.task.task}: answer accuracy vs input length (trained at T=${T})`,
+    xLabel: "input length T (log scale)", yLabel: "answer token accuracy", xScale: "log2", yRange: [0, 1],
+  });
+  const longest = Math.max(...s.multiples);
+  const ranked = s.variants.map((v) => ({ v, at: stats(v, longest).mean, at1: stats(v, s.multiples[0]).mean })).sort((a, b) => b.at - a.at);
+  const findings = [
+    `At ${longest}x the training length, the best is ${LENGTH_VARIANTS[ranked[0].v].label} (${ranked[0].at.toFixed(3)}), the worst ${LENGTH_VARIANTS[ranked[ranked.length - 1].v].label} (${ranked[ranked.length - 1].at.toFixed(3)}).`,
+    `At the training length: ${ranked.map((r) => `${LENGTH_VARIANTS[r.v].label} ${r.at1.toFixed(3)}`).join(", ")}.`,
+  ];
+  return {
+    id: "length",
+    title: "Length generalisation",
+    question: `Trained on ${describeTask(s.task)} at input length T=${T}, which positional encodings still answer correctly at ${s.multiples.join(", ")}x that length?`,
+    command: meta.command, device: meta.device, date: meta.date, seconds: meta.seconds,
+    settings: {
+      task: describeTask(s.task), "training length T": T, multiples: s.multiples.join(", "), seeds: s.seeds, steps: s.steps, batch: s.batch,
+      "peak lr": s.lr, model: `${s.depth} layers, width ${s.width}, ${s.heads} heads, GELU MLP 4x, LayerNorm, tied embeddings`,
+      optimizer: "AdamW (0.9, 0.99), weight decay 0.01 on matrices, clip 1, warmup 5% + cosine to lr/10",
+      evaluation: `${s.evalBatches} x ${s.evalBatch} fresh examples per length, greedy teacher-forced answer tokens`,
+      "RoPE scaling at test": "factor = test length / training length (PI: linear, NTK: base change, YaRN: transformers defaults)",
+      "randomized positions": "sorted sample of [0, longest test length), in training and at test",
+    },
+    tables: [{ caption: `Answer token accuracy, mean${s.seeds > 1 ? " (min-max)" : ""} over ${s.seeds} seed${s.seeds > 1 ? "s" : ""}`, header, rows: table }],
+    figures: [{ caption: `Answer accuracy against input length; shaded: min-max over seeds; dashed: RoPE scaled at test time. Trained at T=${T}.`, svg }],
+    findings,
+    data: { settings: s, rows },
+  };
+}
+
+function describeTask(t: TaskConfig): string {
+  switch (t.task) {
+    case "copy":
+    case "reverse":
+      return `${t.task} of ${t.length} symbols from ${t.symbols}`;
+    case "addition":
+      return `${t.digits}-digit addition`;
+    case "recall":
+      return `associative recall of ${t.pairs} pairs from ${t.symbols} symbols`;
+    case "passkey":
+      return `passkey of ${t.digits} digits in ${t.filler} filler tokens`;
+    default:
+      return t satisfies never;
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * Training and evaluating the lab's small language models: a seeded run of
+ * the jitted AdamW step on a synthetic task with a warmup + cosine schedule,
+ * and answer accuracy on fresh batches at any length. Shared by the
+ * experiments (`length`, `stability`).
+ */
+import { jit, numpy as np, tree, type JsTree } from "@jax-js/jax";
+import { initLM, lmForward, type LMConfig, type LMParams } from "../nn/lm.js";
+import { constant } from "../attention/constant.js";
+import { initAdamW, type AdamWConfig } from "../train/adamw.js";
+import { syntheticBatch, type TaskConfig } from "../train/data/synthetic.js";
+import { learningRate } from "../train/schedule.js";
+import { makeTrainStep, toBatch } from "../train/trainStep.js";
+import type { ProgressSink } from "./progress.js";
+
+export interface TrainSettings {
+  steps: number;
+  batch: number;
+  /** Peak learning rate (after a warmup of 5% of the steps, cosine to a tenth of it). */
+  lr: number;
+  clipNorm: number | null;
+  adamw: AdamWConfig;
+}
+
+/** Lab default: AdamW with decay on matrices only (nanoGPT), betas (0.9, 0.99). */
+export const LAB_ADAMW: AdamWConfig = { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.01, decay: "matrices" };
+
+export interface TrainedLM {
+  params: LMParams;
+  /** Loss at every step (NaN once it diverged). */
+  losses: number[];
+  /** Global gradient norm at every step, before clipping. */
+  gradNorms: number[];
+  seconds: number;
+}
+
+/**
+ * Trains `model` from `seed` on `task`: batch i is `syntheticBatch(task,
+ * batch, dataSeed + i)`; `positions(i)`, when given, are the step's positions
+ * (randomized PE). Stops early when the loss is not finite.
+ */
+export async function trainLM(
+  model: LMConfig,
+  task: TaskConfig,
+  s: TrainSettings,
+  seeds: { init: number; data: number },
+  progress: ProgressSink,
+  positions?: (step: number) => Float64Array,
+): Promise<TrainedLM> {
+  const t0 = performance.now();
+  const step = makeTrainStep(model, { adamw: s.adamw, clipNorm: s.clipNorm });
+  let params = initLM(model, seeds.init);
+  let state = initAdamW(params);
+  const schedule = { peak: s.lr, floor: s.lr / 10, warmup: Math.max(1, Math.round(0.05 * s.steps)), total: s.steps };
+  const losses: number[] = [];
+  const gradNorms: number[] = [];
+  for (let i = 0; i < s.steps; i++) {
+    const batch = toBatch(syntheticBatch(task, s.batch, seeds.data + i));
+    const pos = positions ? { positions: constant(positions(i), np.float32) } : {};
+    const out = step(params, state, { ...batch, ...pos }, learningRate(i, schedule));
+    ({ params, state } = out);
+    const loss = (await out.loss.data())[0];
+    gradNorms.push((await out.gradNorm.data())[0]);
+    losses.push(loss);
+    progress.tick(1);
+    if (!Number.isFinite(loss)) {
+      progress.tick(s.steps - i - 1);
+      break;
+    }
+  }
+  tree.dispose(state as unknown as JsTree<np.Array>);
+  step.dispose();
+  return { params, losses, gradNorms, seconds: (performance.now() - t0) / 1000 };
+}
+
+export interface Accuracy {
+  /** Fraction of answer tokens predicted right (argmax). */
+  token: number;
+  /** Fraction of examples whose whole answer is right. */
+  sequence: number;
+}
+
+/**
+ * Greedy next-token accuracy on the answer of `batches` fresh batches of
+ * `task` (teacher forcing: every answer token is predicted from the true
+ * prefix). Borrows the parameters.
+ */
+export async function evaluateLM(
+  params: LMParams,
+  model: LMConfig,
+  task: TaskConfig,
+  opts: { batch: number; batches: number; seed: number; positions?: (b: number, length: number) => Float64Array },
+): Promise<Accuracy> {
+  const plain = jit((p: LMParams, tokens: np.Array) => lmForward(p, model, tokens));
+  const placed = jit((p: LMParams, tokens: np.Array, positions: np.Array) => lmForward(p, model, tokens, positions));
+  let right = 0;
+  let total = 0;
+  let exact = 0;
+  let examples = 0;
+  for (let b = 0; b < opts.batches; b++) {
+    const data = syntheticBatch(task, opts.batch, opts.seed + b);
+    const { batch: B, length: T, vocabSize: V } = data;
+    const p = tree.ref(params as unknown as JsTree<np.Array>) as unknown as LMParams;
+    const tokens = np.array(data.tokens).reshape([B, T]);
+    const logits = opts.positions ? placed(p, tokens, constant(opts.positions(b, T), np.float32)) : plain(p, tokens); // (B, T, V)
+    const predicted = await np.argmax(logits.reshape([B * T, model.vocabSize]), 1).data(); // (B T)
+    for (let e = 0; e < B; e++) {
+      let all = true;
+      for (let t = 0; t < T; t++) {
+        const i = e * T + t;
+        if (data.mask[i] === 0) continue;
+        const ok = predicted[i] === data.targets[i] && data.targets[i] < V;
+        right += ok ? 1 : 0;
+        total += 1;
+        all &&= ok;
+      }
+      exact += all ? 1 : 0;
+      examples += 1;
+    }
+  }
+  plain.dispose();
+  placed.dispose();
+  return { token: right / total, sequence: exact / examples };
+}

@@ -1,0 +1,80 @@
+/**
+ * Kernelized attention as a model's attention layer: linear attention with
+ * random features and, optionally, a learned relative positional bias
+ * b_{j-i} (Luo et al.), in place of softmax attention:
+ *
+ *   z_i = sum_j exp(b_{j-i}) phi(q_i).phi(k_j) v_j / (sum_j exp(b_{j-i}) phi(q_i).phi(k_j) + eps)
+ *
+ * computed in O(L log L) by FFT Toeplitz products (`attention/kernelized.ts`).
+ * The layer owns b as a table (H, 2R + 1) over the offsets -R..R, clipped
+ * beyond (as the learned relative table of softmax attention), initialised to
+ * zero, so that training starts from plain linear attention (c = exp(0) = 1).
+ * The random projection (M, D) is drawn from `seed` with orthogonal rows and
+ * chi-distributed norms and stays fixed (not a parameter; no redraws).
+ *
+ * Reference: Luo et al., "Stable, Fast and Accurate: Kernelized Attention
+ * with Relative Positional Encoding" (NeurIPS 2021), https://arxiv.org/abs/2106.12566;
+ * Choromanski et al. (ICLR 2021), https://arxiv.org/abs/2009.14794
+ */
+import { numpy as np, type DType } from "@jax-js/jax";
+import { constant } from "../attention/constant.js";
+import { projection } from "../attention/featureMaps.js";
+import { kernelizedRpeAttention, type FeatureSpec } from "../attention/kernelized.js";
+import { fail, integer } from "../pe/validate.js";
+
+export interface KernelConfig {
+  /** Random features M. */
+  features: number;
+  /** Positive random features (softmax kernel) or ReLU features. */
+  featureMap: "prf" | "relu";
+  /** Learned relative bias over offsets -maxDistance..maxDistance (clipped beyond); null: no RPE. */
+  rpe: { maxDistance: number } | null;
+  /** Luo et al.'s stabilisation: unit-length queries and keys before the feature map. */
+  qkNorm: "l2" | "none";
+  /** Seed of the fixed random projection. */
+  seed: number;
+}
+
+export interface KernelParams {
+  /** (H, 2 maxDistance + 1) relative bias b. */
+  rpe?: np.Array;
+}
+
+/**
+ * Guard added to the denominator: ReLU features of a row can all be zero,
+ * and positive features can underflow in float32; 0/0 would poison training.
+ */
+export const KERNEL_EPS = 1e-6;
+
+export function initKernel(config: KernelConfig, heads: number, dtype: DType = np.float32): KernelParams {
+  const fn = "initKernel";
+  integer(fn, "config.features", config.features, 1);
+  integer(fn, "config.seed", config.seed, 0);
+  if (config.featureMap !== "prf" && config.featureMap !== "relu") fail(fn, `config.featureMap must be "prf" or "relu", got ${JSON.stringify(config.featureMap)}`);
+  if (config.qkNorm !== "l2" && config.qkNorm !== "none") fail(fn, `config.qkNorm must be "l2" or "none", got ${JSON.stringify(config.qkNorm)}`);
+  if (!config.rpe) return {};
+  integer(fn, "config.rpe.maxDistance", config.rpe.maxDistance, 0);
+  return { rpe: np.zeros([heads, 2 * config.rpe.maxDistance + 1], { dtype }) };
+}
+
+/**
+ * q, k: (B, H, L, D), v: (B, H, L, Dv) -> (B, H, L, Dv). Borrows the
+ * parameters, consumes q, k, v.
+ */
+export function kernelAttention(config: KernelConfig, params: KernelParams, q: np.Array, k: np.Array, v: np.Array, causal: boolean): np.Array {
+  const [, , L, D] = q.shape;
+  const W = projection(config.features, D, { seed: config.seed, scaling: "chi", dtype: q.dtype }); // (M, D)
+  const features: FeatureSpec = config.featureMap === "prf" ? { kind: "prf", projection: W, inputScale: "softmax" } : { kind: "relu", projection: W };
+  let rpe: np.Array | undefined;
+  if (config.rpe) {
+    if (!params.rpe) {
+      for (const a of [q, k, v, W]) a.dispose();
+      fail("kernelAttention", "config.rpe needs params.rpe (H, 2 maxDistance + 1)");
+    }
+    const R = config.rpe.maxDistance;
+    const select = new Float64Array((2 * R + 1) * (2 * L - 1)); // (2R+1, 2L-1): offset o -> column clip(o, -R, R) + R
+    for (let o = -(L - 1); o <= L - 1; o++) select[(Math.min(Math.max(o, -R), R) + R) * (2 * L - 1) + o + L - 1] = 1;
+    rpe = np.matmul(params.rpe.ref, constant(select, q.dtype).reshape([2 * R + 1, 2 * L - 1])); // (H, 2L-1)
+  }
+  return kernelizedRpeAttention(q, k, v, { features, qkNorm: config.qkNorm, causal, rpe, eps: KERNEL_EPS }); // (B, H, L, Dv)
+}
