@@ -5,17 +5,20 @@
 import { cpus } from "node:os";
 import { init, teardown, type DeviceRequest } from "../runtime/init.js";
 import { LENGTH_PRESETS, LENGTH_VARIANTS, lengthReport, lengthWork, runLength } from "../lab/length.js";
+import { runStability, STABILITY_PRESETS, STABILITY_VARIANTS, stabilityReport, stabilityWork } from "../lab/stability.js";
 import { Progress } from "../lab/progress.js";
 import { reportText, writeReport, type LabReport } from "../lab/report.js";
 
 export class UsageError extends Error {}
 
 export const LAB_USAGE = `  lab <experiment> [--preset tiny|quick|full] [--device wasm|webgpu|cpu|auto]
-      [--seeds N] [--steps N] [--pes a,b,...] [--out DIR]
+      [--seeds N] [--steps N] [--variants a,b,...] [--out DIR]
       Runs an experiment, prints its table and writes DIR/index.html (default report/).
       experiments:
-        length   train at length n, test at 1x to 8x n, across positional encodings
-                 (--pes from: ${Object.keys(LENGTH_VARIANTS).join(", ")})
+        length     train at length n, test at 1x to 8x n, across positional encodings
+                   (--variants from: ${Object.keys(LENGTH_VARIANTS).join(", ")})
+        stability  kernelized attention with and without RPE and qk-norm: divergence over seeds
+                   (--variants from: ${Object.keys(STABILITY_VARIANTS).join(", ")})
       Default: --preset quick --device wasm.`;
 
 const PRESETS = ["tiny", "quick", "full"] as const;
@@ -42,19 +45,70 @@ export function parseFlags(args: string[], allowed: string[]): Map<string, strin
   return flags;
 }
 
+interface Overrides {
+  seeds?: number;
+  steps?: number;
+  variants?: string[];
+}
+
+/** An experiment as the command runs it: presets, the work for the progress bar, the run and its report. */
+interface Experiment<S, R> {
+  presets: Record<Preset, S>;
+  variants: string[];
+  apply(s: S, o: Overrides): S;
+  describe(s: S): string;
+  work(s: S): number;
+  run(s: S, progress: Progress): Promise<R>;
+  report(s: S, result: R, meta: ReportMeta): LabReport;
+}
+
+type ReportMeta = { command: string; device: string; date: string; seconds: number };
+
+function experiment<S, R>(e: Experiment<S, R>): Experiment<unknown, unknown> {
+  return e as unknown as Experiment<unknown, unknown>;
+}
+
+const withOverrides = <S extends { seeds: number; steps: number; variants: string[] }>(s: S, o: Overrides): S => ({
+  ...s,
+  ...(o.seeds !== undefined && { seeds: o.seeds }),
+  ...(o.steps !== undefined && { steps: o.steps }),
+  ...(o.variants !== undefined && { variants: o.variants }),
+});
+
+const EXPERIMENTS: Record<string, Experiment<unknown, unknown>> = {
+  length: experiment({
+    presets: LENGTH_PRESETS,
+    variants: Object.keys(LENGTH_VARIANTS),
+    apply: withOverrides,
+    describe: (s) => `${s.variants.length} positional encodings x ${s.seeds} seeds, ${s.steps} steps each`,
+    work: lengthWork,
+    run: runLength,
+    report: lengthReport,
+  }),
+  stability: experiment({
+    presets: STABILITY_PRESETS,
+    variants: Object.keys(STABILITY_VARIANTS),
+    apply: withOverrides,
+    describe: (s) => `${s.variants.length} attention variants x ${s.seeds} seeds, ${s.steps} steps each`,
+    work: stabilityWork,
+    run: runStability,
+    report: stabilityReport,
+  }),
+};
+
 export async function lab(args: string[]): Promise<void> {
-  const [experiment, ...rest] = args;
-  const flags = parseFlags(rest, ["--preset", "--device", "--seeds", "--steps", "--pes", "--out"]);
+  const [name, ...rest] = args;
+  const flags = parseFlags(rest, ["--preset", "--device", "--seeds", "--steps", "--variants", "--out"]);
   const preset = (flags.get("--preset") ?? "quick") as Preset;
   if (!PRESETS.includes(preset)) throw new UsageError(`--preset must be one of ${PRESETS.join(", ")}, got ${JSON.stringify(preset)}`);
   const device = (flags.get("--device") ?? "wasm") as DeviceRequest;
   if (!["wasm", "webgpu", "cpu", "auto"].includes(device)) throw new UsageError(`--device must be wasm, webgpu, cpu or auto, got ${JSON.stringify(device)}`);
   const out = flags.get("--out") ?? "report";
-  const seeds = positiveInt("--seeds", flags.get("--seeds"));
-  const steps = positiveInt("--steps", flags.get("--steps"));
-  const pes = flags.get("--pes")?.split(",").filter(Boolean);
-  if (experiment !== "length") throw new UsageError(experiment === undefined ? "lab needs an experiment" : `unknown experiment ${JSON.stringify(experiment)}`);
-  if (pes) for (const p of pes) if (!(p in LENGTH_VARIANTS)) throw new UsageError(`unknown positional encoding ${JSON.stringify(p)} for --pes; known: ${Object.keys(LENGTH_VARIANTS).join(", ")}`);
+  if (name === undefined || !(name in EXPERIMENTS)) throw new UsageError(name === undefined ? "lab needs an experiment" : `unknown experiment ${JSON.stringify(name)}; known: ${Object.keys(EXPERIMENTS).join(", ")}`);
+  const e = EXPERIMENTS[name];
+  const variants = flags.get("--variants")?.split(",").filter(Boolean);
+  if (variants) for (const v of variants) if (!e.variants.includes(v)) throw new UsageError(`unknown variant ${JSON.stringify(v)} for lab ${name}; known: ${e.variants.join(", ")}`);
+  const settings = e.apply(e.presets[preset], { seeds: positiveInt("--seeds", flags.get("--seeds")), steps: positiveInt("--steps", flags.get("--steps")), variants });
 
   const rt = await init({ device });
   const deviceText = `${rt.device} (${rt.description}) on ${cpus()[0]?.model.trim() ?? "unknown CPU"}, ${cpus().length} cores`;
@@ -63,10 +117,9 @@ export async function lab(args: string[]): Promise<void> {
   const command = `posenc lab ${args.join(" ")}`.trim();
   let report: LabReport;
   try {
-    const s = { ...LENGTH_PRESETS[preset], ...(seeds && { seeds }), ...(steps && { steps }), ...(pes && { variants: pes }) };
-    console.log(`lab length (${preset}): ${s.variants.length} positional encodings x ${s.seeds} seeds, ${s.steps} steps each, on ${deviceText}`);
-    const rows = await runLength(s, new Progress("length", lengthWork(s)));
-    report = lengthReport(s, rows, { command, device: deviceText, date, seconds: (performance.now() - t0) / 1000 });
+    console.log(`lab ${name} (${preset}): ${e.describe(settings)}, on ${deviceText}`);
+    const result = await e.run(settings, new Progress(name, e.work(settings)));
+    report = e.report(settings, result, { command, device: deviceText, date, seconds: (performance.now() - t0) / 1000 });
   } finally {
     await teardown();
   }

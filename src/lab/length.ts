@@ -24,7 +24,7 @@ import type { KernelConfig } from "../nn/kernelAttention.js";
 import type { PEConfig, RopeScaling } from "../nn/positional.js";
 import { positions1d } from "../pe/randomized.js";
 import { fail } from "../pe/validate.js";
-import { vocabSize, type TaskConfig } from "../train/data/synthetic.js";
+import { syntheticBatch, vocabSize, type TaskConfig } from "../train/data/synthetic.js";
 import { evaluateLM, LAB_ADAMW, trainLM, type Accuracy } from "./lmRun.js";
 import type { ProgressSink } from "./progress.js";
 import type { LabReport } from "./report.js";
@@ -185,8 +185,8 @@ export async function runLength(s: LengthSettings, progress: ProgressSink): Prom
       };
       const randomized = t.randomized ? (i: number, length = T) => positions1d(length, maxT, 7919 * (seed + 1) + i) : undefined;
       const trained = await trainLM(
-        model, s.task, { steps: s.steps, batch: s.batch, lr: s.lr, clipNorm: 1, adamw: LAB_ADAMW },
-        { init: 1000 + seed, data: 100000 * (seed + 1) }, progress, randomized && ((i) => randomized(i)),
+        model, (i) => syntheticBatch(s.task, s.batch, 100000 * (seed + 1) + i), { steps: s.steps, batch: s.batch, lr: s.lr, clipNorm: 1, adamw: LAB_ADAMW },
+        1000 + seed, progress, randomized && ((i) => randomized(i)),
       );
       for (const name of s.variants.filter((v) => LENGTH_VARIANTS[v].train === key)) {
         const variant = LENGTH_VARIANTS[name];

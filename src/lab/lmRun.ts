@@ -8,7 +8,7 @@ import { jit, numpy as np, tree, type JsTree } from "@jax-js/jax";
 import { initLM, lmForward, type LMConfig, type LMParams } from "../nn/lm.js";
 import { constant } from "../attention/constant.js";
 import { initAdamW, type AdamWConfig } from "../train/adamw.js";
-import { syntheticBatch, type TaskConfig } from "../train/data/synthetic.js";
+import { syntheticBatch, type TaskConfig, type TokenBatch } from "../train/data/synthetic.js";
 import { learningRate } from "../train/schedule.js";
 import { makeTrainStep, toBatch } from "../train/trainStep.js";
 import type { ProgressSink } from "./progress.js";
@@ -35,27 +35,27 @@ export interface TrainedLM {
 }
 
 /**
- * Trains `model` from `seed` on `task`: batch i is `syntheticBatch(task,
- * batch, dataSeed + i)`; `positions(i)`, when given, are the step's positions
- * (randomized PE). Stops early when the loss is not finite.
+ * Trains `model` from the seed `init` on the batches `data(i)` (i = 0 ..
+ * steps - 1, each `s.batch` examples); `positions(i)`, when given, are the
+ * step's positions (randomized PE). Stops early when the loss is not finite.
  */
 export async function trainLM(
   model: LMConfig,
-  task: TaskConfig,
+  data: (step: number) => TokenBatch,
   s: TrainSettings,
-  seeds: { init: number; data: number },
+  init: number,
   progress: ProgressSink,
   positions?: (step: number) => Float64Array,
 ): Promise<TrainedLM> {
   const t0 = performance.now();
   const step = makeTrainStep(model, { adamw: s.adamw, clipNorm: s.clipNorm });
-  let params = initLM(model, seeds.init);
+  let params = initLM(model, init);
   let state = initAdamW(params);
   const schedule = { peak: s.lr, floor: s.lr / 10, warmup: Math.max(1, Math.round(0.05 * s.steps)), total: s.steps };
   const losses: number[] = [];
   const gradNorms: number[] = [];
   for (let i = 0; i < s.steps; i++) {
-    const batch = toBatch(syntheticBatch(task, s.batch, seeds.data + i));
+    const batch = toBatch(data(i));
     const pos = positions ? { positions: constant(positions(i), np.float32) } : {};
     const out = step(params, state, { ...batch, ...pos }, learningRate(i, schedule));
     ({ params, state } = out);

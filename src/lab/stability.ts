@@ -1,0 +1,181 @@
+/**
+ * `posenc lab stability`: does relative positional encoding make kernelized
+ * attention train stably? Luo et al. report that linear attention with
+ * positive random features (PRF) diverges or trains poorly where the same
+ * model with RPE (and with queries and keys normalised) trains smoothly. The
+ * experiment trains the same small character-level LM on the shipped corpus
+ * (Shakespeare's sonnets) with each attention variant, over several seeds, at
+ * a learning rate high enough to stress training and without gradient
+ * clipping (clipping hides instability), and records every loss.
+ *
+ * A run counts as diverged when its loss becomes non-finite, or when the
+ * mean loss of its last tenth of steps is more than `DIVERGENCE_RATIO` times
+ * the lowest mean loss over any earlier window of that size (it blew up and
+ * did not recover).
+ *
+ * Reference: Luo et al., "Stable, Fast and Accurate: Kernelized Attention
+ * with Relative Positional Encoding" (NeurIPS 2021), https://arxiv.org/abs/2106.12566, section 3.3.
+ */
+import { jit, numpy as np, tree, type JsTree } from "@jax-js/jax";
+import type { KernelConfig } from "../nn/kernelAttention.js";
+import { lmLoss, type LMConfig, type LMParams } from "../nn/lm.js";
+import type { PEConfig } from "../nn/positional.js";
+import { fail } from "../pe/validate.js";
+import { sonnets, textBatch } from "../train/data/text.js";
+import { toBatch } from "../train/trainStep.js";
+import { LAB_ADAMW, trainLM } from "./lmRun.js";
+import type { ProgressSink } from "./progress.js";
+import type { LabReport } from "./report.js";
+import { lineChart } from "./svg.js";
+
+/** A run whose late loss exceeds its best windowed loss by this factor has diverged. */
+export const DIVERGENCE_RATIO = 1.5;
+
+interface StabilityVariant {
+  label: string;
+  pe: PEConfig;
+  kernel?: Omit<KernelConfig, "seed">;
+}
+
+const PRF = { features: 32, featureMap: "prf" } as const;
+
+export const STABILITY_VARIANTS: Record<string, StabilityVariant> = {
+  softmax: { label: "softmax + RoPE", pe: { type: "rotary", pairing: "halves", base: 10000 } },
+  kernelized: { label: "kernelized (PRF)", pe: { type: "none" }, kernel: { ...PRF, rpe: null, qkNorm: "none" } },
+  "kernelized-rpe": { label: "kernelized + RPE", pe: { type: "none" }, kernel: { ...PRF, rpe: { maxDistance: 64 }, qkNorm: "none" } },
+  "kernelized-norm": { label: "kernelized + qk-norm", pe: { type: "none" }, kernel: { ...PRF, rpe: null, qkNorm: "l2" } },
+  "kernelized-rpe-norm": { label: "kernelized + RPE + qk-norm", pe: { type: "none" }, kernel: { ...PRF, rpe: { maxDistance: 64 }, qkNorm: "l2" } },
+};
+
+export interface StabilitySettings {
+  variants: string[];
+  seeds: number;
+  steps: number;
+  batch: number;
+  /** Context length T. */
+  length: number;
+  lr: number;
+  width: number;
+  depth: number;
+  heads: number;
+  /** Validation batches at the end. */
+  evalBatches: number;
+}
+
+export const STABILITY_PRESETS: Record<"tiny" | "quick" | "full", StabilitySettings> = {
+  tiny: { variants: ["softmax", "kernelized", "kernelized-rpe-norm"], seeds: 2, steps: 3, batch: 4, length: 16, lr: 1e-2, width: 16, depth: 1, heads: 2, evalBatches: 1 },
+  quick: { variants: Object.keys(STABILITY_VARIANTS), seeds: 4, steps: 200, batch: 16, length: 64, lr: 1e-2, width: 64, depth: 2, heads: 4, evalBatches: 4 },
+  full: { variants: Object.keys(STABILITY_VARIANTS), seeds: 8, steps: 600, batch: 32, length: 128, lr: 1e-2, width: 128, depth: 4, heads: 8, evalBatches: 8 },
+};
+
+export interface StabilityRun {
+  variant: string;
+  seed: number;
+  losses: number[];
+  maxGradNorm: number;
+  diverged: boolean;
+  /** Validation loss at the end (NaN when diverged to non-finite values). */
+  validation: number;
+  seconds: number;
+}
+
+/** Whether a loss curve diverged (see the file comment). */
+export function diverged(losses: number[], steps: number): boolean {
+  if (losses.length < steps || losses.some((l) => !Number.isFinite(l))) return true;
+  const w = Math.max(1, Math.floor(steps / 10));
+  const windowMean = (end: number) => losses.slice(end - w, end).reduce((a, b) => a + b, 0) / w;
+  let best = Infinity;
+  for (let end = w; end <= losses.length - w; end++) best = Math.min(best, windowMean(end));
+  return windowMean(losses.length) > DIVERGENCE_RATIO * best;
+}
+
+export function stabilityWork(s: StabilitySettings): number {
+  return s.seeds * s.variants.length * (s.steps + 1);
+}
+
+export async function runStability(s: StabilitySettings, progress: ProgressSink): Promise<StabilityRun[]> {
+  for (const v of s.variants) if (!(v in STABILITY_VARIANTS)) fail("lab stability", `unknown variant ${JSON.stringify(v)}; known: ${Object.keys(STABILITY_VARIANTS).join(", ")}`);
+  const corpus = sonnets();
+  const V = corpus.vocab.length;
+  const runs: StabilityRun[] = [];
+  for (let seed = 0; seed < s.seeds; seed++) {
+    for (const name of s.variants) {
+      const v = STABILITY_VARIANTS[name];
+      const model: LMConfig = {
+        vocabSize: V, width: s.width, depth: s.depth, heads: s.heads,
+        mlp: { kind: "gelu", hidden: 4 * s.width, approximate: false }, norm: { type: "layer", eps: 1e-5 },
+        pe: v.pe, kernel: v.kernel && { ...v.kernel, seed: 500 + seed }, tied: true, bias: true, embedStd: 0.02,
+      };
+      const trained = await trainLM(
+        model, (i) => textBatch(corpus.train, V, s.batch, s.length, 200000 * (seed + 1) + i),
+        { steps: s.steps, batch: s.batch, lr: s.lr, clipNorm: null, adamw: LAB_ADAMW }, 3000 + seed, progress,
+      );
+      const loss = jit((p: LMParams, b: ReturnType<typeof toBatch>) => lmLoss(p, model, b));
+      let validation = 0;
+      for (let b = 0; b < s.evalBatches; b++) {
+        const batch = toBatch(textBatch(corpus.validation, V, s.batch, s.length, 9_000_000 + b));
+        validation += (await loss(tree.ref(trained.params as unknown as JsTree<np.Array>) as unknown as LMParams, batch).data())[0] / s.evalBatches;
+      }
+      loss.dispose();
+      tree.dispose(trained.params as unknown as JsTree<np.Array>);
+      runs.push({
+        variant: name, seed, losses: trained.losses, maxGradNorm: Math.max(...trained.gradNorms.map((g) => (Number.isFinite(g) ? g : Infinity))),
+        diverged: diverged(trained.losses, s.steps), validation, seconds: trained.seconds,
+      });
+      progress.tick(1, `${v.label} seed ${seed}`);
+    }
+  }
+  progress.done();
+  return runs;
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+export function stabilityReport(s: StabilitySettings, runs: StabilityRun[], meta: { command: string; device: string; date: string; seconds: number }): LabReport {
+  const corpus = sonnets();
+  const of = (v: string) => runs.filter((r) => r.variant === v);
+  const rows = s.variants.map((v) => {
+    const rs = of(v);
+    const ok = rs.filter((r) => !r.diverged);
+    const finalLoss = (r: StabilityRun) => mean(r.losses.slice(-Math.max(1, Math.floor(s.steps / 10))));
+    return [
+      STABILITY_VARIANTS[v].label,
+      `${rs.length - ok.length}/${rs.length}`,
+      ok.length ? Number(mean(ok.map(finalLoss)).toFixed(4)) : "-",
+      ok.length ? Number(mean(ok.map((r) => r.validation)).toFixed(4)) : "-",
+      Number(Math.max(...rs.map((r) => r.maxGradNorm)).toPrecision(4)),
+    ];
+  });
+  // mean curve per variant, band min-max over seeds; non-finite losses end a curve
+  const stride = Math.max(1, Math.floor(s.steps / 100));
+  const series = s.variants.map((v) => ({
+    name: STABILITY_VARIANTS[v].label,
+    points: Array.from({ length: Math.ceil(s.steps / stride) }, (_, k) => {
+      const i = k * stride;
+      const ls = of(v).map((r) => r.losses[i] ?? NaN);
+      const finite = ls.every(Number.isFinite);
+      return { x: i + 1, y: finite ? mean(ls) : NaN, lo: finite ? Math.min(...ls) : undefined, hi: finite ? Math.max(...ls) : undefined };
+    }),
+  }));
+  const svg = lineChart(series, { title: "Training loss (character-level LM on the sonnets)", xLabel: "step", yLabel: "loss (nats per character)", yScale: "log10" });
+  const frac = (v: string) => of(v).filter((r) => r.diverged).length / of(v).length;
+  const findings = s.variants.map((v) => `${STABILITY_VARIANTS[v].label}: ${of(v).filter((r) => r.diverged).length} of ${of(v).length} runs diverged (${(100 * frac(v)).toFixed(0)}%).`);
+  return {
+    id: "stability",
+    title: "Stability of kernelized attention",
+    question: "Does relative positional encoding (and query/key normalisation) keep kernelized attention with random features from diverging, as Luo et al. report?",
+    command: meta.command, device: meta.device, date: meta.date, seconds: meta.seconds,
+    settings: {
+      data: `Shakespeare's sonnets, characters (${corpus.vocab.length} symbols, ${corpus.train.length} training / ${corpus.validation.length} validation)`,
+      context: s.length, seeds: s.seeds, steps: s.steps, batch: s.batch, "peak lr": s.lr,
+      model: `${s.depth} layers, width ${s.width}, ${s.heads} heads, GELU MLP 4x, LayerNorm, tied embeddings`,
+      "kernelized attention": "32 positive random features (orthogonal, chi norms, fixed per seed); RPE: learned b over offsets -64..64, clipped beyond",
+      optimizer: "AdamW (0.9, 0.99), weight decay 0.01 on matrices, no clipping, warmup 5% + cosine to lr/10",
+      divergence: `non-finite loss, or the last tenth's mean loss > ${DIVERGENCE_RATIO}x the best earlier window`,
+    },
+    tables: [{ caption: `Runs diverged, and mean losses of the runs that did not (over ${s.seeds} seeds)`, header: ["attention", "diverged", "final train loss", "validation loss", "max grad norm"], rows }],
+    figures: [{ caption: "Mean training loss over seeds (log scale); shaded: min-max. A curve stops where a run's loss became non-finite.", svg }],
+    findings,
+    data: { settings: s, runs },
+  };
+}

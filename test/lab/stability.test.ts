@@ -1,0 +1,58 @@
+/** The stability experiment at its tiny size (wasm), its divergence rule, and the text corpus it trains on. */
+import { describe, expect, it, beforeAll } from "vitest";
+import { diverged, DIVERGENCE_RATIO, runStability, STABILITY_PRESETS, stabilityReport, stabilityWork } from "../../src/lab/stability.js";
+import { init } from "../../src/runtime/init.js";
+import { sonnets, textBatch, TRAIN_FRACTION } from "../../src/train/data/text.js";
+
+beforeAll(async () => {
+  await init({ device: "wasm" });
+});
+
+describe("sonnets corpus", () => {
+  it("tokenizes the 154 sonnets into a sorted character vocabulary and splits 90/10", () => {
+    const c = sonnets();
+    expect(c.vocab).toEqual([...c.vocab].sort((a, b) => a.codePointAt(0)! - b.codePointAt(0)!));
+    expect(c.vocab).toContain("\n");
+    expect(c.train.length + c.validation.length).toBe(94701); // data/README.md: 94,701 characters
+    expect(c.train.length).toBe(Math.floor(TRAIN_FRACTION * 94701));
+    const text = Array.from(c.train.subarray(0, 48), (i) => c.vocab[i]).join("");
+    expect(text).toBe("1\n\nFrom fairest creatures we desire increase,\nThat");
+  });
+
+  it("batches are windows of the text shifted by one, reproducible from the seed", () => {
+    const c = sonnets();
+    const b = textBatch(c.train, c.vocab.length, 3, 10, 5);
+    expect(b).toEqual(textBatch(c.train, c.vocab.length, 3, 10, 5));
+    for (let e = 0; e < 3; e++) {
+      const t = Array.from(b.tokens.subarray(10 * e, 10 * e + 10));
+      const y = Array.from(b.targets.subarray(10 * e, 10 * e + 10));
+      expect(y.slice(0, 9)).toEqual(t.slice(1));
+      const start = c.train.findIndex((_, i) => t.every((v, k) => c.train[i + k] === v) && c.train[i + 10] === y[9]);
+      expect(start).toBeGreaterThanOrEqual(0);
+    }
+    expect(Array.from(b.mask)).toEqual(new Array(30).fill(1));
+    expect(() => textBatch(c.train.subarray(0, 4), 5, 1, 4, 0)).toThrow(/textBatch: the text \(4 tokens\) is shorter than length \+ 1 = 5/);
+  });
+});
+
+describe("lab stability", () => {
+  it("divergence: non-finite or a late loss above DIVERGENCE_RATIO times the best window", () => {
+    expect(diverged([3, 2, 1, 1, 1, 1, 1, 1, 1, 1], 10)).toBe(false);
+    expect(diverged([3, 2, 1, 1, 1, 1, 1, 1, 1, NaN], 10)).toBe(true);
+    expect(diverged([3, 2, 1], 10)).toBe(true); // stopped early
+    expect(diverged([3, 2, 1, 1, 1, 1, 1, 1, 1, DIVERGENCE_RATIO + 0.01], 10)).toBe(true);
+    expect(diverged([3, 2, 1, 1, 1, 1, 1, 1, 1, DIVERGENCE_RATIO - 0.01], 10)).toBe(false);
+  });
+
+  it("runs each variant for each seed and reports the diverged fraction", async () => {
+    const s = STABILITY_PRESETS.tiny;
+    let ticks = 0;
+    const runs = await runStability(s, { tick: (n = 1) => void (ticks += n), done: () => {} });
+    expect(ticks).toBe(stabilityWork(s));
+    expect(runs).toHaveLength(s.seeds * s.variants.length);
+    for (const r of runs) expect(r.losses.length).toBeLessThanOrEqual(s.steps);
+    const report = stabilityReport(s, runs, { command: "test", device: "wasm", date: "2026-11-23T00:00:00Z", seconds: 1 });
+    expect(report.tables[0].rows.map((r) => r[0])).toEqual(["softmax + RoPE", "kernelized (PRF)", "kernelized + RPE + qk-norm"]);
+    expect(report.findings).toHaveLength(3);
+  });
+});
