@@ -15,7 +15,7 @@ describe("sonnets corpus", () => {
     expect(c.vocab).toContain("\n");
     expect(c.train.length + c.validation.length).toBe(94701); // data/README.md: 94,701 characters
     expect(c.train.length).toBe(Math.floor(TRAIN_FRACTION * 94701));
-    const text = Array.from(c.train.subarray(0, 48), (i) => c.vocab[i]).join("");
+    const text = Array.from(c.train.subarray(0, 50), (i) => c.vocab[i]).join("");
     expect(text).toBe("1\n\nFrom fairest creatures we desire increase,\nThat");
   });
 
