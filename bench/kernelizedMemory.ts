@@ -14,7 +14,7 @@
  * computation.
  */
 import { Worker } from "node:worker_threads";
-import { wasmMemories } from "./wasmMemory.js"; // first: before jax-js creates its memory
+import { wasmMemories } from "../src/lab/wasmMemory.js"; // first: before jax-js creates its memory
 
 const { numpy: np } = await import("@jax-js/jax");
 const { init } = await import("../src/runtime/init.js");

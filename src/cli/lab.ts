@@ -3,8 +3,9 @@
  * and writes its report (JSON, SVG figures) and `index.html` under --out.
  */
 import { cpus } from "node:os";
-import { init, teardown, type DeviceRequest } from "../runtime/init.js";
+import { init, runtime, teardown, type DeviceRequest } from "../runtime/init.js";
 import { LENGTH_PRESETS, LENGTH_VARIANTS, lengthReport, lengthWork, runLength } from "../lab/length.js";
+import { runSpeed, SPEED_METHODS, SPEED_PRESETS, speedReport, speedWork } from "../lab/speed.js";
 import { runStability, STABILITY_PRESETS, STABILITY_VARIANTS, stabilityReport, stabilityWork } from "../lab/stability.js";
 import { Progress } from "../lab/progress.js";
 import { reportText, writeReport, type LabReport } from "../lab/report.js";
@@ -19,6 +20,8 @@ export const LAB_USAGE = `  lab <experiment> [--preset tiny|quick|full] [--devic
                    (--variants from: ${Object.keys(LENGTH_VARIANTS).join(", ")})
         stability  kernelized attention with and without RPE and qk-norm: divergence over seeds
                    (--variants from: ${Object.keys(STABILITY_VARIANTS).join(", ")})
+        speed      time and peak memory of kernelized FFT-RPE vs softmax attention against L,
+                   and the crossover length (--variants from: ${SPEED_METHODS.join(", ")})
       Default: --preset quick --device wasm.`;
 
 const PRESETS = ["tiny", "quick", "full"] as const;
@@ -93,6 +96,18 @@ const EXPERIMENTS: Record<string, Experiment<unknown, unknown>> = {
     work: stabilityWork,
     run: runStability,
     report: stabilityReport,
+  }),
+  speed: experiment({
+    presets: SPEED_PRESETS,
+    variants: [...SPEED_METHODS],
+    apply: (s, o) => {
+      if (o.seeds !== undefined || o.steps !== undefined) throw new UsageError("lab speed takes no --seeds or --steps");
+      return { ...s, ...(o.variants && { variants: o.variants }) };
+    },
+    describe: (s) => `${s.variants.join(" and ")} at L = ${s.lengths.join(", ")}`,
+    work: speedWork,
+    run: (s, progress) => runSpeed(s, runtime().device, progress),
+    report: speedReport,
   }),
 };
 

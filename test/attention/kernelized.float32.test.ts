@@ -2,7 +2,7 @@
  * Kernelized attention in float32 on WebAssembly at long sequences, against
  * the float64 formula evaluated in plain JS on the same (float32) inputs.
  */
-import { stopRecordingWasmMemory, wasmMemories } from "../../bench/wasmMemory.js"; // first: before jax-js creates its memory
+import { stopRecordingWasmMemory, wasmMemories } from "../../src/lab/wasmMemory.js"; // first: before jax-js creates its memory
 import { numpy as np } from "@jax-js/jax";
 import { beforeAll, describe, expect, it } from "vitest";
 import { kernelizedAttention, kernelizedAttentionInChunks, planKernelized } from "../../src/attention/kernelized.js";

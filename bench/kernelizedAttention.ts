@@ -1,0 +1,113 @@
+/**
+ * Fused WebGPU kernelized attention with FFT RPE against the jax-js composite
+ * (PRF features, then `kernelizedAttentionInChunks`) on the current WebGPU
+ * device, float32, B = 1, PRF features ("softmax" input scale), causal:
+ *
+ *   npx tsx bench/kernelizedAttention.ts                                  # --sizes 1024,4096 --heads 8 --dim 64 --reps 5
+ *   npx tsx bench/kernelizedAttention.ts --sizes 16384,65536 --no-composite
+ *
+ * D = Dv = M = --dim; the bias is b_o = -0.01 |o| as in
+ * scripts/bench/torch_anchor.py. Each path runs a few times to compile and
+ * warm up, then `--reps` times, timed to the end of its GPU work
+ * (`device.queue.onSubmittedWorkDone()`); the table shows medians, the bytes
+ * the fused passes read and write over the fused time (GB/s), and the ratio
+ * composite / fused. Every row first checks that both outputs agree
+ * (--no-composite: that the fused output is finite).
+ */
+import { getWebGPUDevice, numpy as np } from "@jax-js/jax";
+import { prf } from "../src/attention/featureMaps.js";
+import { kernelizedAttentionInChunks } from "../src/attention/kernelized.js";
+import { kernelizedAttentionFused, kernelizedFusedTraffic, planKernelizedFused } from "../src/kernels/webgpu/kernelizedAttention.js";
+import { gaussianOrthogonalProjection } from "../src/pe/orthogonalFeatures.js";
+import { rng } from "../src/pe/random.js";
+import { init, teardown } from "../src/runtime/init.js";
+
+const args = process.argv.slice(2);
+const option = (name: string, fallback: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : fallback;
+};
+const sizes = option("sizes", "1024,4096").split(",").map(Number);
+const H = Number(option("heads", "8"));
+const D = Number(option("dim", "64"));
+const reps = Number(option("reps", "5"));
+const withComposite = !args.includes("--no-composite");
+const warmup = 2;
+const M = D;
+const Dv = D;
+
+const rt = await init({ device: "webgpu" });
+const device = getWebGPUDevice();
+console.log(
+  `device: ${rt.description}; B=1, H=${H}, D=Dv=M=${D}, PRF, causal, float32; median of ${reps} runs after ${warmup} warm-up runs` +
+    (withComposite ? "" : "; composite skipped"),
+);
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function time(run: () => Promise<void>): Promise<number> {
+  for (let i = 0; i < warmup; i++) await run();
+  const ms: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    await run();
+    ms.push(performance.now() - t0);
+  }
+  return median(ms);
+}
+
+const W = Float32Array.from(gaussianOrthogonalProjection(M, D, { seed: 1, scaling: "chi" }));
+const rows: string[][] = [["L", "fused ms", "GB moved", "GB/s", "composite ms", "composite/fused", "max |diff|"]];
+for (const L of sizes) {
+  const r = rng(L);
+  const rand = (n: number) => Float32Array.from({ length: n }, () => r.normal());
+  const q = np.array(rand(H * L * D)).reshape([1, H, L, D]);
+  const k = np.array(rand(H * L * D)).reshape([1, H, L, D]);
+  const v = np.array(rand(H * L * Dv)).reshape([1, H, L, Dv]);
+  const bias = Float32Array.from({ length: H * (2 * L - 1) }, (_, i) => -0.01 * Math.abs((i % (2 * L - 1)) - (L - 1)));
+  const b = np.array(bias).reshape([H, 2 * L - 1]);
+  const w = np.array(W).reshape([M, D]);
+  const fused = () =>
+    kernelizedAttentionFused(q.ref, k.ref, v.ref, {
+      causal: true, qkNorm: "none", rpe: b.ref, features: { kind: "prf", projection: w.ref, inputScale: "softmax" },
+    });
+  const composite = () => {
+    const phiQ = prf(q.ref, w.ref, { role: "query", inputScale: "softmax" });
+    const phiK = prf(k.ref, w.ref, { role: "key", inputScale: "softmax" });
+    return kernelizedAttentionInChunks(phiQ, phiK, v.ref, { rpe: b.ref, causal: true });
+  };
+
+  const out = await fused();
+  const got = await out.data();
+  out.dispose();
+  let diff = 0;
+  if (withComposite) {
+    const expected = await (await composite()).data();
+    for (let i = 0; i < got.length; i++) diff = Math.max(diff, Math.abs(got[i] - expected[i]));
+  } else {
+    for (let i = 0; i < got.length; i++) if (!Number.isFinite(got[i])) throw new Error(`bench: fused output ${i} is ${got[i]} at L=${L}`);
+  }
+
+  const tFused = await time(async () => {
+    const o = await fused();
+    await device.queue.onSubmittedWorkDone();
+    o.dispose();
+  });
+  const tComposite = withComposite
+    ? await time(async () => {
+        const o = await (await composite()).blockUntilReady();
+        await device.queue.onSubmittedWorkDone();
+        o.dispose();
+      })
+    : NaN;
+  const bytes = kernelizedFusedTraffic(1, H, L, D, M, Dv, planKernelizedFused(1, H, L, M, Dv));
+  rows.push([
+    String(L), tFused.toFixed(2), (bytes / 1e9).toFixed(2), (bytes / 1e6 / tFused).toFixed(0),
+    withComposite ? tComposite.toFixed(2) : "-", withComposite ? (tComposite / tFused).toFixed(2) : "-", withComposite ? diff.toExponential(1) : "-",
+  ]);
+  for (const x of [q, k, v, b, w]) x.dispose();
+}
+
+const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
+for (const row of rows) console.log(row.map((cell, c) => cell.padStart(widths[c])).join("  "));
+await teardown();

@@ -1,0 +1,112 @@
+/**
+ * Command-line options of `npm run bench` (bench/run.ts) and their defaults,
+ * which depend on the device: full sizes on a GPU, small ones on a CPU
+ * (a software WebGPU adapter such as lavapipe, or WebAssembly).
+ */
+
+export const USAGE = `usage: npm run bench -- [options]
+
+  --sizes 1024,4096,16384,65536   sequence lengths L (default; 256,512 on a CPU/software device)
+  --reps N                        timed runs per implementation and size (default 5; 3 on a CPU)
+  --warmup N                      untimed runs before them (default 2; 1 on a CPU)
+  --cases softmax,kernelized      which cases to run (default both)
+  --device auto|webgpu|wasm       device (default auto: WebGPU when an adapter exists, else WebAssembly)
+  --json PATH                     where to write the JSON report (default report/bench.json)
+  --torch / --no-torch            run the PyTorch anchors (default: when python3 has torch with CUDA)
+  --budget SECONDS                time one implementation may take at one size, else it is skipped (default 60)
+  --help                          this text`;
+
+export type CaseGroup = "softmax" | "kernelized";
+
+export interface Options {
+  /** null: the device's default. */
+  sizes: number[] | null;
+  /** null: the device's default. */
+  reps: number | null;
+  /** null: the device's default. */
+  warmup: number | null;
+  cases: CaseGroup[];
+  device: "auto" | "webgpu" | "wasm";
+  json: string;
+  /** null: run them when torch with CUDA is available. */
+  torch: boolean | null;
+  budgetS: number;
+  help: boolean;
+}
+
+/** Defaults for a GPU or for a CPU (software adapter, WebAssembly). */
+export interface DeviceDefaults {
+  sizes: number[];
+  reps: number;
+  warmup: number;
+  /** Size n of the n x n x n matmul ceiling (a multiple of 128). */
+  matmulN: number;
+  /** Bytes of each buffer of the copy ceiling (clamped to the device's limits). */
+  copyBytes: number;
+}
+
+export const GPU_DEFAULTS: DeviceDefaults = { sizes: [1024, 4096, 16384, 65536], reps: 5, warmup: 2, matmulN: 4096, copyBytes: 2 ** 30 };
+export const CPU_DEFAULTS: DeviceDefaults = { sizes: [256, 512], reps: 3, warmup: 1, matmulN: 256, copyBytes: 16 * 2 ** 20 };
+
+/** Parses argv; throws an Error naming the bad option. */
+export function parseOptions(argv: string[]): Options {
+  const o: Options = { sizes: null, reps: null, warmup: null, cases: ["softmax", "kernelized"], device: "auto", json: "report/bench.json", torch: null, budgetS: 60, help: false };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${flag} needs a value`);
+      return v;
+    };
+    const positiveInt = (v: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} takes positive integers, got ${JSON.stringify(v)}`);
+      return n;
+    };
+    switch (flag) {
+      case "--sizes":
+        o.sizes = value().split(",").map(positiveInt);
+        break;
+      case "--reps":
+        o.reps = positiveInt(value());
+        break;
+      case "--warmup": {
+        const v = value();
+        o.warmup = v === "0" ? 0 : positiveInt(v);
+        break;
+      }
+      case "--budget":
+        o.budgetS = positiveInt(value());
+        break;
+      case "--cases": {
+        const cases = value().split(",");
+        const bad = cases.filter((c) => c !== "softmax" && c !== "kernelized");
+        if (bad.length > 0 || cases.length === 0) throw new Error(`--cases takes softmax and/or kernelized, got ${JSON.stringify(bad.join(","))}`);
+        o.cases = cases as CaseGroup[];
+        break;
+      }
+      case "--device": {
+        const d = value();
+        if (d !== "auto" && d !== "webgpu" && d !== "wasm") throw new Error(`--device takes auto, webgpu or wasm, got ${JSON.stringify(d)}`);
+        o.device = d;
+        break;
+      }
+      case "--json":
+        o.json = value();
+        break;
+      case "--torch":
+        o.torch = true;
+        break;
+      case "--no-torch":
+        o.torch = false;
+        break;
+      case "--help":
+      case "-h":
+        o.help = true;
+        break;
+      default:
+        throw new Error(`unknown option ${JSON.stringify(flag)}`);
+    }
+  }
+  return o;
+}
