@@ -248,12 +248,13 @@ export function lengthReport(s: LengthSettings, rows: LengthRow[], meta: { comma
   const svg = lineChart(series, {
     title: `${s.task.task}: answer accuracy vs input length (trained at T=${T})`,
     xLabel: "input length T (log scale)", yLabel: "answer token accuracy", xScale: "log2", yRange: [0, 1],
+    ...(chance(s.task) !== undefined && { reference: { y: chance(s.task) as number, label: "chance" } }),
   });
   const longest = Math.max(...s.multiples);
-  const ranked = s.variants.map((v) => ({ v, at: stats(v, longest).mean, at1: stats(v, s.multiples[0]).mean })).sort((a, b) => b.at - a.at);
+  const ranked = s.variants.map((v) => ({ v, at: stats(v, longest).mean })).sort((a, b) => b.at - a.at);
   const findings = [
     `At ${longest}x the training length, the best is ${LENGTH_VARIANTS[ranked[0].v].label} (${ranked[0].at.toFixed(3)}), the worst ${LENGTH_VARIANTS[ranked[ranked.length - 1].v].label} (${ranked[ranked.length - 1].at.toFixed(3)}).`,
-    `At the training length: ${ranked.map((r) => `${LENGTH_VARIANTS[r.v].label} ${r.at1.toFixed(3)}`).join(", ")}.`,
+    `At the training length: ${s.variants.map((v) => `${LENGTH_VARIANTS[v].label} ${stats(v, s.multiples[0]).mean.toFixed(3)}`).join(", ")}.`,
   ];
   return {
     id: "length",
@@ -273,6 +274,21 @@ export function lengthReport(s: LengthSettings, rows: LengthRow[], meta: { comma
     findings,
     data: { settings: s, rows },
   };
+}
+
+/** Accuracy of guessing answer tokens uniformly among the task's symbols. */
+function chance(t: TaskConfig): number | undefined {
+  switch (t.task) {
+    case "copy":
+    case "reverse":
+    case "recall":
+      return 1 / t.symbols;
+    case "addition":
+    case "passkey":
+      return 1 / 10;
+    default:
+      return t satisfies never;
+  }
 }
 
 function describeTask(t: TaskConfig): string {

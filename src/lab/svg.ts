@@ -28,12 +28,14 @@ export interface ChartOptions {
   yScale?: "linear" | "log10";
   /** Fixed y range; default the data's range. */
   yRange?: [number, number];
+  /** A horizontal reference line (e.g. chance level), drawn grey and dotted. */
+  reference?: { y: number; label: string };
   width?: number;
   height?: number;
 }
 
 /** Colour-blind-safe palette (Okabe & Ito 2008), then Tableau 10's remaining hues. */
-export const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000", "#8c564b", "#7f7f7f", "#bcbd22", "#17becf", "#9467bd"];
+export const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#8c564b", "#9467bd", "#bcbd22", "#17becf", "#7f7f7f", "#F0E442"];
 
 const escapeXml = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 
@@ -103,6 +105,11 @@ export function lineChart(series: Series[], opts: ChartOptions): string {
   out.push(`<rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}" fill="none" stroke="#999"/>`);
   out.push(`<text x="${m.left + pw / 2}" y="${H - 12}" text-anchor="middle">${escapeXml(opts.xLabel)}</text>`);
   out.push(`<text transform="translate(16 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle">${escapeXml(opts.yLabel)}</text>`);
+  if (opts.reference && Number.isFinite(opts.reference.y)) {
+    const y = py(opts.reference.y).toFixed(1);
+    out.push(`<line x1="${m.left}" y1="${y}" x2="${m.left + pw}" y2="${y}" stroke="#888" stroke-dasharray="2 3"/>`);
+    out.push(`<text x="${m.left + pw - 4}" y="${(Number(y) - 4).toFixed(1)}" text-anchor="end" fill="#666">${escapeXml(opts.reference.label)}</text>`);
+  }
   series.forEach((s, i) => {
     const color = PALETTE[i % PALETTE.length];
     const ok = s.points.filter(finite);
