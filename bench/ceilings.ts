@@ -5,9 +5,10 @@
  *
  * - compute: a float32 matmul C = A B of n x n matrices (n = 4096 on a GPU)
  *   by a tiled WGSL kernel: 128 x 128 output tiles per workgroup of 16 x 16
- *   invocations, each accumulating an 8 x 8 block in registers (two 4-row by
- *   two 4-column vec4 blocks, 64 and 64 apart), 16-deep slices of A
- *   (transposed) and B staged in workgroup memory with vec4 loads; 2 n^3 FLOPs.
+ *   invocations, each accumulating 8 x 8 outputs in registers (rows 4y..4y+3
+ *   and 64+4y.., columns 4x..4x+3 and 64+4x..: conflict-free vec4 reads of
+ *   workgroup memory), 16-deep slices of A (transposed) and B staged in
+ *   workgroup memory with vec4 loads; 2 n^3 FLOPs.
  *   A few entries of C are checked against a float64 dot product.
  * - memory: a vec4 buffer copy of up to 1 GiB (the largest the device binds),
  *   bytes read + bytes written.

@@ -72,11 +72,15 @@ export async function measureCase(c: BenchCase, L: number, env: BenchEnv, opts: 
         continue;
       }
       try {
+        const t0 = performance.now();
         const out = await impl.run();
         await opts.settle();
-        outputs.set(impl, await out.read());
+        const seconds = (performance.now() - t0) / 1000;
+        const values = await out.read();
         const errors = opts.deviceErrors();
         if (errors.length > 0) throw new Error(`the device reported: ${errors[0]}`);
+        outputs.set(impl, values);
+        if (seconds > opts.budgetS) result.skipped = `one run took ${seconds.toFixed(1)} s, more than the time budget of ${opts.budgetS} s (--budget)`;
       } catch (err) {
         result.skipped = `failed: ${firstLine(err)}`;
       }
@@ -98,7 +102,7 @@ export async function measureCase(c: BenchCase, L: number, env: BenchEnv, opts: 
           afterFirst: (ms) => {
             const total = (ms * (opts.warmup + opts.reps)) / 1000;
             if (total > opts.budgetS) {
-              throw new Budget(`${opts.warmup + opts.reps} runs of ${(ms / 1000).toFixed(1)} s exceed the time budget of ${opts.budgetS} s (--budget)`);
+              throw new Budget(`${opts.warmup + opts.reps} runs of ${(ms / 1000).toFixed(1)} s would exceed the time budget of ${opts.budgetS} s (--budget)`);
             }
           },
         });

@@ -73,8 +73,9 @@ const reps = options.reps ?? defaults.reps;
 const warmup = options.warmup ?? defaults.warmup;
 if (onCpu && (!options.sizes || !options.reps)) {
   notes.push(
-    `${adapter ? `software WebGPU adapter (${adapter.device || adapter.description})` : "no WebGPU: WebAssembly"}: ` +
-      `defaults are --sizes ${CPU_DEFAULTS.sizes.join(",")} --reps ${CPU_DEFAULTS.reps} and ceilings on a ${CPU_DEFAULTS.matmulN}^3 matmul and a ${formatBytes(CPU_DEFAULTS.copyBytes)} copy`,
+    `${adapter ? `software WebGPU adapter (${adapter.device || adapter.description})` : "WebAssembly"}: ` +
+      `defaults are --sizes ${CPU_DEFAULTS.sizes.join(",")} --reps ${CPU_DEFAULTS.reps}` +
+      (adapter ? `, ceilings on a ${CPU_DEFAULTS.matmulN}^3 matmul and a ${formatBytes(CPU_DEFAULTS.copyBytes)} copy` : ""),
   );
 }
 const cases = CASES.filter((c) => options.cases.includes(c.group));
@@ -84,7 +85,7 @@ let torch: TorchReport | null = null;
 let torchNote: string;
 const wantTorch = options.torch ?? (options.device !== "wasm" && torchAvailable());
 if (!wantTorch) {
-  torchNote = options.torch === false ? "not run (--no-torch)" : "not run (python3 has no torch with CUDA here)";
+  torchNote = `not run (${options.torch === false ? "--no-torch" : options.device === "wasm" ? "--device wasm" : "python3 has no torch with CUDA here"})`;
 } else {
   say(`running the PyTorch anchors (${sizes.join(", ")}) ...`);
   const anchors = [...new Set(cases.map((c) => c.torch))];
@@ -98,13 +99,19 @@ if (!wantTorch) {
 }
 
 // 3. posenc's device and the ceilings.
-const rt: Runtime = await init({ device: adapter ? "webgpu" : "wasm" });
+let rt: Runtime;
+try {
+  rt = await init({ device: adapter ? "webgpu" : "wasm" });
+} catch (err) {
+  notes.push(`WebGPU failed to start (${(err as Error).message})`);
+  rt = await init({ device: "wasm" });
+}
 const webgpu = rt.device === "webgpu";
 const device = webgpu ? getWebGPUDevice() : null;
 const env: BenchEnv = { runtime: rt, webgpu, software: adapter?.software ?? false };
 const deviceErrors: string[] = [];
 device?.addEventListener("uncapturederror", (e) => deviceErrors.push((e as GPUUncapturedErrorEvent).error.message));
-if (!webgpu) notes.push("no WebGPU adapter: the composites run on WebAssembly; the fused kernels need WebGPU and are not run");
+if (!webgpu) notes.push(`${adapter === null && options.device === "wasm" ? "--device wasm" : "no WebGPU adapter"}: the composites run on WebAssembly; the fused kernels need WebGPU and are not run`);
 
 let ceilings: Ceilings | null = null;
 let ceilingsNote = "not measured (they need WebGPU)";
@@ -143,7 +150,7 @@ const adapterLine = adapter ? `${rt.description}${adapter.software ? " (software
 say("");
 say(`posenc bench, ${date}`);
 say(`device: ${adapterLine}${device ? `; maxStorageBufferBindingSize ${formatBytes(device.limits.maxStorageBufferBindingSize)}` : ""}`);
-say(`shape: B=${SHAPE.B} H=${SHAPE.H} D=Dv=${SHAPE.D} M=${SHAPE.M}, float32, causal; median of ${reps} runs after ${warmup} warm-up runs, each to the end of its GPU work`);
+say(`shape: B=${SHAPE.B} H=${SHAPE.H} D=Dv=${SHAPE.D} M=${SHAPE.M}, float32, causal; median of ${reps} runs after ${warmup} warm-up runs, each awaited to the end of its work`);
 say(`ceilings, measured in this run: ${ceilingsNote}`);
 say(`PyTorch: ${torchNote}`);
 for (const n of notes) say(`note: ${n}`);

@@ -1,0 +1,61 @@
+/**
+ * `npm run bench` (bench/run.ts) end to end at a tiny size, in a child
+ * process on the WebGPU adapter Dawn finds (Mesa lavapipe in CI): the JSON
+ * report has its structure, every case has a row, the fused kernels and the
+ * composites were timed, and their outputs agreed.
+ */
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, expect, it } from "vitest";
+
+const root = resolve(import.meta.dirname, "../..");
+const dir = mkdtempSync(join(tmpdir(), "posenc-bench-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Report {
+  device: { runtime: string; adapter: { software: boolean } | null };
+  ceilings: { matmul: { tflops: number; checkRatio: number }; copy: { gbps: number } };
+  rows: Array<{
+    case: string;
+    L: number;
+    flops: number;
+    bytes: number;
+    implementations: Array<{ role: string; skipped?: string; timing?: { medianMs: number; samplesMs: number[] }; tflops?: number; fractionOfMatmul?: number }>;
+    agreement: Array<{ maxAbsDiff: number; agree: boolean | null }>;
+  }>;
+}
+
+it("runs every case at L = 64 and writes a report in which fused and composite agree", { timeout: 120_000 }, async () => {
+  const json = join(dir, "bench.json");
+  const args = ["bench/run.ts", "--sizes", "64", "--reps", "1", "--warmup", "0", "--device", "webgpu", "--no-torch", "--json", json];
+  // asynchronous, so that the test worker's event loop keeps answering vitest
+  const { stdout } = await promisify(execFile)(process.execPath, [join(root, "node_modules/tsx/dist/cli.mjs"), ...args], { cwd: root, timeout: 110_000 });
+  expect(stdout).toMatch(/ceilings, measured in this run: matmul/);
+
+  const report = JSON.parse(readFileSync(json, "utf8")) as Report;
+  expect(report.device.runtime).toBe("webgpu");
+  expect(report.ceilings.matmul.tflops).toBeGreaterThan(0);
+  expect(report.ceilings.matmul.checkRatio).toBeLessThanOrEqual(1);
+  expect(report.ceilings.copy.gbps).toBeGreaterThan(0);
+  expect(report.rows.map((row) => row.case).sort()).toEqual(["alibi", "causal", "kernelized"]);
+  for (const row of report.rows) {
+    expect(row.L).toBe(64);
+    expect(row.flops).toBeGreaterThan(0);
+    expect(row.bytes).toBeGreaterThan(0);
+    for (const impl of row.implementations) {
+      expect(impl.skipped, `${row.case} ${impl.role}`).toBeUndefined();
+      expect(impl.timing?.samplesMs).toHaveLength(1);
+      expect(impl.tflops).toBeGreaterThan(0);
+      expect(impl.fractionOfMatmul).toBeGreaterThan(0);
+    }
+  }
+  const softmax = report.rows.filter((row) => row.case !== "kernelized");
+  for (const row of softmax) {
+    expect(row.implementations.map((i) => i.role)).toEqual(["fused", "composite"]);
+    expect(row.agreement).toHaveLength(1);
+    expect(row.agreement[0].agree, `${row.case}: max |diff| ${row.agreement[0].maxAbsDiff}`).toBe(true);
+  }
+});
