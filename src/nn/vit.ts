@@ -1,0 +1,302 @@
+/**
+ * A small Vision Transformer classifier, readable top to bottom:
+ *
+ *   x = Patches_p(images) Wpatch + b                     non-overlapping p x p patches -> C
+ *   x = x + PE(grid)                                     learned / 2-D sincos (absolute kinds)
+ *   x = [cls | x]                                        with a class token (pool "class")
+ *   x = Block_1(x); x = PEG(x) (option); x = Block_n(... Block_2(x))
+ *                                                        pre-norm, bidirectional; 2-D RoPE rotates q, k
+ *   logits = (NormF(x)[cls] or mean_tokens NormF(x)) Whead + b
+ *
+ * Shapes: B batch, Hi x Wi image pixels, Cin image channels, Gh x Gw token
+ * grid (Gh = Hi / p), N = Gh Gw patch tokens, T tokens (N, plus 1 with a class
+ * token), C width, H heads, D = C / H head dim, K classes.
+ *
+ * Positional encodings and other grid sizes than the training one:
+ * - "none": no position (a bag of patches, unless PEG);
+ * - "learned": a (Gh Gw, C) table for the training grid, N(0, 0.02^2) as
+ *   timm; on another grid it is resampled bilinearly (src/nn/bilinear.ts,
+ *   timm `resample_abs_pos_embed` with interpolation "bilinear"); the class
+ *   token has no entry (it is itself learned);
+ * - "sincos2d": fixed 2-D sine-cosine table (src/pe/sincos2d.ts) of the grid
+ *   at hand, integer row and column positions;
+ * - "rope2d": axial 2-D rotary embedding (src/pe/axialRope.ts) of q and k in
+ *   every block, interleaved pairs, tables (T, D) for the grid at hand; with
+ *   `interpolate` the positions of a larger grid are scaled into the training
+ *   grid's range (EVA's reference shape). The class token is not rotated
+ *   (cos 1, sin 0), as in timm's EVA, which skips prefix tokens.
+ * - `peg`: CPVT's positional encoding generator, a depthwise 3x3 convolution
+ *   on the patch tokens added back to them after the first block (the class
+ *   token passes unchanged); weights U(-1/3, 1/3), PyTorch's Conv2d init with
+ *   fan-in 9.
+ * The class token starts at N(0, 1e-6^2) (timm). Blocks without 2-D RoPE are
+ * `block()` of src/nn/block.ts (causal false, attention PE none); with it the
+ * same block is written out here with q and k rotated before attention.
+ *
+ * Parameters are a pytree of jax-js arrays (jit, grad take them directly);
+ * forward functions borrow the parameters and consume their inputs.
+ *
+ * Reference: Dosovitskiy et al., "An Image is Worth 16x16 Words" (ICLR 2021),
+ * https://arxiv.org/abs/2010.11929; Chu et al., CPVT, https://arxiv.org/abs/2102.10882;
+ * Heo et al., "Rotary Position Embedding for Vision Transformer",
+ * https://arxiv.org/abs/2403.13298; timm models/vision_transformer.py,
+ * models/eva.py (https://github.com/huggingface/pytorch-image-models)
+ */
+import { numpy as np, type DType } from "@jax-js/jax";
+import { attention } from "../attention/attention.js";
+import { constant } from "../attention/constant.js";
+import { peg } from "../attention/peg.js";
+import { applyRotary, type RotaryTables } from "../attention/rotary.js";
+import { axialRope, type AxialConvention } from "../pe/axialRope.js";
+import { rng } from "../pe/random.js";
+import { sincos2d } from "../pe/sincos2d.js";
+import { fail, integer } from "../pe/validate.js";
+import { bilinearMatrix } from "./bilinear.js";
+import { block, initBlock, type BlockConfig, type BlockParams } from "./block.js";
+import { classificationLoss, imageGrid, type ImageBatch } from "./classifier.js";
+import { patches } from "./conv.js";
+import { normal, uniform } from "./init.js";
+import { initLinear, linear, type LinearParams } from "./linear.js";
+import { mlp, type MlpConfig } from "./mlp.js";
+import { initNorm, norm, type NormConfig, type NormParams } from "./norm.js";
+
+/** The ViT's positional encoding (see the file's header). */
+export type VitPE =
+  | { kind: "none" }
+  | { kind: "learned" }
+  | { kind: "sincos2d"; /** Frequency temperature (default 10000). */ temperature?: number }
+  | {
+      kind: "rope2d";
+      /** "lang": integer positions, bands T^(-k/K); "pixel": positions on [-1, 1], pi-scaled bands. */
+      convention: AxialConvention;
+      /** "lang" temperature (default 10000). */
+      temperature?: number;
+      /** "pixel" maximum resolution (default 224). */
+      maxRes?: number;
+      /** Scale the positions of another grid into the training grid's range. */
+      interpolate: boolean;
+    };
+
+/** A ViT, as plain JSON. */
+export interface VitConfig {
+  /** Training image [height, width] in pixels. */
+  image: [number, number];
+  /** Image channels Cin. */
+  channels: number;
+  /** Patch side p; must divide the image sides. */
+  patch: number;
+  /** Width C. */
+  width: number;
+  /** Blocks. */
+  depth: number;
+  /** Heads H; C must be a multiple of H. */
+  heads: number;
+  mlp: MlpConfig;
+  norm: NormConfig;
+  /** "mean": average of the tokens; "class": a class token's output. */
+  pool: "mean" | "class";
+  pe: VitPE;
+  /** A PEG (depthwise 3x3 conv) after the first block. */
+  peg: boolean;
+  /** Classes K. */
+  classes: number;
+  /** Biases on the q, k, v and output projections (timm: true). */
+  bias: boolean;
+}
+
+/** The ViT's parameters, a pytree of jax-js arrays. */
+export interface VitParams {
+  /** (p p Cin, C), rows in (row, column, channel) order of the patch. */
+  patch: LinearParams;
+  /** (C) class token, pool "class" only. */
+  cls?: np.Array;
+  /** (Gh Gw, C) for the training grid, pe "learned" only. */
+  pos?: np.Array;
+  blocks: BlockParams[];
+  /** PEG weight (C, 3, 3) and bias (C), `peg` only. */
+  peg?: { weight: np.Array; bias: np.Array };
+  normF: NormParams;
+  /** C -> K */
+  head: LinearParams;
+}
+
+/** Std of the learned position table (timm `trunc_normal_(pos_embed, std=.02)`). */
+const POS_STD = 0.02;
+/** Std of the class token (timm `normal_(cls_token, std=1e-6)`). */
+const CLS_STD = 1e-6;
+
+/** The token grid [Gh, Gw] of the training images. */
+export function vitGrid(config: VitConfig): [number, number] {
+  return [config.image[0] / config.patch, config.image[1] / config.patch];
+}
+
+function blockConfig(config: VitConfig): BlockConfig {
+  return { width: config.width, heads: config.heads, mlp: config.mlp, norm: config.norm, pe: { type: "none" }, causal: false, bias: config.bias };
+}
+
+function validate(fn: string, config: VitConfig): void {
+  const [h, w] = config.image ?? [];
+  integer(fn, "config.image[0]", h, 1);
+  integer(fn, "config.image[1]", w, 1);
+  integer(fn, "config.channels", config.channels, 1);
+  const p = integer(fn, "config.patch", config.patch, 1);
+  if (h % p !== 0 || w % p !== 0) fail(fn, `config.image ${h}x${w} must be divisible by config.patch ${p}`);
+  integer(fn, "config.depth", config.depth, config.peg ? 1 : 0);
+  integer(fn, "config.classes", config.classes, 1);
+  const C = integer(fn, "config.width", config.width, 1);
+  const H = integer(fn, "config.heads", config.heads, 1);
+  if (C % H !== 0) fail(fn, `config.width (${C}) must be a multiple of config.heads (${H})`);
+  if (config.pool !== "mean" && config.pool !== "class") fail(fn, `config.pool must be "mean" or "class", got ${JSON.stringify(config.pool)}`);
+  const kind = config.pe?.kind;
+  if (kind === "sincos2d" && C % 4 !== 0) fail(fn, `config.pe "sincos2d" needs config.width divisible by 4, got ${C}`);
+  if (kind === "rope2d" && (C / H) % 4 !== 0) fail(fn, `config.pe "rope2d" needs the head dim width / heads = ${C}/${H} divisible by 4`);
+  if (kind !== "none" && kind !== "learned" && kind !== "sincos2d" && kind !== "rope2d") fail(fn, `config.pe.kind must be "none", "learned", "sincos2d" or "rope2d", got ${JSON.stringify(kind)}`);
+}
+
+/** Seeded parameters: same config and seed, same model on every device. */
+export function initVit(config: VitConfig, seed: number, dtype: DType = np.float32): VitParams {
+  validate("initVit", config);
+  const r = rng(seed);
+  const { width: C, patch: p, channels } = config;
+  const [Gh, Gw] = vitGrid(config);
+  const patch = initLinear(r, p * p * channels, C, { dtype });
+  const params: VitParams = { patch, blocks: [], normF: initNorm(config.norm, C, dtype), head: initLinear(r, C, config.classes, { dtype }) };
+  if (config.pool === "class") params.cls = normal(r, [C], CLS_STD, dtype);
+  if (config.pe.kind === "learned") params.pos = normal(r, [Gh * Gw, C], POS_STD, dtype);
+  for (let i = 0; i < config.depth; i++) params.blocks.push(initBlock(r, blockConfig(config), dtype));
+  if (config.peg) params.peg = { weight: uniform(r, [C, 3, 3], 1 / 3, dtype), bias: uniform(r, [C], 1 / 3, dtype) };
+  return params;
+}
+
+/**
+ * images (B, Hi, Wi, Cin) -> logits (B, K), on the training grid or any grid
+ * of whole patches. Borrows the parameters, consumes the images.
+ */
+export function vitForward(p: VitParams, config: VitConfig, images: np.Array): np.Array {
+  const fn = "vitForward";
+  const [Gh, Gw] = imageGrid(fn, images, config.channels, config.patch);
+  const missing = (what: string): never => {
+    images.dispose();
+    return fail(fn, what);
+  };
+  if (config.pool === "class" && !p.cls) missing('config.pool "class" needs params.cls');
+  if (config.pe.kind === "learned" && !p.pos) missing('config.pe "learned" needs params.pos');
+  if (config.peg && !p.peg) missing("config.peg needs params.peg");
+  if (p.blocks.length !== config.depth) missing(`params hold ${p.blocks.length} blocks, config.depth is ${config.depth}`);
+  const [B] = images.shape;
+  const { width: C, patch: P, channels: Cin } = config;
+  const N = Gh * Gw;
+  const T = config.pool === "class" ? N + 1 : N;
+
+  const pixels = patches(images, { kernel: P, stride: P, padding: 0 }).reshape([B, N, P * P * Cin]); // (B, N, p p Cin)
+  let x = linear(p.patch, pixels); // (B, N, C)
+  if (config.pe.kind === "learned") x = np.add(x, learnedTable(p.pos!, config, Gh, Gw)); // (B, N, C)
+  if (config.pe.kind === "sincos2d") x = np.add(x, constant(sincos2d(Gh, Gw, C, { temperature: config.pe.temperature }), x.dtype).reshape([1, N, C])); // (B, N, C)
+  if (config.pool === "class") x = np.concatenate([np.broadcastTo(p.cls!.ref.reshape([1, 1, C]), [B, 1, C]), x], 1); // (B, T, C)
+
+  const rope = config.pe.kind === "rope2d" ? ropeTables(config.pe, config, Gh, Gw, x.dtype) : null; // (T, D) each
+  const bc = blockConfig(config);
+  p.blocks.forEach((b, i) => {
+    x = rope ? ropeBlock(b, x, bc, rope) : block(b, x, bc); // (B, T, C)
+    if (i === 0 && config.peg) x = applyPeg(p.peg!, x, T - N, Gh, Gw); // (B, T, C)
+  });
+  if (rope) for (const t of [rope.cos, rope.sin]) t.dispose();
+
+  x = norm(config.norm, p.normF, x); // (B, T, C)
+  const pooled = config.pool === "class" ? x.slice([], 0, []) : np.mean(x, 1); // (B, C)
+  return linear(p.head, pooled); // (B, K)
+}
+
+/** Mean cross-entropy of a batch of images and labels. Borrows the parameters, consumes the batch. */
+export function vitLoss(p: VitParams, config: VitConfig, batch: ImageBatch): np.Array {
+  let logits: np.Array;
+  try {
+    logits = vitForward(p, config, batch.images); // (B, K)
+  } catch (err) {
+    batch.labels.dispose();
+    throw err;
+  }
+  return classificationLoss(logits, batch.labels); // ()
+}
+
+/**
+ * Floating-point operations of one forward pass of one image on a Gh x Gw
+ * grid (default: the training grid), counted as 2 per multiply-add of the
+ * matrix products and convolutions (patch embedding, q k v, q k^T, attention
+ * times v, output projection, MLP, PEG, head); normalisation, softmax,
+ * activations, rotations, additions and the pooling are not counted:
+ *
+ *   2 [N p^2 Cin C + depth (4 T C^2 + 2 T^2 C + m T C M) + 9 N C (PEG) + C K]
+ *
+ * with M the MLP hidden width and m = 2 (GELU) or 3 (SwiGLU).
+ */
+export function vitFlops(config: VitConfig, grid: [number, number] = vitGrid(config)): number {
+  validate("vitFlops", config);
+  const [Gh, Gw] = grid;
+  integer("vitFlops", "grid[0]", Gh, 1);
+  integer("vitFlops", "grid[1]", Gw, 1);
+  const { width: C, patch: P, channels: Cin, mlp: m } = config;
+  const N = Gh * Gw;
+  const T = config.pool === "class" ? N + 1 : N;
+  const mlpMacs = (m.kind === "gelu" ? 2 : 3) * T * C * m.hidden;
+  const blockMacs = 4 * T * C * C + 2 * T * T * C + mlpMacs;
+  const macs = N * P * P * Cin * C + config.depth * blockMacs + (config.peg ? 9 * N * C : 0) + C * config.classes;
+  return 2 * macs;
+}
+
+/** The learned table on a Gh x Gw grid, resampled bilinearly from the training grid: (1, N, C). Borrows it. */
+function learnedTable(table: np.Array, config: VitConfig, Gh: number, Gw: number): np.Array {
+  const [G0h, G0w] = vitGrid(config);
+  const C = config.width;
+  if (Gh === G0h && Gw === G0w) return table.ref.reshape([1, Gh * Gw, C]); // (1, N, C)
+  const resample = constant(bilinearMatrix(G0h, G0w, Gh, Gw), table.dtype).reshape([Gh * Gw, G0h * G0w]); // (N, N0)
+  return np.matmul(resample, table.ref).reshape([1, Gh * Gw, C]); // (1, N, C)
+}
+
+/** Axial 2-D RoPE tables (T, D) of a Gh x Gw grid, identity rows for a class token first. */
+function ropeTables(pe: Extract<VitPE, { kind: "rope2d" }>, config: VitConfig, Gh: number, Gw: number, dtype: DType): RotaryTables {
+  const D = config.width / config.heads;
+  const t = axialRope([Gh, Gw], D, {
+    convention: pe.convention,
+    temperature: pe.temperature,
+    maxRes: pe.maxRes,
+    refShape: pe.interpolate ? vitGrid(config) : undefined,
+  }); // (N, D) each
+  const prefix = config.pool === "class" ? D : 0;
+  const cos = new Float64Array(prefix + t.cos.length).fill(1, 0, prefix);
+  const sin = new Float64Array(prefix + t.sin.length);
+  cos.set(t.cos, prefix);
+  sin.set(t.sin, prefix);
+  const T = cos.length / D;
+  return { cos: constant(cos, dtype).reshape([T, D]), sin: constant(sin, dtype).reshape([T, D]) };
+}
+
+/**
+ * `block()` with q and k rotated by the 2-D RoPE tables (T, D) before
+ * attention: (B, T, C) -> (B, T, C). Borrows the parameters and tables, consumes x.
+ */
+function ropeBlock(p: BlockParams, x: np.Array, config: BlockConfig, rope: RotaryTables): np.Array {
+  const [B, T, C] = x.shape;
+  const H = config.heads;
+  const D = C / H;
+  const heads = (t: np.Array) => t.reshape([B, T, H, D]).transpose([0, 2, 1, 3]); // (B, H, T, D)
+  const rotate = (t: np.Array) => applyRotary(t, rope.cos.ref, rope.sin.ref, "interleaved"); // (B, H, T, D)
+
+  const h = norm(config.norm, p.norm1, x.ref); // (B, T, C)
+  const qkv = linear(p.qkv, h); // (B, T, 3C)
+  const q = rotate(heads(qkv.ref.slice([], [], [0, C]))); // (B, H, T, D)
+  const k = rotate(heads(qkv.ref.slice([], [], [C, 2 * C]))); // (B, H, T, D)
+  const v = heads(qkv.slice([], [], [2 * C, 3 * C])); // (B, H, T, D)
+  const y = attention(q, k, v, { causal: false }); // (B, H, T, D)
+  const merged = y.transpose([0, 2, 1, 3]).reshape([B, T, C]); // (B, T, C)
+  x = np.add(x, linear(p.proj, merged)); // (B, T, C)
+  return np.add(x.ref, mlp(p.mlp, norm(config.norm, p.norm2, x), config.mlp)); // (B, T, C)
+}
+
+/** PEG on the patch tokens after `prefix` class tokens: (B, T, C) -> (B, T, C). Borrows the weights, consumes x. */
+function applyPeg(w: { weight: np.Array; bias: np.Array }, x: np.Array, prefix: number, Gh: number, Gw: number): np.Array {
+  const grid = { height: Gh, width: Gw };
+  if (prefix === 0) return peg(x, w.weight.ref, w.bias.ref, grid); // (B, N, C)
+  const tokens = peg(x.ref.slice([], [prefix], []), w.weight.ref, w.bias.ref, grid); // (B, N, C)
+  return np.concatenate([x.slice([], [0, prefix], []), tokens], 1); // (B, T, C)
+}
