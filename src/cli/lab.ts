@@ -5,6 +5,7 @@
 import { cpus } from "node:os";
 import { init, runtime, teardown, type DeviceRequest } from "../runtime/init.js";
 import { LENGTH_PRESETS, LENGTH_VARIANTS, lengthReport, lengthWork, runLength } from "../lab/length.js";
+import { CSWIN_PRESETS, CSWIN_VARIANTS, cswinReport, cswinWork, runCswin } from "../lab/cswin.js";
 import { runSpeed, SPEED_METHODS, SPEED_PRESETS, speedReport, speedWork } from "../lab/speed.js";
 import { runStability, STABILITY_PRESETS, STABILITY_VARIANTS, stabilityReport, stabilityWork } from "../lab/stability.js";
 import { Progress } from "../lab/progress.js";
@@ -22,6 +23,8 @@ export const LAB_USAGE = `  lab <experiment> [--preset tiny|quick|full] [--devic
                    (--variants from: ${Object.keys(STABILITY_VARIANTS).join(", ")})
         speed      time and peak memory of kernelized FFT-RPE vs softmax attention against L,
                    and the crossover length (--variants from: ${SPEED_METHODS.join(", ")})
+        cswin      CSWin backbone vs plain ViTs of similar FLOPs on digits: accuracy, params, FLOPs
+                   (--variants from: ${CSWIN_VARIANTS.join(", ")})
       Default: --preset quick --device wasm.`;
 
 const PRESETS = ["tiny", "quick", "full"] as const;
@@ -108,6 +111,15 @@ const EXPERIMENTS: Record<string, Experiment<unknown, unknown>> = {
     work: speedWork,
     run: (s, progress) => runSpeed(s, runtime().device, progress),
     report: speedReport,
+  }),
+  cswin: experiment({
+    presets: CSWIN_PRESETS,
+    variants: CSWIN_VARIANTS,
+    apply: withOverrides,
+    describe: (s) => `${s.variants.join(", ")} on ${28 / s.downsample}x${28 / s.downsample} digits, ${s.seeds} seeds, ${s.steps} steps each`,
+    work: cswinWork,
+    run: runCswin,
+    report: cswinReport,
   }),
 };
 
