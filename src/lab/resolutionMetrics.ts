@@ -25,6 +25,7 @@
  */
 import { jit, numpy as np, tree, type JsTree } from "@jax-js/jax";
 import { constant } from "../attention/constant.js";
+import { blocks } from "../attention/memoryBudget.js";
 import { ditLoss, type DitBatch, type DitConfig, type DitParams } from "../nn/dit.js";
 import { rng } from "../pe/random.js";
 import { cropConditioning, type CropCondition } from "../pe/rpe2d.js";
@@ -47,6 +48,7 @@ function checkImages(fn: string, field: string, s: ImageSet): void {
   }
 }
 
+/** Options of `denoisingLossByTimestep`. */
 export interface DenoisingLossOptions {
   /** Timesteps t in [0, T) to evaluate at. */
   timesteps: readonly number[];
@@ -58,6 +60,8 @@ export interface DenoisingLossOptions {
   positions?: { rows: readonly number[] | Float64Array; cols: readonly number[] | Float64Array };
   /** Crop condition of every image; default the whole image, uncropped. */
   crop?: CropCondition;
+  /** Images per model call (default all), to bound memory at large grids (see `ditSample`). */
+  batchPerCall?: number;
 }
 
 /**
@@ -67,8 +71,8 @@ export interface DenoisingLossOptions {
  *
  * with e drawn once from `seed` (`rng(seed).normal()`, row-major (B, Ih, Iw)),
  * common to every t so that differences between models or resolutions are
- * not noise-draw differences. Evaluates `ditLoss` under `jit`, one call per
- * timestep. Borrows the parameters.
+ * not noise-draw differences. Evaluates `ditLoss` under `jit`, per timestep
+ * and chunk of images (chunk means weighted by their sizes). Borrows the parameters.
  *
  * Reference: Ho et al. (2020), https://arxiv.org/abs/2006.11239, eq. 14.
  */
@@ -90,17 +94,23 @@ export async function denoisingLossByTimestep(params: DitParams, config: DitConf
   const crop = config.crop ? cropConditioning(Array(B).fill(options.crop ?? { originalSize: [Ih, Iw], cropTopLeft: [0, 0], targetSize: [Ih, Iw] }), config.crop.dim) : null;
   const positions = options.positions ? { rows: Float64Array.from(options.positions.rows), cols: Float64Array.from(options.positions.cols) } : undefined;
   const loss = jit((p: DitParams, batch: DitBatch) => ditLoss(p, config, positions ? { ...batch, positions: { rows: constant(positions.rows, dtype), cols: constant(positions.cols, dtype) } } : batch));
+  const chunks = blocks(B, integer(fn, "options.batchPerCall", options.batchPerCall ?? B, 1));
   const out = new Float64Array(ts.length);
+  const P = Ih * Iw;
   try {
     for (let k = 0; k < ts.length; k++) {
-      const batch: DitBatch = {
-        images: constant(images.data, dtype).reshape([B, Ih, Iw, 1]),
-        noise: constant(noise, dtype).reshape([B, Ih, Iw, 1]),
-        timesteps: np.array(new Int32Array(B).fill(ts[k])),
-      };
-      if (config.classes) batch.labels = np.array(Int32Array.from(options.labels!));
-      if (crop) batch.crop = constant(crop, dtype).reshape([B, crop.length / B]);
-      out[k] = (await loss(tree.ref(params as unknown as JsTree<np.Array>) as unknown as DitParams, batch).data())[0];
+      for (const [b0, b1] of chunks) {
+        const n = b1 - b0;
+        const batch: DitBatch = {
+          images: constant(images.data.subarray(b0 * P, b1 * P), dtype).reshape([n, Ih, Iw, 1]),
+          noise: constant(noise.subarray(b0 * P, b1 * P), dtype).reshape([n, Ih, Iw, 1]),
+          timesteps: np.array(new Int32Array(n).fill(ts[k])),
+        };
+        if (config.classes) batch.labels = np.array(Int32Array.from(options.labels!.slice(b0, b1)));
+        if (crop) batch.crop = constant(crop.subarray(0, n * 6 * config.crop!.dim), dtype).reshape([n, 6 * config.crop!.dim]);
+        const value = (await loss(tree.ref(params as unknown as JsTree<np.Array>) as unknown as DitParams, batch).data())[0];
+        out[k] += (value * n) / B;
+      }
     }
   } finally {
     loss.dispose();

@@ -1,0 +1,728 @@
+/**
+ * Tiny diffusion transformer (DiT) with 2-D positional encodings and crop
+ * micro-conditioning, readable top to bottom:
+ *
+ *   x  = Linear(patchify(x_t)) (+ sincos2d(positions))          patch tokens
+ *   c  = MLP(freq(t)) + E[label] + MLP(crop features)           conditioning vector
+ *   x  = DiTBlock_n(... PEG(DiTBlock_1(x, c)) ..., c)           adaLN-Zero blocks, 2-D RoPE in attention
+ *   e  = unpatchify(Linear(modulate(LN(x), shift(c), scale(c))))  predicted noise
+ *
+ * A DiT block (adaLN-Zero, all six modulations from c, zero-initialised):
+ *
+ *   shift1, scale1, gate1, shift2, scale2, gate2 = Linear(SiLU(c))
+ *   x = x + gate1 * Attention(LN(x) (1 + scale1) + shift1)
+ *   x = x + gate2 * MLP(LN(x) (1 + scale2) + shift2)
+ *
+ * Positional encodings (`DitPE`): axial 2-D RoPE on q and k at per-axis
+ * positions given each call ("rpe2d": randomized rows and columns at training,
+ * the exact grid at inference; "rope2d-interpolate": a larger grid squeezed
+ * into the training range; "rope2d-extrapolate": integer positions), or the
+ * fixed 2-D sincos embedding added to the patch tokens ("sincos2d", DiT's).
+ * Positions are JS numbers or jax-js arrays, shared (Gh) or per image (B, Gh),
+ * so a jitted training step takes new randomized positions every batch
+ * without recompiling. `peg` adds a PEG depthwise 3x3 convolution after the
+ * first block.
+ *
+ * Objective: epsilon prediction under DDPM with linear betas (DiT's
+ * `get_named_beta_schedule("linear")`), loss mean ||e - e_theta(x_t, t, c)||^2
+ * with x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) e; DiT's learned variance is
+ * left out. Sampling is deterministic DDIM (eta = 0) at any grid size.
+ *
+ * Images are channel-last (B, Ih, Iw, Ci), in [-1, 1]. Patch features are
+ * ordered (row in patch, column in patch, channel).
+ *
+ * Shape legend: B batch, Ih x Iw image pixels, Ci image channels, p patch
+ * size, Gh x Gw token grid (Ih = Gh p), N = Gh Gw tokens, P = p p Ci patch
+ * features, C width, H heads, D = C / H head dim, F timestep frequencies,
+ * E crop features, Bp = 1 or B (positions shared or per image), T diffusion steps.
+ *
+ * Conventions: forward functions borrow the parameters and consume their
+ * array inputs (pass `x.ref` to keep x).
+ *
+ * Reference: Peebles & Xie, "Scalable Diffusion Models with Transformers"
+ * (ICCV 2023), https://arxiv.org/abs/2212.09748 and facebookresearch/DiT
+ * `models.py`; Ho et al., DDPM, https://arxiv.org/abs/2006.11239; Song et
+ * al., DDIM, https://arxiv.org/abs/2010.02502; Hou, Liu et al., RPE-2D,
+ * https://arxiv.org/abs/2503.18719; Podell et al., SDXL, https://arxiv.org/abs/2307.01952
+ */
+import { jit, nn, numpy as np, tree, type DType, type JsTree } from "@jax-js/jax";
+import { attention } from "../attention/attention.js";
+import { blocks } from "../attention/memoryBudget.js";
+import { constant } from "../attention/constant.js";
+import { peg } from "../attention/peg.js";
+import { isArray, type Positions } from "../attention/positions.js";
+import { applyRotary, type RotaryTables } from "../attention/rotary.js";
+import { rowsAt } from "../attention/rowsAt.js";
+import { reject, shapeOf } from "../attention/shapes.js";
+import { axisPositions, bands } from "../pe/axialRope.js";
+import { rng, type Rng } from "../pe/random.js";
+import { cropConditioning, rpe2dPositions, type CropCondition } from "../pe/rpe2d.js";
+import { fail, integer, positive } from "../pe/validate.js";
+import { normal, uniform } from "./init.js";
+import { linear, type LinearParams } from "./linear.js";
+import { mlp, type MlpConfig } from "./mlp.js";
+
+/** 2-D positional encoding of the DiT (see the file header). Temperature T of the bands: default 10000. */
+export type DitPE =
+  | { kind: "rpe2d"; /** Training range of row positions [0, maxHeight). */ maxHeight: number; /** Training range of column positions. */ maxWidth: number; temperature?: number }
+  | { kind: "rope2d-interpolate"; /** Training token grid the positions are squeezed into. */ trainHeight: number; trainWidth: number; temperature?: number }
+  | { kind: "rope2d-extrapolate"; temperature?: number }
+  | { kind: "sincos2d"; temperature?: number };
+
+/** A DiT as plain JSON (DiT-S/2 is width 384, depth 12, heads 6, patch 2, mlpRatio 4, frequencyDim 256). */
+export interface DitConfig {
+  /** Image channels Ci. */
+  channels: number;
+  /** Patch size p. */
+  patch: number;
+  /** Width C. */
+  width: number;
+  /** Number of blocks. */
+  depth: number;
+  /** Heads H; C must be a multiple of H. */
+  heads: number;
+  /** MLP hidden width = mlpRatio C (DiT: 4). */
+  mlpRatio: number;
+  /** Timestep frequency-embedding size F (DiT: 256). */
+  frequencyDim: number;
+  /** Class conditioning; `nullClass` adds the label `count` for classifier-free guidance. */
+  classes: { count: number; nullClass: boolean } | null;
+  /** Crop micro-conditioning: Fourier features per scalar (SDXL: 256), E = 6 dim. */
+  crop: { dim: number } | null;
+  pe: DitPE;
+  /** PEG depthwise 3x3 convolution after the first block. */
+  peg: boolean;
+  /** Diffusion steps T (DiT: 1000). */
+  diffusionSteps: number;
+  /** LayerNorm eps (DiT: 1e-6). */
+  eps: number;
+}
+
+/** Linear(in, C) -> SiLU -> Linear(C, C), DiT's `TimestepEmbedder.mlp`. */
+export interface EmbedderParams {
+  fc: LinearParams;
+  proj: LinearParams;
+}
+
+/** Parameters of one adaLN-Zero block. */
+export interface DitBlockParams {
+  /** C -> 6C: shift1, scale1, gate1, shift2, scale2, gate2. Zero-initialised. */
+  modulation: LinearParams;
+  /** C -> 3C, columns [q | k | v], each head-major (H, D). */
+  qkv: LinearParams;
+  /** C -> C */
+  proj: LinearParams;
+  /** C -> mlpRatio C -> C, tanh GELU. */
+  mlp: { fc: LinearParams; proj: LinearParams };
+}
+
+/** Parameters of the whole model: a pytree of jax-js arrays, for `jit` and `valueAndGrad`. */
+export interface DitParams {
+  /** P -> C (DiT's stride-p convolution). */
+  patchEmbed: LinearParams;
+  /** F -> C -> C */
+  time: EmbedderParams;
+  /** (classes (+1 null), C) */
+  classEmbed?: { table: np.Array };
+  /** E -> C -> C */
+  crop?: EmbedderParams;
+  blocks: DitBlockParams[];
+  /** weight (C, 3, 3), bias (C). */
+  peg?: { weight: np.Array; bias: np.Array };
+  /** adaLN (C -> 2C: shift, scale) and C -> P, both zero-initialised. */
+  final: { modulation: LinearParams; linear: LinearParams };
+}
+
+/** Row and column positions: JS numbers (Gh), or arrays (Gh) / (B, Gh) (and Gw for columns). */
+export interface DitPositions {
+  rows: Positions;
+  cols: Positions;
+}
+
+/** A training batch: every field an array, so the loss is jit-able. */
+export interface DitBatch {
+  /** (B, Ih, Iw, Ci) clean images x_0 in [-1, 1]. */
+  images: np.Array;
+  /** (B, Ih, Iw, Ci) standard normal noise e. */
+  noise: np.Array;
+  /** (B) int32 timesteps in [0, T). */
+  timesteps: np.Array;
+  /** (B) int32 labels (the null class `classes.count` for dropped labels); with `config.classes` only. */
+  labels?: np.Array;
+  /** Positions (per image (B, Gh), (B, Gw), or shared); default the PE's grid. */
+  positions?: { rows: np.Array; cols: np.Array };
+  /** (B, E) crop features (`cropConditioning`); with `config.crop` only. */
+  crop?: np.Array;
+}
+
+/** DiT's timesteps are embedded with max_period 10000 (`TimestepEmbedder.timestep_embedding`). */
+const MAX_PERIOD = 10000;
+/** Axial RoPE and sincos temperature when the config gives none (timm, MAE). */
+const TEMPERATURE = 10000;
+/** Std of the timestep MLP and label table at init (DiT `initialize_weights`). */
+const EMBED_STD = 0.02;
+/** Linear betas at T = 1000, scaled by 1000 / T for other T (DiT/ADM `get_named_beta_schedule`). */
+const BETA_START = 1e-4;
+const BETA_END = 0.02;
+
+// ---------------------------------------------------------------- configuration
+
+function checkConfig(fn: string, config: DitConfig): void {
+  if (typeof config !== "object" || config === null) fail(fn, `config must be a DitConfig object, got ${typeof config}`);
+  integer(fn, "config.channels", config.channels, 1);
+  integer(fn, "config.patch", config.patch, 1);
+  const C = integer(fn, "config.width", config.width, 1);
+  integer(fn, "config.depth", config.depth, 0);
+  const H = integer(fn, "config.heads", config.heads, 1);
+  if (C % H !== 0) fail(fn, `config.width (${C}) must be a multiple of config.heads (${H})`);
+  integer(fn, "config.mlpRatio * config.width", config.mlpRatio * C, 1);
+  const F = integer(fn, "config.frequencyDim", config.frequencyDim, 2);
+  if (F % 2 !== 0) fail(fn, `config.frequencyDim must be even (cos and sin halves), got ${F}`);
+  if (config.classes !== null) integer(fn, "config.classes.count", config.classes?.count, 1);
+  if (config.crop !== null) {
+    const d = integer(fn, "config.crop.dim", config.crop?.dim, 2);
+    if (d % 2 !== 0) fail(fn, `config.crop.dim must be even, got ${d}`);
+  }
+  integer(fn, "config.diffusionSteps", config.diffusionSteps, 1);
+  positive(fn, "config.eps", config.eps);
+  positive(fn, "config.pe.temperature", config.pe?.temperature ?? TEMPERATURE);
+  const kind = config.pe?.kind;
+  switch (kind) {
+    case "rpe2d":
+      integer(fn, "config.pe.maxHeight", config.pe.maxHeight, 1);
+      integer(fn, "config.pe.maxWidth", config.pe.maxWidth, 1);
+      break;
+    case "rope2d-interpolate":
+      positive(fn, "config.pe.trainHeight", config.pe.trainHeight);
+      positive(fn, "config.pe.trainWidth", config.pe.trainWidth);
+      break;
+    case "rope2d-extrapolate":
+    case "sincos2d":
+      break;
+    default:
+      fail(fn, `config.pe.kind must be "rpe2d", "rope2d-interpolate", "rope2d-extrapolate" or "sincos2d", got ${JSON.stringify(kind)}`);
+  }
+  if (kind === "sincos2d" && C % 4 !== 0) fail(fn, `sincos2d needs config.width divisible by 4, got ${C}`);
+  if (kind !== "sincos2d" && (C / H) % 4 !== 0) fail(fn, `2-D RoPE needs the head dim (width / heads = ${C / H}) divisible by 4: two axes of rotated pairs`);
+}
+
+// ---------------------------------------------------------------- initialisation
+
+/** Xavier/Glorot uniform W ~ U(-a, a), a = sqrt(6 / (in + out)), zero bias (DiT's `_basic_init`). */
+function xavier(r: Rng, inDim: number, outDim: number, dtype: DType): LinearParams {
+  return { w: uniform(r, [inDim, outDim], Math.sqrt(6 / (inDim + outDim)), dtype), b: np.zeros([outDim], { dtype }) };
+}
+
+function zeroLinear(inDim: number, outDim: number, dtype: DType): LinearParams {
+  return { w: np.zeros([inDim, outDim], { dtype }), b: np.zeros([outDim], { dtype }) };
+}
+
+/** N(0, 0.02^2) weights, zero biases (DiT's timestep MLP). */
+function embedder(r: Rng, inDim: number, C: number, dtype: DType): EmbedderParams {
+  return {
+    fc: { w: normal(r, [inDim, C], EMBED_STD, dtype), b: np.zeros([C], { dtype }) },
+    proj: { w: normal(r, [C, C], EMBED_STD, dtype), b: np.zeros([C], { dtype }) },
+  };
+}
+
+/**
+ * Seeded parameters, initialised as DiT's `initialize_weights`: Xavier-uniform
+ * linears with zero biases, N(0, 0.02^2) label table and timestep (and crop)
+ * MLPs, zero adaLN modulations and zero final layer (adaLN-Zero: every block
+ * starts as the identity and the output as 0). PEG as torch's Conv2d default,
+ * U(-1/3, 1/3) for fan-in 9.
+ *
+ * Reference: facebookresearch/DiT `models.py` `DiT.initialize_weights`.
+ */
+export function initDit(config: DitConfig, seed: number, dtype: DType = np.float32): DitParams {
+  checkConfig("initDit", config);
+  const r = rng(seed);
+  const { width: C, patch: p, channels: Ci } = config;
+  const P = p * p * Ci;
+  const hidden = config.mlpRatio * C;
+  const params: DitParams = {
+    patchEmbed: xavier(r, P, C, dtype),
+    time: embedder(r, config.frequencyDim, C, dtype),
+    blocks: [],
+    final: { modulation: zeroLinear(C, 2 * C, dtype), linear: zeroLinear(C, P, dtype) },
+  };
+  if (config.classes) params.classEmbed = { table: normal(r, [config.classes.count + (config.classes.nullClass ? 1 : 0), C], EMBED_STD, dtype) };
+  if (config.crop) params.crop = embedder(r, 6 * config.crop.dim, C, dtype);
+  for (let i = 0; i < config.depth; i++) {
+    params.blocks.push({
+      modulation: zeroLinear(C, 6 * C, dtype),
+      qkv: xavier(r, C, 3 * C, dtype),
+      proj: xavier(r, C, C, dtype),
+      mlp: { fc: xavier(r, C, hidden, dtype), proj: xavier(r, hidden, C, dtype) },
+    });
+  }
+  if (config.peg) params.peg = { weight: uniform(r, [C, 3, 3], 1 / 3, dtype), bias: uniform(r, [C], 1 / 3, dtype) };
+  return params;
+}
+
+// ---------------------------------------------------------------- building blocks
+
+/** LayerNorm without affine parameters over the last axis: (x - mean) / sqrt(var + eps). Consumes x. */
+function layerNorm(x: np.Array, eps: number): np.Array {
+  const centered = np.subtract(x.ref, np.mean(x, -1, { keepdims: true })); // (..., C)
+  const variance = np.mean(np.square(centered.ref), -1, { keepdims: true }); // (..., 1)
+  return np.multiply(centered, np.reciprocal(np.sqrt(np.add(variance, eps)))); // (..., C)
+}
+
+/** x (B, N, C) (1 + scale) + shift, scale and shift (B, 1, C). Consumes all three. */
+function modulate(x: np.Array, shift: np.Array, scale: np.Array): np.Array {
+  return np.add(np.multiply(x, np.add(scale, 1)), shift); // (B, N, C)
+}
+
+/** Linear -> SiLU -> Linear. Borrows p, consumes x. */
+function embedMlp(p: EmbedderParams, x: np.Array): np.Array {
+  return linear(p.proj, nn.silu(linear(p.fc, x))); // (B, C)
+}
+
+/**
+ * Sinusoidal timestep features (B, F), DiT's `timestep_embedding`:
+ * [cos(t w_0), ..., cos(t w_{F/2-1}), sin(t w_0), ...], w_k = 10000^(-k / (F/2)). Consumes t.
+ */
+function timestepFeatures(t: np.Array, F: number, dtype: DType): np.Array {
+  const half = F / 2;
+  const freqs = constant(Float64Array.from({ length: half }, (_, k) => Math.exp((-Math.log(MAX_PERIOD) * k) / half)), dtype);
+  const args = np.multiply(t.astype(dtype).reshape([-1, 1]), freqs.reshape([1, half])); // (B, F/2)
+  return np.concatenate([np.cos(args.ref), np.sin(args)], -1); // (B, F)
+}
+
+/** (B, Ih, Iw, Ci) -> (B, N, P), patches in row-major order. Consumes x. */
+function patchify(x: np.Array, p: number): np.Array {
+  const [B, Ih, Iw, Ci] = x.shape;
+  const [Gh, Gw] = [Ih / p, Iw / p];
+  return x.reshape([B, Gh, p, Gw, p, Ci]).transpose([0, 1, 3, 2, 4, 5]).reshape([B, Gh * Gw, p * p * Ci]); // (B, N, P)
+}
+
+/** (B, N, P) -> (B, Ih, Iw, Ci), the inverse of `patchify`. Consumes x. */
+function unpatchify(x: np.Array, Gh: number, Gw: number, p: number, Ci: number): np.Array {
+  const B = x.shape[0];
+  return x.reshape([B, Gh, Gw, p, p, Ci]).transpose([0, 1, 3, 2, 4, 5]).reshape([B, Gh * p, Gw * p, Ci]); // (B, Ih, Iw, Ci)
+}
+
+/**
+ * Axial 2-D RoPE tables at per-axis positions, as `attention/rpe2d` ("lang"
+ * bands, "ij" order) but with positions shared (Gh) or per image (Bp, Gh):
+ * with K = D / 4 bands w_k = T^(-k/K), token n = r Gw + c gets
+ *
+ *   angles[n] = [t_r w_0, t_r w_0, ..., t_r w_{K-1}, t_r w_{K-1} | same for t_c]
+ *
+ * Returns cos/sin (Bp, 1, N, D), to rotate q, k (B, H, N, D) with
+ * `applyRotary(x, cos, sin, "interleaved")`. Consumes rows (Bp, Gh) and cols (Bp, Gw).
+ *
+ * Reference: timm `build_rotary_pos_embed`; Heo et al., https://arxiv.org/abs/2403.13298
+ */
+export function ropeTables2d(rows: np.Array, cols: np.Array, headDim: number, temperature = TEMPERATURE): RotaryTables {
+  const [Bp, Gh] = rows.shape;
+  const Gw = cols.shape[1];
+  const K = headDim / 4;
+  const omega = bands(K, { convention: "lang", temperature });
+  const pairs = constant(Array.from({ length: 2 * K }, (_, c) => omega[c >> 1]), rows.dtype).reshape([1, 1, 1, 2 * K]); // band of each channel
+  const rowAngles = np.broadcastTo(np.multiply(rows.reshape([Bp, Gh, 1, 1]), pairs.ref), [Bp, Gh, Gw, 2 * K]); // (Bp, Gh, Gw, 2K)
+  const colAngles = np.broadcastTo(np.multiply(cols.reshape([Bp, 1, Gw, 1]), pairs), [Bp, Gh, Gw, 2 * K]); // (Bp, Gh, Gw, 2K)
+  const angles = np.concatenate([rowAngles, colAngles], -1).reshape([Bp, 1, Gh * Gw, headDim]); // (Bp, 1, N, D)
+  return { cos: np.cos(angles.ref), sin: np.sin(angles) };
+}
+
+/**
+ * DiT's fixed 2-D sincos embedding (MAE `get_2d_sincos_pos_embed`) at per-axis
+ * positions: with K = C / 4, w_k = T^(-k/K), token (r, c) gets
+ * [sin(t_c w) | cos(t_c w) | sin(t_r w) | cos(t_r w)] (MAE's meshgrid puts the
+ * column coordinate first). Returns (Bp, N, C). Consumes rows and cols.
+ */
+function sincosTable(rows: np.Array, cols: np.Array, C: number, temperature: number): np.Array {
+  const [Bp, Gh] = rows.shape;
+  const Gw = cols.shape[1];
+  const K = C / 4;
+  const omega = constant(Float64Array.from({ length: K }, (_, k) => Math.pow(temperature, -k / K)), rows.dtype).reshape([1, 1, 1, K]);
+  const rowArgs = np.broadcastTo(np.multiply(rows.reshape([Bp, Gh, 1, 1]), omega.ref), [Bp, Gh, Gw, K]); // (Bp, Gh, Gw, K)
+  const colArgs = np.broadcastTo(np.multiply(cols.reshape([Bp, 1, Gw, 1]), omega), [Bp, Gh, Gw, K]); // (Bp, Gh, Gw, K)
+  const table = np.concatenate([np.sin(colArgs.ref), np.cos(colArgs), np.sin(rowArgs.ref), np.cos(rowArgs)], -1); // (Bp, Gh, Gw, C)
+  return table.reshape([Bp, Gh * Gw, C]); // (Bp, N, C)
+}
+
+/** The PE's positions of a Gh x Gw grid when none are given (see `DitPE`). */
+function defaultPositions(pe: DitPE, Gh: number, Gw: number): { rows: Float64Array; cols: Float64Array } {
+  const grid = (n: number) => Float64Array.from({ length: n }, (_, i) => i);
+  switch (pe.kind) {
+    case "rpe2d":
+      return rpe2dPositions({ height: Gh, width: Gw, maxHeight: pe.maxHeight, maxWidth: pe.maxWidth }, { training: false });
+    case "rope2d-interpolate":
+      // EVA / position interpolation: t = i / Gh * trainHeight
+      return { rows: axisPositions(Gh, { convention: "lang" }, pe.trainHeight), cols: axisPositions(Gw, { convention: "lang" }, pe.trainWidth) };
+    case "rope2d-extrapolate":
+    case "sincos2d":
+      return { rows: grid(Gh), cols: grid(Gw) };
+    default:
+      return pe satisfies never;
+  }
+}
+
+/** Positions as (Bp, n) arrays of `dtype`; JS numbers and (n) arrays become (1, n). Consumes an array. */
+function positionRows(p: Positions, n: number, dtype: DType): np.Array {
+  if (isArray(p)) return (p.ndim === 1 ? p.reshape([1, n]) : p).astype(dtype); // (Bp, n)
+  return constant(p, dtype).reshape([1, n]); // (1, n)
+}
+
+/** Why positions `p` do not fit an axis of n cells for a batch of B, or null. */
+function positionProblem(field: string, p: Positions, n: number, B: number): string | null {
+  if (isArray(p)) {
+    const ok = (p.ndim === 1 && p.shape[0] === n) || (p.ndim === 2 && (p.shape[0] === 1 || p.shape[0] === B) && p.shape[1] === n);
+    return ok ? null : `${field} must be (${n}) or (B, ${n}) with B = ${B}, got ${shapeOf(p)}`;
+  }
+  if (p?.length !== n) return `${field} must hold ${n} positions, got ${p?.length}`;
+  for (let i = 0; i < n; i++) if (!Number.isFinite(p[i])) return `${field}[${i}] must be finite, got ${p[i]}`;
+  return null;
+}
+
+// ---------------------------------------------------------------- the model
+
+/**
+ * One adaLN-Zero DiT block (see the file header): x (B, N, C), c (B, C) ->
+ * (B, N, C). `rope` (cos/sin (Bp, 1, N, D)) rotates q and k when given.
+ * Borrows p and rope, consumes x and c.
+ *
+ * Reference: facebookresearch/DiT `models.py` `DiTBlock` (Peebles & Xie, section 3.2, "adaLN-Zero block").
+ */
+export function ditBlock(p: DitBlockParams, x: np.Array, c: np.Array, config: DitConfig, rope: RotaryTables | null): np.Array {
+  const [B, N, C] = x.shape;
+  const H = config.heads;
+  const D = C / H;
+  const mod = linear(p.modulation, nn.silu(c)); // (B, 6C)
+  const chunk = (i: number) => mod.ref.slice([], [i * C, (i + 1) * C]).reshape([B, 1, C]); // (B, 1, C)
+  const heads = (t: np.Array) => t.reshape([B, N, H, D]).transpose([0, 2, 1, 3]); // (B, H, N, D)
+
+  const h = modulate(layerNorm(x.ref, config.eps), chunk(0), chunk(1)); // (B, N, C)
+  const qkv = linear(p.qkv, h); // (B, N, 3C)
+  let q = heads(qkv.ref.slice([], [], [0, C])); // (B, H, N, D)
+  let k = heads(qkv.ref.slice([], [], [C, 2 * C])); // (B, H, N, D)
+  const v = heads(qkv.slice([], [], [2 * C, 3 * C])); // (B, H, N, D)
+  if (rope) {
+    q = applyRotary(q, rope.cos.ref, rope.sin.ref, "interleaved"); // (B, H, N, D)
+    k = applyRotary(k, rope.cos.ref, rope.sin.ref, "interleaved"); // (B, H, N, D)
+  }
+  const y = attention(q, k, v).transpose([0, 2, 1, 3]).reshape([B, N, C]); // (B, N, C)
+  x = np.add(x, np.multiply(chunk(2), linear(p.proj, y))); // (B, N, C)
+
+  const mlpConfig: MlpConfig = { kind: "gelu", hidden: config.mlpRatio * C, approximate: true }; // DiT: GELU(approximate="tanh")
+  const m = mlp(p.mlp, modulate(layerNorm(x.ref, config.eps), chunk(3), chunk(4)), mlpConfig); // (B, N, C)
+  const out = np.add(x, np.multiply(chunk(5), m)); // (B, N, C)
+  mod.dispose();
+  return out;
+}
+
+/**
+ * Noise prediction e_theta(x_t, t, c): noisy (B, Ih, Iw, Ci), t (B) (int or
+ * float timesteps), labels (B) int32 (with `config.classes`, else null),
+ * positions (`DitPositions`; default the PE's grid), crop (B, E) features
+ * (with `config.crop`, else null) -> (B, Ih, Iw, Ci). Ih and Iw are any
+ * multiples of the patch size. Borrows the parameters, consumes every array argument.
+ */
+export function ditForward(
+  params: DitParams,
+  config: DitConfig,
+  noisy: np.Array,
+  t: np.Array,
+  labels: np.Array | null = null,
+  positions: DitPositions | null = null,
+  crop: np.Array | null = null,
+): np.Array {
+  const fn = "ditForward";
+  const owned = [noisy, t, labels ?? undefined, crop ?? undefined, ...[positions?.rows, positions?.cols].filter(isArray)];
+  const abort = (message: string): never => reject(fn, owned, message);
+  const guard = <R>(f: () => R): R => {
+    try {
+      return f();
+    } catch (e) {
+      for (const a of owned) a?.dispose();
+      throw e;
+    }
+  };
+  guard(() => checkConfig(fn, config));
+  const { patch: p, channels: Ci, width: C } = config;
+  if (noisy.ndim !== 4 || noisy.shape[3] !== Ci || noisy.shape[1] % p !== 0 || noisy.shape[2] % p !== 0) {
+    abort(`noisy must be (B, Ih, Iw, ${Ci}) with Ih and Iw multiples of the patch size ${p}, got ${shapeOf(noisy)}`);
+  }
+  const [B, Ih, Iw] = noisy.shape;
+  const dtype = params.patchEmbed.w.dtype;
+  if (noisy.dtype !== dtype) abort(`noisy has dtype ${noisy.dtype}, the parameters ${dtype}`);
+  if (t.ndim !== 1 || t.shape[0] !== B) abort(`t must be (B) = (${B}), got ${shapeOf(t)}`);
+  if (config.classes && (!labels || labels.ndim !== 1 || labels.shape[0] !== B)) abort(`labels must be (B) = (${B}) int32 for a class-conditional model, got ${labels ? shapeOf(labels) : "null"}`);
+  if (!config.classes && labels) abort(`labels ${shapeOf(labels)} given to a model without config.classes`);
+  if (config.crop && (!crop || crop.ndim !== 2 || crop.shape[0] !== B || crop.shape[1] !== 6 * config.crop.dim)) {
+    abort(`crop must be (B, 6 * config.crop.dim) = (${B}, ${6 * config.crop.dim}), got ${crop ? shapeOf(crop) : "null"}`);
+  }
+  if (!config.crop && crop) abort(`crop ${shapeOf(crop)} given to a model without config.crop`);
+  const [Gh, Gw] = [Ih / p, Iw / p];
+  const pos = positions ?? guard(() => defaultPositions(config.pe, Gh, Gw));
+  const problem = positionProblem("positions.rows", pos.rows, Gh, B) ?? positionProblem("positions.cols", pos.cols, Gw, B);
+  if (problem) abort(problem);
+  const temperature = config.pe.temperature ?? TEMPERATURE;
+  const rows = positionRows(pos.rows, Gh, dtype); // (Bp, Gh)
+  const cols = positionRows(pos.cols, Gw, dtype); // (Bp, Gw)
+
+  // tokens
+  let x = linear(params.patchEmbed, patchify(noisy, p)); // (B, N, C)
+  let rope: RotaryTables | null = null;
+  if (config.pe.kind === "sincos2d") x = np.add(x, sincosTable(rows, cols, C, temperature)); // (B, N, C)
+  else rope = ropeTables2d(rows, cols, C / config.heads, temperature); // (Bp, 1, N, D)
+
+  // conditioning
+  let c = embedMlp(params.time, timestepFeatures(t, config.frequencyDim, dtype)); // (B, C)
+  if (labels) c = np.add(c, rowsAt(params.classEmbed!.table.ref, labels)); // (B, C)
+  if (crop) c = np.add(c, embedMlp(params.crop!, crop.astype(dtype))); // (B, C)
+
+  // blocks
+  params.blocks.forEach((b, i) => {
+    x = ditBlock(b, x, c.ref, config, rope); // (B, N, C)
+    if (i === 0 && params.peg) x = peg(x, params.peg.weight.ref, params.peg.bias.ref, { height: Gh, width: Gw }); // (B, N, C)
+  });
+  if (rope) {
+    rope.cos.dispose();
+    rope.sin.dispose();
+  }
+
+  // final layer
+  const mod = linear(params.final.modulation, nn.silu(c)); // (B, 2C)
+  const shift = mod.ref.slice([], [0, C]).reshape([B, 1, C]); // (B, 1, C)
+  const scale = mod.slice([], [C, 2 * C]).reshape([B, 1, C]); // (B, 1, C)
+  const out = linear(params.final.linear, modulate(layerNorm(x, config.eps), shift, scale)); // (B, N, P)
+  return unpatchify(out, Gh, Gw, p, Ci); // (B, Ih, Iw, Ci)
+}
+
+// ---------------------------------------------------------------- diffusion
+
+/**
+ * DDPM linear schedule: beta_t = linspace(s 1e-4, s 0.02, T) with s = 1000 / T,
+ * abar_t = prod_{i <= t} (1 - beta_i), t = 0..T-1.
+ *
+ * Reference: Ho et al. (2020), https://arxiv.org/abs/2006.11239; DiT/ADM
+ * `gaussian_diffusion.get_named_beta_schedule("linear")`.
+ */
+export function ddpmSchedule(steps: number): { betas: Float64Array; alphasCumprod: Float64Array } {
+  const T = integer("ddpmSchedule", "steps", steps, 1);
+  const s = 1000 / T;
+  const betas = Float64Array.from({ length: T }, (_, i) => s * (BETA_START + (T === 1 ? 0 : ((BETA_END - BETA_START) * i) / (T - 1))));
+  const alphasCumprod = new Float64Array(T);
+  let prod = 1;
+  betas.forEach((b, i) => (alphasCumprod[i] = prod *= 1 - b));
+  return { betas, alphasCumprod };
+}
+
+/**
+ * Epsilon-prediction loss, mean over every pixel of the batch:
+ *
+ *   x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) e,   L = mean (e_theta(x_t, t, c) - e)^2
+ *
+ * Borrows the parameters, consumes the batch. Returns a () array.
+ *
+ * Reference: Ho et al. (2020), https://arxiv.org/abs/2006.11239, eq. 14 (L_simple).
+ */
+export function ditLoss(params: DitParams, config: DitConfig, batch: DitBatch): np.Array {
+  const fn = "ditLoss";
+  const { images, noise, timesteps } = batch;
+  const arrays = [images, noise, timesteps, batch.labels, batch.crop, batch.positions?.rows, batch.positions?.cols];
+  if (images?.ndim !== 4 || noise?.ndim !== 4 || images.shape.join() !== noise.shape.join()) {
+    reject(fn, arrays, `batch.images and batch.noise must be (B, Ih, Iw, Ci) of one shape, got ${images ? shapeOf(images) : images} and ${noise ? shapeOf(noise) : noise}`);
+  }
+  const B = images.shape[0];
+  if (timesteps?.ndim !== 1 || timesteps.shape[0] !== B || timesteps.dtype !== np.int32) {
+    reject(fn, arrays, `batch.timesteps must be (B) = (${B}) int32, got ${timesteps ? `${shapeOf(timesteps)} ${timesteps.dtype}` : timesteps}`);
+  }
+  const dtype = images.dtype;
+  const T = config.diffusionSteps;
+  const abar = ddpmSchedule(T).alphasCumprod;
+  const coefficients = constant(Array.from(abar).flatMap((a) => [Math.sqrt(a), Math.sqrt(1 - a)]), dtype).reshape([T, 2]);
+  const at = rowsAt(coefficients, timesteps.ref); // (B, 2): sqrt(abar_t), sqrt(1 - abar_t)
+  const xt = np.add(
+    np.multiply(images, at.ref.slice([], [0, 1]).reshape([B, 1, 1, 1])),
+    np.multiply(noise.ref, at.slice([], [1, 2]).reshape([B, 1, 1, 1])),
+  ); // (B, Ih, Iw, Ci)
+  const eps = ditForward(params, config, xt, timesteps, batch.labels ?? null, batch.positions ?? null, batch.crop ?? null); // (B, Ih, Iw, Ci)
+  return np.mean(np.square(np.subtract(eps, noise))); // ()
+}
+
+/**
+ * Per-image randomized RPE-2D positions for a training batch (B, Gh), (B, Gw):
+ * image b takes `rpe2dPositions(grid, { training: true, seed_b })`, seeds
+ * drawn from `seed`. Needs `config.pe.kind` "rpe2d".
+ *
+ * Reference: Hou, Liu et al. (2025), https://arxiv.org/abs/2503.18719
+ */
+export function ditTrainingPositions(config: DitConfig, grid: { height: number; width: number }, batch: number, seed: number, dtype: DType = np.float32): { rows: np.Array; cols: np.Array } {
+  const fn = "ditTrainingPositions";
+  if (config?.pe?.kind !== "rpe2d") fail(fn, `config.pe.kind must be "rpe2d", got ${JSON.stringify(config?.pe?.kind)}`);
+  integer(fn, "batch", batch, 1);
+  const r = rng(seed);
+  const range = { height: grid?.height, width: grid?.width, maxHeight: config.pe.maxHeight, maxWidth: config.pe.maxWidth };
+  const each = Array.from({ length: batch }, () => rpe2dPositions(range, { training: true, seed: r.below(2 ** 31) }));
+  return {
+    rows: constant(each.flatMap((e) => Array.from(e.rows)), dtype).reshape([batch, grid.height]), // (B, Gh)
+    cols: constant(each.flatMap((e) => Array.from(e.cols)), dtype).reshape([batch, grid.width]), // (B, Gw)
+  };
+}
+
+/**
+ * Classifier-free guidance label dropout: each label is replaced by the null
+ * class `classes.count` with probability `probability` (DiT: 0.1), seeded.
+ *
+ * Reference: facebookresearch/DiT `models.py` `LabelEmbedder.token_drop`;
+ * Ho & Salimans, https://arxiv.org/abs/2207.12598
+ */
+export function dropLabels(labels: Int32Array, config: DitConfig, probability: number, seed: number): Int32Array {
+  const fn = "dropLabels";
+  if (!config?.classes?.nullClass) fail(fn, "config.classes.nullClass must be true to drop labels");
+  if (!(probability >= 0 && probability <= 1)) fail(fn, `probability must be in [0, 1], got ${probability}`);
+  const r = rng(seed);
+  const nullClass = config.classes.count;
+  return labels.map((y) => (r.uniform() < probability ? nullClass : y));
+}
+
+/** Options of `ditSample`. */
+export interface DitSampleOptions {
+  /** Token grid to generate (images of Gh p x Gw p pixels). */
+  grid: { height: number; width: number };
+  /** DDIM steps. */
+  steps: number;
+  /** Seed of the initial noise. */
+  seed: number;
+  /** One label per sample (class-conditional models); sets the batch. */
+  labels?: readonly number[];
+  /** Number of samples of an unconditional model. */
+  batch?: number;
+  /** Classifier-free guidance scale s: e = e_null + s (e_label - e_null); needs `classes.nullClass`. Default 1 (no guidance). */
+  guidance?: number;
+  /** Positions; default the PE's grid. */
+  positions?: { rows: readonly number[] | Float64Array; cols: readonly number[] | Float64Array };
+  /** Crop condition of every sample; default the whole image, uncropped (SDXL's inference default). */
+  crop?: CropCondition;
+  /** Clip the predicted x_0 to [-1, 1] at every step (default false, as DiT's `sample.py`). */
+  clip?: boolean;
+  /**
+   * Samples per model call (default all). jax-js allocates the buffers of a
+   * whole jitted forward before running it, and WebAssembly holds all arrays
+   * in 4 GiB: the attention intermediates grow as (samples, H, N, N, D), so
+   * large grids need smaller calls.
+   */
+  batchPerCall?: number;
+}
+
+/**
+ * Deterministic DDIM (eta = 0) sampling at any grid size. With the timesteps
+ * tau_i = i floor(T / S), i = S-1..0 (diffusers' "leading" spacing) and
+ * abar_prev = 1 after tau_0:
+ *
+ *   x_0' = (x - sqrt(1 - abar_t) e) / sqrt(abar_t),   x <- sqrt(abar_prev) x_0' + sqrt(1 - abar_prev) e
+ *
+ * from x ~ N(0, I) drawn from `seed` (`rng(seed).normal()`, row-major). Each
+ * step is realised before the next is built (jax-js records operations
+ * lazily), so memory stays that of one model call. Resolves to
+ * (B, Gh p, Gw p, Ci). Borrows the parameters.
+ *
+ * Reference: Song et al., DDIM, https://arxiv.org/abs/2010.02502, eq. 12;
+ * diffusers `DDIMScheduler`; Ho & Salimans, classifier-free guidance,
+ * https://arxiv.org/abs/2207.12598; DiT `forward_with_cfg`.
+ */
+export async function ditSample(params: DitParams, config: DitConfig, options: DitSampleOptions): Promise<np.Array> {
+  const fn = "ditSample";
+  checkConfig(fn, config);
+  const Gh = integer(fn, "options.grid.height", options?.grid?.height, 1);
+  const Gw = integer(fn, "options.grid.width", options.grid.width, 1);
+  const T = config.diffusionSteps;
+  const S = integer(fn, "options.steps", options.steps, 1);
+  if (S > T) fail(fn, `options.steps (${S}) must be <= config.diffusionSteps (${T})`);
+  integer(fn, "options.seed", options.seed, 0);
+  const s = options.guidance ?? 1;
+  if (!Number.isFinite(s)) fail(fn, `options.guidance must be a finite number, got ${s}`);
+  let B: number;
+  if (config.classes) {
+    const labels = options.labels;
+    if (!Array.isArray(labels) || labels.length === 0) fail(fn, "options.labels must list one label per sample for a class-conditional model");
+    const count = config.classes.count;
+    labels.forEach((y, i) => {
+      if (integer(fn, `options.labels[${i}]`, y, 0) > count || (y === count && !config.classes!.nullClass)) fail(fn, `options.labels[${i}] (${y}) must be a class in [0, ${count}) or the null class`);
+    });
+    if (s !== 1 && !config.classes.nullClass) fail(fn, "options.guidance needs config.classes.nullClass");
+    if (options.batch !== undefined && options.batch !== labels.length) fail(fn, `options.batch (${options.batch}) differs from the ${labels.length} options.labels`);
+    B = labels.length;
+  } else {
+    if (options.labels !== undefined) fail(fn, "options.labels given to a model without config.classes");
+    if (s !== 1) fail(fn, "options.guidance needs a class-conditional model");
+    B = integer(fn, "options.batch", options.batch, 1);
+  }
+  const { patch: p, channels: Ci } = config;
+  const [Ih, Iw] = [Gh * p, Gw * p];
+  const dtype = params.patchEmbed.w.dtype;
+  const guided = config.classes !== null && s !== 1;
+  const crop = config.crop ? cropConditioning(Array(2 * B).fill(options.crop ?? { originalSize: [Ih, Iw], cropTopLeft: [0, 0], targetSize: [Ih, Iw] }), config.crop.dim) : null;
+  const labels = config.classes ? Int32Array.from(options.labels!) : null;
+  const positions = options.positions ? { rows: Float64Array.from(options.positions.rows), cols: Float64Array.from(options.positions.cols) } : null;
+
+  const chunks = blocks(B, integer(fn, "options.batchPerCall", options.batchPerCall ?? B, 1));
+
+  // e_theta of a chunk of n samples, x (n, Ih, Iw, Ci); under guidance the model sees [x | x] with [labels | null].
+  const model = jit((ps: DitParams, x: np.Array, t: np.Array, cond: { labels?: np.Array; crop?: np.Array }): np.Array => {
+    const n = x.shape[0];
+    const xs = guided ? np.concatenate([x.ref, x], 0) : x; // (n or 2n, Ih, Iw, Ci)
+    const e = ditForward(ps, config, xs, t, cond.labels ?? null, positions, cond.crop ?? null); // (n or 2n, Ih, Iw, Ci)
+    if (!guided) return e;
+    const eLabel = e.ref.slice([0, n]); // (n, Ih, Iw, Ci)
+    const eNull = e.slice([n, 2 * n]); // (n, Ih, Iw, Ci)
+    return np.add(eNull.ref, np.multiply(np.subtract(eLabel, eNull), s)); // (n, Ih, Iw, Ci)
+  });
+  const abar = ddpmSchedule(T).alphasCumprod;
+  const stride = Math.floor(T / S);
+  const r = rng(options.seed);
+  const noise = Float64Array.from({ length: B * Ih * Iw * Ci }, () => r.normal());
+  const P = Ih * Iw * Ci;
+  // one state per chunk of samples, updated and realised chunk by chunk
+  const xs = chunks.map(([b0, b1]) => constant(noise.subarray(b0 * P, b1 * P), dtype).reshape([b1 - b0, Ih, Iw, Ci])); // (n, Ih, Iw, Ci)
+  try {
+    for (let i = S - 1; i >= 0; i--) {
+      const tau = i * stride;
+      const [a, aPrev] = [abar[tau], i === 0 ? 1 : abar[(i - 1) * stride]];
+      for (const [c, [b0, b1]] of chunks.entries()) {
+        const ys = labels ? Array.from(labels.subarray(b0, b1)) : [];
+        const n = guided ? 2 * (b1 - b0) : b1 - b0; // model batch
+        const cond: { labels?: np.Array; crop?: np.Array } = {};
+        if (labels) cond.labels = np.array(Int32Array.from(guided ? [...ys, ...ys.map(() => config.classes!.count)] : ys));
+        if (crop) cond.crop = constant(crop.subarray(0, n * 6 * config.crop!.dim), dtype).reshape([n, 6 * config.crop!.dim]);
+        const x = xs[c];
+        const e = model(tree.ref(params as unknown as JsTree<np.Array>) as unknown as DitParams, x.ref, np.array(new Int32Array(n).fill(tau)), cond); // (n, Ih, Iw, Ci)
+        let x0 = np.multiply(np.subtract(x, np.multiply(e.ref, Math.sqrt(1 - a))), 1 / Math.sqrt(a)); // (n, Ih, Iw, Ci)
+        if (options.clip) x0 = np.clip(x0, -1, 1);
+        xs[c] = await np.add(np.multiply(x0, Math.sqrt(aPrev)), np.multiply(e, Math.sqrt(1 - aPrev))).blockUntilReady(); // (n, Ih, Iw, Ci)
+      }
+    }
+  } finally {
+    model.dispose();
+  }
+  return xs.length === 1 ? xs[0] : np.concatenate(xs, 0); // (B, Ih, Iw, Ci)
+}
+
+/**
+ * Forward FLOPs of one image at a Gh x Gw token grid, counting a
+ * multiply-add as 2 FLOPs (DiT's Table 1 "Gflops" count multiply-adds once:
+ * half of this), matrix products only (norms, activations, softmax and RoPE
+ * left out):
+ *
+ *   patch 2 N P C + time 2 (F C + C^2) + crop 2 (E C + C^2)
+ *   + depth (2 C 6C + 2 N (3C^2 + C^2 + 2 r C^2) + 4 N^2 C) + PEG 18 N C + final 2 (C 2C + N C P)
+ *
+ * with r = mlpRatio.
+ *
+ * Reference: Peebles & Xie (2023), https://arxiv.org/abs/2212.09748, section 3.2 (Gflops as model complexity).
+ */
+export function ditFlops(config: DitConfig, grid: { height: number; width: number }): number {
+  const fn = "ditFlops";
+  checkConfig(fn, config);
+  const N = integer(fn, "grid.height", grid?.height, 1) * integer(fn, "grid.width", grid.width, 1);
+  const { width: C, patch: p, channels: Ci, mlpRatio: r, frequencyDim: F } = config;
+  const P = p * p * Ci;
+  const block = 2 * C * 6 * C + 2 * N * (3 * C * C + C * C + 2 * r * C * C) + 4 * N * N * C;
+  const crop = config.crop ? 2 * (6 * config.crop.dim * C + C * C) : 0;
+  return 2 * N * P * C + 2 * (F * C + C * C) + crop + config.depth * block + (config.peg ? 18 * N * C : 0) + 2 * (2 * C * C + N * C * P);
+}
