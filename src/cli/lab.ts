@@ -6,6 +6,7 @@ import { cpus } from "node:os";
 import { init, runtime, teardown, type DeviceRequest } from "../runtime/init.js";
 import { LENGTH_PRESETS, LENGTH_VARIANTS, lengthReport, lengthWork, runLength } from "../lab/length.js";
 import { CSWIN_PRESETS, CSWIN_VARIANTS, cswinReport, cswinWork, runCswin } from "../lab/cswin.js";
+import { RESOLUTION_PRESETS, RESOLUTION_VARIANTS, resolutionReport, resolutionWork, runResolution } from "../lab/resolution.js";
 import { runSpeed, SPEED_METHODS, SPEED_PRESETS, speedReport, speedWork } from "../lab/speed.js";
 import { runStability, STABILITY_PRESETS, STABILITY_VARIANTS, stabilityReport, stabilityWork } from "../lab/stability.js";
 import { Progress } from "../lab/progress.js";
@@ -23,6 +24,8 @@ export const LAB_USAGE = `  lab <experiment> [--preset tiny|quick|full] [--devic
                    (--variants from: ${Object.keys(STABILITY_VARIANTS).join(", ")})
         speed      time and peak memory of kernelized FFT-RPE vs softmax attention against L,
                    and the crossover length (--variants from: ${SPEED_METHODS.join(", ")})
+        resolution a DiT trained at 14x14 generating at 28x28: RPE-2D (+ crop conditioning) vs
+                   interpolated or extrapolated positions (--variants from: ${RESOLUTION_VARIANTS.join(", ")})
         cswin      CSWin backbone vs plain ViTs of similar FLOPs on digits: accuracy, params, FLOPs
                    (--variants from: ${CSWIN_VARIANTS.join(", ")})
       Default: --preset quick --device wasm.`;
@@ -111,6 +114,15 @@ const EXPERIMENTS: Record<string, Experiment<unknown, unknown>> = {
     work: speedWork,
     run: (s, progress) => runSpeed(s, runtime().device, progress),
     report: speedReport,
+  }),
+  resolution: experiment({
+    presets: RESOLUTION_PRESETS,
+    variants: RESOLUTION_VARIANTS,
+    apply: withOverrides,
+    describe: (s) => `${s.variants.join(", ")}: DiT trained at 14x14, evaluated at 28x28, ${s.seeds} seeds, ${s.steps} steps each`,
+    work: resolutionWork,
+    run: runResolution,
+    report: resolutionReport,
   }),
   cswin: experiment({
     presets: CSWIN_PRESETS,
