@@ -63,6 +63,8 @@ export type { ImageBatch } from "./nn/classifier.js";
 export { conv2d, initConv } from "./nn/conv.js";
 export type { ConvConfig } from "./nn/conv.js";
 export { resizeBilinear } from "./nn/bilinear.js";
+export { initDit, ditForward, ditLoss, ditSample, ditFlops, ditTrainingPositions, dropLabels, ddpmSchedule } from "./nn/dit.js";
+export type { DitConfig, DitParams, DitPE, DitBatch, DitSampleOptions } from "./nn/dit.js";
 export { initAdamW, adamwUpdate, TORCH_ADAMW } from "./train/adamw.js";
 export type { AdamWConfig, AdamWState } from "./train/adamw.js";
 export { learningRate } from "./train/schedule.js";
