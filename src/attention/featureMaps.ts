@@ -16,6 +16,7 @@
  */
 import { nn, numpy as np, type DType } from "@jax-js/jax";
 import { gaussianOrthogonalProjection, type ProjectionScaling } from "../pe/orthogonalFeatures.js";
+import { constant } from "./constant.js";
 import { fail, integer } from "../pe/validate.js";
 
 export interface PrfOptions {
@@ -138,7 +139,7 @@ export function projection(numFeatures: number, dim: number, opts: { seed: numbe
   if (opts.scaling !== "chi" && opts.scaling !== "sqrtD") fail(fn, `opts.scaling must be "chi" or "sqrtD", got ${JSON.stringify(opts.scaling)}`);
   if (!isFloat(opts.dtype)) fail(fn, `opts.dtype must be a float dtype, got ${JSON.stringify(opts.dtype)}`);
   const w = gaussianOrthogonalProjection(numFeatures, dim, { seed: opts.seed, scaling: opts.scaling });
-  return np.array(w).reshape([numFeatures, dim]).astype(opts.dtype);
+  return constant(w, opts.dtype).reshape([numFeatures, dim]); // drawn in float64, rounded once (WebGPU has no float64 arrays)
 }
 
 /** The feature maps, for `featureMap.prf(...)` style calls. */

@@ -52,6 +52,7 @@
  */
 import { numpy as np, type DType } from "@jax-js/jax";
 import { describe, fail } from "../pe/validate.js";
+import { constant } from "./constant.js";
 import { eluPlusOne, prf, relu } from "./featureMaps.js";
 import { blocks, checkFits, memoryBudget, type MemoryBudget, type MemoryOptions } from "./memoryBudget.js";
 import { applyCirculant, chunkBytes, circulantSpectrum, fftLength, maxChannels, toeplitzMatrix } from "./toeplitz.js";
@@ -374,7 +375,7 @@ function checkInputs(fn: string, phiQ: np.Array, phiK: np.Array, v: np.Array, op
           fail(fn, `rpe[${h}][${i - h * (2 * L - 1)}] (head ${h}, offset j-i = ${i - h * (2 * L - 1) - (L - 1)}) must be finite, got ${describe(values[i])}`);
         }
       }
-      rpe = np.array(Float64Array.from(values)).reshape([H, 2 * L - 1]).astype(dtype);
+      rpe = constant(values, dtype).reshape([H, 2 * L - 1]);
     }
     return { B, H, L, M, Dv, dtype, rpe, eps, budget };
   } catch (err) {

@@ -6,7 +6,8 @@
  * - `rpe2d`: RPE-2D, per-axis positions randomized in training (a sorted
  *   sample of [0, 14) per axis for the 7 x 7 grid) with crop augmentation
  *   (random 14 x 14 crops of the digit padded to 18 x 18) and crop
- *   micro-conditioning; at 2x the plain grid 0..13, all seen in training;
+ *   micro-conditioning (half the training digits are cropped, half whole as
+ *   at inference); at 2x the plain grid 0..13, all seen in training;
  * - `rpe2d-nocrop`: the randomized positions alone;
  * - `interpolate`: integer positions in training; at 2x squeezed into the
  *   trained range (position interpolation);
@@ -52,6 +53,8 @@ const PATCH = 2;
 const GRID = TRAIN_SIDE / PATCH;
 /** Padding before the random crops of crop augmentation. */
 const CROP_PAD = 2;
+/** Fraction of training digits that are cropped; the others are whole, conditioned as at inference. */
+const CROP_PROBABILITY = 0.5;
 /** A sample repeats itself at the training size when its shifted correlation exceeds this. */
 export const TILING_THRESHOLD = 0.5;
 const ADAMW: AdamWConfig = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decay: "all" };
@@ -145,9 +148,11 @@ export async function runResolution(s: ResolutionSettings, progress: ProgressSin
         const images = new Float64Array(s.batch * TRAIN_SIDE * TRAIN_SIDE);
         const crops: CropCondition[] = [];
         for (let b = 0; b < s.batch; b++) {
-          const [top, left] = cropping ? [r.below(2 * CROP_PAD + 1), r.below(2 * CROP_PAD + 1)] : [0, 0];
+          // half the digits cropped from the padded image, half whole (the inference condition), as SDXL trains on both
+          const crop = cropping && r.uniform() < CROP_PROBABILITY;
+          const [top, left] = crop ? [r.below(2 * CROP_PAD + 1), r.below(2 * CROP_PAD + 1)] : cropping ? [CROP_PAD, CROP_PAD] : [0, 0];
           for (let y = 0; y < TRAIN_SIDE; y++) for (let x = 0; x < TRAIN_SIDE; x++) images[(b * TRAIN_SIDE + y) * TRAIN_SIDE + x] = 2 * d.images[(b * side + top + y) * side + left + x] - 1;
-          crops.push({ originalSize: [side, side], cropTopLeft: [top, left], targetSize: [TRAIN_SIDE, TRAIN_SIDE] });
+          crops.push(crop ? { originalSize: [side, side], cropTopLeft: [top, left], targetSize: [TRAIN_SIDE, TRAIN_SIDE] } : { originalSize: [TRAIN_SIDE, TRAIN_SIDE], cropTopLeft: [0, 0], targetSize: [TRAIN_SIDE, TRAIN_SIDE] });
         }
         const batch: DitBatch = {
           images: constant(images, np.float32).reshape([s.batch, TRAIN_SIDE, TRAIN_SIDE, 1]),
@@ -257,7 +262,7 @@ export function resolutionReport(s: ResolutionSettings, runs: ResolutionRun[], m
       model: s.size === "tiny" ? "tiny" : "DiT: patch 2, width 64, depth 4, 4 heads, adaLN-Zero, class-conditional (10 + null), axial 2-D RoPE with temperature 100",
       training: `${s.steps} steps, batch ${s.batch}, AdamW lr ${s.lr} (warmup 5% + cosine), clip 1, label dropout 0.1, DDPM linear betas, T = 1000, epsilon prediction`,
       "RPE-2D": `positions per axis: sorted sample of [0, ${2 * GRID}) for the ${GRID} tokens, per image and step`,
-      "crop augmentation": `digit padded by ${CROP_PAD} to ${TRAIN_SIDE + 2 * CROP_PAD} x ${TRAIN_SIDE + 2 * CROP_PAD}, random ${TRAIN_SIDE} x ${TRAIN_SIDE} crop, conditioned on (original size, crop offset, target size); uncropped at evaluation`,
+      "crop augmentation": `with probability ${CROP_PROBABILITY}, a random ${TRAIN_SIDE} x ${TRAIN_SIDE} crop of the digit padded by ${CROP_PAD} to ${TRAIN_SIDE + 2 * CROP_PAD} x ${TRAIN_SIDE + 2 * CROP_PAD}, conditioned on (original size, crop offset, target size); otherwise the whole digit, conditioned as uncropped, as at evaluation`,
       "denoising loss": `MSE of the predicted noise on ${s.evalImages} held-out digits at t = ${s.timesteps.join(", ")}, same noise for every model`,
       sampling: `${s.samples} samples at 28 x 28, DDIM ${s.ddimSteps} steps, guidance ${s.guidance}, x0 clipped`,
       "spectrum distance": "mean |log ratio| of radial power spectra, samples vs real 28 x 28 digits (lower is closer)",
