@@ -3,7 +3,7 @@
  * the same device in float32 (Dawn; Mesa lavapipe in CI).
  */
 import { getWebGPUDevice, numpy as np } from "@jax-js/jax";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { attention, type AttentionOptions } from "../../src/attention/attention.js";
 import type { AttentionPE } from "../../src/attention/spec.js";
 import { flashAttention, flashAttentionPipelineCount, QUERY_BLOCK, type FlashAttentionOptions } from "../../src/kernels/webgpu/flashAttention.js";
@@ -14,6 +14,11 @@ import { init, teardown } from "../../src/runtime/init.js";
 import { randn, type Input } from "../gradcheck.js";
 import { expectClose, FLOAT32_EPS } from "../tolerance.js";
 
+// Mesa lavapipe compiles each tiled attention pipeline in 3 to 15 s on 2 cores
+// (a cold shader cache on a fresh CI machine); a test compiling several needs
+// more than the default 60 s.
+vi.setConfig({ testTimeout: 300_000 });
+
 beforeAll(async () => {
   await init({ device: "webgpu" });
 });
@@ -23,8 +28,9 @@ afterAll(teardown);
  * Both sides compute in float32 with the same builtins (exp, log, sin, cos of
  * the device), the same bias and rotation steps, but sum in different orders:
  * the composite's einsum reduces q.k over D and p.v over S in its own order and
- * normalises p before the product, while the kernel sums D sequentially and S
- * block by block with rescaling by exp(m_old - m_new) (online softmax). Each
+ * normalises p before the product, while the kernel sums D in fused
+ * multiply-add chains and S tile by tile with rescaling by exp(m_old - m_new)
+ * (online softmax), the row sums as 16 partials added at the end. Each
  * reordered sum of n terms differs by at most ~n eps sum|terms| (worst case,
  * typically sqrt(n) eps): with D, S <= ~300 and O(1) inputs this is a few
  * hundred eps of the O(1) outputs. 512 eps ~ 3e-5 leaves room for the
@@ -137,10 +143,29 @@ describe("flashAttention on webgpu equals attention()", () => {
     await compare({ H: 2, Hkv: 2, L: 40, S: 50, D: 32, Dv: 64 }, () => ({ type: "rotary", pairing: "halves", frequencies: { invFreq: inverseFrequencies(32, 10000) } }), {}, "D=32 Dv=64");
   });
 
-  it("tile edges: L = one query block + 1, several key blocks (keyBlock 8), explicit positions", async () => {
+  it("head dimensions not multiples of 4 (scalar loads, partial vec4 columns): D=13, Dv=7", async () => {
+    await compare({ H, Hkv: 2, L: 67, S: 93, D: 13, Dv: 7 }, peKinds[1][1], { causal: true }, "D=13 Dv=7");
+  });
+
+  it("head dimensions not multiples of 4: D=6, Dv=18 (a partial second chunk of output columns)", async () => {
+    await compare({ H, Hkv: 4, L: 30, S: 30, D: 6, Dv: 18 }, peKinds[2][1], { window: [5, 9] }, "D=6 Dv=18");
+  });
+
+  it("the largest head dimensions D = Dv = 256 (8 chunks of q and k, 4 vec4 output columns per invocation)", async () => {
+    await compare({ H: 2, Hkv: 1, L: 70, S: 75, D: 256 }, () => ({ type: "bias", kind: "alibi", slopes: slopes(2) }), { causal: true }, "D=256");
+  });
+
+  // 16 KiB (the WebGPU minimum): 32-query blocks, q and k in 2 chunks; 8 KiB: 16-query blocks, 4 chunks
+  for (const [bytes, BQ] of [[16384, 32], [8192, 16]]) {
+    it(`smaller workgroup memory (${bytes} bytes): ${BQ}-query blocks`, async () => {
+      await compare({ H, Hkv: 2, L: 77, S: 140, D: 32 }, peKinds[1][1], { causal: true, limits: { maxComputeWorkgroupStorageSize: bytes } }, `workgroup memory ${bytes}`);
+    });
+  }
+
+  it("tile edges: L = one query block + 1, S = two key tiles + 2, v staged 4, 16 or 64 keys at a time, explicit positions", async () => {
     const L = QUERY_BLOCK + 1;
-    for (const keyBlock of [1, 8, 64]) {
-      await compare({ H, Hkv: 2, L, S: L + 2, D: 16 }, peKinds[1][1], { causal: true, keyBlock }, `keyBlock ${keyBlock}`);
+    for (const keyBlock of [4, 16, 64]) {
+      await compare({ H, Hkv: 2, L, S: 130, D: 16 }, peKinds[1][1], { causal: true, keyBlock }, `keyBlock ${keyBlock}`);
     }
     await compare({ H, Hkv: 2, L, S: 17, D: 16 }, peKinds[2][1], { window: [3, 2], keyBlock: 8, queryOffset: 0 }, "window, L > S");
     const qp = Array.from({ length: 20 }, (_, i) => 3 * i + 1);
@@ -193,7 +218,8 @@ describe("flashAttention refuses bad input", () => {
     await expect(run({ pe: { type: "rotary", pairing: "halves", frequencies: { invFreq: [1, 0.1, 0.01, 0.001, 1e-4] } } })).rejects.toThrow("rotary invFreq must hold 1..D/2 = 4 frequencies, got 5");
     await expect(run({ window: 0 })).rejects.toThrow("flashAttention: options.window must be >= 1");
     await expect(run({ queryOffset: -1 })).rejects.toThrow("flashAttention: options.queryOffset must be an integer >= 0, got -1");
-    await expect(run({ keyBlock: 1000 })).rejects.toThrow("flashAttention: options.keyBlock must be an integer in [1,");
+    await expect(run({ keyBlock: 1000 })).rejects.toThrow("flashAttention: options.keyBlock must be a power of two in [4, 64]");
+    await expect(run({ keyBlock: 12 })).rejects.toThrow("flashAttention: options.keyBlock must be a power of two in [4, 64]");
     await expect(run({ queryPositions: [0, 1] })).rejects.toThrow("flashAttention: options.queryPositions must hold 4 positions, got 2");
   });
   it("refuses buffers over the storage-buffer limit (planted small limit)", async () => {

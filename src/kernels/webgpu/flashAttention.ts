@@ -3,7 +3,7 @@
  * forward pass of `attention` (attention/attention.ts) in one kernel, tiled
  * with an online softmax so that no (L, S) matrix is ever stored.
  *
- *   logits_ij = scale q~_i . k~_j + bias_h(p_i, p_j)      q~, k~: q, k rotated in-kernel (RoPE)
+ *   logits_ij = scale q~_i . k~_j + bias_h(p_i, p_j)      q~, k~: q, k rotated (RoPE)
  *   logits_ij = visible(i, j) ? logits_ij : lowest float32
  *   out_i     = sum_j softmax_j(logits_i) v_j
  *
@@ -13,32 +13,51 @@
  * window [left, right]: t - left <= j <= t + right), positional encodings use
  * positions (default the indices, or given as JS numbers).
  *
- * Positional terms computed inside the kernel, with the composite's float32
- * steps: ALiBi -m_h |p_j - p_i|; the learned table b[h, clip(p_j - p_i, -R, R) + R];
- * T5 buckets (bucket index in float32 as transformers and pe/t5.ts, then
- * table[bucket, h]); KERPLE log -r1 log1p(r2 d) (log1p as jax-js evaluates it)
- * and power -r1 d^r2; RoPE ("halves" or "interleaved", partial rotary, the
- * last `heads` heads, attention factor, fixed inverse frequencies or a Hugging
- * Face config) applied to q when it is loaded and to k as each key tile is
- * loaded. Not supported (refused with an error): FIRE, the dynamic MLP bias,
- * CoPE, xPos, padding masks and positions given as jax-js arrays.
+ * Positional terms with the composite's float32 steps: ALiBi -m_h |p_j - p_i|;
+ * the learned table b[h, clip(p_j - p_i, -R, R) + R]; T5 buckets (bucket index
+ * in float32 as transformers and pe/t5.ts, then table[bucket, h]); KERPLE log
+ * -r1 log1p(r2 d) (log1p as jax-js evaluates it) and power -r1 d^r2, all
+ * computed per logit inside the kernel; RoPE ("halves" or "interleaved",
+ * partial rotary, the last `heads` heads, attention factor, fixed inverse
+ * frequencies or a Hugging Face config) applied to q and k by a first pass
+ * into temporary buffers, each element once. Not supported (refused with an
+ * error): FIRE, the dynamic MLP bias, CoPE, xPos, padding masks and positions
+ * given as jax-js arrays.
  *
- * Tiling: one workgroup of 64 invocations per (batch, head, block of 64
- * queries); each invocation keeps its query row (D floats) and output
- * accumulator (Dv floats) in registers; blocks of BK keys and values (BK =
- * min(64, workgroup memory / (4 (D + Dv)))) are staged in workgroup memory,
- * scored, and folded into the running max and sum. Blocks that no query of
- * the workgroup can see (causal, window) are skipped, except when some query
- * sees no key at all: the composite then averages all values (every logit is
- * the lowest float32), and so does the kernel by visiting every block.
+ * Tiling (FlashAttention-2 forward): one workgroup of 256 invocations (16 x 16)
+ * per (batch, head, block of BQ = 64 queries; 32 or 16 when the device has less
+ * than 32 KiB of workgroup memory), looping over tiles of BK = 64 keys. Per key
+ * tile:
+ *
+ *   1. S = Q K^T (BQ x BK): q and k are staged in workgroup memory as vec4 in
+ *      chunks of up to 32 dimensions (rows XOR-swizzled against bank
+ *      conflicts); invocation (ty, tx) accumulates a register tile of BQ/16
+ *      queries (ty + 16a) by the 4 consecutive keys 4tx .. 4tx + 3.
+ *   2. scale, positional bias and mask in registers; the row maxima of the tile
+ *      are reduced through workgroup memory; P = exp(S - m_new) is stored in
+ *      workgroup memory and the running sums (one partial per invocation,
+ *      added up at the end) and outputs are rescaled by exp(m_old - m_new).
+ *   3. O += P V: v is staged in chunks of `keyBlock` keys; invocation (ty, tx)
+ *      keeps a register tile of BQ/16 queries by the vec4 columns tx + 16n of Dv.
+ *
+ * Each invocation loads the next chunk of q and k (or of v) from global memory
+ * into registers while it computes on the current one (software pipelining).
+ *
+ * Key tiles that no query of the block can see (causal, window) are skipped,
+ * except when some query sees no key at all: the composite then averages all
+ * values (every logit is the lowest float32), and so does the kernel by
+ * visiting every tile. Blocks are launched last query block first, so that
+ * the longest causal blocks start first.
  *
  * Interop: q, k, v and the encoding's arrays are jax-js float32 arrays on
  * WebGPU, read through `gpuBuffer()` (never written) and consumed, as the
  * composite consumes them; the result is a new `GpuTensor` owned by the
  * caller (`toJaxArray` brings it back into jax-js through a readback).
- * Compiled pipelines are cached per (D, Dv, key block, encoding kind).
+ * Compiled pipelines are cached per (D, Dv, tiling, bias kind), and the RoPE
+ * pass per (D, rotated dimensions, pairing).
  *
- * Reference: Dao et al., FlashAttention, https://arxiv.org/abs/2205.14135;
+ * Reference: Dao, FlashAttention-2, https://arxiv.org/abs/2307.08691;
+ * Dao et al., FlashAttention, https://arxiv.org/abs/2205.14135;
  * Milakov & Gimelshein, online softmax, https://arxiv.org/abs/1805.02867.
  */
 import { getWebGPUDevice, numpy as np } from "@jax-js/jax";
@@ -51,6 +70,7 @@ import {
   checkBufferSize,
   f32Literal,
   GpuTensor,
+  grid2d,
   PipelineCache,
   resolveLimits,
   storageBuffer,
@@ -73,18 +93,24 @@ export interface FlashAttentionOptions {
   queryPositions?: ArrayLike<number>;
   /** Key positions for the PE (default j). */
   keyPositions?: ArrayLike<number>;
-  /** Keys per block staged in workgroup memory; default the largest <= 64 that fits. */
+  /** Keys of v staged in workgroup memory at a time: a power of two in [4, 64] (default the most that fit). */
   keyBlock?: number;
-  /** Lower buffer limits than the device's (for tests). */
-  limits?: KernelLimits;
+  /** Lower limits than the device's (for tests): buffer sizes, and the workgroup memory that picks the query block. */
+  limits?: KernelLimits & { maxComputeWorkgroupStorageSize?: number };
 }
 
 const FN = "flashAttention";
-/** Queries per workgroup (one invocation each). */
+/** Queries per workgroup on devices with at least 32 KiB of workgroup memory (32 or 16 below). */
 export const QUERY_BLOCK = 64;
-/** Largest head dimensions kept in registers. */
+/** Largest head dimensions (D and Dv). */
 export const MAX_HEAD_DIM = 256;
+/** Keys per tile: 16 invocations times 4 consecutive keys. */
+const KEY_TILE = 64;
 const UNBOUNDED = 1 << 30;
+/** Invocations per workgroup: a 16 x 16 grid. */
+const THREADS = 256;
+/** Invocations per workgroup of the RoPE pass. */
+const ROTATE_THREADS = 256;
 
 const pipelines = new PipelineCache();
 
@@ -92,7 +118,7 @@ type Kind = "none" | "rotary" | "alibi" | "table" | "t5" | "kerple-log" | "kerpl
 
 interface Plan {
   kind: Kind;
-  /** Extra float32 arrays bound at 7, 8: JS values or jax-js arrays. */
+  /** Extra float32 arrays: bound at 7, 8 for a bias, the inverse frequencies for RoPE. */
   extras: (Float32Array | np.Array)[];
   /** Source-level constants for the kind. */
   key: string;
@@ -101,7 +127,49 @@ interface Plan {
   tableRadius?: number;
 }
 
-/** Fused attention; returns out (B, H, L, Dv) as a float32 `GpuTensor`. Consumes q, k, v and the encoding's arrays. */
+/** Workgroup-memory tiling of one configuration (sizes in vec4 where named so). */
+interface Tiling {
+  /** Queries per workgroup: 16 rows of invocations times BQ / 16 rows each. */
+  BQ: number;
+  /** vec4 columns of q and k per staged chunk (a power of two <= 8). */
+  DC4: number;
+  /** Most keys of v per staged chunk (a power of two in [4, KEY_TILE]). */
+  maxJC: number;
+  /** vec4 slots of the staging buffer. */
+  stage4: number;
+}
+
+/**
+ * The largest query block (64, 32, 16), then the widest chunk of q and k, that
+ * fit `bytes` of workgroup memory: staging max((BQ + KEY_TILE) DC4, 4 ceil(Dv/4))
+ * vec4 plus P (BQ x KEY_TILE floats).
+ */
+function chooseTiling(D: number, Dv: number, bytes: number): Tiling | null {
+  const D4 = Math.ceil(D / 4);
+  const DV4 = Math.ceil(Dv / 4);
+  let widest = 1;
+  while (widest < Math.min(D4, 8)) widest *= 2;
+  for (const BQ of [64, 32, 16]) {
+    for (let DC4 = widest; DC4 >= 1; DC4 /= 2) {
+      const stage4 = Math.max((BQ + KEY_TILE) * DC4, 4 * DV4);
+      if (16 * stage4 + 4 * BQ * KEY_TILE > bytes) continue;
+      let maxJC = 4;
+      while (maxJC * 2 <= KEY_TILE && maxJC * 2 * DV4 <= stage4) maxJC *= 2;
+      return { BQ, DC4, maxJC, stage4 };
+    }
+  }
+  return null;
+}
+
+/**
+ * Fused softmax attention with positional encodings (module header: formula,
+ * tiling, supported encodings); returns out (B, H, L, Dv) as a float32
+ * `GpuTensor`. Consumes q, k, v and the encoding's arrays.
+ *
+ *   out = softmax(scale q~ k~^T + bias, masked) v
+ *
+ * Reference: Dao, FlashAttention-2, https://arxiv.org/abs/2307.08691.
+ */
 export async function flashAttention(q: np.Array, k: np.Array, v: np.Array, options: FlashAttentionOptions = {}): Promise<GpuTensor> {
   const pe = options.pe ?? { type: "none" };
   const owned = [q, k, v, ...peArrays(pe)];
@@ -148,12 +216,13 @@ export async function flashAttention(q: np.Array, k: np.Array, v: np.Array, opti
 
   const device = getWebGPUDevice();
   const limits = resolveLimits(device, options.limits);
-  const maxBlock = Math.min(64, Math.floor(device.limits.maxComputeWorkgroupStorageSize / (4 * (D + Dv))));
-  const BK = options.keyBlock ?? maxBlock;
-  if (!Number.isInteger(BK) || BK < 1 || BK > maxBlock) {
-    abort(`options.keyBlock must be an integer in [1, ${maxBlock}] (workgroup memory ${device.limits.maxComputeWorkgroupStorageSize} bytes for D = ${D}, Dv = ${Dv}), got ${BK}`);
+  const workgroupBytes = Math.min(device.limits.maxComputeWorkgroupStorageSize, options.limits?.maxComputeWorkgroupStorageSize ?? Infinity);
+  const tiling = chooseTiling(D, Dv, workgroupBytes) ?? abort(`no tiling of D = ${D}, Dv = ${Dv} fits ${workgroupBytes} bytes of workgroup memory`);
+  const JC = options.keyBlock ?? tiling.maxJC;
+  if (!Number.isInteger(Math.log2(JC)) || JC < 4 || JC > tiling.maxJC) {
+    abort(`options.keyBlock must be a power of two in [4, ${tiling.maxJC}] (workgroup memory ${workgroupBytes} bytes for D = ${D}, Dv = ${Dv}), got ${JC}`);
   }
-  const qTiles = Math.ceil(L / QUERY_BLOCK);
+  const qTiles = Math.ceil(L / tiling.BQ);
   const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
   if (qTiles > maxGroups || H > maxGroups || B > maxGroups) abort(`grid (${qTiles}, ${H}, ${B}) workgroups exceeds the device's ${maxGroups} per dimension (${shapes()})`);
   try {
@@ -167,10 +236,16 @@ export async function flashAttention(q: np.Array, k: np.Array, v: np.Array, opti
     throw err;
   }
 
-  const key = `${D}:${Dv}:${BK}:${plan.key}`;
+  // RoPE happens in its own pass: the attention kernel is the one without an encoding
+  const key = `${D}:${Dv}:${tiling.BQ}:${tiling.DC4}:${JC}:${plan.kind === "rotary" ? "none" : plan.key}`;
   let pipeline: GPUComputePipeline;
+  let rotate: GPUComputePipeline | null = null;
   try {
-    pipeline = await pipelines.get(device, FN, key, () => flashSource(D, Dv, BK, plan));
+    pipeline = await pipelines.get(device, FN, key, () => flashSource(D, Dv, tiling, JC, plan));
+    if (plan.rotary) {
+      const { R, pairing } = plan.rotary;
+      rotate = await pipelines.get(device, FN, `rotate:${D}:${R}:${pairing}`, () => rotateSource(D, R, pairing));
+    }
   } catch (err) {
     for (const a of owned) a.dispose();
     throw err;
@@ -182,38 +257,61 @@ export async function flashAttention(q: np.Array, k: np.Array, v: np.Array, opti
   const f = new Float32Array(params);
   u.set([L, S, H, Hkv], 0);
   i.set([queryOffset, left, right], 4);
-  u[7] = plan.rotary?.rotQ ?? 0;
-  u[8] = plan.rotary?.rotK ?? 0;
-  f[9] = scale;
-  f[10] = plan.rotary?.factor ?? 1;
+  u[7] = qTiles;
+  f[8] = scale;
   const temps: GPUBuffer[] = [uniformBuffer(device, params)];
-  const usesPositions = plan.kind !== "none";
+  const encoder = device.createCommandEncoder();
+  const pass = encoder.beginComputePass();
+  let qBuffer = await q.ref.gpuBuffer();
+  let kBuffer = await k.ref.gpuBuffer();
+  if (rotate && plan.rotary) {
+    // q~ and k~ into temporary buffers: (x, rows per head, heads, first rotated head, positions)
+    const invFreq = plan.extras[0] as Float32Array;
+    const inv = storageBuffer(device, invFreq.byteLength, invFreq);
+    temps.push(inv);
+    const rotated = (x: GPUBuffer, n: number, rows: number, heads: number, first: number, pos: Float32Array): GPUBuffer => {
+      const y = storageBuffer(device, n * 4);
+      const p = storageBuffer(device, pos.byteLength, pos);
+      const [gx, gy] = grid2d(device, FN, Math.ceil(n / ROTATE_THREADS));
+      const rp = new ArrayBuffer(32);
+      new Uint32Array(rp).set([n, rows, heads, first, gx * ROTATE_THREADS]);
+      new Float32Array(rp)[5] = plan.rotary!.factor;
+      const ub = uniformBuffer(device, rp);
+      temps.push(y, p, ub);
+      const entries = [ub, x, y, p, inv].map((buffer, binding) => ({ binding, resource: { buffer } }));
+      pass.setPipeline(rotate!);
+      pass.setBindGroup(0, device.createBindGroup({ layout: rotate!.getBindGroupLayout(0), entries }));
+      pass.dispatchWorkgroups(gx, gy);
+      return y;
+    };
+    qBuffer = rotated(qBuffer, q.size, L, H, plan.rotary.rotQ, qpos);
+    kBuffer = rotated(kBuffer, k.size, S, Hkv, plan.rotary.rotK, kpos);
+  }
   const entries: GPUBindGroupEntry[] = [
     { binding: 0, resource: { buffer: temps[0] } },
-    { binding: 1, resource: { buffer: await q.ref.gpuBuffer() } },
-    { binding: 2, resource: { buffer: await k.ref.gpuBuffer() } },
+    { binding: 1, resource: { buffer: qBuffer } },
+    { binding: 2, resource: { buffer: kBuffer } },
     { binding: 3, resource: { buffer: await v.ref.gpuBuffer() } },
     { binding: 4, resource: { buffer: out.buffer } },
   ];
-  if (usesPositions) {
-    temps.push(storageBuffer(device, qpos.byteLength, qpos), storageBuffer(device, kpos.byteLength, kpos));
-    entries.push({ binding: 5, resource: { buffer: temps[1] } }, { binding: 6, resource: { buffer: temps[2] } });
-  }
-  for (const [n, e] of plan.extras.entries()) {
-    let buffer: GPUBuffer;
-    if (e instanceof Float32Array) {
-      buffer = storageBuffer(device, e.byteLength, e);
-      temps.push(buffer);
-    } else {
-      buffer = await e.ref.gpuBuffer();
+  if (plan.kind !== "none" && plan.kind !== "rotary") {
+    const qb = storageBuffer(device, qpos.byteLength, qpos);
+    const kb = storageBuffer(device, kpos.byteLength, kpos);
+    temps.push(qb, kb);
+    entries.push({ binding: 5, resource: { buffer: qb } }, { binding: 6, resource: { buffer: kb } });
+    for (const [n, e] of plan.extras.entries()) {
+      let buffer: GPUBuffer;
+      if (e instanceof Float32Array) {
+        buffer = storageBuffer(device, e.byteLength, e);
+        temps.push(buffer);
+      } else {
+        buffer = await e.ref.gpuBuffer();
+      }
+      entries.push({ binding: 7 + n, resource: { buffer } });
     }
-    entries.push({ binding: 7 + n, resource: { buffer } });
   }
-  const bind = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
-  const encoder = device.createCommandEncoder();
-  const pass = encoder.beginComputePass();
   pass.setPipeline(pipeline);
-  pass.setBindGroup(0, bind);
+  pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
   pass.dispatchWorkgroups(qTiles, H, B);
   pass.end();
   device.queue.submit([encoder.finish()]);
@@ -223,7 +321,7 @@ export async function flashAttention(q: np.Array, k: np.Array, v: np.Array, opti
   return out;
 }
 
-/** Number of compiled attention pipelines on the current device. */
+/** Number of compiled attention pipelines (RoPE passes included) on the current device. */
 export function flashAttentionPipelineCount(): number {
   return pipelines.size(getWebGPUDevice());
 }
@@ -306,37 +404,27 @@ function planPE(pe: AttentionPE, H: number, Hkv: number, D: number, queryPositio
 
 const LOWEST = f32Literal(-3.4028234663852886e38);
 
-/** WGSL for one configuration. */
-function flashSource(D: number, Dv: number, BK: number, plan: Plan): string {
-  const extras = plan.extras.map((_, n) => `@group(0) @binding(${7 + n}) var<storage, read> pe${n}: array<f32>;`).join("\n");
-  const positionsDecl =
-    plan.kind === "none"
-      ? ""
-      : `@group(0) @binding(5) var<storage, read> qpos: array<f32>;\n@group(0) @binding(6) var<storage, read> kpos: array<f32>;`;
-  let biasFn = "";
-  let qRotate = "";
-  let kRotate = "";
+/** WGSL of `bias(h, qp, kp)` for a bias kind, "" for none and RoPE. */
+function biasSource(plan: Plan): string {
   switch (plan.kind) {
     case "none":
     case "rotary":
-      break;
+      return "";
     case "alibi":
-      biasFn = "fn bias(h: u32, qp: f32, kp: f32) -> f32 { return -pe0[h] * abs(kp - qp); }";
-      break;
+      return "fn bias(h: u32, qp: f32, kp: f32) -> f32 { return -pe0[h] * abs(kp - qp); }";
     case "table": {
       const R = plan.tableRadius!;
-      biasFn = `fn bias(h: u32, qp: f32, kp: f32) -> f32 {
+      return `fn bias(h: u32, qp: f32, kp: f32) -> f32 {
   let r = i32(clamp(round(kp - qp), ${-R}.0, ${R}.0)) + ${R};
   return pe0[h * ${2 * R + 1}u + u32(r)];
 }`;
-      break;
     }
     case "t5": {
       const { bidirectional, numBuckets, maxDistance } = plan.t5!;
       const n = bidirectional ? Math.floor(numBuckets / 2) : numBuckets;
       const maxExact = Math.floor(n / 2);
       // float32 steps of transformers' _relative_position_bucket (and pe/t5.ts)
-      biasFn = `fn bias(h: u32, qp: f32, kp: f32) -> f32 {
+      return `fn bias(h: u32, qp: f32, kp: f32) -> f32 {
   let rel = i32(round(kp - qp));
   ${bidirectional ? `let offset = select(0, ${n}, rel > 0); let d = abs(rel);` : "let offset = 0; let d = -min(rel, 0);"}
   var bucket = d;
@@ -347,159 +435,265 @@ function flashSource(D: number, Dv: number, BK: number, plan: Plan): string {
   }
   return pe0[u32(bucket + offset) * P.H + h];
 }`;
-      break;
     }
     case "kerple-log":
       // log1p as jax-js evaluates it in float32: a series for |x| <= 0.2, log(1 + x) beyond
-      biasFn = `fn log1p(x: f32) -> f32 {
+      return `fn log1p(x: f32) -> f32 {
   if (abs(x) > 0.2) { return log(x + 1.0); }
   return ((((((((((x * ${f32Literal(-1 / 10)} + ${f32Literal(1 / 9)}) * x - ${f32Literal(1 / 8)}) * x + ${f32Literal(1 / 7)}) * x - ${f32Literal(1 / 6)}) * x + ${f32Literal(1 / 5)}) * x - ${f32Literal(1 / 4)}) * x + ${f32Literal(1 / 3)}) * x - ${f32Literal(1 / 2)}) * x + 1.0) * x);
 }
 fn bias(h: u32, qp: f32, kp: f32) -> f32 { return -pe0[h] * log1p(pe1[h] * abs(kp - qp)); }`;
-      break;
     case "kerple-power":
-      biasFn = `fn bias(h: u32, qp: f32, kp: f32) -> f32 {
+      return `fn bias(h: u32, qp: f32, kp: f32) -> f32 {
   let d = abs(kp - qp);
   return -pe0[h] * select(0.0, exp(pe1[h] * log(select(1.0, d, d > 0.0))), d > 0.0);
 }`;
-      break;
     default:
-      plan.kind satisfies never;
+      return plan.kind satisfies never;
   }
-  if (plan.rotary) {
-    const { R, pairing } = plan.rotary;
-    const half = R / 2;
-    const pair = pairing === "halves" ? [`f`, `f + ${half}u`] : [`2u * f`, `2u * f + 1u`];
-    qRotate = `
-  if (h >= P.rotQ) {
-    let qp = qpos[iq];
-    for (var f = 0u; f < ${half}u; f++) {
-      let angle = qp * pe0[f];
-      let cs = cos(angle) * P.factor;
-      let sn = sin(angle) * P.factor;
-      let x1 = qr[${pair[0]}];
-      let x2 = qr[${pair[1]}];
-      qr[${pair[0]}] = x1 * cs + (-x2) * sn;
-      qr[${pair[1]}] = x2 * cs + x1 * sn;
-    }
-  }`;
-    const partner =
-      pairing === "halves"
-        ? `let first = c < ${half}u; let f = select(c - ${half}u, c, first); let pc = select(c - ${half}u, c + ${half}u, first);`
-        : `let first = (c & 1u) == 0u; let f = c >> 1u; let pc = select(c - 1u, c + 1u, first);`;
-    kRotate = `
-        if (hk >= P.rotK && c < ${R}u) {
-          ${partner}
-          let angle = kpos[j] * pe0[f];
-          let cs = cos(angle) * P.factor;
-          let sn = sin(angle) * P.factor;
-          let xp = k[kb + pc];
-          x = x * cs + select(xp, -xp, first) * sn;
-        }`;
-  }
-  const hasBias = biasFn !== "";
+}
+
+/**
+ * WGSL of `ld${name}(base, c4) -> vec4<f32>`: floats 4 c4 .. 4 c4 + 3 of the row
+ * starting at float `base` of `buf` (n floats per row), zero past the row when
+ * chunks of `chunk4` vec4 overrun it; one vec4 load when n is a multiple of 4.
+ * Branch-free: the index is clamped into the row and the value selected.
+ */
+function rowLoader(name: string, buf: string, n: number, chunk4: number): string {
+  const n4 = Math.ceil(n / 4);
+  const body =
+    n % 4 === 0
+      ? n4 % chunk4 === 0
+        ? `return ${buf}[base / 4u + c4];`
+        : `return select(vec4<f32>(0.0), ${buf}[base / 4u + min(c4, ${n4 - 1}u)], c4 < ${n4}u);`
+      : `let c = 4u * c4;\n  return vec4<f32>(${[0, 1, 2, 3].map((e) => `select(0.0, ${buf}[base + min(c + ${e}u, ${n - 1}u)], c + ${e}u < ${n}u)`).join(", ")});`;
+  return `fn ld${name}(base: u32, c4: u32) -> vec4<f32> {\n  ${body}\n}`;
+}
+
+/** WGSL of the attention kernel for one configuration (module header: the tiling). */
+function flashSource(D: number, Dv: number, tiling: Tiling, JC: number, plan: Plan): string {
+  const { BQ, DC4, stage4 } = tiling;
+  const BK = KEY_TILE;
+  const BK4 = BK / 4;
+  const RA = BQ / 16; // query rows per invocation: ty + 16 a
+  const KT = 4; // consecutive keys per invocation in S: 4 tx + b
+  const D4 = Math.ceil(D / 4);
+  const DV4 = Math.ceil(Dv / 4);
+  const NV = Math.ceil(DV4 / 16); // vec4 output columns per invocation: tx + 16 n
+  const bias = biasSource(plan);
+  const hasBias = bias !== "";
+  const vecT = (n: number) => (n % 4 === 0 ? "vec4<f32>" : "f32");
+  const rows = [...Array(RA).keys()];
+  const keys = [...Array(KT).keys()];
+  const cols = [...Array(NV).keys()];
+  const each = <T>(xs: T[], f: (x: T) => string, sep = "\n    ") => xs.map(f).join(sep);
+  const pairs = (f: (a: number, b: number) => string, sep = "\n      ") => rows.flatMap((a) => keys.map((b) => f(a, b))).join(sep);
+  // an invocation's RA row values in one vec4: one write each, no vec4 written in parts by several invocations
+  const pack = (name: string) => `vec4<f32>(${[0, 1, 2, 3].map((a) => (a < RA ? `${name}${a}` : "0.0")).join(", ")})`;
+  const outs = (f: (a: number, n: number) => string, sep = "\n      ") => rows.flatMap((a) => cols.map((n) => f(a, n))).join(sep);
+  // staging, software-pipelined: each invocation loads the next chunk of q and k
+  // (or of v) into registers pf* while it computes on the current one. Rows past
+  // L and S are clamped, not zeroed: their queries are never stored, their keys'
+  // logits are left out of the maxima and their P entries are exactly 0.
+  const nQ = Math.ceil((BQ * DC4) / THREADS);
+  const nK = Math.ceil((BK * DC4) / THREADS);
+  const nV = Math.ceil((JC * DV4) / THREADS);
+  const NPF = Math.max(nQ + nK, nV);
+  const slots = (count: number, f: (n: number) => string, first = 0) =>
+    [...Array(Math.ceil(count / THREADS)).keys()]
+      .map((n) => `{ let e = lid + ${n * THREADS}u; ${count % THREADS === 0 ? "" : `if (e < ${count}u) `}{ ${f(n + first)} } }`)
+      .join("\n      ");
+  const fetchQK = (j0: string, c0: string) =>
+    [
+      slots(BQ * DC4, (n) => `pf${n} = ldQ((qRow0 + min(i0 + e / ${DC4}u, P.L - 1u)) * ${D}u, ${c0} + e % ${DC4}u);`),
+      slots(BK * DC4, (n) => `pf${n} = ldK((kvRow0 + min(${j0} + e / ${DC4}u, P.S - 1u)) * ${D}u, ${c0} + e % ${DC4}u);`, nQ),
+    ].join("\n      ");
+  const fetchV = (j0: string, jc: string) =>
+    slots(JC * DV4, (n) => `pf${n} = ldV((kvRow0 + min(${j0} + ${jc} + e / ${DV4}u, P.S - 1u)) * ${Dv}u, e % ${DV4}u);`);
+  const putQK = [
+    slots(BQ * DC4, (n) => `let r = e / ${DC4}u; stage[r * ${DC4}u + ((e % ${DC4}u) ^ sw(r))] = pf${n};`),
+    slots(BK * DC4, (n) => `let r = e / ${DC4}u; stage[KOFF + r * ${DC4}u + ((e % ${DC4}u) ^ sw(r))] = pf${n};`, nQ),
+  ].join("\n      ");
+  const putV = slots(JC * DV4, (n) => `stage[e] = pf${n};`);
+  const colGuard = DV4 % 16 === 0 ? "" : `if (tx + 16u * NN < ${DV4}u) `;
+  const store =
+    Dv % 4 === 0
+      ? `o[(row * ${Dv}u) / 4u + g] = acc;`
+      : [0, 1, 2, 3].map((e) => `if (4u * g + ${e}u < ${Dv}u) { o[row * ${Dv}u + 4u * g + ${e}u] = acc[${e}]; }`).join(" ");
   return /* wgsl */ `
-struct Params { L: u32, S: u32, H: u32, Hkv: u32, qOff: i32, left: i32, right: i32, rotQ: u32, rotK: u32, scale: f32, factor: f32, pad: u32 }
+struct Params { L: u32, S: u32, H: u32, Hkv: u32, qOff: i32, left: i32, right: i32, tiles: u32, scale: f32, pad0: u32, pad1: u32, pad2: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
-@group(0) @binding(4) var<storage, read_write> o: array<f32>;
-${positionsDecl}
-${extras}
+@group(0) @binding(1) var<storage, read> q: array<${vecT(D)}>;
+@group(0) @binding(2) var<storage, read> k: array<${vecT(D)}>;
+@group(0) @binding(3) var<storage, read> v: array<${vecT(Dv)}>;
+@group(0) @binding(4) var<storage, read_write> o: array<${vecT(Dv)}>;
+${hasBias ? "@group(0) @binding(5) var<storage, read> qpos: array<f32>;\n@group(0) @binding(6) var<storage, read> kpos: array<f32>;" : ""}
+${hasBias ? plan.extras.map((_, n) => `@group(0) @binding(${7 + n}) var<storage, read> pe${n}: array<f32>;`).join("\n") : ""}
 
-const D = ${D}u;
-const DV = ${Dv}u;
-const BK = ${BK}u;
-const BQ = ${QUERY_BLOCK}u;
 const LOWEST = ${LOWEST};
+const KOFF = ${BQ * DC4}u;
 
-var<workgroup> kt: array<f32, ${BK * D}>;
-var<workgroup> vt: array<f32, ${BK * Dv}>;
+// q and k chunks (S phase), or v chunks (P V phase), as vec4
+var<workgroup> stage: array<vec4<f32>, ${stage4}>;
+// P (BQ x BK) as vec4 rows; also the row reductions (16 partials per row)
+var<workgroup> pt: array<vec4<f32>, ${BQ * BK4}>;
 
-${biasFn}
+${bias}
+${rowLoader("Q", "q", D, DC4)}
+${rowLoader("K", "k", D, DC4)}
+${rowLoader("V", "v", Dv, DV4)}
 
-@compute @workgroup_size(${QUERY_BLOCK})
+// XOR swizzle of a staged row's vec4 columns (bank-conflict-free q and k reads)
+fn sw(r: u32) -> u32 { return (r ^ (r >> 2u)) & ${DC4 - 1}u; }
+
+@compute @workgroup_size(${THREADS})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let b = wg.z;
   let h = wg.y;
   let hk = h / (P.H / P.Hkv);
-  let i = wg.x * BQ + lid;
-  let iq = min(i, P.L - 1u);
+  let i0 = (P.tiles - 1u - wg.x) * ${BQ}u;
+  let tx = lid % 16u;
+  let ty = lid / 16u;
+  let qRow0 = (b * P.H + h) * P.L;
+  let kvRow0 = (b * P.Hkv + hk) * P.S;
 
-  // this invocation's query row (rotated), in registers
-  var qr: array<f32, ${D}>;
-  let qb = ((b * P.H + h) * P.L + iq) * D;
-  for (var c = 0u; c < D; c++) { qr[c] = q[qb + c]; }${qRotate}
-  ${hasBias ? "let qp = qpos[iq];" : ""}
-  let t = P.qOff + i32(iq);
+  // this invocation's query rows ty + 16 a: index t and position
+  ${each(rows, (a) => `let t${a} = P.qOff + i32(min(i0 + ty + ${16 * a}u, P.L - 1u));`)}
+  ${hasBias ? each(rows, (a) => `let qp${a} = qpos[min(i0 + ty + ${16 * a}u, P.L - 1u)];`) : ""}
 
   // keys any query of this block can see; all of them if one query sees none
-  let t0 = P.qOff + i32(wg.x * BQ);
-  let t1 = P.qOff + i32(min(wg.x * BQ + BQ, P.L)) - 1;
+  let tFirst = P.qOff + i32(i0);
+  let tLast = P.qOff + i32(min(i0 + ${BQ}u, P.L)) - 1;
   var lo = 0;
   var hi = i32(P.S) - 1;
-  if (t1 - P.left < i32(P.S)) {
-    lo = max(0, t0 - P.left);
-    hi = min(hi, t1 + P.right);
+  if (tLast - P.left < i32(P.S)) {
+    lo = max(0, tFirst - P.left);
+    hi = min(hi, tLast + P.right);
   }
 
-  var m = LOWEST;
-  var l = 0.0;
-  var acc: array<f32, ${Dv}>;
-  for (var c = 0u; c < DV; c++) { acc[c] = 0.0; }
-  var s: array<f32, ${BK}>;
-  let kvBase = (b * P.Hkv + hk) * P.S;
+  ${each(rows, (a) => `var m${a} = LOWEST;\n    var l${a} = 0.0;`)}
+  ${outs((a, n) => `var o${a}_${n} = vec4<f32>(0.0);`, "\n  ")}
+  ${each([...Array(NPF).keys()], (n) => `var pf${n} = vec4<f32>(0.0);`, "\n  ")}
+  ${fetchQK("u32(lo)", "0u")}
 
-  for (var j0 = u32(lo); j0 <= u32(hi); j0 += BK) {
-    workgroupBarrier();
-    for (var e = lid; e < BK * D; e += BQ) {
-      let j = j0 + e / D;
-      let c = e % D;
-      var x = 0.0;
-      if (j < P.S) {
-        let kb = (kvBase + j) * D;
-        x = k[kb + c];${kRotate}
-      }
-      kt[e] = x;
-    }
-    for (var e = lid; e < BK * DV; e += BQ) {
-      let j = j0 + e / DV;
-      var x = 0.0;
-      if (j < P.S) { x = v[(kvBase + j) * DV + e % DV]; }
-      vt[e] = x;
-    }
-    workgroupBarrier();
-
-    var mt = m;
-    for (var jj = 0u; jj < BK; jj++) {
-      let j = j0 + jj;
-      var dot = 0.0;
-      for (var c = 0u; c < D; c++) { dot += qr[c] * kt[jj * D + c]; }
-      var logit = dot * P.scale;
-      ${hasBias ? "logit = logit + bias(h, qp, kpos[min(j, P.S - 1u)]);" : ""}
-      let dt = t - i32(j);
-      logit = select(LOWEST, logit, dt <= P.left && -dt <= P.right);
-      s[jj] = logit;
-      if (j < P.S) { mt = max(mt, logit); }
-    }
-    let alpha = exp(m - mt);
-    l = l * alpha;
-    for (var c = 0u; c < DV; c++) { acc[c] = acc[c] * alpha; }
-    for (var jj = 0u; jj < BK; jj++) {
-      if (j0 + jj < P.S) {
-        let p = exp(s[jj] - mt);
-        l = l + p;
-        for (var c = 0u; c < DV; c++) { acc[c] = acc[c] + p * vt[jj * DV + c]; }
+  for (var j0 = u32(lo); j0 <= u32(hi); j0 += ${BK}u) {
+    // 1. S = Q K^T over chunks of ${DC4} vec4 columns
+    ${pairs((a, b) => `var s${a}_${b} = 0.0;`, "\n    ")}
+    for (var c0 = 0u; c0 < ${D4}u; c0 += ${DC4}u) {
+      workgroupBarrier();
+      ${putQK}
+      workgroupBarrier();
+      if (c0 + ${DC4}u < ${D4}u) { ${fetchQK("j0", `c0 + ${DC4}u`)} } else { ${fetchV("j0", "0u")} }
+      for (var c = 0u; c < ${DC4}u; c++) {
+        ${each(rows, (a) => `let q${a} = stage[(ty + ${16 * a}u) * ${DC4}u + (c ^ sw(ty + ${16 * a}u))];`, "\n        ")}
+        ${each(keys, (b) => `let k${b} = stage[KOFF + (${KT}u * tx + ${b}u) * ${DC4}u + (c ^ sw(${KT}u * tx + ${b}u))];`, "\n        ")}
+        ${pairs((a, b) => `s${a}_${b} = fma(q${a}.w, k${b}.w, fma(q${a}.z, k${b}.z, fma(q${a}.y, k${b}.y, fma(q${a}.x, k${b}.x, s${a}_${b}))));`, "\n        ")}
       }
     }
-    m = mt;
+
+    // 2. scale, bias, mask; row maxima through workgroup memory
+    ${each(keys, (b) => `let kj${b} = j0 + ${KT}u * tx + ${b}u;`)}
+    ${hasBias ? each(keys, (b) => `let kp${b} = kpos[min(kj${b}, P.S - 1u)];`) : ""}
+    ${pairs((a, b) => `s${a}_${b} = s${a}_${b} * P.scale${hasBias ? ` + bias(h, qp${a}, kp${b})` : ""};`, "\n    ")}
+    ${each(rows, (a) => `var mx${a} = LOWEST;`)}
+    // a tile whose keys all exist and are visible to every query of the block needs no mask
+    let inside = j0 + ${BK}u <= P.S && tLast - i32(j0) <= P.left && i32(j0 + ${BK - 1}u) - tFirst <= P.right;
+    if (inside) {
+      ${each(rows, (a) => `mx${a} = max(max(s${a}_0, s${a}_1), max(s${a}_2, s${a}_3));`, "\n      ")}
+    } else {
+      ${pairs((a, b) => `s${a}_${b} = select(LOWEST, s${a}_${b}, t${a} - i32(kj${b}) <= P.left && i32(kj${b}) - t${a} <= P.right);`, "\n      ")}
+      ${each(rows, (a) => `${keys.map((b) => `if (kj${b} < P.S) { mx${a} = max(mx${a}, s${a}_${b}); }`).join(" ")}`, "\n      ")}
+    }
+    pt[lid] = ${pack("mx")};
+    workgroupBarrier();
+    ${each(rows, (a) => `var mt${a} = m${a};`)}
+    for (var x = ty * 16u; x < ty * 16u + 16u; x++) {
+      let w = pt[x];
+      ${each(rows, (a) => `mt${a} = max(mt${a}, w[${a}]);`, "\n      ")}
+    }
+    workgroupBarrier();
+    ${each(rows, (a) => `let alpha${a} = exp(m${a} - mt${a});\n    m${a} = mt${a};`)}
+    ${pairs((a, b) => `var p${a}_${b} = exp(s${a}_${b} - mt${a});`, "\n    ")}
+    if (!inside) {
+      ${pairs((a, b) => `p${a}_${b} = select(0.0, p${a}_${b}, kj${b} < P.S);`, "\n      ")}
+    }
+    ${each(rows, (a) => `l${a} = l${a} * alpha${a}${keys.map((b) => ` + p${a}_${b}`).join("")};`)}
+    ${outs((a, n) => `o${a}_${n} = o${a}_${n} * alpha${a};`, "\n    ")}
+    ${each(rows, (a) => `pt[(ty + ${16 * a}u) * ${BK4}u + tx] = vec4<f32>(p${a}_0, p${a}_1, p${a}_2, p${a}_3);`)}
+
+    // 3. O += P V over chunks of ${JC} keys
+    for (var jc = 0u; jc < ${BK}u; jc += ${JC}u) {
+      if (jc > 0u) { workgroupBarrier(); }
+      ${putV}
+      workgroupBarrier();
+      if (jc + ${JC}u < ${BK}u) { ${fetchV("j0", `jc + ${JC}u`)} } else if (j0 + ${BK}u <= u32(hi)) { ${fetchQK(`j0 + ${BK}u`, "0u")} }
+      for (var j4 = 0u; j4 < ${JC / 4}u; j4++) {
+        ${each(rows, (a) => `let pa${a} = pt[(ty + ${16 * a}u) * ${BK4}u + jc / 4u + j4];`, "\n        ")}
+        ${cols
+          .map((n) => {
+            const guard = colGuard.replace("NN", `${n}u`);
+            const vs = [0, 1, 2, 3].map((e) => `let v${e} = stage[(4u * j4 + ${e}u) * ${DV4}u + tx + ${16 * n}u];`).join(" ");
+            const fmas = rows.map((a) => `o${a}_${n} = fma(vec4<f32>(pa${a}.w), v3, fma(vec4<f32>(pa${a}.z), v2, fma(vec4<f32>(pa${a}.y), v1, fma(vec4<f32>(pa${a}.x), v0, o${a}_${n}))));`).join("\n          ");
+            return `${guard}{\n          ${vs}\n          ${fmas}\n        }`;
+          })
+          .join("\n        ")}
+      }
+    }
   }
 
-  if (i < P.L) {
-    let ob = ((b * P.H + h) * P.L + i) * DV;
-    for (var c = 0u; c < DV; c++) { o[ob + c] = acc[c] / l; }
-  }
+  // row sums: add up the 16 partials of each row
+  workgroupBarrier();
+  pt[lid] = ${pack("l")};
+  workgroupBarrier();
+  var lt = vec4<f32>(0.0);
+  for (var x = ty * 16u; x < ty * 16u + 16u; x++) { lt = lt + pt[x]; }
+  ${each(
+    rows,
+    (a) => `{
+    let i = i0 + ty + ${16 * a}u;
+    if (i < P.L) {
+      let row = qRow0 + i;
+      ${cols.map((n) => `${colGuard.replace("NN", `${n}u`)}{ let g = tx + ${16 * n}u; let acc = o${a}_${n} / lt[${a}]; ${store} }`).join("\n      ")}
+    }
+  }`,
+    "\n  ",
+  )}
+}
+`;
+}
+
+/**
+ * WGSL of the RoPE pass: y = x rotated (R coordinates, pairing) for heads >=
+ * `first`, as the composite: y[c] = x[c] (cos(p f_c) a) + rot(x)[c] (sin(p f_c) a).
+ */
+function rotateSource(D: number, R: number, pairing: "halves" | "interleaved"): string {
+  const half = R / 2;
+  const partner =
+    pairing === "halves"
+      ? `let isFirst = c < ${half}u; let f = select(c - ${half}u, c, isFirst); let pc = select(c - ${half}u, c + ${half}u, isFirst);`
+      : `let isFirst = (c & 1u) == 0u; let f = c >> 1u; let pc = select(c - 1u, c + 1u, isFirst);`;
+  return /* wgsl */ `
+struct Params { total: u32, rows: u32, heads: u32, first: u32, stride: u32, factor: f32, p0: u32, p1: u32 }
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<storage, read> pos: array<f32>;
+@group(0) @binding(4) var<storage, read> invFreq: array<f32>;
+
+@compute @workgroup_size(${ROTATE_THREADS})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let e = gid.y * P.stride + gid.x;
+  if (e >= P.total) { return; }
+  let c = e % ${D}u;
+  let row = e / ${D}u;
+  let xc = x[e];
+  if (c >= ${R}u || (row / P.rows) % P.heads < P.first) { y[e] = xc; return; }
+  ${partner}
+  let angle = pos[row % P.rows] * invFreq[f];
+  let cs = cos(angle) * P.factor;
+  let sn = sin(angle) * P.factor;
+  let xp = x[e - c + pc];
+  y[e] = xc * cs + select(xp, -xp, isFirst) * sn;
 }
 `;
 }
