@@ -108,6 +108,8 @@ export interface ResolutionRun {
   tilingFraction: number;
   /** Samples generated at 2x, (samples, 28, 28) in [-1, 1]. */
   samples: number[];
+  /** Samples generated at 1x, (samples, 14, 14) in [-1, 1]. */
+  samples1x: number[];
   seconds: number;
 }
 
@@ -177,8 +179,12 @@ export async function runResolution(s: ResolutionSettings, progress: ProgressSin
       const d2 = await denoise(evalSets["2x"]);
       progress.tick(1, `${LABEL[variant]}: denoising 2x`);
       const labels = Array.from({ length: s.samples }, (_, i) => i % 10);
-      const x = await ditSample(params, c, { grid: { height: 2 * GRID, width: 2 * GRID }, steps: s.ddimSteps, seed: 77 + seed, labels, guidance: s.guidance, batchPerCall: 8, clip: true });
-      const samples = Float64Array.from(await x.data());
+      const generate = async (grid: number) => {
+        const x = await ditSample(params, c, { grid: { height: grid, width: grid }, steps: s.ddimSteps, seed: 77 + seed, labels, guidance: s.guidance, batchPerCall: 8, clip: true });
+        return Float64Array.from(await x.data());
+      };
+      const samples = await generate(2 * GRID);
+      const samples1x = await generate(GRID);
       const set: ImageSet = { data: samples, count: s.samples, height: 2 * TRAIN_SIDE, width: 2 * TRAIN_SIDE };
       const real = radialPowerSpectrum(evalSets["2x"]);
       progress.tick(1, `${LABEL[variant]}: samples 2x`);
@@ -188,6 +194,7 @@ export async function runResolution(s: ResolutionSettings, progress: ProgressSin
         spectrumDistance: spectrumDistance(radialPowerSpectrum(set), real),
         tilingFraction: tiling(set, { height: TRAIN_SIDE, width: TRAIN_SIDE }, TILING_THRESHOLD).fraction,
         samples: Array.from(samples, (v) => Number(v.toFixed(3))),
+        samples1x: Array.from(samples1x, (v) => Number(v.toFixed(3))),
         seconds: (performance.now() - t0) / 1000,
       });
     }
@@ -196,9 +203,8 @@ export async function runResolution(s: ResolutionSettings, progress: ProgressSin
   return runs;
 }
 
-/** Grey-scale images as SVG rectangles, one row of `perRow` images per variant. */
-function sampleSheet(rows: Array<{ label: string; images: number[]; side: number; count: number }>, perRow: number): string {
-  const px = 3;
+/** Grey-scale images in [-1, 1] as SVG rectangles (white strokes on black, as the digits), one row of `perRow` images per variant. */
+function sampleSheet(rows: Array<{ label: string; images: number[]; side: number; count: number }>, perRow: number, px: number): string {
   const gap = 4;
   const labelW = 190;
   const side = rows[0]?.side ?? 0;
@@ -210,13 +216,13 @@ function sampleSheet(rows: Array<{ label: string; images: number[]; side: number
     out.push(`<text x="4" y="${y0 + (side * px) / 2 + 4}">${row.label.replace(/&/g, "&amp;").replace(/</g, "&lt;")}</text>`);
     for (let n = 0; n < Math.min(perRow, row.count); n++) {
       const x0 = labelW + n * (side * px + gap);
+      out.push(`<rect x="${x0}" y="${y0}" width="${side * px}" height="${side * px}" fill="black"/>`);
       for (let i = 0; i < side; i++) {
         for (let j = 0; j < side; j++) {
           const v = Math.round(255 * Math.min(1, Math.max(0, (row.images[(n * side + i) * side + j] + 1) / 2)));
           if (v > 8) out.push(`<rect x="${x0 + j * px}" y="${y0 + i * px}" width="${px}" height="${px}" fill="rgb(${v},${v},${v})"/>`);
         }
       }
-      out.push(`<rect x="${x0}" y="${y0}" width="${side * px}" height="${side * px}" fill="none" stroke="#ccc"/>`);
     }
   });
   out.push("</svg>");
@@ -248,10 +254,8 @@ export function resolutionReport(s: ResolutionSettings, runs: ResolutionRun[], m
     points: s.timesteps.map((t, k) => ({ x: t, y: mean(of(v).map((r) => r.denoising["1x"][k])) })),
   }));
   const best = [...s.variants].sort((a, b) => mean(of(a).map((r) => mean(r.denoising["2x"]))) - mean(of(b).map((r) => mean(r.denoising["2x"]))))[0];
-  const sheet = sampleSheet(
-    s.variants.map((v) => ({ label: LABEL[v], images: of(v)[0].samples, side: 2 * TRAIN_SIDE, count: s.samples })),
-    Math.min(10, s.samples),
-  );
+  const sheet = (key: "samples" | "samples1x", side: number, px: number) =>
+    sampleSheet(s.variants.map((v) => ({ label: LABEL[v], images: of(v)[0][key], side, count: s.samples })), Math.min(10, s.samples), px);
   return {
     id: "resolution",
     title: "Resolution: a DiT trained at 14 x 14 generating at 28 x 28",
@@ -271,7 +275,8 @@ export function resolutionReport(s: ResolutionSettings, runs: ResolutionRun[], m
     tables: [{ caption: `Denoising loss (mean over timesteps) at 1x and 2x, and the samples at 2x (mean over ${s.seeds} seed${s.seeds > 1 ? "s" : ""})`, header: ["positions", "loss 1x", "loss 2x", "spectrum distance 2x", "tiling 2x", "final train loss"], rows }],
     figures: [
       { caption: "Denoising loss by timestep at 2x (solid) and 1x (dashed): lower is better.", svg: lineChart([...series, ...reference], { title: "Denoising loss at 28 x 28 (trained at 14 x 14)", xLabel: "timestep t", yLabel: "noise MSE", yScale: "log10" }) },
-      { caption: "Samples generated at 28 x 28 (labels 0, 1, 2, ...), one row per model.", svg: sheet },
+      { caption: "Samples generated at 28 x 28, twice the training size (labels 0, 1, 2, ...), one row per model.", svg: sheet("samples", 2 * TRAIN_SIDE, 3) },
+      { caption: "Samples generated at the training size, 14 x 14 (same labels and noise seed).", svg: sheet("samples1x", TRAIN_SIDE, 6) },
     ],
     findings: [`Lowest denoising loss at 2x: ${LABEL[best]}.`, ...s.variants.map((v) => `${LABEL[v]}: loss 2x / 1x = ${(mean(of(v).map((r) => mean(r.denoising["2x"]))) / mean(of(v).map((r) => mean(r.denoising["1x"])))).toFixed(2)}.`)],
     data: { settings: s, runs },

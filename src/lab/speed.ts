@@ -39,7 +39,7 @@ export const SPEED_METHODS = ["softmax", "kernelized"] as const;
 export const SPEED_PRESETS: Record<"tiny" | "quick" | "full", SpeedSettings> = {
   tiny: { lengths: [32, 64], heads: 2, dim: 8, features: 8, reps: 1, limitMs: 60_000, variants: [...SPEED_METHODS] },
   quick: { lengths: [256, 512, 1024, 2048, 4096, 8192], heads: 4, dim: 32, features: 32, reps: 3, limitMs: 20_000, variants: [...SPEED_METHODS] },
-  full: { lengths: [256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536], heads: 8, dim: 64, features: 64, reps: 5, limitMs: 60_000, variants: [...SPEED_METHODS] },
+  full: { lengths: [256, 512, 1024, 2048, 4096, 8192, 16384, 32768], heads: 8, dim: 64, features: 64, reps: 3, limitMs: 60_000, variants: [...SPEED_METHODS] },
 };
 
 export interface SpeedRow {

@@ -157,7 +157,7 @@ export function stabilityReport(s: StabilitySettings, runs: StabilityRun[], meta
       return { x: i + 1, y: finite ? mean(ls) : NaN, lo: finite ? Math.min(...ls) : undefined, hi: finite ? Math.max(...ls) : undefined };
     }),
   }));
-  const svg = lineChart(series, { title: "Training loss (character-level LM on the sonnets)", xLabel: "step", yLabel: "loss (nats per character)", yScale: "log10" });
+  const svg = lineChart(series, { title: "Training loss (character-level LM on the sonnets)", xLabel: "step", yLabel: "loss (nats per character)" });
   const frac = (v: string) => of(v).filter((r) => r.diverged).length / of(v).length;
   const findings = s.variants.map((v) => `${STABILITY_VARIANTS[v].label}: ${of(v).filter((r) => r.diverged).length} of ${of(v).length} runs diverged (${(100 * frac(v)).toFixed(0)}%).`);
   return {
@@ -174,7 +174,7 @@ export function stabilityReport(s: StabilitySettings, runs: StabilityRun[], meta
       divergence: `non-finite loss, or the last tenth's mean loss > ${DIVERGENCE_RATIO}x the best earlier window`,
     },
     tables: [{ caption: `Runs diverged, and mean losses of the runs that did not (over ${s.seeds} seeds)`, header: ["attention", "diverged", "final train loss", "validation loss", "max grad norm"], rows }],
-    figures: [{ caption: "Mean training loss over seeds (log scale); shaded: min-max. A curve stops where a run's loss became non-finite.", svg }],
+    figures: [{ caption: "Mean training loss over seeds; shaded: min-max. A curve stops where a run's loss became non-finite.", svg }],
     findings,
     data: { settings: s, runs },
   };

@@ -30,6 +30,7 @@ export interface ChartOptions {
   yRange?: [number, number];
   /** A horizontal reference line (e.g. chance level), drawn grey and dotted. */
   reference?: { y: number; label: string };
+  /** Width of the plot and axes, without the legend (default 500). */
   width?: number;
   height?: number;
 }
@@ -65,9 +66,10 @@ function tickLabel(v: number): string {
 
 /** The chart as an SVG document. Non-finite points are skipped (a gap in the line). */
 export function lineChart(series: Series[], opts: ChartOptions): string {
-  const W = opts.width ?? 640;
+  const longest = Math.max(0, ...series.map((s) => s.name.length));
+  const m = { left: 64, right: 56 + Math.ceil(6.6 * longest), top: 36, bottom: 52 };
+  const W = (opts.width ?? 500) + m.right;
   const H = opts.height ?? 380;
-  const m = { left: 64, right: 170, top: 36, bottom: 52 };
   const xs = opts.xScale ?? "linear";
   const ys = opts.yScale ?? "linear";
   const fx = transform(xs);
@@ -91,7 +93,9 @@ export function lineChart(series: Series[], opts: ChartOptions): string {
   out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
   out.push(`<text x="${m.left}" y="22" font-size="14" font-weight="600">${escapeXml(opts.title)}</text>`);
   const xTicks = xs === "linear" ? niceTicks(x0, x1) : niceTicks(Math.ceil(x0), Math.floor(x1), Math.min(8, Math.floor(x1) - Math.ceil(x0) + 1)).filter(Number.isInteger).map((e) => Math.pow(xs === "log2" ? 2 : 10, e));
-  const yTicks = ys === "linear" ? niceTicks(y0, y1) : niceTicks(Math.ceil(y0), Math.floor(y1)).filter(Number.isInteger).map((e) => Math.pow(10, e));
+  const decades = niceTicks(Math.ceil(y0), Math.floor(y1)).filter((e) => Number.isInteger(e) && e >= y0 && e <= y1);
+  // log axis: powers of ten, or round values inside a range of less than two decades
+  const yTicks = ys === "linear" ? niceTicks(y0, y1) : decades.length >= 2 ? decades.map((e) => Math.pow(10, e)) : niceTicks(Math.pow(10, y0), Math.pow(10, y1)).filter((t) => t > 0);
   for (const t of xTicks) {
     const x = px(t);
     out.push(`<line x1="${x.toFixed(1)}" y1="${m.top}" x2="${x.toFixed(1)}" y2="${m.top + ph}" stroke="#e5e5e5"/>`);

@@ -30,6 +30,8 @@ describe("lab resolution", () => {
     const report = resolutionReport(s, runs, { command: "test", device: "wasm", date: "2026-11-23T00:00:00Z", seconds: 1 });
     expect(report.tables[0].rows).toHaveLength(4);
     expect(report.figures[1].svg).toMatch(/^<svg[\s\S]*<\/svg>$/);
+    expect(report.figures).toHaveLength(3);
+    for (const r of runs) expect(r.samples1x).toHaveLength(s.samples * 14 * 14);
   });
 
   it("refuses an unknown variant by name", async () => {
