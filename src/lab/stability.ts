@@ -11,7 +11,8 @@
  * A run counts as diverged when its loss becomes non-finite, or when the
  * mean loss of its last tenth of steps is more than `DIVERGENCE_RATIO` times
  * the lowest mean loss over any earlier window of that size (it blew up and
- * did not recover).
+ * did not recover). A run spiked when some loss exceeded `DIVERGENCE_RATIO`
+ * times the lowest loss before it (`largestSpike`), recovered or not.
  *
  * Reference: Luo et al., "Stable, Fast and Accurate: Kernelized Attention
  * with Relative Positional Encoding" (NeurIPS 2021), https://arxiv.org/abs/2106.12566, section 3.3.
@@ -89,6 +90,18 @@ export function diverged(losses: number[], steps: number): boolean {
   return windowMean(losses.length) > DIVERGENCE_RATIO * best;
 }
 
+/** The largest loss spike of a curve: max over steps of loss / (lowest earlier loss); 1 for a non-increasing curve, Infinity once non-finite. */
+export function largestSpike(losses: number[]): number {
+  let best = Infinity;
+  let spike = 1;
+  for (const l of losses) {
+    if (!Number.isFinite(l)) return Infinity;
+    if (best < Infinity) spike = Math.max(spike, l / best);
+    best = Math.min(best, l);
+  }
+  return spike;
+}
+
 export function stabilityWork(s: StabilitySettings): number {
   return s.seeds * s.variants.length * (s.steps + 1);
 }
@@ -141,6 +154,8 @@ export function stabilityReport(s: StabilitySettings, runs: StabilityRun[], meta
     return [
       STABILITY_VARIANTS[v].label,
       `${rs.length - ok.length}/${rs.length}`,
+      `${rs.filter((r) => largestSpike(r.losses) > DIVERGENCE_RATIO).length}/${rs.length}`,
+      Number(Math.max(...rs.map((r) => largestSpike(r.losses))).toPrecision(3)),
       ok.length ? Number(mean(ok.map(finalLoss)).toFixed(4)) : "-",
       ok.length ? Number(mean(ok.map((r) => r.validation)).toFixed(4)) : "-",
       Number(Math.max(...rs.map((r) => r.maxGradNorm)).toPrecision(4)),
@@ -159,7 +174,11 @@ export function stabilityReport(s: StabilitySettings, runs: StabilityRun[], meta
   }));
   const svg = lineChart(series, { title: "Training loss (character-level LM on the sonnets)", xLabel: "step", yLabel: "loss (nats per character)" });
   const frac = (v: string) => of(v).filter((r) => r.diverged).length / of(v).length;
-  const findings = s.variants.map((v) => `${STABILITY_VARIANTS[v].label}: ${of(v).filter((r) => r.diverged).length} of ${of(v).length} runs diverged (${(100 * frac(v)).toFixed(0)}%).`);
+  const findings = s.variants.map(
+    (v) =>
+      `${STABILITY_VARIANTS[v].label}: ${of(v).filter((r) => r.diverged).length} of ${of(v).length} runs diverged (${(100 * frac(v)).toFixed(0)}%); ` +
+      `${of(v).filter((r) => largestSpike(r.losses) > DIVERGENCE_RATIO).length} had a loss spike above ${DIVERGENCE_RATIO}x their best loss so far (largest ${Math.max(...of(v).map((r) => largestSpike(r.losses))).toFixed(2)}x).`,
+  );
   return {
     id: "stability",
     title: "Stability of kernelized attention",
@@ -173,7 +192,7 @@ export function stabilityReport(s: StabilitySettings, runs: StabilityRun[], meta
       optimizer: "AdamW (0.9, 0.99), weight decay 0.01 on matrices, no clipping, warmup 5% + cosine to lr/10",
       divergence: `non-finite loss, or the last tenth's mean loss > ${DIVERGENCE_RATIO}x the best earlier window`,
     },
-    tables: [{ caption: `Runs diverged, and mean losses of the runs that did not (over ${s.seeds} seeds)`, header: ["attention", "diverged", "final train loss", "validation loss", "max grad norm"], rows }],
+    tables: [{ caption: `Runs diverged, and mean losses of the runs that did not (over ${s.seeds} seeds)`, header: ["attention", "diverged", `spiked > ${DIVERGENCE_RATIO}x`, "largest spike", "final train loss", "validation loss", "max grad norm"], rows }],
     figures: [{ caption: "Mean training loss over seeds; shaded: min-max. A curve stops where a run's loss became non-finite.", svg }],
     findings,
     data: { settings: s, runs },

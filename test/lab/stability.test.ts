@@ -1,6 +1,6 @@
 /** The stability experiment at its tiny size (wasm), its divergence rule, and the text corpus it trains on. */
 import { describe, expect, it, beforeAll } from "vitest";
-import { diverged, DIVERGENCE_RATIO, runStability, STABILITY_PRESETS, stabilityReport, stabilityWork } from "../../src/lab/stability.js";
+import { diverged, DIVERGENCE_RATIO, largestSpike, runStability, STABILITY_PRESETS, stabilityReport, stabilityWork } from "../../src/lab/stability.js";
 import { init } from "../../src/runtime/init.js";
 import { sonnets, textBatch, TRAIN_FRACTION } from "../../src/train/data/text.js";
 
@@ -44,6 +44,13 @@ describe("lab stability", () => {
     expect(diverged([3, 2, 1, 1, 1, 1, 1, 1, 1, DIVERGENCE_RATIO - 0.01], 10)).toBe(false);
   });
 
+  it("largest spike: the worst ratio of a loss to the lowest loss before it", () => {
+    expect(largestSpike([3, 2, 1])).toBe(1);
+    expect(largestSpike([3, 1, 2.5, 0.5, 1])).toBe(2.5);
+    expect(largestSpike([3, 1, NaN])).toBe(Infinity);
+    expect(largestSpike([])).toBe(1);
+  });
+
   it("runs each variant for each seed and reports the diverged fraction", async () => {
     const s = STABILITY_PRESETS.tiny;
     let ticks = 0;
@@ -54,5 +61,6 @@ describe("lab stability", () => {
     const report = stabilityReport(s, runs, { command: "test", device: "wasm", date: "2026-11-23T00:00:00Z", seconds: 1 });
     expect(report.tables[0].rows.map((r) => r[0])).toEqual(["softmax + RoPE", "kernelized (PRF)", "kernelized + RPE + qk-norm"]);
     expect(report.findings).toHaveLength(3);
+    expect(report.tables[0].header).toContain("largest spike");
   });
 });
