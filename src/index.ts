@@ -83,6 +83,8 @@ export type { DigitBatch, DigitTransform, Split } from "./train/data/digits.js";
 export { flashAttention, flashAttentionPipelineCount, QUERY_BLOCK, MAX_HEAD_DIM } from "./kernels/webgpu/flashAttention.js";
 export type { FlashAttentionOptions } from "./kernels/webgpu/flashAttention.js";
 export { rope as ropeKernel, ropePipelineCount } from "./kernels/webgpu/rope.js";
+export { kernelizedAttentionFused, planKernelizedFused, releaseKernelizedWorkspace } from "./kernels/webgpu/kernelizedAttention.js";
+export type { KernelizedFusedOptions } from "./kernels/webgpu/kernelizedAttention.js";
 export type { RopeKernelOptions } from "./kernels/webgpu/rope.js";
 export { GpuTensor, toJaxArray } from "./kernels/webgpu/gpuTensor.js";
 export type { KernelLimits } from "./kernels/webgpu/gpuTensor.js";
