@@ -5,7 +5,9 @@
  * no q/k normalisation), relative bias b_{j-i} = -0.01 |j - i| on every head
  * (as scripts/bench/torch_anchor.py uses), Toeplitz products by FFT.
  *
- * Implementations (`IMPLEMENTATIONS`; a fused kernel is one more entry):
+ * Implementations (`IMPLEMENTATIONS`):
+ * - fused: `kernelizedAttentionFused` (WGSL: features, FFT Toeplitz products
+ *   and the contraction in one command buffer), WebGPU only;
  * - composite: `jit(kernelizedRpeAttention)` while the buffers of all its
  *   chunks, which a jitted call allocates together (about 8 B H M (Dv + 1) n
  *   float32, kernelized.ts), stay under `jitPeakBytes`; above that the
@@ -23,15 +25,22 @@
  *   contraction with phi(q):   2 L C
  *   ratio:                     L Dv
  * Bytes: q, k, v, the projection and b read and the output written once.
+ *
+ * Agreement: max |fused - composite| is reported without a pass/fail
+ * tolerance. The first causal rows have denominators of a few terms, where
+ * both FFT paths carry errors relative to the whole channel norm; the
+ * elementwise bound is derived and checked in
+ * test/kernels/kernelizedAttention.webgpu.test.ts.
  */
 import { jit, numpy as np } from "@jax-js/jax";
 import os from "node:os";
 import { prf } from "../../src/attention/featureMaps.js";
 import { kernelizedAttentionInChunks, kernelizedRpeAttention } from "../../src/attention/kernelized.js";
+import { kernelizedAttentionFused } from "../../src/kernels/webgpu/kernelizedAttention.js";
 import { fftLength } from "../../src/attention/toeplitz.js";
 import { gaussianOrthogonalProjection } from "../../src/pe/orthogonalFeatures.js";
 import { rng } from "../../src/pe/random.js";
-import { arrayOutput, formatBytes, normals, SHAPE, type BenchCase, type BenchEnv, type Implementation } from "./case.js";
+import { arrayOutput, formatBytes, normals, SHAPE, tensorOutput, type BenchCase, type BenchEnv, type Implementation } from "./case.js";
 
 const { B, H, D, M } = SHAPE;
 const Dv = D;
@@ -90,7 +99,22 @@ function composite(x: Inputs, env: BenchEnv): Implementation {
   };
 }
 
-const IMPLEMENTATIONS: Array<(x: Inputs, env: BenchEnv) => Implementation> = [composite];
+function fused(x: Inputs, env: BenchEnv): Implementation {
+  return {
+    role: "fused",
+    name: "kernelizedAttentionFused",
+    skip: env.webgpu ? null : "the fused kernels need WebGPU (no adapter here; the composites ran on WebAssembly)",
+    run: async () =>
+      tensorOutput(
+        await kernelizedAttentionFused(x.q.ref, x.k.ref, x.v.ref, {
+          features: { kind: "prf", inputScale: "softmax", projection: x.W.ref }, qkNorm: "none", rpe: x.b.ref, causal: true,
+        }),
+      ),
+    dispose: () => {},
+  };
+}
+
+const IMPLEMENTATIONS: Array<(x: Inputs, env: BenchEnv) => Implementation> = [fused, composite];
 
 export const kernelized: BenchCase = {
   id: "kernelized",
