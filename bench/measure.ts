@@ -46,6 +46,8 @@ export interface CaseResult {
 
 export interface MeasureOptions {
   warmup: number;
+  /** Least time of warm-up runs, ms. */
+  warmupMs: number;
   reps: number;
   /** Seconds one implementation's timed runs may take at one size. */
   budgetS: number;
@@ -98,9 +100,10 @@ export async function measureCase(c: BenchCase, L: number, env: BenchEnv, opts: 
       try {
         result.timing = await timeRuns(once, {
           warmup: opts.warmup,
+          warmupMs: opts.warmupMs,
           reps: opts.reps,
           afterFirst: (ms) => {
-            const total = (ms * (opts.warmup + opts.reps)) / 1000;
+            const total = (ms * (opts.warmup + opts.reps) + opts.warmupMs) / 1000;
             if (total > opts.budgetS) {
               throw new Budget(`${opts.warmup + opts.reps} runs of ${(ms / 1000).toFixed(1)} s would exceed the time budget of ${opts.budgetS} s (--budget)`);
             }

@@ -8,7 +8,7 @@ export const USAGE = `usage: npm run bench -- [options]
 
   --sizes 1024,4096,16384,65536   sequence lengths L (default; 256,512 on a CPU/software device)
   --reps N                        timed runs per implementation and size (default 5; 3 on a CPU)
-  --warmup N                      untimed runs before them (default 2; 1 on a CPU)
+  --warmup N                      untimed runs before them (default 2, and at least 1 s of them on a GPU; 1 on a CPU)
   --cases softmax,kernelized      which cases to run (default both)
   --device auto|webgpu|wasm       device (default auto: WebGPU when an adapter exists, else WebAssembly)
   --json PATH                     where to write the JSON report (default report/bench.json)
@@ -39,14 +39,16 @@ export interface DeviceDefaults {
   sizes: number[];
   reps: number;
   warmup: number;
+  /** Warm-up continues until this much time has passed (GPU clocks ramp up under load). */
+  warmupMs: number;
   /** Size n of the n x n x n matmul ceiling (a multiple of 128). */
   matmulN: number;
   /** Bytes of each buffer of the copy ceiling (clamped to the device's limits). */
   copyBytes: number;
 }
 
-export const GPU_DEFAULTS: DeviceDefaults = { sizes: [1024, 4096, 16384, 65536], reps: 5, warmup: 2, matmulN: 4096, copyBytes: 2 ** 30 };
-export const CPU_DEFAULTS: DeviceDefaults = { sizes: [256, 512], reps: 3, warmup: 1, matmulN: 256, copyBytes: 16 * 2 ** 20 };
+export const GPU_DEFAULTS: DeviceDefaults = { sizes: [1024, 4096, 16384, 65536], reps: 7, warmup: 2, warmupMs: 1000, matmulN: 4096, copyBytes: 2 ** 30 };
+export const CPU_DEFAULTS: DeviceDefaults = { sizes: [256, 512], reps: 3, warmup: 1, warmupMs: 0, matmulN: 256, copyBytes: 16 * 2 ** 20 };
 
 /** Parses argv; throws an Error naming the bad option. */
 export function parseOptions(argv: string[]): Options {

@@ -136,7 +136,7 @@ const drainErrors = () => deviceErrors.splice(0);
 const rows: Row[] = [];
 for (const L of sizes) {
   for (const c of cases) {
-    const result = await measureCase(c, L, env, { warmup, reps, budgetS: options.budgetS, settle, ceilings, deviceErrors: drainErrors });
+    const result = await measureCase(c, L, env, { warmup, warmupMs: defaults.warmupMs, reps, budgetS: options.budgetS, settle, ceilings, deviceErrors: drainErrors });
     const t = torch ? torchTiming(torch, L, c.torch) : null;
     rows.push({ ...result, ...(t ? { torch: { name: c.torch, ...t } } : {}) });
     const times = result.implementations.map((i) => `${i.role} ${i.timing ? `${i.timing.medianMs.toFixed(3)} ms` : "skipped"}`).join(", ");
@@ -150,7 +150,7 @@ const adapterLine = adapter ? `${rt.description}${adapter.software ? " (software
 say("");
 say(`posenc bench, ${date}`);
 say(`device: ${adapterLine}${device ? `; maxStorageBufferBindingSize ${formatBytes(device.limits.maxStorageBufferBindingSize)}` : ""}`);
-say(`shape: B=${SHAPE.B} H=${SHAPE.H} D=Dv=${SHAPE.D} M=${SHAPE.M}, float32, causal; median of ${reps} runs after ${warmup} warm-up runs, each awaited to the end of its work`);
+say(`shape: B=${SHAPE.B} H=${SHAPE.H} D=Dv=${SHAPE.D} M=${SHAPE.M}, float32, causal; median of ${reps} runs after ${warmup} warm-up runs${defaults.warmupMs ? ` (and at least ${defaults.warmupMs} ms of them)` : ""}, each awaited to the end of its work`);
 say(`ceilings, measured in this run: ${ceilingsNote}`);
 say(`PyTorch: ${torchNote}`);
 for (const n of notes) say(`note: ${n}`);

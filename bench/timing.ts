@@ -28,18 +28,28 @@ export async function timeOnce(run: () => Promise<void>): Promise<number> {
 }
 
 /**
- * `warmup` untimed runs, then `reps` timed ones. `afterFirst` sees the time of
- * the first run (warm-up or timed) and may throw to stop, e.g. when the runs
- * would exceed a time budget.
+ * At least `warmup` untimed runs, continued until `warmupMs` have passed (a
+ * GPU idle between cases runs at lower clocks for a while: on an H200 the
+ * first runs of a case measured 2.5x the steady state for up to 0.2 s), then
+ * `reps` timed ones. `afterFirst` sees the time of the first run and may
+ * throw to stop, e.g. when the runs would exceed a time budget.
  */
 export async function timeRuns(
-  run: () => Promise<void>, opts: { warmup: number; reps: number; afterFirst?: (ms: number) => void },
+  run: () => Promise<void>, opts: { warmup: number; warmupMs: number; reps: number; afterFirst?: (ms: number) => void },
 ): Promise<Timing> {
   const samplesMs: number[] = [];
-  for (let i = 0; i < opts.warmup + opts.reps; i++) {
+  let warm = 0;
+  let warmMs = 0;
+  while (warm < opts.warmup || warmMs < opts.warmupMs) {
     const ms = await timeOnce(run);
-    if (i === 0) opts.afterFirst?.(ms);
-    if (i >= opts.warmup) samplesMs.push(ms);
+    if (warm === 0) opts.afterFirst?.(ms);
+    warm++;
+    warmMs += ms;
   }
-  return { medianMs: median(samplesMs), samplesMs, warmup: opts.warmup };
+  for (let i = 0; i < opts.reps; i++) {
+    const ms = await timeOnce(run);
+    if (warm === 0 && i === 0) opts.afterFirst?.(ms);
+    samplesMs.push(ms);
+  }
+  return { medianMs: median(samplesMs), samplesMs, warmup: warm };
 }
