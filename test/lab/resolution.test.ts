@@ -1,7 +1,7 @@
 /** The resolution experiment at its tiny size (wasm): every variant trains, is measured at 1x and 2x, samples and reports. */
 import { beforeAll, describe, expect, it } from "vitest";
 import { silent } from "../../src/lab/progress.js";
-import { RESOLUTION_PRESETS, resolutionReport, resolutionWork, runResolution } from "../../src/lab/resolution.js";
+import { RESOLUTION_PRESETS, resolutionReport, resolutionWork, runResolution, spread } from "../../src/lab/resolution.js";
 import { init } from "../../src/runtime/init.js";
 
 beforeAll(async () => {
@@ -36,5 +36,13 @@ describe("lab resolution", () => {
 
   it("refuses an unknown variant by name", async () => {
     await expect(runResolution({ ...RESOLUTION_PRESETS.tiny, variants: ["nearest"] }, silent)).rejects.toThrow(/lab resolution: unknown variant "nearest"; known: rpe2d, rpe2d-nocrop, interpolate, extrapolate/);
+  });
+});
+
+describe("RPE-2D inference positions", () => {
+  it("spread evenly over the training range: every other one at half the range, all of them at the full range", () => {
+    expect(Array.from(spread(7, 14).rows)).toEqual([0, 2, 4, 6, 8, 10, 12]);
+    expect(Array.from(spread(14, 14).cols)).toEqual(Array.from({ length: 14 }, (_, i) => i));
+    expect(Array.from(spread(3, 14).rows)).toEqual([0, 4, 9]);
   });
 });
