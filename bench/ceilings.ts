@@ -17,7 +17,7 @@
  * ~25 ms of work) and waits for `queue.onSubmittedWorkDone()`; the time per
  * dispatch is the sample's time over their number.
  */
-import { grid2d, PipelineCache, storageBuffer } from "../src/kernels/webgpu/gpuTensor.js";
+import { grid2d, PipelineCache, readFloats, storageBuffer } from "../src/kernels/webgpu/gpuTensor.js";
 import { median, timeOnce } from "./timing.js";
 
 export interface MatmulCeiling {
@@ -72,7 +72,7 @@ async function matmul(device: GPUDevice, n: number, opts: { warmup: number; reps
     entries: [bufA, bufB, bufC].map((buffer, binding) => ({ binding, resource: { buffer } })),
   });
   const timing = await timeDispatches(device, pipeline, bind, [n / TILE, n / TILE], opts);
-  const c = await readBack(device, bufC, 0, 4 * n * n);
+  const c = await readFloats(device, bufC, 0, 4 * n * n);
   let checkRatio = 0;
   for (let s = 0; s < 16; s++) {
     const i = Math.floor(Math.random() * n);
@@ -106,7 +106,7 @@ async function copy(device: GPUDevice, requested: number, opts: { warmup: number
   });
   const timing = await timeDispatches(device, pipeline, bind, grid2d(device, FN, bytes / 16 / 256), opts);
   for (const [i, at] of marks.entries()) {
-    const got = await readBack(device, dst, at, 16);
+    const got = await readFloats(device, dst, at, 16);
     if (got.some((x, j) => x !== i + 1 + j)) throw new Error(`${FN}: the copy kernel did not copy the bytes at ${at}`);
   }
   src.destroy();
@@ -137,18 +137,6 @@ async function timeDispatches(
   const samplesMs: number[] = [];
   for (let i = 0; i < Math.max(3, opts.reps); i++) samplesMs.push((await timeOnce(() => submit(count))) / count);
   return { medianMs: median(samplesMs), samplesMs, dispatchesPerSample: count };
-}
-
-async function readBack(device: GPUDevice, buffer: GPUBuffer, offset: number, bytes: number): Promise<Float32Array> {
-  const staging = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const encoder = device.createCommandEncoder();
-  encoder.copyBufferToBuffer(buffer, offset, staging, 0, bytes);
-  device.queue.submit([encoder.finish()]);
-  await staging.mapAsync(GPUMapMode.READ);
-  const out = new Float32Array(staging.getMappedRange().slice(0));
-  staging.unmap();
-  staging.destroy();
-  return out;
 }
 
 /**

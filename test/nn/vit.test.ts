@@ -5,10 +5,8 @@ import { resizeBilinear } from "../../src/nn/bilinear.js";
 import { paramCount, type ImageBatch } from "../../src/nn/classifier.js";
 import { initVit, vitFlops, vitForward, vitLoss, type VitConfig, type VitParams, type VitPE } from "../../src/nn/vit.js";
 import { init } from "../../src/runtime/init.js";
-import { initAdamW } from "../../src/train/adamw.js";
-import { digitImages, digitBatches, splitIndices, toImageBatch } from "../../src/train/data/digits.js";
-import { makeStep } from "../../src/train/trainStep.js";
 import { checkGradients, randn, read, type Input } from "../gradcheck.js";
+import { digitLossDrop } from "./digitTraining.js";
 import { expectClose, FLOAT64_FORMULA } from "../tolerance.js";
 
 beforeAll(async () => {
@@ -198,26 +196,7 @@ describe("ViT training on digits (wasm, jitted step)", () => {
       pool: "mean", pe: { kind: "learned" }, peg: false, classes: 10, bias: true,
     };
     const transform = { downsample: 2 };
-    const [STEPS, LR] = [10, 1e-2];
-    const step = makeStep((p: VitParams, b: ImageBatch) => vitLoss(p, config, b), { adamw: { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0, decay: "all" }, clipNorm: 1 });
-    let params = initVit(config, 0);
-    let state = initAdamW(params);
-    // The step returns the loss before its update: the first step's is the loss at initialisation,
-    // a last step on held-out digits gives their loss after training (the update it makes is dropped).
-    const losses: number[] = [];
-    const batches = digitBatches({ split: "train", batchSize: 32, seed: 1, transform });
-    const test = splitIndices("test"); // digit by digit: take every (n/32)-th, all ten digits
-    const held = digitImages(Array.from({ length: 32 }, (_, k) => test[Math.floor((k * test.length) / 32)]), transform);
-    for (let i = 0; i <= STEPS; i++) {
-      const out = step(params, state, toImageBatch(i < STEPS ? batches.next().value : held), LR);
-      ({ params, state } = out);
-      losses.push((await out.loss.data())[0]);
-      out.gradNorm.dispose();
-    }
-    const [before, after] = [losses[0], losses[STEPS]];
+    const { before, after } = await digitLossDrop((p: VitParams, b: ImageBatch) => vitLoss(p, config, b), initVit(config, 0), transform, { steps: 10, lr: 1e-2 });
     expect(after, `held-out loss ${before} -> ${after}`).toBeLessThan(before - 0.5);
-    step.dispose();
-    dispose(params);
-    dispose(state);
   });
 });

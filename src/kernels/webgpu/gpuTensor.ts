@@ -50,18 +50,9 @@ export class GpuTensor {
 
   /** Copies the values back to the host (waits for the GPU work that writes them). */
   async data(): Promise<Float32Array> {
-    const device = getWebGPUDevice();
     const bytes = this.size * 4;
     if (bytes === 0) return new Float32Array(0);
-    const staging = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    const encoder = device.createCommandEncoder();
-    encoder.copyBufferToBuffer(this.buffer, 0, staging, 0, bytes);
-    device.queue.submit([encoder.finish()]);
-    await staging.mapAsync(GPUMapMode.READ);
-    const out = new Float32Array(staging.getMappedRange().slice(0));
-    staging.unmap();
-    staging.destroy();
-    return out;
+    return readFloats(getWebGPUDevice(), this.buffer, 0, bytes);
   }
 
   /** Frees the buffer (work already submitted that reads it still completes). */
@@ -69,6 +60,19 @@ export class GpuTensor {
     this.#buffer?.destroy();
     this.#buffer = null;
   }
+}
+
+/** `bytes` of a GPU buffer (COPY_SRC) from `offset`, as float32 values, through a staging buffer; waits for the work that writes them. */
+export async function readFloats(device: GPUDevice, buffer: GPUBuffer, offset: number, bytes: number): Promise<Float32Array> {
+  const staging = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const encoder = device.createCommandEncoder();
+  encoder.copyBufferToBuffer(buffer, offset, staging, 0, bytes);
+  device.queue.submit([encoder.finish()]);
+  await staging.mapAsync(GPUMapMode.READ);
+  const out = new Float32Array(staging.getMappedRange().slice(0));
+  staging.unmap();
+  staging.destroy();
+  return out;
 }
 
 /** A jax-js float32 array with the tensor's values, through a readback; disposes the tensor. */
