@@ -9,7 +9,7 @@
  * on the "cpu" device: its transcendental functions are exact, where wasm and
  * webgpu approximate them to ~1e-7 relative even in float64.
  */
-import { numpy as np, vjp } from "@jax-js/jax";
+import { numpy as np, tree, vjp, type JsTree } from "@jax-js/jax";
 import { expect } from "vitest";
 import { rng } from "../src/pe/random.js";
 
@@ -71,4 +71,26 @@ export async function checkGradients(f: (...xs: np.Array[]) => np.Array, inputs:
 /** Reads a float64 array back as a Float64Array. */
 export async function read(x: np.Array): Promise<Float64Array> {
   return Float64Array.from(await x.data());
+}
+
+/**
+ * Every leaf of a parameter pytree packed into one gradcheck input z = scale
+ * theta (so that a step eps in z is scale times shorter in theta), and the
+ * unpacking of z back into a pytree. Disposes the parameters.
+ */
+export async function packedParams(params: unknown, scale: number): Promise<{ input: Input; unpack: (z: np.Array) => unknown }> {
+  const [flat, def] = tree.flatten(params as JsTree<np.Array>);
+  const parts = await Promise.all((flat as np.Array[]).map((a) => read(a.ref)));
+  const shapes = (flat as np.Array[]).map((a) => [...a.shape]);
+  tree.dispose(params as JsTree<np.Array>);
+  const data = new Float64Array(parts.reduce((n, p) => n + p.length, 0));
+  parts.reduce((at, p) => (data.set(p.map((v) => v * scale), at), at + p.length), 0);
+  const unpack = (z: np.Array) => {
+    const theta = np.divide(z, scale);
+    let at = 0;
+    const leaves = shapes.map((s, i) => theta.ref.slice([at, (at += parts[i].length)]).reshape(s));
+    theta.dispose();
+    return tree.unflatten(def, leaves);
+  };
+  return { input: { data, shape: [data.length] }, unpack };
 }

@@ -38,7 +38,7 @@ import { makeStep } from "../train/trainStep.js";
 import type { ProgressSink } from "./progress.js";
 import type { LabReport } from "./report.js";
 import { denoisingLossByTimestep, radialPowerSpectrum, spectrumDistance, tiling, type ImageSet } from "./resolutionMetrics.js";
-import { lineChart } from "./svg.js";
+import { lineChart, PALETTE } from "./svg.js";
 
 export const RESOLUTION_VARIANTS = ["rpe2d", "rpe2d-nocrop", "interpolate", "extrapolate"];
 const LABEL: Record<string, string> = {
@@ -260,12 +260,14 @@ export function resolutionReport(s: ResolutionSettings, runs: ResolutionRun[], m
       Number(mean(rs.map((r) => mean(r.losses.slice(-Math.max(1, Math.floor(s.steps / 10)))))).toFixed(4)),
     ];
   });
-  const series = s.variants.map((v) => ({
+  const series = s.variants.map((v, i) => ({
     name: LABEL[v],
+    color: PALETTE[i],
     points: s.timesteps.map((t, k) => ({ x: t, y: mean(of(v).map((r) => r.denoising["2x"][k])) })),
   }));
-  const reference = s.variants.map((v) => ({
+  const reference = s.variants.map((v, i) => ({
     name: `${LABEL[v]} (1x)`,
+    color: PALETTE[i],
     dashed: true,
     points: s.timesteps.map((t, k) => ({ x: t, y: mean(of(v).map((r) => r.denoising["1x"][k])) })),
   }));

@@ -18,6 +18,8 @@ export interface Series {
   points: Point[];
   /** Dashed line (e.g. a variant of another series). */
   dashed?: boolean;
+  /** Colour; default the palette's colour for the series' index. */
+  color?: string;
 }
 
 export interface ChartOptions {
@@ -115,7 +117,7 @@ export function lineChart(series: Series[], opts: ChartOptions): string {
     out.push(`<text x="${m.left + pw - 4}" y="${(Number(y) - 4).toFixed(1)}" text-anchor="end" fill="#666">${escapeXml(opts.reference.label)}</text>`);
   }
   series.forEach((s, i) => {
-    const color = PALETTE[i % PALETTE.length];
+    const color = s.color ?? PALETTE[i % PALETTE.length];
     const ok = s.points.filter(finite);
     const band = ok.filter((p) => p.lo !== undefined && p.hi !== undefined && Number.isFinite(p.lo) && Number.isFinite(p.hi));
     if (band.length > 1) {

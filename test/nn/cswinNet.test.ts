@@ -6,7 +6,7 @@ import { conv2d, initConv, type ConvConfig } from "../../src/nn/conv.js";
 import { cswinNetFlops, cswinNetForward, cswinNetLoss, initCswinNet, type CswinNetConfig, type CswinNetParams } from "../../src/nn/cswinNet.js";
 import { rng } from "../../src/pe/random.js";
 import { init } from "../../src/runtime/init.js";
-import { checkGradients, randn, read, type Input } from "../gradcheck.js";
+import { checkGradients, packedParams, randn, read, type Input } from "../gradcheck.js";
 import { digitLossDrop } from "./digitTraining.js";
 import { expectClose, FLOAT64_FORMULA } from "../tolerance.js";
 
@@ -33,22 +33,7 @@ const leaves = async (p: unknown) => Promise.all((tree.leaves(p as JsTree<np.Arr
  * central difference's truncation error above GRAD_CHECK.atol (as in gradients.test.ts).
  */
 const SCALE = 64;
-async function packed(params: unknown): Promise<{ input: Input; unpack: (z: np.Array) => unknown }> {
-  const [flat, def] = tree.flatten(params as JsTree<np.Array>);
-  const parts = await Promise.all((flat as np.Array[]).map((a) => read(a.ref)));
-  const shapes = (flat as np.Array[]).map((a) => [...a.shape]);
-  dispose(params);
-  const data = new Float64Array(parts.reduce((n, p) => n + p.length, 0));
-  parts.reduce((at, p) => (data.set(p.map((v) => v * SCALE), at), at + p.length), 0);
-  const unpack = (z: np.Array) => {
-    const theta = np.divide(z, SCALE);
-    let at = 0;
-    const leaves = shapes.map((s, i) => theta.ref.slice([at, (at += parts[i].length)]).reshape(s));
-    theta.dispose();
-    return tree.unflatten(def, leaves);
-  };
-  return { input: { data, shape: [data.length] }, unpack };
-}
+const packed = (params: unknown) => packedParams(params, SCALE);
 
 /** PyTorch Conv2d written out: x (B, H, W, Cin), w (k k Cin, Cout) rows (i, j, c), b (Cout). */
 function refConv(x: Input, w: Float64Array, b: Float64Array, cout: number, c: ConvConfig): { data: Float64Array; shape: number[] } {

@@ -5,7 +5,7 @@ import { resizeBilinear } from "../../src/nn/bilinear.js";
 import { paramCount, type ImageBatch } from "../../src/nn/classifier.js";
 import { initVit, vitFlops, vitForward, vitLoss, type VitConfig, type VitParams, type VitPE } from "../../src/nn/vit.js";
 import { init } from "../../src/runtime/init.js";
-import { checkGradients, randn, read, type Input } from "../gradcheck.js";
+import { checkGradients, packedParams, randn, read } from "../gradcheck.js";
 import { digitLossDrop } from "./digitTraining.js";
 import { expectClose, FLOAT64_FORMULA } from "../tolerance.js";
 
@@ -40,22 +40,7 @@ const label = (pe: VitPE) => (pe.kind === "rope2d" ? `rope2d ${pe.convention}` :
  * central difference's truncation error above GRAD_CHECK.atol (as in gradients.test.ts).
  */
 const SCALE = 64;
-async function packed(params: unknown): Promise<{ input: Input; unpack: (z: np.Array) => unknown }> {
-  const [flat, def] = tree.flatten(params as JsTree<np.Array>);
-  const parts = await Promise.all((flat as np.Array[]).map((a) => read(a.ref)));
-  const shapes = (flat as np.Array[]).map((a) => [...a.shape]);
-  dispose(params);
-  const data = new Float64Array(parts.reduce((n, p) => n + p.length, 0));
-  parts.reduce((at, p) => (data.set(p.map((v) => v * SCALE), at), at + p.length), 0);
-  const unpack = (z: np.Array) => {
-    const theta = np.divide(z, SCALE);
-    let at = 0;
-    const leaves = shapes.map((s, i) => theta.ref.slice([at, (at += parts[i].length)]).reshape(s));
-    theta.dispose();
-    return tree.unflatten(def, leaves);
-  };
-  return { input: { data, shape: [data.length] }, unpack };
-}
+const packed = (params: unknown) => packedParams(params, SCALE);
 
 describe("ViT", () => {
   it.each(PES.map((pe, i) => [label(pe), i % 2 ? "class" : "mean", pe] as const))("%s, pool %s: logits (B, K), finite", async (_, pool, pe) => {
