@@ -193,6 +193,46 @@ describe("flashAttention on webgpu equals attention()", () => {
   });
 });
 
+/**
+ * Cross-shaped-window stripes against the composite run stripe by stripe: the
+ * tokens of each stripe (rows or columns of the grid) gathered on the host,
+ * `attention` over them with their original indices as positions, scattered back.
+ */
+async function compareStripes(grid: [number, number], width: number, axis: "rows" | "columns", pe: PEFactory, causal = false) {
+  const [gh, gw] = grid;
+  const [Hs, L, D] = [2, gh * gw, 8];
+  const q = randn([1, Hs, L, D], 31, 0.5);
+  const k = randn([1, Hs, L, D], 32, 0.5);
+  const v = randn([1, Hs, L, D], 33);
+  const stripeOf = (t: number) => (axis === "rows" ? Math.floor(Math.floor(t / gw) / width) : Math.floor((t % gw) / width));
+  const expected = new Float64Array(Hs * L * D);
+  for (let s = 0; s <= stripeOf(axis === "rows" ? L - 1 : gw - 1); s++) {
+    const tokens = Array.from({ length: L }, (_, t) => t).filter((t) => stripeOf(t) === s);
+    const pick = (x: Input) => {
+      const out = new Float32Array(Hs * tokens.length * D);
+      for (let h = 0; h < Hs; h++) tokens.forEach((t, n) => out.set(x.data.subarray((h * L + t) * D, (h * L + t + 1) * D), (h * tokens.length + n) * D));
+      return np.array(out).reshape([1, Hs, tokens.length, D]);
+    };
+    const y = await attention(pick(q), pick(k), pick(v), { causal, pe: pe(), queryPositions: tokens, keyPositions: tokens }).data();
+    for (let h = 0; h < Hs; h++) tokens.forEach((t, n) => expected.set(y.subarray((h * tokens.length + n) * D, (h * tokens.length + n + 1) * D), (h * L + t) * D));
+  }
+  const fused = await flashAttention(f32(q), f32(k), f32(v), { causal, pe: pe(), stripes: { grid, width, axis } });
+  const got = await fused.data();
+  fused.dispose();
+  expectClose(got, expected, FUSED_FLOAT32, `${axis} stripes of ${width} on ${gh}x${gw}`);
+}
+
+describe("flashAttention with cross-shaped-window stripes equals attention() per stripe", () => {
+  it("horizontal stripes (rows), a narrower last stripe, several key tiles: no PE and ALiBi", async () => {
+    await compareStripes([13, 11], 3, "rows", () => undefined);
+    await compareStripes([13, 11], 5, "rows", () => ({ type: "bias", kind: "alibi", slopes: slopes(2) }));
+  });
+  it("vertical stripes (columns), a narrower last stripe: no PE, and causal with ALiBi", async () => {
+    await compareStripes([12, 9], 2, "columns", () => undefined);
+    await compareStripes([12, 9], 4, "columns", () => ({ type: "bias", kind: "alibi", slopes: slopes(2) }), true);
+  });
+});
+
 describe("flashAttention refuses bad input", () => {
   const x = (shape: number[]) => f32(randn(shape, 1));
   it("names the function and the shapes", async () => {
@@ -221,6 +261,9 @@ describe("flashAttention refuses bad input", () => {
     await expect(run({ keyBlock: 1000 })).rejects.toThrow("flashAttention: options.keyBlock must be a power of two in [4, 64]");
     await expect(run({ keyBlock: 12 })).rejects.toThrow("flashAttention: options.keyBlock must be a power of two in [4, 64]");
     await expect(run({ queryPositions: [0, 1] })).rejects.toThrow("flashAttention: options.queryPositions must hold 4 positions, got 2");
+    await expect(run({ stripes: { grid: [2, 3], width: 1, axis: "rows" } })).rejects.toThrow("flashAttention: options.stripes.grid must be [height, width] with height * width = L = S and queryOffset 0, got grid [2,3]");
+    await expect(run({ stripes: { grid: [2, 2], width: 3, axis: "rows" } })).rejects.toThrow("flashAttention: options.stripes.width must be an integer in [1, 2] (the grid's rows), got 3");
+    await expect(run({ stripes: { grid: [2, 2], width: 1, axis: "diagonal" as never } })).rejects.toThrow('flashAttention: options.stripes.axis must be "rows" or "columns", got "diagonal"');
   });
   it("refuses buffers over the storage-buffer limit (planted small limit)", async () => {
     const run = (limits: FlashAttentionOptions["limits"]) => flashAttention(x([1, 2, 64, 8]), x([1, 2, 64, 8]), x([1, 2, 64, 8]), { limits });

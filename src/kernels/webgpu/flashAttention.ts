@@ -10,7 +10,8 @@
  * Shapes as the composite: q (B, H, L, D), k (B, Hkv, S, D), v (B, Hkv, S, Dv)
  * with H a multiple of Hkv (grouped-query), query i at index queryOffset + i
  * (default S - L), key j at index j; masks compare indices (causal: j <= t,
- * window [left, right]: t - left <= j <= t + right), positional encodings use
+ * window [left, right]: t - left <= j <= t + right, cross-shaped-window
+ * stripes: t and j in the same band of grid rows or columns), positional encodings use
  * positions (default the indices, or given as JS numbers).
  *
  * Positional terms with the composite's float32 steps: ALiBi -m_h |p_j - p_i|;
@@ -43,7 +44,8 @@
  * Each invocation loads the next chunk of q and k (or of v) from global memory
  * into registers while it computes on the current one (software pipelining).
  *
- * Key tiles that no query of the block can see (causal, window) are skipped,
+ * Key tiles that no query of the block can see (causal, window, horizontal
+ * stripes) are skipped,
  * except when some query sees no key at all: the composite then averages all
  * values (every logit is the lowest float32), and so does the kernel by
  * visiting every tile. Blocks are launched last query block first, so that
@@ -93,6 +95,16 @@ export interface FlashAttentionOptions {
   queryPositions?: ArrayLike<number>;
   /** Key positions for the PE (default j). */
   keyPositions?: ArrayLike<number>;
+  /**
+   * Cross-shaped-window stripes (CSWin): queries and keys are the L = S tokens
+   * of a row-major grid [height, width]; token j is visible to token t only if
+   * both lie in the same stripe of `width` grid rows (axis "rows": horizontal
+   * stripes) or grid columns (axis "columns": vertical stripes). A last stripe
+   * narrower than `width` (grid not divisible) holds the remaining rows or
+   * columns, as the composite's padding with masked keys does. Combines with
+   * the other masks.
+   */
+  stripes?: { grid: [number, number]; width: number; axis: "rows" | "columns" };
   /** Keys of v staged in workgroup memory at a time: a power of two in [4, 64] (default the most that fit). */
   keyBlock?: number;
   /** Lower limits than the device's (for tests): buffer sizes, and the workgroup memory that picks the query block. */
@@ -204,6 +216,18 @@ export async function flashAttention(q: np.Array, k: np.Array, v: np.Array, opti
   const right = causal ? 0 : window ? Math.min(window[1], UNBOUNDED) : UNBOUNDED;
   const scale = options.scale ?? 1 / Math.sqrt(D);
   if (!Number.isFinite(scale)) abort(`options.scale must be finite, got ${scale}`);
+  const stripes = options.stripes;
+  if (stripes !== undefined) {
+    const [gh, gw] = Array.isArray(stripes.grid) ? stripes.grid : [NaN, NaN];
+    if (!Number.isInteger(gh) || !Number.isInteger(gw) || gh < 1 || gw < 1 || gh * gw !== L || S !== L || queryOffset !== 0) {
+      abort(`options.stripes.grid must be [height, width] with height * width = L = S and queryOffset 0, got grid ${JSON.stringify(stripes.grid)}, queryOffset ${queryOffset} (${shapes()})`);
+    }
+    if (stripes.axis !== "rows" && stripes.axis !== "columns") abort(`options.stripes.axis must be "rows" or "columns", got ${JSON.stringify(stripes.axis)}`);
+    const extent = stripes.axis === "rows" ? gh : gw;
+    if (!Number.isInteger(stripes.width) || stripes.width < 1 || stripes.width > extent) {
+      abort(`options.stripes.width must be an integer in [1, ${extent}] (the grid's ${stripes.axis}), got ${stripes.width}`);
+    }
+  }
   const qpos = positions(options.queryPositions, "options.queryPositions", L, queryOffset, abort);
   const kpos = positions(options.keyPositions, "options.keyPositions", S, 0, abort);
   let plan: Plan;
@@ -237,11 +261,11 @@ export async function flashAttention(q: np.Array, k: np.Array, v: np.Array, opti
   }
 
   // RoPE happens in its own pass: the attention kernel is the one without an encoding
-  const key = `${D}:${Dv}:${tiling.BQ}:${tiling.DC4}:${JC}:${plan.kind === "rotary" ? "none" : plan.key}`;
+  const key = `${D}:${Dv}:${tiling.BQ}:${tiling.DC4}:${JC}:${plan.kind === "rotary" ? "none" : plan.key}:${stripes?.axis ?? "-"}`;
   let pipeline: GPUComputePipeline;
   let rotate: GPUComputePipeline | null = null;
   try {
-    pipeline = await pipelines.get(device, FN, key, () => flashSource(D, Dv, tiling, JC, plan));
+    pipeline = await pipelines.get(device, FN, key, () => flashSource(D, Dv, tiling, JC, plan, stripes?.axis ?? null));
     if (plan.rotary) {
       const { R, pairing } = plan.rotary;
       rotate = await pipelines.get(device, FN, `rotate:${D}:${R}:${pairing}`, () => rotateSource(D, R, pairing));
@@ -259,6 +283,7 @@ export async function flashAttention(q: np.Array, k: np.Array, v: np.Array, opti
   i.set([queryOffset, left, right], 4);
   u[7] = qTiles;
   f[8] = scale;
+  if (stripes) u.set([stripes.grid[1], stripes.width], 9); // grid width, stripe width
   const temps: GPUBuffer[] = [uniformBuffer(device, params)];
   const encoder = device.createCommandEncoder();
   const pass = encoder.beginComputePass();
@@ -471,7 +496,7 @@ function rowLoader(name: string, buf: string, n: number, chunk4: number): string
 }
 
 /** WGSL of the attention kernel for one configuration (module header: the tiling). */
-function flashSource(D: number, Dv: number, tiling: Tiling, JC: number, plan: Plan): string {
+function flashSource(D: number, Dv: number, tiling: Tiling, JC: number, plan: Plan, stripes: "rows" | "columns" | null): string {
   const { BQ, DC4, stage4 } = tiling;
   const BK = KEY_TILE;
   const BK4 = BK / 4;
@@ -521,7 +546,7 @@ function flashSource(D: number, Dv: number, tiling: Tiling, JC: number, plan: Pl
       ? `o[(row * ${Dv}u) / 4u + g] = acc;`
       : [0, 1, 2, 3].map((e) => `if (4u * g + ${e}u < ${Dv}u) { o[row * ${Dv}u + 4u * g + ${e}u] = acc[${e}]; }`).join(" ");
   return /* wgsl */ `
-struct Params { L: u32, S: u32, H: u32, Hkv: u32, qOff: i32, left: i32, right: i32, tiles: u32, scale: f32, pad0: u32, pad1: u32, pad2: u32 }
+struct Params { L: u32, S: u32, H: u32, Hkv: u32, qOff: i32, left: i32, right: i32, tiles: u32, scale: f32, gridW: i32, stripeW: i32, pad: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> q: array<${vecT(D)}>;
 @group(0) @binding(2) var<storage, read> k: array<${vecT(D)}>;
@@ -542,6 +567,8 @@ ${bias}
 ${rowLoader("Q", "q", D, DC4)}
 ${rowLoader("K", "k", D, DC4)}
 ${rowLoader("V", "v", Dv, DV4)}
+
+${stripes === "rows" ? "// stripe of token x: its grid row / stripe width\nfn stripe(x: i32) -> i32 { return x / (P.gridW * P.stripeW); }" : stripes === "columns" ? "// stripe of token x: its grid column / stripe width\nfn stripe(x: i32) -> i32 { return (x % P.gridW) / P.stripeW; }" : ""}
 
 // XOR swizzle of a staged row's vec4 columns (bank-conflict-free q and k reads)
 fn sw(r: u32) -> u32 { return (r ^ (r >> 2u)) & ${DC4 - 1}u; }
@@ -569,7 +596,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   if (tLast - P.left < i32(P.S)) {
     lo = max(0, tFirst - P.left);
     hi = min(hi, tLast + P.right);
-  }
+  }${stripes === "rows" ? `
+  // horizontal stripes are contiguous runs of tokens: keys of the block's first to last stripe
+  lo = max(lo, stripe(tFirst) * P.gridW * P.stripeW);
+  hi = min(hi, (stripe(tLast) + 1) * P.gridW * P.stripeW - 1);` : ""}
 
   ${each(rows, (a) => `var m${a} = LOWEST;\n    var l${a} = 0.0;`)}
   ${outs((a, n) => `var o${a}_${n} = vec4<f32>(0.0);`, "\n  ")}
@@ -597,11 +627,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     ${pairs((a, b) => `s${a}_${b} = s${a}_${b} * P.scale${hasBias ? ` + bias(h, qp${a}, kp${b})` : ""};`, "\n    ")}
     ${each(rows, (a) => `var mx${a} = LOWEST;`)}
     // a tile whose keys all exist and are visible to every query of the block needs no mask
-    let inside = j0 + ${BK}u <= P.S && tLast - i32(j0) <= P.left && i32(j0 + ${BK - 1}u) - tFirst <= P.right;
+    let inside = j0 + ${BK}u <= P.S && tLast - i32(j0) <= P.left && i32(j0 + ${BK - 1}u) - tFirst <= P.right${
+      stripes === "rows" ? " && stripe(tFirst) == stripe(tLast) && stripe(i32(j0)) == stripe(tFirst) && stripe(i32(j0 + " + String(BK - 1) + "u)) == stripe(tFirst)" : stripes === "columns" ? " && false" : ""
+    };
     if (inside) {
       ${each(rows, (a) => `mx${a} = max(max(s${a}_0, s${a}_1), max(s${a}_2, s${a}_3));`, "\n      ")}
     } else {
-      ${pairs((a, b) => `s${a}_${b} = select(LOWEST, s${a}_${b}, t${a} - i32(kj${b}) <= P.left && i32(kj${b}) - t${a} <= P.right);`, "\n      ")}
+      ${pairs((a, b) => `s${a}_${b} = select(LOWEST, s${a}_${b}, t${a} - i32(kj${b}) <= P.left && i32(kj${b}) - t${a} <= P.right${stripes ? ` && stripe(t${a}) == stripe(i32(kj${b}))` : ""});`, "\n      ")}
       ${each(rows, (a) => `${keys.map((b) => `if (kj${b} < P.S) { mx${a} = max(mx${a}, s${a}_${b}); }`).join(" ")}`, "\n      ")}
     }
     pt[lid] = ${pack("mx")};
