@@ -233,6 +233,33 @@ describe("flashAttention with cross-shaped-window stripes equals attention() per
   });
 });
 
+/**
+ * float16 storage: the kernel widens f16 q, k, v to f32 exactly as it reads
+ * them, so against the composite run in float32 on the same f16 values only
+ * the summation order differs, and FUSED_FLOAT32 holds as for float32 inputs.
+ */
+async function compareHalf(c: Case, pe: PEFactory, opts: Omit<FlashAttentionOptions, "pe"> = {}) {
+  const Dv = c.Dv ?? c.D;
+  const half = (x: Input) => f32(x).astype(np.float16);
+  const q = randn([1, c.H, c.L, c.D], 41, 0.5);
+  const k = randn([1, c.Hkv, c.S, c.D], 42, 0.5);
+  const v = randn([1, c.Hkv, c.S, Dv], 43);
+  const expected = await attention(half(q).astype(np.float32), half(k).astype(np.float32), half(v).astype(np.float32), { ...(opts as AttentionOptions), pe: pe() }).data();
+  const fused = await flashAttention(half(q), half(k), half(v), { ...opts, pe: pe() });
+  expect(fused.shape).toEqual([1, c.H, c.L, Dv]);
+  const got = await fused.data();
+  fused.dispose();
+  expectClose(got, expected, FUSED_FLOAT32, "float16 storage");
+}
+
+describe("flashAttention with float16 storage (shader-f16) equals attention() on the same values", () => {
+  it("vec4 rows, causal, ALiBi, grouped-query; scalar rows (D = 6, Dv = 10) with a window", async () => {
+    expect(getWebGPUDevice().features.has("shader-f16")).toBe(true);
+    await compareHalf({ H: 4, Hkv: 2, L: 70, S: 70, D: 16 }, () => ({ type: "bias", kind: "alibi", slopes: slopes(4) }), { causal: true });
+    await compareHalf({ H: 2, Hkv: 2, L: 33, S: 33, D: 6, Dv: 10 }, () => undefined, { window: [5, 3] });
+  });
+});
+
 describe("flashAttention refuses bad input", () => {
   const x = (shape: number[]) => f32(randn(shape, 1));
   it("names the function and the shapes", async () => {
@@ -245,7 +272,12 @@ describe("flashAttention refuses bad input", () => {
   });
   it("dtypes must be float32", async () => {
     const i32 = np.zeros([1, 1, 4, 8], { dtype: np.int32 });
-    await expect(flashAttention(i32, x([1, 1, 4, 8]), x([1, 1, 4, 8]))).rejects.toThrow("flashAttention: q must be float32, got int32");
+    await expect(flashAttention(i32, x([1, 1, 4, 8]), x([1, 1, 4, 8]))).rejects.toThrow("flashAttention: q must be float32 or float16, got int32");
+    const h = (shape: number[]) => np.zeros(shape, { dtype: np.float16 });
+    await expect(flashAttention(h([1, 1, 4, 8]), x([1, 1, 4, 8]), x([1, 1, 4, 8]))).rejects.toThrow("flashAttention: q, k and v must share one dtype, got float16, float32, float32");
+    await expect(flashAttention(h([1, 1, 4, 8]), h([1, 1, 4, 8]), h([1, 1, 4, 8]), { pe: { type: "rotary", pairing: "halves", frequencies: { invFreq: [1, 0.1] } } })).rejects.toThrow(
+      "flashAttention: RoPE with float16 storage is not supported by the fused kernel",
+    );
     const table = np.zeros([1, 5], { dtype: np.int32 });
     await expect(flashAttention(x([1, 1, 4, 8]), x([1, 1, 4, 8]), x([1, 1, 4, 8]), { pe: { type: "bias", kind: "table", table, maxDistance: 2 } })).rejects.toThrow(
       "flashAttention: pe.table must be a float32 webgpu array of shape (1, 5), got int32",

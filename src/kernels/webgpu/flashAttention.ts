@@ -53,10 +53,14 @@
  *
  * Interop: q, k, v and the encoding's arrays are jax-js float32 arrays on
  * WebGPU, read through `gpuBuffer()` (never written) and consumed, as the
- * composite consumes them; the result is a new `GpuTensor` owned by the
- * caller (`toJaxArray` brings it back into jax-js through a readback).
- * Compiled pipelines are cached per (D, Dv, tiling, bias kind), and the RoPE
- * pass per (D, rotated dimensions, pairing).
+ * composite consumes them; the result is a new float32 `GpuTensor` owned by
+ * the caller (`toJaxArray` brings it back into jax-js through a readback).
+ * float16 storage: q, k, v may all be float16 where the adapter has
+ * `shader-f16` (not with RoPE); they are widened to f32 as they are read
+ * (exactly), every sum is in f32, and the output is float32, so the result
+ * equals the float32 kernel's on the same values.
+ * Compiled pipelines are cached per (D, Dv, tiling, bias kind, stripes,
+ * storage), and the RoPE pass per (D, rotated dimensions, pairing).
  *
  * Reference: Dao, FlashAttention-2, https://arxiv.org/abs/2307.08691;
  * Dao et al., FlashAttention, https://arxiv.org/abs/2205.14135;
@@ -199,9 +203,14 @@ export async function flashAttention(q: np.Array, k: np.Array, v: np.Array, opti
     abort(`q, k, v shapes mismatch: ${shapes()} (need k (B, Hkv, S, D) and v (B, Hkv, S, Dv))`);
   }
   for (const [name, x] of [["q", q], ["k", k], ["v", v]] as const) {
-    if (x.dtype !== np.float32) abort(`${name} must be float32, got ${x.dtype} (${shapes()})`);
+    if (x.dtype !== np.float32 && x.dtype !== np.float16) abort(`${name} must be float32 or float16, got ${x.dtype} (${shapes()})`);
     if (x.device !== "webgpu") abort(`${name} must be on the webgpu device, got ${x.device} (${shapes()})`);
   }
+  // float16 storage: q, k, v read as f16 and widened to f32, every sum in f32, the output f32
+  const half = q.dtype === np.float16;
+  if (k.dtype !== q.dtype || v.dtype !== q.dtype) abort(`q, k and v must share one dtype, got ${q.dtype}, ${k.dtype}, ${v.dtype} (${shapes()})`);
+  if (half && !getWebGPUDevice().features.has("shader-f16")) abort("float16 q, k, v need the adapter's shader-f16 feature, which this device lacks; pass float32");
+  if (half && pe.type === "rotary") abort("RoPE with float16 storage is not supported by the fused kernel; pass float32 q, k, v");
   if (B < 1 || H < 1 || L < 1 || S < 1) abort(`B, H, L and S must be >= 1, got ${shapes()}`);
   if (H % Hkv !== 0) abort(`query heads (${H}) must be a multiple of key/value heads (${Hkv}), got ${shapes()}`);
   if (D < 1 || D > MAX_HEAD_DIM || Dv < 1 || Dv > MAX_HEAD_DIM) abort(`head dimensions D = ${D} and Dv = ${Dv} must be in [1, ${MAX_HEAD_DIM}] (${shapes()})`);
@@ -250,9 +259,10 @@ export async function flashAttention(q: np.Array, k: np.Array, v: np.Array, opti
   const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
   if (qTiles > maxGroups || H > maxGroups || B > maxGroups) abort(`grid (${qTiles}, ${H}, ${B}) workgroups exceeds the device's ${maxGroups} per dimension (${shapes()})`);
   try {
-    checkBufferSize(FN, `q ${shp(q)} float32`, q.size * 4, limits);
-    checkBufferSize(FN, `k ${shp(k)} float32`, k.size * 4, limits);
-    checkBufferSize(FN, `v ${shp(v)} float32`, v.size * 4, limits);
+    const bytes = half ? 2 : 4;
+    checkBufferSize(FN, `q ${shp(q)} ${q.dtype}`, q.size * bytes, limits);
+    checkBufferSize(FN, `k ${shp(k)} ${k.dtype}`, k.size * bytes, limits);
+    checkBufferSize(FN, `v ${shp(v)} ${v.dtype}`, v.size * bytes, limits);
     checkBufferSize(FN, `output (${B}, ${H}, ${L}, ${Dv}) float32`, B * H * L * Dv * 4, limits);
     for (const e of plan.extras) checkBufferSize(FN, `positional-encoding array of ${e instanceof Float32Array ? e.length : e.size} floats`, (e instanceof Float32Array ? e.length : e.size) * 4, limits);
   } catch (err) {
@@ -261,11 +271,11 @@ export async function flashAttention(q: np.Array, k: np.Array, v: np.Array, opti
   }
 
   // RoPE happens in its own pass: the attention kernel is the one without an encoding
-  const key = `${D}:${Dv}:${tiling.BQ}:${tiling.DC4}:${JC}:${plan.kind === "rotary" ? "none" : plan.key}:${stripes?.axis ?? "-"}`;
+  const key = `${D}:${Dv}:${tiling.BQ}:${tiling.DC4}:${JC}:${plan.kind === "rotary" ? "none" : plan.key}:${stripes?.axis ?? "-"}:${half ? "f16" : "f32"}`;
   let pipeline: GPUComputePipeline;
   let rotate: GPUComputePipeline | null = null;
   try {
-    pipeline = await pipelines.get(device, FN, key, () => flashSource(D, Dv, tiling, JC, plan, stripes?.axis ?? null));
+    pipeline = await pipelines.get(device, FN, key, () => flashSource(D, Dv, tiling, JC, plan, stripes?.axis ?? null, half));
     if (plan.rotary) {
       const { R, pairing } = plan.rotary;
       rotate = await pipelines.get(device, FN, `rotate:${D}:${R}:${pairing}`, () => rotateSource(D, R, pairing));
@@ -484,19 +494,21 @@ fn bias(h: u32, qp: f32, kp: f32) -> f32 { return -pe0[h] * log1p(pe1[h] * abs(k
  * chunks of `chunk4` vec4 overrun it; one vec4 load when n is a multiple of 4.
  * Branch-free: the index is clamped into the row and the value selected.
  */
-function rowLoader(name: string, buf: string, n: number, chunk4: number): string {
+function rowLoader(name: string, buf: string, n: number, chunk4: number, half: boolean): string {
   const n4 = Math.ceil(n / 4);
+  // float16 storage is widened to f32 as it is read (exact)
+  const wide = (x: string, scalar: boolean) => (half ? (scalar ? `f32(${x})` : `vec4<f32>(${x})`) : x);
   const body =
     n % 4 === 0
       ? n4 % chunk4 === 0
-        ? `return ${buf}[base / 4u + c4];`
-        : `return select(vec4<f32>(0.0), ${buf}[base / 4u + min(c4, ${n4 - 1}u)], c4 < ${n4}u);`
-      : `let c = 4u * c4;\n  return vec4<f32>(${[0, 1, 2, 3].map((e) => `select(0.0, ${buf}[base + min(c + ${e}u, ${n - 1}u)], c + ${e}u < ${n}u)`).join(", ")});`;
+        ? `return ${wide(`${buf}[base / 4u + c4]`, false)};`
+        : `return select(vec4<f32>(0.0), ${wide(`${buf}[base / 4u + min(c4, ${n4 - 1}u)]`, false)}, c4 < ${n4}u);`
+      : `let c = 4u * c4;\n  return vec4<f32>(${[0, 1, 2, 3].map((e) => `select(0.0, ${wide(`${buf}[base + min(c + ${e}u, ${n - 1}u)]`, true)}, c + ${e}u < ${n}u)`).join(", ")});`;
   return `fn ld${name}(base: u32, c4: u32) -> vec4<f32> {\n  ${body}\n}`;
 }
 
 /** WGSL of the attention kernel for one configuration (module header: the tiling). */
-function flashSource(D: number, Dv: number, tiling: Tiling, JC: number, plan: Plan, stripes: "rows" | "columns" | null): string {
+function flashSource(D: number, Dv: number, tiling: Tiling, JC: number, plan: Plan, stripes: "rows" | "columns" | null, half: boolean): string {
   const { BQ, DC4, stage4 } = tiling;
   const BK = KEY_TILE;
   const BK4 = BK / 4;
@@ -507,7 +519,8 @@ function flashSource(D: number, Dv: number, tiling: Tiling, JC: number, plan: Pl
   const NV = Math.ceil(DV4 / 16); // vec4 output columns per invocation: tx + 16 n
   const bias = biasSource(plan);
   const hasBias = bias !== "";
-  const vecT = (n: number) => (n % 4 === 0 ? "vec4<f32>" : "f32");
+  const vecT = (n: number, t = "f32") => (n % 4 === 0 ? `vec4<${t}>` : t);
+  const inT = half ? "f16" : "f32";
   const rows = [...Array(RA).keys()];
   const keys = [...Array(KT).keys()];
   const cols = [...Array(NV).keys()];
@@ -545,12 +558,12 @@ function flashSource(D: number, Dv: number, tiling: Tiling, JC: number, plan: Pl
     Dv % 4 === 0
       ? `o[(row * ${Dv}u) / 4u + g] = acc;`
       : [0, 1, 2, 3].map((e) => `if (4u * g + ${e}u < ${Dv}u) { o[row * ${Dv}u + 4u * g + ${e}u] = acc[${e}]; }`).join(" ");
-  return /* wgsl */ `
+  return /* wgsl */ `${half ? "enable f16;\n" : ""}
 struct Params { L: u32, S: u32, H: u32, Hkv: u32, qOff: i32, left: i32, right: i32, tiles: u32, scale: f32, gridW: i32, stripeW: i32, pad: u32 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> q: array<${vecT(D)}>;
-@group(0) @binding(2) var<storage, read> k: array<${vecT(D)}>;
-@group(0) @binding(3) var<storage, read> v: array<${vecT(Dv)}>;
+@group(0) @binding(1) var<storage, read> q: array<${vecT(D, inT)}>;
+@group(0) @binding(2) var<storage, read> k: array<${vecT(D, inT)}>;
+@group(0) @binding(3) var<storage, read> v: array<${vecT(Dv, inT)}>;
 @group(0) @binding(4) var<storage, read_write> o: array<${vecT(Dv)}>;
 ${hasBias ? "@group(0) @binding(5) var<storage, read> qpos: array<f32>;\n@group(0) @binding(6) var<storage, read> kpos: array<f32>;" : ""}
 ${hasBias ? plan.extras.map((_, n) => `@group(0) @binding(${7 + n}) var<storage, read> pe${n}: array<f32>;`).join("\n") : ""}
@@ -564,9 +577,9 @@ var<workgroup> stage: array<vec4<f32>, ${stage4}>;
 var<workgroup> pt: array<vec4<f32>, ${BQ * BK4}>;
 
 ${bias}
-${rowLoader("Q", "q", D, DC4)}
-${rowLoader("K", "k", D, DC4)}
-${rowLoader("V", "v", Dv, DV4)}
+${rowLoader("Q", "q", D, DC4, half)}
+${rowLoader("K", "k", D, DC4, half)}
+${rowLoader("V", "v", Dv, DV4, half)}
 
 ${stripes === "rows" ? "// stripe of token x: its grid row / stripe width\nfn stripe(x: i32) -> i32 { return x / (P.gridW * P.stripeW); }" : stripes === "columns" ? "// stripe of token x: its grid column / stripe width\nfn stripe(x: i32) -> i32 { return (x % P.gridW) / P.stripeW; }" : ""}
 
