@@ -24,6 +24,7 @@ import { slopes } from "../src/pe/alibi.js";
 import { rng } from "../src/pe/random.js";
 import { inverseFrequencies } from "../src/pe/rope/frequencies.js";
 import { init, teardown } from "../src/runtime/init.js";
+import { timeRuns } from "./timing.js";
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: string) => {
@@ -50,18 +51,8 @@ const pes = (
   ] as [string, AttentionPE][]
 ).filter(([name]) => peFilter.includes(name));
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-async function time(run: () => Promise<void>): Promise<number> {
-  for (let i = 0; i < warmup; i++) await run();
-  const ms: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    await run();
-    ms.push(performance.now() - t0);
-  }
-  return median(ms);
-}
+/** Median ms of `reps` runs after `warmup` untimed ones. */
+const time = async (run: () => Promise<void>) => (await timeRuns(run, { warmup, warmupMs: 0, reps })).medianMs;
 
 const rows: string[][] = [["L=S", "pe", "composite ms", "fused ms", "composite/fused", "fused TFLOP/s", "max |diff|"]];
 for (const L of sizes) {

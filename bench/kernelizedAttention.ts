@@ -26,6 +26,7 @@ import { kernelizedAttentionFused, kernelizedFusedTraffic, planKernelizedFused }
 import { gaussianOrthogonalProjection } from "../src/pe/orthogonalFeatures.js";
 import { rng } from "../src/pe/random.js";
 import { init, teardown } from "../src/runtime/init.js";
+import { timeRuns } from "./timing.js";
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: string) => {
@@ -49,18 +50,8 @@ console.log(
     (withComposite ? "" : "; composite skipped"),
 );
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
-async function time(run: () => Promise<void>): Promise<number> {
-  for (let i = 0; i < warmup; i++) await run();
-  const ms: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const t0 = performance.now();
-    await run();
-    ms.push(performance.now() - t0);
-  }
-  return median(ms);
-}
+/** Median ms of `reps` runs after `warmup` untimed ones. */
+const time = async (run: () => Promise<void>) => (await timeRuns(run, { warmup, warmupMs: 0, reps })).medianMs;
 
 const W = Float32Array.from(gaussianOrthogonalProjection(M, D, { seed: 1, scaling: "chi" }));
 const rows: string[][] = [["L", "FFT levels", "fused ms", "GB moved", "GB/s", "composite ms", "composite/fused", "max |diff|"]];
