@@ -41,6 +41,21 @@ export function classificationLoss(logits: np.Array, labels: np.Array): np.Array
   return crossEntropy(logits.reshape([B, 1, K]), labels.reshape([B, 1]), mask); // ()
 }
 
+/**
+ * Mean cross-entropy of a classifier over a batch: `forward` maps the images
+ * (consumed) to logits (B, K). Consumes the batch, also when `forward` throws.
+ */
+export function batchLoss(forward: (images: np.Array) => np.Array, batch: ImageBatch): np.Array {
+  let logits: np.Array;
+  try {
+    logits = forward(batch.images); // (B, K)
+  } catch (err) {
+    batch.labels.dispose();
+    throw err;
+  }
+  return classificationLoss(logits, batch.labels); // ()
+}
+
 /** Number of scalars in a parameter pytree. Borrows it. */
 export function paramCount(params: unknown): number {
   return (tree.leaves(params as JsTree<np.Array>) as np.Array[]).reduce((n, a) => n + a.size, 0);

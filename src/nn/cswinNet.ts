@@ -37,7 +37,7 @@ import { peg } from "../attention/peg.js";
 import { reject, shapeOf } from "../attention/shapes.js";
 import { rng, type Rng } from "../pe/random.js";
 import { fail, integer } from "../pe/validate.js";
-import { classificationLoss, type ImageBatch } from "./classifier.js";
+import { batchLoss, type ImageBatch } from "./classifier.js";
 import { conv2d, convOutputSize, initConv, type ConvConfig } from "./conv.js";
 import { uniform } from "./init.js";
 import { initLinear, linear, type LinearParams } from "./linear.js";
@@ -218,14 +218,7 @@ export function cswinNetForward(p: CswinNetParams, config: CswinNetConfig, image
 
 /** Mean cross-entropy of a batch of images and labels. Borrows the parameters, consumes the batch. */
 export function cswinNetLoss(p: CswinNetParams, config: CswinNetConfig, batch: ImageBatch): np.Array {
-  let logits: np.Array;
-  try {
-    logits = cswinNetForward(p, config, batch.images); // (B, K)
-  } catch (err) {
-    batch.labels.dispose();
-    throw err;
-  }
-  return classificationLoss(logits, batch.labels); // ()
+  return batchLoss((images) => cswinNetForward(p, config, images), batch); // ()
 }
 
 /**

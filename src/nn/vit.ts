@@ -53,7 +53,7 @@ import { sincos2d } from "../pe/sincos2d.js";
 import { fail, integer } from "../pe/validate.js";
 import { bilinearMatrix } from "./bilinear.js";
 import { block, initBlock, type BlockConfig, type BlockParams } from "./block.js";
-import { classificationLoss, imageGrid, type ImageBatch } from "./classifier.js";
+import { batchLoss, imageGrid, type ImageBatch } from "./classifier.js";
 import { patches } from "./conv.js";
 import { normal, uniform } from "./init.js";
 import { initLinear, linear, type LinearParams } from "./linear.js";
@@ -209,14 +209,7 @@ export function vitForward(p: VitParams, config: VitConfig, images: np.Array): n
 
 /** Mean cross-entropy of a batch of images and labels. Borrows the parameters, consumes the batch. */
 export function vitLoss(p: VitParams, config: VitConfig, batch: ImageBatch): np.Array {
-  let logits: np.Array;
-  try {
-    logits = vitForward(p, config, batch.images); // (B, K)
-  } catch (err) {
-    batch.labels.dispose();
-    throw err;
-  }
-  return classificationLoss(logits, batch.labels); // ()
+  return batchLoss((images) => vitForward(p, config, images), batch); // ()
 }
 
 /**
