@@ -16,7 +16,7 @@ import { cswinNetFlops, cswinNetForward, cswinNetLoss, initCswinNet, type CswinN
 import { initVit, vitFlops, vitForward, vitLoss, type VitConfig } from "../nn/vit.js";
 import { fail } from "../pe/validate.js";
 import { initAdamW, type AdamWConfig } from "../train/adamw.js";
-import { digitBatches, splitIndices, digitImages, toImageBatch, type DigitTransform } from "../train/data/digits.js";
+import { digitBatches, digitImages, testSample, toImageBatch, type DigitTransform } from "../train/data/digits.js";
 import { learningRate } from "../train/schedule.js";
 import { makeStep } from "../train/trainStep.js";
 import type { ProgressSink } from "./progress.js";
@@ -99,18 +99,11 @@ export function cswinWork(s: CswinSettings): number {
   return s.seeds * s.variants.length * (s.steps + s.evaluations);
 }
 
-/** A class-balanced fixed subset of the test split: every k-th test index. */
-function testSubset(n: number): number[] {
-  const all = splitIndices("test");
-  const stride = Math.max(1, Math.floor(all.length / n));
-  return Array.from({ length: Math.min(n, all.length) }, (_, i) => all[i * stride]);
-}
-
 export async function runCswin(s: CswinSettings, progress: ProgressSink): Promise<CswinRun[]> {
   for (const v of s.variants) if (!CSWIN_VARIANTS.includes(v)) fail("lab cswin", `unknown model ${JSON.stringify(v)}; known: ${CSWIN_VARIANTS.join(", ")}`);
   const transform: DigitTransform = { downsample: s.downsample };
   const side = 28 / s.downsample;
-  const test = digitImages(testSubset(s.testImages), transform);
+  const test = digitImages(testSample(s.testImages), transform);
   const runs: CswinRun[] = [];
   const at = new Set(Array.from({ length: s.evaluations }, (_, i) => Math.round(((i + 1) * s.steps) / s.evaluations)));
   for (let seed = 0; seed < s.seeds; seed++) {

@@ -32,7 +32,7 @@ import { cropConditioning, type CropCondition } from "../pe/rpe2d.js";
 import { rng } from "../pe/random.js";
 import { fail } from "../pe/validate.js";
 import { initAdamW, type AdamWConfig } from "../train/adamw.js";
-import { digitBatches, digitImages, splitIndices } from "../train/data/digits.js";
+import { digitBatches, digitImages, testSample } from "../train/data/digits.js";
 import { learningRate } from "../train/schedule.js";
 import { makeStep } from "../train/trainStep.js";
 import type { ProgressSink } from "./progress.js";
@@ -134,10 +134,7 @@ const toSigned = (x: Float32Array) => Float64Array.from(x, (v) => 2 * v - 1); //
 
 /** Held-out digits at `side` pixels, in [-1, 1], spread over the test split. */
 function heldOut(n: number, side: number): ImageSet & { labels: number[] } {
-  const all = splitIndices("test");
-  const stride = Math.max(1, Math.floor(all.length / n));
-  const idx = Array.from({ length: Math.min(n, all.length) }, (_, i) => all[i * stride]);
-  const b = digitImages(idx, side === 28 ? {} : { downsample: 28 / side });
+  const b = digitImages(testSample(n), side === 28 ? {} : { downsample: 28 / side });
   return { data: toSigned(b.images), count: b.size, height: side, width: side, labels: Array.from(b.labels) };
 }
 

@@ -4,7 +4,7 @@ import { numpy as np } from "@jax-js/jax";
 import { beforeAll, describe, expect, it } from "vitest";
 import { bilinearMatrix, resizeBilinear } from "../../src/nn/bilinear.js";
 import { init } from "../../src/runtime/init.js";
-import { DIGIT_SIZE, digitBatches, digitImages, downsample, loadDigits, splitIndices, TEST_FRACTION, toImageBatch, transformedSize } from "../../src/train/data/digits.js";
+import { DIGIT_SIZE, digitBatches, digitImages, downsample, loadDigits, splitIndices, TEST_FRACTION, testSample, toImageBatch, transformedSize } from "../../src/train/data/digits.js";
 import { expectClose, FLOAT64_FORMULA } from "../tolerance.js";
 
 beforeAll(async () => {
@@ -17,6 +17,15 @@ const mnist = createRequire(import.meta.url)("mnist") as { raw: number[] }[];
 const stored = (v: number) => Math.fround(v);
 
 describe("digits", () => {
+  it("testSample spreads over the test split: every floor(size / n)-th index, all ten digits", () => {
+    const all = Array.from(splitIndices("test"));
+    const stride = Math.floor(all.length / 20);
+    const sample = testSample(20);
+    expect(sample).toEqual(Array.from({ length: 20 }, (_, i) => all[i * stride]));
+    expect(new Set(sample.map((i) => loadDigits().labels[i])).size).toBe(10);
+    expect(() => testSample(0)).toThrow(/testSample: n/);
+  });
+
   it("loads every digit with its label, values in [0, 1]", () => {
     const d = loadDigits();
     expect(loadDigits()).toBe(d);

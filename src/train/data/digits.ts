@@ -101,6 +101,16 @@ export function loadDigits(): Digits {
   return cached;
 }
 
+/**
+ * `n` test indices spread over the whole test split (every floor(size / n)-th;
+ * the split runs digit by digit, so all ten digits are in it), ascending.
+ */
+export function testSample(n: number): number[] {
+  const all = splitIndices("test");
+  const stride = Math.max(1, Math.floor(all.length / integer("testSample", "n", n, 1)));
+  return Array.from({ length: Math.min(n, all.length) }, (_, i) => all[i * stride]);
+}
+
 /** Indices of a split into `loadDigits()`, ascending. */
 export function splitIndices(split: Split): Int32Array {
   if (split !== "train" && split !== "test") fail("splitIndices", `split must be "train" or "test", got ${JSON.stringify(split)}`);
