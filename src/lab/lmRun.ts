@@ -91,8 +91,8 @@ export async function evaluateLM(
   task: TaskConfig,
   opts: { batch: number; batches: number; seed: number; positions?: (b: number, length: number) => Float64Array },
 ): Promise<Accuracy> {
-  const plain = jit((p: LMParams, tokens: np.Array) => lmForward(p, model, tokens));
-  const placed = jit((p: LMParams, tokens: np.Array, positions: np.Array) => lmForward(p, model, tokens, positions));
+  // positions, when given, are an argument of the compiled forward
+  const forward = jit((p: LMParams, tokens: np.Array, positions?: np.Array) => lmForward(p, model, tokens, positions));
   let right = 0;
   let total = 0;
   let exact = 0;
@@ -102,7 +102,7 @@ export async function evaluateLM(
     const { batch: B, length: T, vocabSize: V } = data;
     const p = tree.ref(params as unknown as JsTree<np.Array>) as unknown as LMParams;
     const tokens = np.array(data.tokens).reshape([B, T]);
-    const logits = opts.positions ? placed(p, tokens, constant(opts.positions(b, T), np.float32)) : plain(p, tokens); // (B, T, V)
+    const logits = opts.positions ? forward(p, tokens, constant(opts.positions(b, T), np.float32)) : forward(p, tokens); // (B, T, V)
     const predicted = await np.argmax(logits.reshape([B * T, model.vocabSize]), 1).data(); // (B T)
     for (let e = 0; e < B; e++) {
       let all = true;
@@ -118,7 +118,6 @@ export async function evaluateLM(
       examples += 1;
     }
   }
-  plain.dispose();
-  placed.dispose();
+  forward.dispose();
   return { token: right / total, sequence: exact / examples };
 }
