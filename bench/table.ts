@@ -5,6 +5,7 @@
  * fastest posenc implementation against the ceilings measured in the same
  * run. A cell that has no number shows "-" and a footnote with the reason.
  */
+import { formatTable } from "../src/core/table.js";
 import type { ImplementationResult, CaseResult } from "./measure.js";
 
 /** A result row with its PyTorch anchor, as the harness merges them. */
@@ -45,9 +46,8 @@ export function formatReport(rows: Row[], withTorch: boolean): string {
     cells.push(best ? best.role : "-", sig(best?.tflops), percent(best?.fractionOfMatmul), sig(best?.gbps), percent(best?.fractionOfCopy));
     return cells;
   });
-  const widths = header.map((h, j) => Math.max(h.length, ...body.map((r) => r[j].length)));
-  const line = (cells: string[]) => cells.map((c, j) => (j === 1 ? c.padEnd(widths[j]) : c.padStart(widths[j]))).join("  ");
-  return [line(header), line(widths.map((w) => "-".repeat(w))), ...body.map(line), ...notes.map((n, i) => `[${i + 1}] ${n}`)].join("\n");
+  const table = formatTable(header, body, header.map((_, j) => (j === 1 ? "left" : "right")));
+  return [table, ...notes.map((n, i) => `[${i + 1}] ${n}`)].join("\n");
 }
 
 function ms(x: number): string {

@@ -16,10 +16,10 @@
 import { numpy as np } from "@jax-js/jax";
 import type { SinusoidalLayout } from "../pe/sinusoidal.js";
 import { inverseFrequencies } from "../pe/sinusoidal.js";
-import { constant } from "./constant.js";
+import { constant } from "../core/constant.js";
 import { isArray, positionArray, type Positions } from "./positions.js";
-import { rowsAt } from "./rowsAt.js";
-import { reject } from "./shapes.js";
+import { rowsAt } from "../core/rowsAt.js";
+import { reject } from "../core/shapes.js";
 
 export type AbsolutePE =
   | { type: "absolute"; kind: "sinusoidal"; layout: SinusoidalLayout; base?: number; scale?: number | np.Array }

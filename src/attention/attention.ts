@@ -34,7 +34,7 @@ import { positionalBias } from "./biases.js";
 import { copeLogits } from "./cope.js";
 import { isArray, positionArray, type Positions } from "./positions.js";
 import { applyRotary, rotaryTables } from "./rotary.js";
-import { reject, shapeOf } from "./shapes.js";
+import { reject, shapeOf } from "../core/shapes.js";
 import { peArrays, type AttentionPE, type RotaryPE } from "./spec.js";
 
 export interface AttentionOptions {

@@ -16,8 +16,8 @@
  */
 import { nn, numpy as np } from "@jax-js/jax";
 import { bucketer } from "../pe/t5.js";
-import { constant } from "./constant.js";
-import { rowsAt } from "./rowsAt.js";
+import { constant } from "../core/constant.js";
+import { rowsAt } from "../core/rowsAt.js";
 import type { BiasPE, Mlp } from "./spec.js";
 
 export interface BiasContext {

@@ -33,7 +33,7 @@
 import { nn, numpy as np } from "@jax-js/jax";
 import { currentLimits } from "../runtime/init.js";
 import { windowedLepe } from "./lepe.js";
-import { integerArg, reject, shapeOf } from "./shapes.js";
+import { integerArg, reject, shapeOf } from "../core/shapes.js";
 import { fromWindows, toWindows, windowCounts, windowValidity, type WindowGrid } from "./windows.js";
 
 interface GridAndHeads {

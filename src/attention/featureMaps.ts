@@ -16,8 +16,8 @@
  */
 import { nn, numpy as np, type DType } from "@jax-js/jax";
 import { gaussianOrthogonalProjection, type ProjectionScaling } from "../pe/orthogonalFeatures.js";
-import { constant } from "./constant.js";
-import { fail, integer } from "../pe/validate.js";
+import { constant } from "../core/constant.js";
+import { fail, integer } from "../core/validate.js";
 
 export interface PrfOptions {
   /**

@@ -51,8 +51,8 @@
  * with Relative Positional Encoding" (NeurIPS 2021), https://arxiv.org/abs/2106.12566
  */
 import { numpy as np, type DType } from "@jax-js/jax";
-import { describe, fail } from "../pe/validate.js";
-import { constant } from "./constant.js";
+import { describe, fail } from "../core/validate.js";
+import { constant } from "../core/constant.js";
 import { eluPlusOne, prf, relu } from "./featureMaps.js";
 import { blocks, checkFits, memoryBudget, type MemoryBudget, type MemoryOptions } from "./memoryBudget.js";
 import { applyCirculant, chunkBytes, circulantSpectrum, fftLength, maxChannels, toeplitzMatrix } from "./toeplitz.js";

@@ -12,7 +12,7 @@
  *   const out = attention(q_t, keys, values, { causal: true, queryOffset: offset, pe });
  */
 import { numpy as np } from "@jax-js/jax";
-import { fail } from "../pe/validate.js";
+import { fail } from "../core/validate.js";
 
 export class KVCache {
   readonly maxLength: number;

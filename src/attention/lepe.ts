@@ -22,7 +22,7 @@
  */
 import type { numpy as np } from "@jax-js/jax";
 import { depthwiseConv3x3 } from "./depthwiseConv.js";
-import { integerArg, reject, shapeOf } from "./shapes.js";
+import { integerArg, reject, shapeOf } from "../core/shapes.js";
 import type { WindowGrid } from "./windows.js";
 
 /**

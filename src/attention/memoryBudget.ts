@@ -25,7 +25,7 @@
  */
 import type { DType } from "@jax-js/jax";
 import { currentLimits } from "../runtime/init.js";
-import { describe, fail } from "../pe/validate.js";
+import { describe, fail } from "../core/validate.js";
 
 /** Default size of the largest intermediate array of one chunk of work. */
 export const DEFAULT_CHUNK_BYTES = 16 * 2 ** 20;

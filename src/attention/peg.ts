@@ -15,7 +15,7 @@
  */
 import { numpy as np } from "@jax-js/jax";
 import { depthwiseConv3x3 } from "./depthwiseConv.js";
-import { integerArg, reject, shapeOf } from "./shapes.js";
+import { integerArg, reject, shapeOf } from "../core/shapes.js";
 
 export interface TokenGrid {
   height: number;

@@ -5,8 +5,8 @@
  * call without retracing).
  */
 import { numpy as np, type DType } from "@jax-js/jax";
-import { fail } from "../pe/validate.js";
-import { constant } from "./constant.js";
+import { fail } from "../core/validate.js";
+import { constant } from "../core/constant.js";
 
 export type Positions = number[] | Float64Array | Float32Array | np.Array;
 

@@ -17,8 +17,8 @@
 import { numpy as np } from "@jax-js/jax";
 import type { Pairing } from "../pe/rope/pairing.js";
 import { bases as xposBases } from "../pe/rope/xpos.js";
-import { fail } from "../pe/validate.js";
-import { constant } from "./constant.js";
+import { fail } from "../core/validate.js";
+import { constant } from "../core/constant.js";
 
 export interface RotaryTables {
   /** (L, rotaryDim) */

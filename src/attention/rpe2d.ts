@@ -21,8 +21,8 @@
  */
 import { numpy as np, type DType } from "@jax-js/jax";
 import { axisPositions, bands, type AxialOptions } from "../pe/axialRope.js";
-import { fail, finiteArray, integer } from "../pe/validate.js";
-import { constant } from "./constant.js";
+import { fail, finiteArray, integer } from "../core/validate.js";
+import { constant } from "../core/constant.js";
 import { isArray, positionArray, type Positions } from "./positions.js";
 import type { RotaryTables } from "./rotary.js";
 

@@ -37,7 +37,7 @@
  * (circulant embedding of Toeplitz matrices).
  */
 import { numpy as np, type DType } from "@jax-js/jax";
-import { describe, fail } from "../pe/validate.js";
+import { describe, fail } from "../core/validate.js";
 import { blocks, bytesPer, checkFits, memoryBudget, type MemoryBudget, type MemoryOptions } from "./memoryBudget.js";
 
 export interface ToeplitzOptions {

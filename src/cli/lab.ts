@@ -11,6 +11,7 @@ import { runSpeed, SPEED_METHODS, SPEED_PRESETS, speedReport, speedWork } from "
 import { runStability, STABILITY_PRESETS, STABILITY_VARIANTS, stabilityReport, stabilityWork } from "../lab/stability.js";
 import { Progress } from "../lab/progress.js";
 import { reportText, writeReport, type LabReport } from "../lab/report.js";
+import { experiment, PRESETS, withOverrides, type Experiment, type Preset } from "../lab/experiment.js";
 
 export class UsageError extends Error {}
 
@@ -29,9 +30,6 @@ export const LAB_USAGE = `  lab <experiment> [--preset tiny|quick|full] [--devic
         cswin      CSWin backbone vs plain ViTs of similar FLOPs on digits: accuracy, params, FLOPs
                    (--variants from: ${CSWIN_VARIANTS.join(", ")})
       Default: --preset quick --device wasm.`;
-
-const PRESETS = ["tiny", "quick", "full"] as const;
-type Preset = (typeof PRESETS)[number];
 
 function positiveInt(flag: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -53,36 +51,6 @@ export function parseFlags(args: string[], allowed: string[]): Map<string, strin
   }
   return flags;
 }
-
-interface Overrides {
-  seeds?: number;
-  steps?: number;
-  variants?: string[];
-}
-
-/** An experiment as the command runs it: presets, the work for the progress bar, the run and its report. */
-interface Experiment<S, R> {
-  presets: Record<Preset, S>;
-  variants: string[];
-  apply(s: S, o: Overrides): S;
-  describe(s: S): string;
-  work(s: S): number;
-  run(s: S, progress: Progress): Promise<R>;
-  report(s: S, result: R, meta: ReportMeta): LabReport;
-}
-
-type ReportMeta = { command: string; device: string; date: string; seconds: number };
-
-function experiment<S, R>(e: Experiment<S, R>): Experiment<unknown, unknown> {
-  return e as unknown as Experiment<unknown, unknown>;
-}
-
-const withOverrides = <S extends { seeds: number; steps: number; variants: string[] }>(s: S, o: Overrides): S => ({
-  ...s,
-  ...(o.seeds !== undefined && { seeds: o.seeds }),
-  ...(o.steps !== undefined && { steps: o.steps }),
-  ...(o.variants !== undefined && { variants: o.variants }),
-});
 
 const EXPERIMENTS: Record<string, Experiment<unknown, unknown>> = {
   length: experiment({

@@ -8,7 +8,7 @@ import { wavelengths } from "../pe/rope/frequencies.js";
 import { fromHFConfig, type HFConfig, type HFRope } from "../pe/rope/hfConfig.js";
 import { inverseFrequencies } from "../pe/rope/frequencies.js";
 import { yarnCorrectionRange, type RopeParameters } from "../pe/rope/scaling.js";
-import { formatNumber, formatTable } from "./table.js";
+import { formatNumber, formatTable } from "../core/table.js";
 
 export interface RopeReportOptions {
   seqLen?: number;

@@ -14,13 +14,14 @@ import { jit, numpy as np, tree, type JsTree } from "@jax-js/jax";
 import { paramCount, type ImageBatch } from "../nn/classifier.js";
 import { cswinNetFlops, cswinNetForward, cswinNetLoss, initCswinNet, type CswinNetConfig } from "../nn/cswinNet.js";
 import { initVit, vitFlops, vitForward, vitLoss, type VitConfig } from "../nn/vit.js";
-import { fail } from "../pe/validate.js";
+import { fail } from "../core/validate.js";
 import { initAdamW, type AdamWConfig } from "../train/adamw.js";
 import { digitBatches, digitImages, testSample, toImageBatch, type DigitTransform } from "../train/data/digits.js";
 import { learningRate } from "../train/schedule.js";
 import { makeStep } from "../train/trainStep.js";
 import type { ProgressSink } from "./progress.js";
 import type { LabReport } from "./report.js";
+import type { ReportMeta } from "./experiment.js";
 import { lineChart } from "./svg.js";
 
 type Model = { kind: "vit"; config: VitConfig } | { kind: "cswin"; config: CswinNetConfig };
@@ -162,7 +163,7 @@ type Forward = (p: unknown, x: np.Array) => np.Array;
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-export function cswinReport(s: CswinSettings, runs: CswinRun[], meta: { command: string; device: string; date: string; seconds: number }): LabReport {
+export function cswinReport(s: CswinSettings, runs: CswinRun[], meta: ReportMeta): LabReport {
   const of = (v: string) => runs.filter((r) => r.variant === v);
   const final = (r: CswinRun) => r.curve[r.curve.length - 1][1];
   const rows = s.variants.map((v) => {

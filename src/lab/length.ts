@@ -23,11 +23,12 @@ import type { LMConfig } from "../nn/lm.js";
 import type { KernelConfig } from "../nn/kernelAttention.js";
 import type { PEConfig, RopeScaling } from "../nn/positional.js";
 import { positions1d } from "../pe/randomized.js";
-import { fail } from "../pe/validate.js";
+import { fail } from "../core/validate.js";
 import { syntheticBatch, vocabSize, type TaskConfig } from "../train/data/synthetic.js";
 import { evaluateLM, LAB_ADAMW, trainLM, type Accuracy } from "./lmRun.js";
 import type { ProgressSink } from "./progress.js";
 import type { LabReport } from "./report.js";
+import type { ReportMeta } from "./experiment.js";
 import { lineChart } from "./svg.js";
 
 /** How a variant's model is trained: the PE of its layers, an absolute encoding, kernelized attention, randomized positions. */
@@ -222,7 +223,7 @@ export function lengthWork(s: LengthSettings): number {
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /** The report: accuracy by length (mean and min-max over seeds), a figure, and findings read off the numbers. */
-export function lengthReport(s: LengthSettings, rows: LengthRow[], meta: { command: string; device: string; date: string; seconds: number }): LabReport {
+export function lengthReport(s: LengthSettings, rows: LengthRow[], meta: ReportMeta): LabReport {
   const T = inputLength(s.task);
   const stats = (variant: string, m: number) => {
     const acc = rows.filter((r) => r.variant === variant && r.multiple === m).map((r) => r.accuracy.token);

@@ -6,7 +6,7 @@
  */
 import { jit, numpy as np, tree, type JsTree } from "@jax-js/jax";
 import { initLM, lmForward, type LMConfig, type LMParams } from "../nn/lm.js";
-import { constant } from "../attention/constant.js";
+import { constant } from "../core/constant.js";
 import { initAdamW, type AdamWConfig } from "../train/adamw.js";
 import { syntheticBatch, type TaskConfig, type TokenBatch } from "../train/data/synthetic.js";
 import { learningRate } from "../train/schedule.js";

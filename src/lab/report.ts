@@ -6,7 +6,7 @@
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { formatNumber, formatTable, type Cell } from "../cli/table.js";
+import { formatNumber, formatTable, type Cell } from "../core/table.js";
 
 export interface ReportTable {
   caption: string;

@@ -26,17 +26,18 @@
  * micro-conditioning, https://arxiv.org/abs/2307.01952
  */
 import { numpy as np, tree, type JsTree } from "@jax-js/jax";
-import { constant } from "../attention/constant.js";
+import { constant } from "../core/constant.js";
 import { ditLoss, ditSample, ditTrainingPositions, dropLabels, initDit, type DitBatch, type DitConfig, type DitParams, type DitPE } from "../nn/dit.js";
 import { cropConditioning, type CropCondition } from "../pe/rpe2d.js";
 import { rng } from "../pe/random.js";
-import { fail } from "../pe/validate.js";
+import { fail } from "../core/validate.js";
 import { initAdamW, type AdamWConfig } from "../train/adamw.js";
 import { digitBatches, digitImages, testSample } from "../train/data/digits.js";
 import { learningRate } from "../train/schedule.js";
 import { makeStep } from "../train/trainStep.js";
 import type { ProgressSink } from "./progress.js";
 import type { LabReport } from "./report.js";
+import type { ReportMeta } from "./experiment.js";
 import { denoisingLossByTimestep, radialPowerSpectrum, spectrumDistance, tiling, type ImageSet } from "./resolutionMetrics.js";
 import { lineChart, PALETTE } from "./svg.js";
 
@@ -244,7 +245,7 @@ function sampleSheet(rows: Array<{ label: string; images: number[]; side: number
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-export function resolutionReport(s: ResolutionSettings, runs: ResolutionRun[], meta: { command: string; device: string; date: string; seconds: number }): LabReport {
+export function resolutionReport(s: ResolutionSettings, runs: ResolutionRun[], meta: ReportMeta): LabReport {
   const of = (v: string) => runs.filter((r) => r.variant === v);
   const rows = s.variants.map((v) => {
     const rs = of(v);

@@ -24,12 +24,12 @@
  * generated images).
  */
 import { jit, numpy as np, tree, type JsTree } from "@jax-js/jax";
-import { constant } from "../attention/constant.js";
+import { constant } from "../core/constant.js";
 import { blocks } from "../attention/memoryBudget.js";
 import { ditLoss, type DitBatch, type DitConfig, type DitParams } from "../nn/dit.js";
 import { rng } from "../pe/random.js";
 import { cropConditioning, type CropCondition } from "../pe/rpe2d.js";
-import { fail, integer } from "../pe/validate.js";
+import { fail, integer } from "../core/validate.js";
 
 /** B single-channel images of Ih x Iw pixels, row-major (B, Ih, Iw). */
 export interface ImageSet {

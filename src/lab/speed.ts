@@ -17,6 +17,7 @@ import { promisify } from "node:util";
 import type { DeviceKind } from "../runtime/init.js";
 import type { ProgressSink } from "./progress.js";
 import type { LabReport } from "./report.js";
+import type { ReportMeta } from "./experiment.js";
 import type { SpeedPoint } from "./speedPoint.js";
 import { lineChart } from "./svg.js";
 
@@ -117,7 +118,7 @@ export function crossover(rows: SpeedRow[]): number | undefined {
   return Math.exp(Math.log(a.L) + (ra / (ra - rb)) * (Math.log(b.L) - Math.log(a.L)));
 }
 
-export function speedReport(s: SpeedSettings, rows: SpeedRow[], meta: { command: string; device: string; date: string; seconds: number }): LabReport {
+export function speedReport(s: SpeedSettings, rows: SpeedRow[], meta: ReportMeta): LabReport {
   const at = (m: string, L: number) => rows.find((r) => r.method === m && r.L === L);
   const MiB = 2 ** 20;
   const table = s.lengths.map((L) => {

@@ -21,12 +21,13 @@ import { jit, numpy as np, tree, type JsTree } from "@jax-js/jax";
 import type { KernelConfig } from "../nn/kernelAttention.js";
 import { lmLoss, type LMConfig, type LMParams } from "../nn/lm.js";
 import type { PEConfig } from "../nn/positional.js";
-import { fail } from "../pe/validate.js";
+import { fail } from "../core/validate.js";
 import { sonnets, textBatch } from "../train/data/text.js";
 import { toBatch } from "../train/trainStep.js";
 import { LAB_ADAMW, trainLM } from "./lmRun.js";
 import type { ProgressSink } from "./progress.js";
 import type { LabReport } from "./report.js";
+import type { ReportMeta } from "./experiment.js";
 import { lineChart } from "./svg.js";
 
 /** A run whose late loss exceeds its best windowed loss by this factor has diverged. */
@@ -144,7 +145,7 @@ export async function runStability(s: StabilitySettings, progress: ProgressSink)
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-export function stabilityReport(s: StabilitySettings, runs: StabilityRun[], meta: { command: string; device: string; date: string; seconds: number }): LabReport {
+export function stabilityReport(s: StabilitySettings, runs: StabilityRun[], meta: ReportMeta): LabReport {
   const corpus = sonnets();
   const of = (v: string) => runs.filter((r) => r.variant === v);
   const rows = s.variants.map((v) => {

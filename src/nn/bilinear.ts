@@ -16,7 +16,7 @@
  * (https://github.com/pytorch/pytorch); timm layers/pos_embed.py
  * `resample_abs_pos_embed` (https://github.com/huggingface/pytorch-image-models)
  */
-import { fail, integer } from "../pe/validate.js";
+import { fail, integer } from "../core/validate.js";
 
 /** Per output index: the two source indices and the weight of the second. */
 export interface BilinearTaps {

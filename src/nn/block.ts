@@ -15,9 +15,9 @@
 import { numpy as np, type DType } from "@jax-js/jax";
 import { attention } from "../attention/attention.js";
 import { isArray, type Positions } from "../attention/positions.js";
-import { shapeOf } from "../attention/shapes.js";
+import { shapeOf } from "../core/shapes.js";
 import type { Rng } from "../pe/random.js";
-import { fail } from "../pe/validate.js";
+import { fail } from "../core/validate.js";
 import { initLinear, linear, type LinearParams } from "./linear.js";
 import { initMlp, mlp, type MlpConfig, type MlpParams } from "./mlp.js";
 import { initNorm, norm, type NormConfig, type NormParams } from "./norm.js";

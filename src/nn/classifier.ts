@@ -8,7 +8,7 @@
  * Reference: torch.nn.functional.cross_entropy (mean reduction).
  */
 import { numpy as np, tree, type JsTree } from "@jax-js/jax";
-import { reject, shapeOf } from "../attention/shapes.js";
+import { reject, shapeOf } from "../core/shapes.js";
 import { crossEntropy } from "./crossEntropy.js";
 
 /** Images and class labels. */

@@ -20,9 +20,9 @@
  * Dosovitskiy et al. (2021) patch embedding, https://arxiv.org/abs/2010.11929
  */
 import { numpy as np, type DType } from "@jax-js/jax";
-import { reject, shapeOf } from "../attention/shapes.js";
+import { reject, shapeOf } from "../core/shapes.js";
 import type { Rng } from "../pe/random.js";
-import { fail, integer } from "../pe/validate.js";
+import { fail, integer } from "../core/validate.js";
 import { initLinear, linear, type LinearParams } from "./linear.js";
 
 /** A square convolution: kernel k, stride s, zero padding q on every side. */

@@ -7,7 +7,7 @@
  * plays the role of ignore_index).
  */
 import { nn, numpy as np } from "@jax-js/jax";
-import { reject, shapeOf } from "../attention/shapes.js";
+import { reject, shapeOf } from "../core/shapes.js";
 
 /** logits (B, L, V), targets (B, L) int32, mask (B, L) float -> scalar. Consumes its arguments. */
 export function crossEntropy(logits: np.Array, targets: np.Array, mask: np.Array): np.Array {

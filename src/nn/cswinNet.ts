@@ -34,9 +34,9 @@
 import { numpy as np, type DType } from "@jax-js/jax";
 import { cswinAttention, type CrossShapedWindowOptions } from "../attention/crossShapedWindow.js";
 import { peg } from "../attention/peg.js";
-import { reject, shapeOf } from "../attention/shapes.js";
+import { reject, shapeOf } from "../core/shapes.js";
 import { rng, type Rng } from "../pe/random.js";
-import { fail, integer } from "../pe/validate.js";
+import { fail, integer } from "../core/validate.js";
 import { batchLoss, type ImageBatch } from "./classifier.js";
 import { conv2d, convOutputSize, initConv, type ConvConfig } from "./conv.js";
 import { uniform } from "./init.js";

@@ -8,10 +8,10 @@
  * Press & Wolf (2017), https://arxiv.org/abs/1608.05859
  */
 import { numpy as np, type DType } from "@jax-js/jax";
-import { rowsAt } from "../attention/rowsAt.js";
-import { shapeOf } from "../attention/shapes.js";
+import { rowsAt } from "../core/rowsAt.js";
+import { shapeOf } from "../core/shapes.js";
 import type { Rng } from "../pe/random.js";
-import { fail } from "../pe/validate.js";
+import { fail } from "../core/validate.js";
 import { normal } from "./init.js";
 
 export interface EmbeddingParams {

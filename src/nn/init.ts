@@ -7,7 +7,7 @@
  * Reference: https://pytorch.org/docs/stable/nn.init.html
  */
 import { numpy as np, type DType } from "@jax-js/jax";
-import { constant } from "../attention/constant.js";
+import { constant } from "../core/constant.js";
 import type { Rng } from "../pe/random.js";
 
 const count = (shape: number[]) => shape.reduce((a, b) => a * b, 1);

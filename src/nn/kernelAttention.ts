@@ -17,10 +17,10 @@
  * Choromanski et al. (ICLR 2021), https://arxiv.org/abs/2009.14794
  */
 import { numpy as np, type DType } from "@jax-js/jax";
-import { constant } from "../attention/constant.js";
+import { constant } from "../core/constant.js";
 import { projection } from "../attention/featureMaps.js";
 import { kernelizedRpeAttention, type FeatureSpec } from "../attention/kernelized.js";
-import { fail, integer } from "../pe/validate.js";
+import { fail, integer } from "../core/validate.js";
 
 export interface KernelConfig {
   /** Random features M. */

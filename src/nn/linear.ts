@@ -7,9 +7,9 @@
  * Reference: https://pytorch.org/docs/stable/generated/torch.nn.Linear.html
  */
 import { numpy as np, type DType } from "@jax-js/jax";
-import { shapeOf } from "../attention/shapes.js";
+import { shapeOf } from "../core/shapes.js";
 import type { Rng } from "../pe/random.js";
-import { fail } from "../pe/validate.js";
+import { fail } from "../core/validate.js";
 import { uniform } from "./init.js";
 
 export interface LinearParams {

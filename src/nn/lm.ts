@@ -19,10 +19,10 @@
 import { numpy as np, type DType } from "@jax-js/jax";
 import { addAbsolute } from "../attention/absolute.js";
 import { isArray, type Positions } from "../attention/positions.js";
-import { shapeOf } from "../attention/shapes.js";
+import { shapeOf } from "../core/shapes.js";
 import { rng } from "../pe/random.js";
 import type { SinusoidalLayout } from "../pe/sinusoidal.js";
-import { fail, integer } from "../pe/validate.js";
+import { fail, integer } from "../core/validate.js";
 import { block, initBlock, type BlockConfig, type BlockParams } from "./block.js";
 import { crossEntropy } from "./crossEntropy.js";
 import { embed, initEmbedding, unembed, type EmbeddingParams } from "./embedding.js";

@@ -23,7 +23,7 @@
  * `ParallelKerpleLog`; x-transformers `CoPE`.
  */
 import { numpy as np, type DType } from "@jax-js/jax";
-import { constant } from "../attention/constant.js";
+import { constant } from "../core/constant.js";
 import type { AttentionPE } from "../attention/spec.js";
 import { slopes } from "../pe/alibi.js";
 import { FIRE_INIT } from "../pe/fire.js";
@@ -31,7 +31,7 @@ import type { Rng } from "../pe/random.js";
 import { inverseFrequencies } from "../pe/rope/frequencies.js";
 import type { Pairing } from "../pe/rope/pairing.js";
 import { ropeFrequencies } from "../pe/rope/scaling.js";
-import { fail, positive } from "../pe/validate.js";
+import { fail, positive } from "../core/validate.js";
 import { full, normal } from "./init.js";
 import { initLinear, type LinearParams } from "./linear.js";
 

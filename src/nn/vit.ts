@@ -44,13 +44,13 @@
  */
 import { numpy as np, type DType } from "@jax-js/jax";
 import { attention } from "../attention/attention.js";
-import { constant } from "../attention/constant.js";
+import { constant } from "../core/constant.js";
 import { peg } from "../attention/peg.js";
 import { applyRotary, type RotaryTables } from "../attention/rotary.js";
 import { axialRope, type AxialConvention } from "../pe/axialRope.js";
 import { rng } from "../pe/random.js";
 import { sincos2d } from "../pe/sincos2d.js";
-import { fail, integer } from "../pe/validate.js";
+import { fail, integer } from "../core/validate.js";
 import { bilinearMatrix } from "./bilinear.js";
 import { block, initBlock, type BlockConfig, type BlockParams } from "./block.js";
 import { batchLoss, imageGrid, type ImageBatch } from "./classifier.js";

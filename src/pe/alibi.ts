@@ -20,7 +20,7 @@
  * https://arxiv.org/abs/2108.12409; HF transformers `build_alibi_tensor`
  * (models/bloom/modeling_bloom.py).
  */
-import { fail, finiteArray, integer, positionsOf } from "./validate.js";
+import { fail, finiteArray, integer, positionsOf } from "../core/validate.js";
 
 export interface SlopeOptions {
   /** "float32" (default): BLOOM's float32 computation; "float64": the exact formula. */

@@ -24,7 +24,7 @@
  * (https://github.com/huggingface/pytorch-image-models); Heo et al., "Rotary
  * Position Embedding for Vision Transformer" (ECCV 2024), https://arxiv.org/abs/2403.13298
  */
-import { fail, finite, finiteArray, integer, positive } from "./validate.js";
+import { fail, finite, finiteArray, integer, positive } from "../core/validate.js";
 
 export type AxialConvention = "lang" | "pixel";
 

@@ -9,7 +9,7 @@
  * Reference: Li et al., "Functional Interpolation for Relative Positions
  * Improves Long Context Transformers" (ICLR 2024), https://arxiv.org/abs/2310.04418
  */
-import { fail, finite, positionsOf, positive } from "./validate.js";
+import { fail, finite, positionsOf, positive } from "../core/validate.js";
 
 export interface FireParams {
   /** Scale c inside the log (paper init 0.1). */

@@ -10,7 +10,7 @@
  * Reference: Chi et al., "KERPLE: Kernelized Relative Positional Embedding for
  * Length Extrapolation" (NeurIPS 2022), https://arxiv.org/abs/2205.09921
  */
-import { fail, finiteArray, positionsOf } from "./validate.js";
+import { fail, finiteArray, positionsOf } from "../core/validate.js";
 
 export type KerpleKind = "log" | "power";
 

@@ -11,7 +11,7 @@
  * Reference: https://pytorch.org/docs/stable/nn.init.html#torch.nn.init.trunc_normal_
  */
 import { rng } from "./random.js";
-import { fail, finite, integer, positive } from "./validate.js";
+import { fail, finite, integer, positive } from "../core/validate.js";
 
 export interface NormalInit {
   std: number;

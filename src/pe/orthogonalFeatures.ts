@@ -19,7 +19,7 @@
  * features); google-research `performer/fast_attention` `GaussianOrthogonalRandomMatrix`.
  */
 import { rng, type Rng } from "./random.js";
-import { fail, integer } from "./validate.js";
+import { fail, integer } from "../core/validate.js";
 
 export type ProjectionScaling = "chi" | "sqrtD";
 

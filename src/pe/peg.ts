@@ -11,7 +11,7 @@
  * Reference: Chu et al., "Conditional Positional Encodings for Vision
  * Transformers" (ICLR 2023), https://arxiv.org/abs/2102.10882; timm Twins `PosConv`.
  */
-import { fail, finiteArray, integer } from "./validate.js";
+import { fail, finiteArray, integer } from "../core/validate.js";
 
 export interface PegGrid {
   height: number;

@@ -6,7 +6,7 @@
  * Reference: Blackman & Vigna, "Scrambled linear pseudorandom number
  * generators" (2021), https://prng.di.unimi.it/xoshiro128starstar.c
  */
-import { integer } from "./validate.js";
+import { integer } from "../core/validate.js";
 
 export interface Rng {
   /** A uniform 32-bit unsigned integer. */

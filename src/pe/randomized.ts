@@ -9,7 +9,7 @@
  * Generalization of Transformers" (ACL 2023), https://arxiv.org/abs/2305.16843
  */
 import { rng, type Rng } from "./random.js";
-import { fail, integer } from "./validate.js";
+import { fail, integer } from "../core/validate.js";
 
 /** `length` sorted distinct positions from [0, maxLength), seeded. */
 export function positions1d(length: number, maxLength: number, seed: number): Float64Array {

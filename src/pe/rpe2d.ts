@@ -30,7 +30,7 @@
  * https://arxiv.org/abs/2307.01952, section 2.2 (micro-conditioning).
  */
 import { positions2d, type Positions2d } from "./randomized.js";
-import { evenDim, fail, finite, integer, positive } from "./validate.js";
+import { evenDim, fail, finite, integer, positive } from "../core/validate.js";
 
 export interface Rpe2dGrid {
   /** Token rows H. */

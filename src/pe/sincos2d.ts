@@ -12,7 +12,7 @@
  * https://github.com/huggingface/pytorch-image-models); He et al., MAE,
  * https://arxiv.org/abs/2111.06377
  */
-import { fail, integer, positive } from "./validate.js";
+import { fail, integer, positive } from "../core/validate.js";
 
 export interface Sincos2dOptions {
   /** Frequency temperature T (default 10000). */

@@ -11,7 +11,7 @@
  * Reference: https://arxiv.org/abs/1706.03762 section 3.5;
  * x-transformers ScaledSinusoidalEmbedding (https://github.com/lucidrains/x-transformers).
  */
-import { evenDim, fail, positionsOf, positive, finite } from "./validate.js";
+import { evenDim, fail, positionsOf, positive, finite } from "../core/validate.js";
 
 export type SinusoidalLayout = "interleaved" | "concatenated";
 

@@ -15,7 +15,7 @@
  * Reference: Raffel et al. (JMLR 2020), https://arxiv.org/abs/1910.10683;
  * HF transformers models/t5/modeling_t5.py.
  */
-import { fail, integer } from "./validate.js";
+import { fail, integer } from "../core/validate.js";
 
 export interface BucketOptions {
   /** true for encoders (keys on both sides), false for causal decoders. */

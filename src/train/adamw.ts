@@ -17,7 +17,7 @@
  * https://pytorch.org/docs/stable/generated/torch.optim.AdamW.html
  */
 import { numpy as np, tree, type JsTree } from "@jax-js/jax";
-import { fail } from "../pe/validate.js";
+import { fail } from "../core/validate.js";
 
 export interface AdamWConfig {
   beta1: number;

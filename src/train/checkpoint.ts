@@ -15,7 +15,7 @@
  * Reference: https://github.com/huggingface/safetensors (README "Format")
  */
 import { numpy as np, type DType } from "@jax-js/jax";
-import { fail } from "../pe/validate.js";
+import { fail } from "../core/validate.js";
 
 type Tree = np.Array | Tree[] | { [key: string]: Tree };
 

@@ -8,7 +8,7 @@
  * https://pytorch.org/docs/stable/generated/torch.nn.utils.clip_grad_norm_.html
  */
 import { numpy as np, tree, type JsTree } from "@jax-js/jax";
-import { fail, positive } from "../pe/validate.js";
+import { fail, positive } from "../core/validate.js";
 
 /** The global L2 norm of a pytree of arrays, a () array. Borrows the tree. */
 export function globalNorm(grads: unknown): np.Array {

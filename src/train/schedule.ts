@@ -11,7 +11,7 @@
  * Reference: Loshchilov & Hutter (2017), https://arxiv.org/abs/1608.03983;
  * nanoGPT `train.py` `get_lr`, https://github.com/karpathy/nanoGPT
  */
-import { fail, finite, integer } from "../pe/validate.js";
+import { fail, finite, integer } from "../core/validate.js";
 
 export interface CosineSchedule {
   peak: number;

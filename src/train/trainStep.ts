@@ -12,9 +12,9 @@
  * Reference: nanoGPT `train.py`; jax-js `jit`, `valueAndGrad`.
  */
 import { jit, numpy as np, tree, valueAndGrad, type JsTree } from "@jax-js/jax";
-import { constant } from "../attention/constant.js";
+import { constant } from "../core/constant.js";
 import { lmLoss, type Batch, type LMConfig, type LMParams } from "../nn/lm.js";
-import { positive } from "../pe/validate.js";
+import { positive } from "../core/validate.js";
 import { adamwUpdate, type AdamWConfig, type AdamWState } from "./adamw.js";
 import { clipByGlobalNorm, globalNorm } from "./clip.js";
 

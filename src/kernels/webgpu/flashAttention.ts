@@ -71,7 +71,7 @@ import { isArray } from "../../attention/positions.js";
 import { resolveWindow } from "../../attention/attention.js";
 import { peArrays, type AttentionPE } from "../../attention/spec.js";
 import { fromHFConfig } from "../../pe/rope/hfConfig.js";
-import { fail } from "../../pe/validate.js";
+import { fail } from "../../core/validate.js";
 import {
   checkBufferSize,
   f32Literal,

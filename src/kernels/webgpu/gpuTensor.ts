@@ -17,7 +17,7 @@
  * and return wrong numbers.
  */
 import { getWebGPUDevice, numpy as np } from "@jax-js/jax";
-import { fail } from "../../pe/validate.js";
+import { fail } from "../../core/validate.js";
 
 /** Buffer limits a kernel checks against; defaults are the device's. */
 export interface KernelLimits {

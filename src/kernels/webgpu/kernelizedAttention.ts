@@ -75,7 +75,7 @@
  */
 import { getWebGPUDevice, numpy as np } from "@jax-js/jax";
 import type { KernelizedRpeOptions } from "../../attention/kernelized.js";
-import { describe, fail } from "../../pe/validate.js";
+import { describe, fail } from "../../core/validate.js";
 import { fftSharedWgsl, paddedSize, splitFactors, twiddleTable } from "./fft.js";
 import {
   checkBufferSize,

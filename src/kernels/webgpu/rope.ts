@@ -23,7 +23,7 @@
  */
 import { getWebGPUDevice, numpy as np } from "@jax-js/jax";
 import { checkPairing, type Pairing } from "../../pe/rope/pairing.js";
-import { fail } from "../../pe/validate.js";
+import { fail } from "../../core/validate.js";
 import {
   checkBufferSize,
   GpuTensor,

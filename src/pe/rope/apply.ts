@@ -12,7 +12,7 @@
  * Reference: HF transformers `apply_rotary_pos_emb` (models/llama) and
  * `apply_rotary_pos_emb` (models/gptj).
  */
-import { fail, finite, finiteArray, integer, positionsOf } from "../validate.js";
+import { fail, finite, finiteArray, integer, positionsOf } from "../../core/validate.js";
 import { checkPairing, frequencyIndex, partner, type Pairing } from "./pairing.js";
 
 export interface RopeTables {

@@ -4,7 +4,7 @@
  *
  * Reference: Su et al., "RoFormer" (2021), https://arxiv.org/abs/2104.09864
  */
-import { evenDim, positive } from "../validate.js";
+import { evenDim, positive } from "../../core/validate.js";
 
 /** theta_i = base^(-2i/rotaryDim), i = 0..rotaryDim/2-1. */
 export function inverseFrequencies(rotaryDim: number, base: number): Float64Array {

@@ -24,7 +24,7 @@
  *
  * Reference: https://github.com/huggingface/transformers/blob/main/src/transformers/modeling_rope_utils.py
  */
-import { describe as show, fail } from "../validate.js";
+import { describe as show, fail } from "../../core/validate.js";
 import { ROPE_TYPES, ropeFrequencies, type RopeFrequencies, type RopeParameters, type RopeType } from "./scaling.js";
 
 /** A parsed `config.json`: only the fields RoPE reads are typed. */

@@ -9,7 +9,7 @@
  * The two give the same attention scores after a fixed permutation of the
  * head dimensions, but weights trained with one are wrong under the other.
  */
-import { fail } from "../validate.js";
+import { fail } from "../../core/validate.js";
 
 export type Pairing = "halves" | "interleaved";
 

@@ -9,7 +9,7 @@
  * https://arxiv.org/abs/2212.10554; rotary-embedding-torch `get_scale`
  * (center = seq_len // 2, scale_base 512).
  */
-import { evenDim, finite, positionsOf, positive } from "../validate.js";
+import { evenDim, finite, positionsOf, positive } from "../../core/validate.js";
 import { checkPairing, frequencyIndex, type Pairing } from "./pairing.js";
 
 export interface XposOptions {

@@ -31,11 +31,11 @@
  */
 import { createRequire } from "node:module";
 import { numpy as np, type DType } from "@jax-js/jax";
-import { constant } from "../../attention/constant.js";
+import { constant } from "../../core/constant.js";
 import { resizeBilinear } from "../../nn/bilinear.js";
 import type { ImageBatch } from "../../nn/classifier.js";
 import { rng, type Rng } from "../../pe/random.js";
-import { fail, integer } from "../../pe/validate.js";
+import { fail, integer } from "../../core/validate.js";
 
 /** Side of the source images. */
 export const DIGIT_SIZE = 28;

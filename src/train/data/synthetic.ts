@@ -21,7 +21,7 @@
  * passkey retrieval, https://arxiv.org/abs/2305.16300
  */
 import { rng, type Rng } from "../../pe/random.js";
-import { fail, integer } from "../../pe/validate.js";
+import { fail, integer } from "../../core/validate.js";
 
 export const PAD = 0;
 export const SEP = 1;

@@ -11,7 +11,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { rng } from "../../pe/random.js";
-import { integer } from "../../pe/validate.js";
+import { integer } from "../../core/validate.js";
 import type { TokenBatch } from "./synthetic.js";
 
 export interface Corpus {

@@ -2,12 +2,17 @@
 
 export type Cell = string | number;
 
-export function formatTable(header: string[], rows: Cell[][]): string {
+/**
+ * Columns separated by two spaces under a rule of dashes. A column is
+ * right-aligned when `align` says so, or by default when every cell of it is
+ * a number.
+ */
+export function formatTable(header: string[], rows: Cell[][], align?: ("left" | "right")[]): string {
   const text = rows.map((r) => r.map((c) => (typeof c === "number" ? formatNumber(c) : c)));
   const widths = header.map((h, j) => Math.max(h.length, ...text.map((r) => r[j].length)));
-  const numeric = header.map((_, j) => rows.every((r) => typeof r[j] === "number"));
+  const right = header.map((_, j) => (align ? align[j] === "right" : rows.every((r) => typeof r[j] === "number")));
   const line = (cells: string[]) =>
-    cells.map((c, j) => (numeric[j] ? c.padStart(widths[j]) : c.padEnd(widths[j]))).join("  ").trimEnd();
+    cells.map((c, j) => (right[j] ? c.padStart(widths[j]) : c.padEnd(widths[j]))).join("  ").trimEnd();
   return [line(header), line(widths.map((w) => "-".repeat(w))), ...text.map(line)].join("\n");
 }
 

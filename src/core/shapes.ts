@@ -4,7 +4,7 @@
  * input disposes every array it was given before it throws.
  */
 import type { numpy as np } from "@jax-js/jax";
-import { describe, fail } from "../pe/validate.js";
+import { describe, fail } from "./validate.js";
 
 /** "(2, 36, 16)" */
 export function shapeOf(x: np.Array): string {
