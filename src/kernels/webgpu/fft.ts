@@ -1,5 +1,5 @@
 /**
- * Building blocks of the WebGPU FFT kernels: a Stockham radix-4/2 transform
+ * Building blocks of the WebGPU FFT kernels: a Stockham transform (radix 8, with a last stage of radix 4 or 2)
  * of columns held in workgroup memory (WGSL source), the twiddle table, and
  * the split of a long transform into factors for a multi-pass (four-step)
  * FFT.
@@ -30,6 +30,7 @@
  * Graphics Processors" (SC 2008), Stockham formulation; Bailey, "FFTs in
  * external or hierarchical memory" (J. Supercomputing 1990), four-step FFT.
  */
+import { f32Literal } from "./gpuTensor.js";
 
 /**
  * The twiddle factors of every power-of-two length m <= n, W_m^j =
@@ -156,7 +157,7 @@ function registerDft(R: number): { code: string; out: string[] } {
       } else {
         w = fresh();
         const a = (-2 * Math.PI * k) / m;
-        lines.push(`let ${w} = cmul(${odd[k]}, vec2<f32>(${f32(Math.cos(a))}, ${f32(Math.sin(a))}));`);
+        lines.push(`let ${w} = cmul(${odd[k]}, vec2<f32>(${f32Literal(Math.cos(a))}, ${f32Literal(Math.sin(a))}));`);
       }
       const lo = fresh();
       const hi = fresh();
@@ -168,10 +169,4 @@ function registerDft(R: number): { code: string; out: string[] } {
   };
   const out = rec(Array.from({ length: R }, (_, r) => `x${r}`));
   return { code: lines.join("\n      "), out };
-}
-
-/** A WGSL f32 literal of x rounded to float32. */
-function f32(x: number): string {
-  const v = Math.fround(x);
-  return Number.isInteger(v) ? `${v}.0` : `${v}`;
 }

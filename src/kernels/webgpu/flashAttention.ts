@@ -83,6 +83,7 @@ import {
   uniformBuffer,
   type KernelLimits,
 } from "./gpuTensor.js";
+import { ROTATE_THREADS, rotateSource, rotateUniforms } from "./rotateShader.js";
 
 export interface FlashAttentionOptions {
   /** Logit scale; default 1/sqrt(D). */
@@ -125,8 +126,6 @@ const KEY_TILE = 64;
 const UNBOUNDED = 1 << 30;
 /** Invocations per workgroup: a 16 x 16 grid. */
 const THREADS = 256;
-/** Invocations per workgroup of the RoPE pass. */
-const ROTATE_THREADS = 256;
 
 const pipelines = new PipelineCache();
 
@@ -308,10 +307,7 @@ export async function flashAttention(q: np.Array, k: np.Array, v: np.Array, opti
       const y = storageBuffer(device, n * 4);
       const p = storageBuffer(device, pos.byteLength, pos);
       const [gx, gy] = grid2d(device, FN, Math.ceil(n / ROTATE_THREADS));
-      const rp = new ArrayBuffer(32);
-      new Uint32Array(rp).set([n, rows, heads, first, gx * ROTATE_THREADS]);
-      new Float32Array(rp)[5] = plan.rotary!.factor;
-      const ub = uniformBuffer(device, rp);
+      const ub = uniformBuffer(device, rotateUniforms(n, rows, heads, first, gx * ROTATE_THREADS, plan.rotary!.factor));
       temps.push(y, p, ub);
       const entries = [ub, x, y, p, inv].map((buffer, binding) => ({ binding, resource: { buffer } }));
       pass.setPipeline(rotate!);
@@ -703,42 +699,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   }`,
     "\n  ",
   )}
-}
-`;
-}
-
-/**
- * WGSL of the RoPE pass: y = x rotated (R coordinates, pairing) for heads >=
- * `first`, as the composite: y[c] = x[c] (cos(p f_c) a) + rot(x)[c] (sin(p f_c) a).
- */
-function rotateSource(D: number, R: number, pairing: "halves" | "interleaved"): string {
-  const half = R / 2;
-  const partner =
-    pairing === "halves"
-      ? `let isFirst = c < ${half}u; let f = select(c - ${half}u, c, isFirst); let pc = select(c - ${half}u, c + ${half}u, isFirst);`
-      : `let isFirst = (c & 1u) == 0u; let f = c >> 1u; let pc = select(c - 1u, c + 1u, isFirst);`;
-  return /* wgsl */ `
-struct Params { total: u32, rows: u32, heads: u32, first: u32, stride: u32, factor: f32, p0: u32, p1: u32 }
-@group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@group(0) @binding(3) var<storage, read> pos: array<f32>;
-@group(0) @binding(4) var<storage, read> invFreq: array<f32>;
-
-@compute @workgroup_size(${ROTATE_THREADS})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let e = gid.y * P.stride + gid.x;
-  if (e >= P.total) { return; }
-  let c = e % ${D}u;
-  let row = e / ${D}u;
-  let xc = x[e];
-  if (c >= ${R}u || (row / P.rows) % P.heads < P.first) { y[e] = xc; return; }
-  ${partner}
-  let angle = pos[row % P.rows] * invFreq[f];
-  let cs = cos(angle) * P.factor;
-  let sn = sin(angle) * P.factor;
-  let xp = x[e - c + pc];
-  y[e] = xc * cs + select(xp, -xp, isFirst) * sn;
 }
 `;
 }

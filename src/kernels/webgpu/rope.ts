@@ -11,7 +11,8 @@
  * for x (..., L, D), positions p (L), R = 2 invFreq.length <= D (partial
  * rotary), a the attention factor. "halves": f(c) = c mod R/2, rot(x) =
  * [-x2, x1]; "interleaved": f(c) = floor(c / 2), rot(x)[2i] = -x[2i+1],
- * rot(x)[2i+1] = x[2i]. One invocation per output element.
+ * rot(x)[2i+1] = x[2i]. One invocation per output element (the shader is
+ * rotateShader.ts, shared with the RoPE pass of `flashAttention`).
  *
  * Input: a jax-js float32 array on WebGPU (read through `gpuBuffer()`, never
  * written, consumed as jax-js functions consume their arguments) or a
@@ -34,6 +35,7 @@ import {
   uniformBuffer,
   type KernelLimits,
 } from "./gpuTensor.js";
+import { ROTATE_THREADS, rotateSource, rotateUniforms } from "./rotateShader.js";
 
 export interface RopeKernelOptions {
   pairing: Pairing;
@@ -50,7 +52,6 @@ export interface RopeKernelOptions {
 }
 
 const FN = "rope";
-const WORKGROUP = 256;
 const pipelines = new PipelineCache();
 
 /** Rotates x (..., L, D) by positions; returns a new float32 `GpuTensor` of the same shape. */
@@ -106,7 +107,7 @@ export async function rope(x: np.Array | GpuTensor, options: RopeKernelOptions):
   }
   let pipeline: GPUComputePipeline;
   try {
-    pipeline = await pipelines.get(device, FN, `${D}:${R}:${options.pairing}`, () => ropeSource(D, R, options.pairing));
+    pipeline = await pipelines.get(device, FN, `${D}:${R}:${options.pairing}`, () => rotateSource(D, R, options.pairing));
   } catch (err) {
     owned?.dispose();
     throw err;
@@ -117,11 +118,9 @@ export async function rope(x: np.Array | GpuTensor, options: RopeKernelOptions):
     return out;
   }
   const input = owned ? await owned.ref.gpuBuffer() : (x as GpuTensor).buffer;
-  const groups = Math.ceil(total / WORKGROUP);
-  const [gx, gy] = grid2d(device, FN, groups);
-  const params = new ArrayBuffer(16);
-  new Uint32Array(params, 0, 3).set([total, L, gx * WORKGROUP]);
-  new Float32Array(params, 12, 1)[0] = a;
+  const [gx, gy] = grid2d(device, FN, Math.ceil(total / ROTATE_THREADS));
+  // every row of every head rotated: one head of L rows
+  const params = rotateUniforms(total, L, 1, 0, gx * ROTATE_THREADS, a);
   const temps = [uniformBuffer(device, params), storageBuffer(device, pos.byteLength, pos), storageBuffer(device, inv.byteLength, inv)];
   const bind = device.createBindGroup({
     layout: pipeline.getBindGroupLayout(0),
@@ -149,37 +148,4 @@ export async function rope(x: np.Array | GpuTensor, options: RopeKernelOptions):
 /** Number of compiled RoPE pipelines on the current device (one per D, R, pairing). */
 export function ropePipelineCount(): number {
   return pipelines.size(getWebGPUDevice());
-}
-
-function ropeSource(D: number, R: number, pairing: Pairing): string {
-  // partner coordinate and sign of rot(x)[c]
-  const partner =
-    pairing === "halves"
-      ? `let first = c < ${R / 2}u; let f = select(c - ${R / 2}u, c, first); let pc = select(c - ${R / 2}u, c + ${R / 2}u, first);`
-      : `let first = (c & 1u) == 0u; let f = c >> 1u; let pc = select(c - 1u, c + 1u, first);`;
-  return /* wgsl */ `
-struct Params { total: u32, L: u32, stride: u32, factor: f32 }
-@group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@group(0) @binding(3) var<storage, read> pos: array<f32>;
-@group(0) @binding(4) var<storage, read> invFreq: array<f32>;
-
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let e = gid.y * P.stride + gid.x;
-  if (e >= P.total) { return; }
-  let c = e % ${D}u;
-  let xc = x[e];
-  if (c >= ${R}u) { y[e] = xc; return; }
-  ${partner}
-  let l = (e / ${D}u) % P.L;
-  let angle = pos[l] * invFreq[f];
-  let cs = cos(angle) * P.factor;
-  let sn = sin(angle) * P.factor;
-  let xp = x[e - c + pc];
-  let rot = select(xp, -xp, first);
-  y[e] = xc * cs + rot * sn;
-}
-`;
 }
