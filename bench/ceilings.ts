@@ -55,7 +55,10 @@ const TARGET_MS = 25;
 const pipelines = new PipelineCache();
 
 /** Measures both ceilings: an n x n x n matmul (n a multiple of 128) and a copy of `copyBytes`, clamped to the device's limits. */
-export async function measureCeilings(device: GPUDevice, opts: { n: number; copyBytes: number; warmup: number; reps: number }): Promise<Ceilings> {
+export async function measureCeilings(
+  device: GPUDevice,
+  opts: { n: number; copyBytes: number; warmup: number; reps: number },
+): Promise<Ceilings> {
   return { matmul: await matmul(device, opts.n, opts), copy: await copy(device, opts.copyBytes, opts) };
 }
 
@@ -86,7 +89,8 @@ async function matmul(device: GPUDevice, n: number, opts: { warmup: number; reps
     checkRatio = Math.max(checkRatio, Math.abs(c[i * n + j] - exact) / (n * 2 ** -24 * magnitude));
   }
   for (const buf of [bufA, bufB, bufC]) buf.destroy();
-  if (!(checkRatio <= 1)) throw new Error(`${FN}: the ${n}^3 matmul kernel computed wrong values (error ${checkRatio.toFixed(1)} x its bound)`);
+  if (!(checkRatio <= 1))
+    throw new Error(`${FN}: the ${n}^3 matmul kernel computed wrong values (error ${checkRatio.toFixed(1)} x its bound)`);
   const flops = 2 * n ** 3;
   return { n, flops, ...timing, tflops: flops / (timing.medianMs * 1e-3) / 1e12, checkRatio };
 }
@@ -116,7 +120,11 @@ async function copy(device: GPUDevice, requested: number, opts: { warmup: number
 
 /** Times `pipeline` over `groups`: one dispatch to calibrate, then samples of several dispatches per submission. */
 async function timeDispatches(
-  device: GPUDevice, pipeline: GPUComputePipeline, bind: GPUBindGroup, groups: [number, number], opts: { warmup: number; reps: number },
+  device: GPUDevice,
+  pipeline: GPUComputePipeline,
+  bind: GPUBindGroup,
+  groups: [number, number],
+  opts: { warmup: number; reps: number },
 ): Promise<{ medianMs: number; samplesMs: number[]; dispatchesPerSample: number }> {
   const submit = async (count: number) => {
     const encoder = device.createCommandEncoder();
@@ -148,7 +156,10 @@ function matmulSource(n: number): string {
   const fmas: string[] = [];
   for (let i = 0; i < 8; i++) {
     const a = `${i < 4 ? "a0" : "a1"}.${lanes[i % 4]}`;
-    fmas.push(`acc[${2 * i}] = fma(vec4<f32>(${a}), b0, acc[${2 * i}]);`, `acc[${2 * i + 1}] = fma(vec4<f32>(${a}), b1, acc[${2 * i + 1}]);`);
+    fmas.push(
+      `acc[${2 * i}] = fma(vec4<f32>(${a}), b0, acc[${2 * i}]);`,
+      `acc[${2 * i + 1}] = fma(vec4<f32>(${a}), b1, acc[${2 * i + 1}]);`,
+    );
   }
   const stores: string[] = [];
   for (let i = 0; i < 8; i++) {

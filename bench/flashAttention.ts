@@ -90,7 +90,15 @@ for (const L of sizes) {
     });
     composite.dispose();
     const tflops = (4 * H * L * L * D) / 2 / (tFused * 1e-3) / 1e12;
-    rows.push([String(L), name, withComposite ? tComposite.toFixed(2) : "-", tFused.toFixed(2), withComposite ? (tComposite / tFused).toFixed(2) : "-", tflops.toFixed(2), withComposite ? diff.toExponential(1) : Number.isNaN(diff) ? "non-finite" : "-"]);
+    rows.push([
+      String(L),
+      name,
+      withComposite ? tComposite.toFixed(2) : "-",
+      tFused.toFixed(2),
+      withComposite ? (tComposite / tFused).toFixed(2) : "-",
+      tflops.toFixed(2),
+      withComposite ? diff.toExponential(1) : Number.isNaN(diff) ? "non-finite" : "-",
+    ]);
   }
   q.dispose();
   k.dispose();

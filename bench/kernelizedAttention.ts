@@ -66,7 +66,11 @@ for (const L of sizes) {
   const w = np.array(W).reshape([M, D]);
   const fused = () =>
     kernelizedAttentionFused(q.ref, k.ref, v.ref, {
-      causal: true, qkNorm: "none", rpe: b.ref, features: { kind: "prf", projection: w.ref, inputScale: "softmax" }, maxWorkgroupFft,
+      causal: true,
+      qkNorm: "none",
+      rpe: b.ref,
+      features: { kind: "prf", projection: w.ref, inputScale: "softmax" },
+      maxWorkgroupFft,
     });
   const composite = () => {
     const phiQ = prf(q.ref, w.ref, { role: "query", inputScale: "softmax" });
@@ -99,8 +103,14 @@ for (const L of sizes) {
   const plan = planKernelizedFused(1, H, L, M, Dv, { maxWorkgroupFft });
   const bytes = kernelizedFusedTraffic(1, H, L, D, M, Dv, plan);
   rows.push([
-    String(L), plan.levels.join("x"), tFused.toFixed(2), (bytes / 1e9).toFixed(2), (bytes / 1e6 / tFused).toFixed(0),
-    withComposite ? tComposite.toFixed(2) : "-", withComposite ? (tComposite / tFused).toFixed(2) : "-", withComposite ? diff.toExponential(1) : "-",
+    String(L),
+    plan.levels.join("x"),
+    tFused.toFixed(2),
+    (bytes / 1e9).toFixed(2),
+    (bytes / 1e6 / tFused).toFixed(0),
+    withComposite ? tComposite.toFixed(2) : "-",
+    withComposite ? (tComposite / tFused).toFixed(2) : "-",
+    withComposite ? diff.toExponential(1) : "-",
   ]);
   for (const x of [q, k, v, b, w]) x.dispose();
 }

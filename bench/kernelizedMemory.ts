@@ -47,10 +47,11 @@ const sampler = new Worker(
    parentPort.on("message", (m) => { tick(); if (m === "stop") { clearInterval(timer); } parentPort.postMessage(peak); });`,
   { eval: true },
 );
-const samplerPeak = () => new Promise<number>((resolve) => {
-  sampler.once("message", resolve);
-  sampler.postMessage("peak");
-});
+const samplerPeak = () =>
+  new Promise<number>((resolve) => {
+    sampler.once("message", resolve);
+    sampler.postMessage("peak");
+  });
 
 const rows: Array<[string, string]> = [];
 const note = (what: string, value: string) => rows.push([what, value]);
@@ -77,7 +78,9 @@ const plan = planKernelized("bench", B, H, L, M, Dv, np.float32, budget);
 const chunks = plan.heads.length * plan.features.length * plan.values.length;
 
 const out = await kernelizedAttentionInChunks(
-  np.array(phiQ).reshape([B, H, L, M]), np.array(phiK).reshape([B, H, L, M]), np.array(v).reshape([B, H, L, Dv]),
+  np.array(phiQ).reshape([B, H, L, M]),
+  np.array(phiK).reshape([B, H, L, M]),
+  np.array(v).reshape([B, H, L, Dv]),
   { rpe: np.array(rpe).reshape([H, 2 * L - 1]), causal },
 );
 const z = await out.data();
@@ -109,7 +112,10 @@ const wasmBytes = wasmMemories.reduce((a, m) => Math.max(a, m.buffer.byteLength)
 note("device", rt.description);
 note("shape", `B=${B} H=${H} L=${L} M=${M} Dv=${Dv} float32, ${causal ? "causal" : "bidirectional"}, with RPE`);
 note("FFT length n", String(fftLength(L)));
-note("chunks (head x feature x value blocks)", `${chunks} = ${plan.heads.length} x ${plan.features.length} x ${plan.values.length}, target ${mib(budget.chunkBytes)} MiB`);
+note(
+  "chunks (head x feature x value blocks)",
+  `${chunks} = ${plan.heads.length} x ${plan.features.length} x ${plan.values.length}, target ${mib(budget.chunkBytes)} MiB`,
+);
 note("inputs + output (MiB)", `${mib(inputBytes)} + ${mib(4 * B * H * L * Dv)}`);
 note("time: inputs (s)", ((tInputs - t0) / 1000).toFixed(1));
 note("time: kernelizedAttentionInChunks + read (s)", ((tDone - tInputs) / 1000).toFixed(1));

@@ -8,7 +8,7 @@
  */
 import type { BenchCase, BenchEnv, Implementation, Output } from "./cases/case.js";
 import type { Ceilings } from "./ceilings.js";
-import { timeRuns, type Timing } from "./timing.js";
+import { type Timing, timeRuns } from "./timing.js";
 
 export interface ImplementationResult {
   role: Implementation["role"];
@@ -82,7 +82,8 @@ export async function measureCase(c: BenchCase, L: number, env: BenchEnv, opts: 
         const errors = opts.deviceErrors();
         if (errors.length > 0) throw new Error(`the device reported: ${errors[0]}`);
         outputs.set(impl, values);
-        if (seconds > opts.budgetS) result.skipped = `one run took ${seconds.toFixed(1)} s, more than the time budget of ${opts.budgetS} s (--budget)`;
+        if (seconds > opts.budgetS)
+          result.skipped = `one run took ${seconds.toFixed(1)} s, more than the time budget of ${opts.budgetS} s (--budget)`;
       } catch (err) {
         result.skipped = `failed: ${firstLine(err)}`;
       }
@@ -105,7 +106,9 @@ export async function measureCase(c: BenchCase, L: number, env: BenchEnv, opts: 
           afterFirst: (ms) => {
             const total = (ms * (opts.warmup + opts.reps) + opts.warmupMs) / 1000;
             if (total > opts.budgetS) {
-              throw new Budget(`${opts.warmup + opts.reps} runs of ${(ms / 1000).toFixed(1)} s would exceed the time budget of ${opts.budgetS} s (--budget)`);
+              throw new Budget(
+                `${opts.warmup + opts.reps} runs of ${(ms / 1000).toFixed(1)} s would exceed the time budget of ${opts.budgetS} s (--budget)`,
+              );
             }
           },
         });
@@ -146,7 +149,13 @@ function agreements(c: BenchCase, impls: Implementation[], outputs: Map<Implemen
         if (c.tolerance && !(d <= c.tolerance.atol + c.tolerance.rtol * Math.abs(ref[j]))) within = false;
       }
       if (nan || got.length !== ref.length) maxAbsDiff = nan ? NaN : Infinity;
-      out.push({ fused: f.name, composite: r.name, maxAbsDiff, ...(c.tolerance ? { tolerance: c.tolerance } : {}), agree: c.tolerance ? within : null });
+      out.push({
+        fused: f.name,
+        composite: r.name,
+        maxAbsDiff,
+        ...(c.tolerance ? { tolerance: c.tolerance } : {}),
+        agree: c.tolerance ? within : null,
+      });
     }
   }
   return out;

@@ -47,12 +47,29 @@ export interface DeviceDefaults {
   copyBytes: number;
 }
 
-export const GPU_DEFAULTS: DeviceDefaults = { sizes: [1024, 4096, 16384, 65536], reps: 7, warmup: 2, warmupMs: 1000, matmulN: 4096, copyBytes: 2 ** 30 };
+export const GPU_DEFAULTS: DeviceDefaults = {
+  sizes: [1024, 4096, 16384, 65536],
+  reps: 7,
+  warmup: 2,
+  warmupMs: 1000,
+  matmulN: 4096,
+  copyBytes: 2 ** 30,
+};
 export const CPU_DEFAULTS: DeviceDefaults = { sizes: [256, 512], reps: 3, warmup: 1, warmupMs: 0, matmulN: 256, copyBytes: 16 * 2 ** 20 };
 
 /** Parses argv; throws an Error naming the bad option. */
 export function parseOptions(argv: string[]): Options {
-  const o: Options = { sizes: null, reps: null, warmup: null, cases: ["softmax", "kernelized"], device: "auto", json: "report/bench.json", torch: null, budgetS: 60, help: false };
+  const o: Options = {
+    sizes: null,
+    reps: null,
+    warmup: null,
+    cases: ["softmax", "kernelized"],
+    device: "auto",
+    json: "report/bench.json",
+    torch: null,
+    budgetS: 60,
+    help: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = () => {
@@ -83,13 +100,15 @@ export function parseOptions(argv: string[]): Options {
       case "--cases": {
         const cases = value().split(",");
         const bad = cases.filter((c) => c !== "softmax" && c !== "kernelized");
-        if (bad.length > 0 || cases.length === 0) throw new Error(`--cases takes softmax and/or kernelized, got ${JSON.stringify(bad.join(","))}`);
+        if (bad.length > 0 || cases.length === 0)
+          throw new Error(`--cases takes softmax and/or kernelized, got ${JSON.stringify(bad.join(","))}`);
         o.cases = cases as CaseGroup[];
         break;
       }
       case "--device": {
         const d = value();
-        if (d !== "auto" && d !== "webgpu" && d !== "wasm") throw new Error(`--device takes auto, webgpu or wasm, got ${JSON.stringify(d)}`);
+        if (d !== "auto" && d !== "webgpu" && d !== "wasm")
+          throw new Error(`--device takes auto, webgpu or wasm, got ${JSON.stringify(d)}`);
         o.device = d;
         break;
       }

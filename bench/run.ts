@@ -25,21 +25,22 @@
  * to the JSON report (--json, default report/bench.json). Exits with 1 when a
  * fused output disagrees with its composite.
  */
-import { getWebGPUDevice } from "@jax-js/jax";
+
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { init, teardown, type Runtime } from "../src/runtime/init.js";
-import { formatBytes, SHAPE, type BenchCase, type BenchEnv } from "./cases/case.js";
+import { getWebGPUDevice } from "@jax-js/jax";
+import { init, type Runtime, teardown } from "../src/runtime/init.js";
+import { type BenchCase, type BenchEnv, formatBytes, SHAPE } from "./cases/case.js";
 import { kernelized } from "./cases/kernelized.js";
 import { alibi, causal } from "./cases/softmax.js";
-import { measureCeilings, type Ceilings } from "./ceilings.js";
-import { deviceLimits, describeAdapter, probeAdapter, type AdapterDescription } from "./device.js";
+import { type Ceilings, measureCeilings } from "./ceilings.js";
+import { type AdapterDescription, describeAdapter, deviceLimits, probeAdapter } from "./device.js";
 import { measureCase } from "./measure.js";
-import { CPU_DEFAULTS, GPU_DEFAULTS, parseOptions, USAGE, type Options } from "./options.js";
+import { CPU_DEFAULTS, GPU_DEFAULTS, type Options, parseOptions, USAGE } from "./options.js";
 import { formatReport, type Row } from "./table.js";
-import { runTorchAnchors, torchAvailable, torchTiming, type TorchReport } from "./torchAnchor.js";
+import { runTorchAnchors, type TorchReport, torchAvailable, torchTiming } from "./torchAnchor.js";
 
 const CASES: BenchCase[] = [causal, alibi, kernelized];
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -63,7 +64,9 @@ const say = (line: string) => console.log(line);
 // 1. The adapter, before anything holds the GPU.
 const adapter: AdapterDescription | null = options.device === "wasm" ? null : await probeAdapter();
 if (!adapter && options.device === "webgpu") {
-  console.error("bench: --device webgpu was asked for but Dawn found no WebGPU adapter (see src/runtime/init.ts for the Vulkan drivers it needs)");
+  console.error(
+    "bench: --device webgpu was asked for but Dawn found no WebGPU adapter (see src/runtime/init.ts for the Vulkan drivers it needs)",
+  );
   process.exit(1);
 }
 const onCpu = !adapter || adapter.software;
@@ -111,7 +114,10 @@ const device = webgpu ? getWebGPUDevice() : null;
 const env: BenchEnv = { runtime: rt, webgpu, software: adapter?.software ?? false };
 const deviceErrors: string[] = [];
 device?.addEventListener("uncapturederror", (e) => deviceErrors.push((e as GPUUncapturedErrorEvent).error.message));
-if (!webgpu) notes.push(`${adapter === null && options.device === "wasm" ? "--device wasm" : "no WebGPU adapter"}: the composites run on WebAssembly; the fused kernels need WebGPU and are not run`);
+if (!webgpu)
+  notes.push(
+    `${adapter === null && options.device === "wasm" ? "--device wasm" : "no WebGPU adapter"}: the composites run on WebAssembly; the fused kernels need WebGPU and are not run`,
+  );
 
 let ceilings: Ceilings | null = null;
 let ceilingsNote = "not measured (they need WebGPU)";
@@ -136,7 +142,15 @@ const drainErrors = () => deviceErrors.splice(0);
 const rows: Row[] = [];
 for (const L of sizes) {
   for (const c of cases) {
-    const result = await measureCase(c, L, env, { warmup, warmupMs: defaults.warmupMs, reps, budgetS: options.budgetS, settle, ceilings, deviceErrors: drainErrors });
+    const result = await measureCase(c, L, env, {
+      warmup,
+      warmupMs: defaults.warmupMs,
+      reps,
+      budgetS: options.budgetS,
+      settle,
+      ceilings,
+      deviceErrors: drainErrors,
+    });
     const t = torch ? torchTiming(torch, L, c.torch) : null;
     rows.push({ ...result, ...(t ? { torch: { name: c.torch, ...t } } : {}) });
     const times = result.implementations.map((i) => `${i.role} ${i.timing ? `${i.timing.medianMs.toFixed(3)} ms` : "skipped"}`).join(", ");
@@ -150,7 +164,9 @@ const adapterLine = adapter ? `${rt.description}${adapter.software ? " (software
 say("");
 say(`posenc bench, ${date}`);
 say(`device: ${adapterLine}${device ? `; maxStorageBufferBindingSize ${formatBytes(device.limits.maxStorageBufferBindingSize)}` : ""}`);
-say(`shape: B=${SHAPE.B} H=${SHAPE.H} D=Dv=${SHAPE.D} M=${SHAPE.M}, float32, causal; median of ${reps} runs after ${warmup} warm-up runs${defaults.warmupMs ? ` (and at least ${defaults.warmupMs} ms of them)` : ""}, each awaited to the end of its work`);
+say(
+  `shape: B=${SHAPE.B} H=${SHAPE.H} D=Dv=${SHAPE.D} M=${SHAPE.M}, float32, causal; median of ${reps} runs after ${warmup} warm-up runs${defaults.warmupMs ? ` (and at least ${defaults.warmupMs} ms of them)` : ""}, each awaited to the end of its work`,
+);
 say(`ceilings, measured in this run: ${ceilingsNote}`);
 say(`PyTorch: ${torchNote}`);
 for (const n of notes) say(`note: ${n}`);
@@ -174,7 +190,12 @@ const report = {
     adapter: device ? describeAdapter(device.adapterInfo) : adapter,
     limits: device ? deviceLimits(device) : rt.limits,
     features: device ? [...device.features].sort() : [],
-    host: { platform: `${os.platform()} ${os.arch()}`, cpu: os.cpus()[0]?.model ?? "unknown", cores: os.availableParallelism(), node: process.version },
+    host: {
+      platform: `${os.platform()} ${os.arch()}`,
+      cpu: os.cpus()[0]?.model ?? "unknown",
+      cores: os.availableParallelism(),
+      node: process.version,
+    },
   },
   shape: { ...SHAPE, Dv: SHAPE.D, dtype: "float32", causal: true },
   ceilings: ceilings ?? { skipped: ceilingsNote },
@@ -184,6 +205,6 @@ const report = {
 };
 const jsonPath = resolve(options.json);
 mkdirSync(dirname(jsonPath), { recursive: true });
-writeFileSync(jsonPath, JSON.stringify(report, null, 1) + "\n");
+writeFileSync(jsonPath, `${JSON.stringify(report, null, 1)}\n`);
 say(`\nwrote ${jsonPath}`);
 await teardown();

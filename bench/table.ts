@@ -6,7 +6,7 @@
  * run. A cell that has no number shows "-" and a footnote with the reason.
  */
 import { formatTable } from "../src/core/table.js";
-import type { ImplementationResult, CaseResult } from "./measure.js";
+import type { CaseResult, ImplementationResult } from "./measure.js";
 
 /** A result row with its PyTorch anchor, as the harness merges them. */
 export interface Row extends CaseResult {
@@ -41,12 +41,18 @@ export function formatReport(rows: Row[], withTorch: boolean): string {
     }
     cells.push(fixed(ratio(tc, tf)));
     const a = row.agreement[0];
-    cells.push(a ? `${a.maxAbsDiff.toExponential(1)}${a.agree === false ? cite("outputs disagree beyond the case's tolerance") : ""}` : "-");
+    cells.push(
+      a ? `${a.maxAbsDiff.toExponential(1)}${a.agree === false ? cite("outputs disagree beyond the case's tolerance") : ""}` : "-",
+    );
     const best = row.implementations.filter((i) => i.timing).sort((x, y) => (x.timing?.medianMs ?? 0) - (y.timing?.medianMs ?? 0))[0];
     cells.push(best ? best.role : "-", sig(best?.tflops), percent(best?.fractionOfMatmul), sig(best?.gbps), percent(best?.fractionOfCopy));
     return cells;
   });
-  const table = formatTable(header, body, header.map((_, j) => (j === 1 ? "left" : "right")));
+  const table = formatTable(
+    header,
+    body,
+    header.map((_, j) => (j === 1 ? "left" : "right")),
+  );
   return [table, ...notes.map((n, i) => `[${i + 1}] ${n}`)].join("\n");
 }
 

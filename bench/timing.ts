@@ -35,7 +35,8 @@ export async function timeOnce(run: () => Promise<void>): Promise<number> {
  * throw to stop, e.g. when the runs would exceed a time budget.
  */
 export async function timeRuns(
-  run: () => Promise<void>, opts: { warmup: number; warmupMs: number; reps: number; afterFirst?: (ms: number) => void },
+  run: () => Promise<void>,
+  opts: { warmup: number; warmupMs: number; reps: number; afterFirst?: (ms: number) => void },
 ): Promise<Timing> {
   const samplesMs: number[] = [];
   let warm = 0;

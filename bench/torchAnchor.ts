@@ -33,7 +33,10 @@ const SCRIPT = "scripts/bench/torch_anchor.py";
 
 /** Whether `python3` imports torch and sees a CUDA device. */
 export function torchAvailable(): boolean {
-  const r = spawnSync("python3", ["-c", "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"], { stdio: "ignore", timeout: 60_000 });
+  const r = spawnSync("python3", ["-c", "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"], {
+    stdio: "ignore",
+    timeout: 60_000,
+  });
   return r.status === 0;
 }
 
@@ -58,7 +61,11 @@ export function runTorchAnchors(root: string, sizes: number[], reps: number, anc
 }
 
 /** The anchor's timing at length L, or why there is none. */
-export function torchTiming(report: TorchReport | null, L: number, anchor: TorchAnchor): { medianMs: number; samplesMs: number[] } | { skipped: string } {
+export function torchTiming(
+  report: TorchReport | null,
+  L: number,
+  anchor: TorchAnchor,
+): { medianMs: number; samplesMs: number[] } | { skipped: string } {
   const row = report?.rows.find((r) => r.L === L);
   if (!row) return { skipped: "not run" };
   const ms = row[`${KEYS[anchor]}_ms`];

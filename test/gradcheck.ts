@@ -9,7 +9,7 @@
  * on the "cpu" device: its transcendental functions are exact, where wasm and
  * webgpu approximate them to ~1e-7 relative even in float64.
  */
-import { numpy as np, tree, vjp, type JsTree } from "@jax-js/jax";
+import { type JsTree, numpy as np, tree, vjp } from "@jax-js/jax";
 import { expect } from "vitest";
 import { rng } from "../src/pe/random.js";
 
@@ -64,7 +64,9 @@ export async function checkGradients(f: (...xs: np.Array[]) => np.Array, inputs:
       inputs.map((x, k) => (k === i ? { data: x.data.map((v, j) => v + sign * GRAD_CHECK.eps * d[j]), shape: x.shape } : x));
     const numeric = ((await project(f, shifted(1), u)) - (await project(f, shifted(-1), u))) / (2 * GRAD_CHECK.eps);
     const err = Math.abs(analytic - numeric);
-    expect(err, `input ${i}: analytic ${analytic}, numeric ${numeric}`).toBeLessThanOrEqual(GRAD_CHECK.atol + GRAD_CHECK.rtol * Math.abs(numeric));
+    expect(err, `input ${i}: analytic ${analytic}, numeric ${numeric}`).toBeLessThanOrEqual(
+      GRAD_CHECK.atol + GRAD_CHECK.rtol * Math.abs(numeric),
+    );
   }
 }
 
@@ -84,7 +86,14 @@ export async function packedParams(params: unknown, scale: number): Promise<{ in
   const shapes = (flat as np.Array[]).map((a) => [...a.shape]);
   tree.dispose(params as JsTree<np.Array>);
   const data = new Float64Array(parts.reduce((n, p) => n + p.length, 0));
-  parts.reduce((at, p) => (data.set(p.map((v) => v * scale), at), at + p.length), 0);
+  let at = 0;
+  for (const p of parts) {
+    data.set(
+      p.map((v) => v * scale),
+      at,
+    );
+    at += p.length;
+  }
   const unpack = (z: np.Array) => {
     const theta = np.divide(z, scale);
     let at = 0;

@@ -50,6 +50,8 @@ export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
     }
   }
   if (worst > 1) {
-    expect.fail(`${what}: index ${at}: got ${actual[at]}, expected ${expected[at]} (error ${worst.toFixed(2)}x tolerance rtol=${tol.rtol}, atol=${tol.atol})`);
+    expect.fail(
+      `${what}: index ${at}: got ${actual[at]}, expected ${expected[at]} (error ${worst.toFixed(2)}x tolerance rtol=${tol.rtol}, atol=${tol.atol})`,
+    );
   }
 }

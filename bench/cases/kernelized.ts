@@ -32,15 +32,16 @@
  * elementwise bound is derived and checked in
  * test/kernels/kernelizedAttention.webgpu.test.ts.
  */
-import { jit, numpy as np } from "@jax-js/jax";
+
 import os from "node:os";
+import { jit, numpy as np } from "@jax-js/jax";
 import { prf } from "../../src/attention/featureMaps.js";
 import { kernelizedAttentionInChunks, kernelizedRpeAttention } from "../../src/attention/kernelized.js";
-import { kernelizedAttentionFused } from "../../src/kernels/webgpu/kernelizedAttention.js";
 import { fftLength } from "../../src/attention/toeplitz.js";
+import { kernelizedAttentionFused } from "../../src/kernels/webgpu/kernelizedAttention.js";
 import { gaussianOrthogonalProjection } from "../../src/pe/orthogonalFeatures.js";
 import { rng } from "../../src/pe/random.js";
-import { arrayOutput, formatBytes, normals, SHAPE, tensorOutput, type BenchCase, type BenchEnv, type Implementation } from "./case.js";
+import { arrayOutput, type BenchCase, type BenchEnv, formatBytes, type Implementation, normals, SHAPE, tensorOutput } from "./case.js";
 
 const { B, H, D, M } = SHAPE;
 const Dv = D;
@@ -89,7 +90,10 @@ function composite(x: Inputs, env: BenchEnv): Implementation {
     skip: null,
     note: `a jitted call would allocate ~${formatBytes(peak)} at once; the chunked composite awaits each chunk`,
     run: async () => {
-      const out = await kernelizedAttentionInChunks(phiQ(x.q.ref, x.W.ref), phiK(x.k.ref, x.W.ref), x.v.ref, { rpe: x.b.ref, causal: true });
+      const out = await kernelizedAttentionInChunks(phiQ(x.q.ref, x.W.ref), phiK(x.k.ref, x.W.ref), x.v.ref, {
+        rpe: x.b.ref,
+        causal: true,
+      });
       return arrayOutput(await out.blockUntilReady());
     },
     dispose: () => {
@@ -107,7 +111,10 @@ function fused(x: Inputs, env: BenchEnv): Implementation {
     run: async () =>
       tensorOutput(
         await kernelizedAttentionFused(x.q.ref, x.k.ref, x.v.ref, {
-          features: { kind: "prf", inputScale: "softmax", projection: x.W.ref }, qkNorm: "none", rpe: x.b.ref, causal: true,
+          features: { kind: "prf", inputScale: "softmax", projection: x.W.ref },
+          qkNorm: "none",
+          rpe: x.b.ref,
+          causal: true,
         }),
       ),
     dispose: () => {},

@@ -19,7 +19,17 @@ import type { AttentionPE } from "../../src/attention/spec.js";
 import { flashAttention } from "../../src/kernels/webgpu/flashAttention.js";
 import { slopes } from "../../src/pe/alibi.js";
 import { rng } from "../../src/pe/random.js";
-import { arrayOutput, formatBytes, normals, SHAPE, tensorOutput, type BenchCase, type BenchEnv, type Implementation, type TorchAnchor } from "./case.js";
+import {
+  arrayOutput,
+  type BenchCase,
+  type BenchEnv,
+  formatBytes,
+  type Implementation,
+  normals,
+  SHAPE,
+  type TorchAnchor,
+  tensorOutput,
+} from "./case.js";
 
 const { B, H, D } = SHAPE;
 
@@ -57,7 +67,10 @@ function composite(x: Inputs, env: BenchEnv): Implementation {
   return {
     role: "composite",
     name: "jit(attention)",
-    skip: scores > limit ? `its (H, L, L) logits need ${formatBytes(scores)}, more than one storage buffer (maxStorageBufferBindingSize ${formatBytes(limit)})` : null,
+    skip:
+      scores > limit
+        ? `its (H, L, L) logits need ${formatBytes(scores)}, more than one storage buffer (maxStorageBufferBindingSize ${formatBytes(limit)})`
+        : null,
     run: async () => arrayOutput(await f(x.q.ref, x.k.ref, x.v.ref).blockUntilReady()),
     dispose: () => f.dispose(),
   };

@@ -14,12 +14,12 @@
  * AbsolutePositionalEmbedding and ScaledSinusoidalEmbedding.
  */
 import { numpy as np } from "@jax-js/jax";
-import type { SinusoidalLayout } from "../pe/sinusoidal.js";
-import { inverseFrequencies } from "../pe/sinusoidal.js";
 import { constant } from "../core/constant.js";
-import { isArray, positionArray, type Positions } from "./positions.js";
 import { rowsAt } from "../core/rowsAt.js";
 import { reject } from "../core/shapes.js";
+import type { SinusoidalLayout } from "../pe/sinusoidal.js";
+import { inverseFrequencies } from "../pe/sinusoidal.js";
+import { isArray, type Positions, positionArray } from "./positions.js";
 
 export type AbsolutePE =
   | { type: "absolute"; kind: "sinusoidal"; layout: SinusoidalLayout; base?: number; scale?: number | np.Array }
@@ -39,9 +39,7 @@ export function addAbsolute(x: np.Array, pe: AbsolutePE, positions?: Positions):
     const angles = np.multiply(pos, constant(inverseFrequencies(C, pe.base ?? 10000), x.dtype).reshape([1, C / 2]));
     const sin = np.sin(angles.ref);
     const cos = np.cos(angles);
-    table = pe.layout === "concatenated"
-      ? np.concatenate([sin, cos], 1)
-      : np.stack([sin, cos], -1).reshape([L, C]);
+    table = pe.layout === "concatenated" ? np.concatenate([sin, cos], 1) : np.stack([sin, cos], -1).reshape([L, C]);
   } else {
     const [rows, width] = pe.table.shape;
     if (pe.table.ndim !== 2 || width !== C) abort(`table must be (maxPositions, C) with C = ${C}, got (${pe.table.shape.join(", ")})`);

@@ -28,14 +28,14 @@
  * HF transformers `eager_attention_forward`.
  */
 import { nn, numpy as np } from "@jax-js/jax";
+import { qkvShape, reject, shapeOf } from "../core/shapes.js";
 import { fromHFConfig } from "../pe/rope/hfConfig.js";
 import { currentLimits } from "../runtime/init.js";
 import { positionalBias } from "./biases.js";
 import { copeLogits } from "./cope.js";
-import { isArray, positionArray, type Positions } from "./positions.js";
+import { isArray, type Positions, positionArray } from "./positions.js";
 import { applyRotary, rotaryTables } from "./rotary.js";
-import { reject, shapeOf } from "../core/shapes.js";
-import { peArrays, type AttentionPE, type RotaryPE } from "./spec.js";
+import { type AttentionPE, peArrays, type RotaryPE } from "./spec.js";
 
 export interface AttentionOptions {
   /** Logit scale; default 1/sqrt(D). */
@@ -64,13 +64,7 @@ export function attention(q: np.Array, k: np.Array, v: np.Array, options: Attent
   const owned = [q, k, v, options.paddingMask, ...peArrays(options.pe)].filter((a): a is np.Array => a !== undefined);
   const positionArrays = [options.queryPositions, options.keyPositions].filter(isArray);
   const abort = (message: string): never => reject(FN, [...owned, ...positionArrays], message);
-  if (q.ndim !== 4 || k.ndim !== 4 || v.ndim !== 4) abort(`q, k, v must be (B, H, L, D), got q=${shapeOf(q)}, k=${shapeOf(k)}, v=${shapeOf(v)}`);
-  const [B, H, L, D] = q.shape;
-  const [Bk, Hkv, S, Dk] = k.shape;
-  if (Bk !== B || v.shape[0] !== B || Dk !== D || v.shape[1] !== Hkv || v.shape[2] !== S) {
-    abort(`q, k, v shapes mismatch: q=${shapeOf(q)}, k=${shapeOf(k)}, v=${shapeOf(v)} (need k (B, Hkv, S, D) and v (B, Hkv, S, Dv))`);
-  }
-  if (H % Hkv !== 0) abort(`query heads (${H}) must be a multiple of key/value heads (${Hkv})`);
+  const { B, H, L, D, Hkv, S } = qkvShape(q, k, v, true, abort);
   if (q.dtype !== k.dtype || q.dtype !== v.dtype) abort(`q, k, v dtypes differ: ${q.dtype}, ${k.dtype}, ${v.dtype}`);
   const pe = options.pe ?? { type: "none" };
   const queryOffset = options.queryOffset ?? S - L;
@@ -79,9 +73,14 @@ export function attention(q: np.Array, k: np.Array, v: np.Array, options: Attent
     abort(`options.paddingMask must be (B, S) = (${B}, ${S}), got ${shapeOf(options.paddingMask)}`);
   }
   const window = resolveWindow(options.window, options.causal ?? false, abort);
-  if (pe.type === "contextual" && !options.causal) abort("CoPE (pe.kind \"cope\") needs causal attention");
-  if (pe.type === "bias" && pe.kind === "alibi" && pe.slopes.length !== H) abort(`ALiBi needs one slope per head: ${H}, got ${pe.slopes.length}`);
-  if (pe.type === "rotary" && pe.heads !== undefined && (!Number.isInteger(pe.heads) || pe.heads < 1 || pe.heads > H || (H - pe.heads) % (H / Hkv) !== 0)) {
+  if (pe.type === "contextual" && !options.causal) abort('CoPE (pe.kind "cope") needs causal attention');
+  if (pe.type === "bias" && pe.kind === "alibi" && pe.slopes.length !== H)
+    abort(`ALiBi needs one slope per head: ${H}, got ${pe.slopes.length}`);
+  if (
+    pe.type === "rotary" &&
+    pe.heads !== undefined &&
+    (!Number.isInteger(pe.heads) || pe.heads < 1 || pe.heads > H || (H - pe.heads) % (H / Hkv) !== 0)
+  ) {
     abort(`pe.heads (${pe.heads}) must be an integer in [1, ${H}] covering whole key/value groups of ${H / Hkv} heads`);
   }
 
@@ -191,7 +190,14 @@ function block(b: Block): np.Array {
 }
 
 /** Boolean (1 | B, 1, l, S) visibility, or null when every key is visible. */
-function visibility(first: number, l: number, S: number, causal: boolean, window: [number, number] | null, padding: np.Array | null): np.Array | null {
+function visibility(
+  first: number,
+  l: number,
+  S: number,
+  causal: boolean,
+  window: [number, number] | null,
+  padding: np.Array | null,
+): np.Array | null {
   let mask: np.Array | null = null;
   if (causal || window) {
     const diff = np.subtract(np.arange(first, first + l).reshape([l, 1]), np.arange(0, S).reshape([1, S])); // (l, S) i - j
@@ -226,7 +232,15 @@ export function resolveWindow(w: AttentionOptions["window"], causal: boolean, ab
  * Heads per chunk and queries per chunk such that a (B, h, l, S) logits
  * tensor fits `limit` bytes: whole heads first, then query blocks.
  */
-function planChunks(B: number, H: number, L: number, S: number, itemBytes: number, limit: number, abort: (m: string) => never): [number, number] {
+function planChunks(
+  B: number,
+  H: number,
+  L: number,
+  S: number,
+  itemBytes: number,
+  limit: number,
+  abort: (m: string) => never,
+): [number, number] {
   const bytes = (h: number, l: number) => B * h * l * S * itemBytes;
   if (bytes(H, L) <= limit) return [H, L];
   const heads = Math.floor(limit / bytes(1, L));
@@ -246,10 +260,15 @@ function staticPositions(p: Positions | undefined, n: number, offset: number): F
 }
 
 function rotate(pe: RotaryPE, q: np.Array, k: np.Array, qpos: np.Array, kpos: np.Array, seqLen: number): [np.Array, np.Array] {
-  const f = "hfConfig" in pe.frequencies ? fromHFConfig(pe.frequencies.hfConfig, { seqLen, layerType: pe.frequencies.layerType }) : pe.frequencies;
+  const f =
+    "hfConfig" in pe.frequencies ? fromHFConfig(pe.frequencies.hfConfig, { seqLen, layerType: pe.frequencies.layerType }) : pe.frequencies;
   const xpos = pe.xpos;
   const tq = rotaryTables(qpos, f.invFreq, { pairing: pe.pairing, attentionFactor: f.attentionFactor, xpos: xpos && { ...xpos, sign: 1 } });
-  const tk = rotaryTables(kpos, f.invFreq, { pairing: pe.pairing, attentionFactor: f.attentionFactor, xpos: xpos && { ...xpos, sign: -1 } });
+  const tk = rotaryTables(kpos, f.invFreq, {
+    pairing: pe.pairing,
+    attentionFactor: f.attentionFactor,
+    xpos: xpos && { ...xpos, sign: -1 },
+  });
   const H = q.shape[1];
   const Hkv = k.shape[1];
   const n = pe.heads ?? H;
@@ -257,6 +276,9 @@ function rotate(pe: RotaryPE, q: np.Array, k: np.Array, qpos: np.Array, kpos: np
   // only the last n query heads (and the key heads of their groups) are rotated
   const nk = (n / H) * Hkv;
   const split = (x: np.Array, total: number, rotated: number, t: { cos: np.Array; sin: np.Array }) =>
-    np.concatenate([x.ref.slice([], [0, total - rotated]), applyRotary(x.slice([], [total - rotated, total]), t.cos, t.sin, pe.pairing)], 1);
+    np.concatenate(
+      [x.ref.slice([], [0, total - rotated]), applyRotary(x.slice([], [total - rotated, total]), t.cos, t.sin, pe.pairing)],
+      1,
+    );
   return [split(q, H, n, tq), split(k, Hkv, nk, tk)];
 }

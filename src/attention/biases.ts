@@ -15,9 +15,9 @@
  * arrays are consumed.
  */
 import { nn, numpy as np } from "@jax-js/jax";
-import { bucketer } from "../pe/t5.js";
 import { constant } from "../core/constant.js";
 import { rowsAt } from "../core/rowsAt.js";
+import { bucketer } from "../pe/t5.js";
 import type { BiasPE, Mlp } from "./spec.js";
 
 export interface BiasContext {
@@ -121,7 +121,10 @@ function tracedBuckets(pe: Extract<BiasPE, { kind: "t5" }>, rel: np.Array): np.A
   }
   const maxExact = Math.floor(n / 2);
   const ratio = np.log(np.divide(np.maximum(d.ref, maxExact), maxExact));
-  const large = np.minimum(np.add(np.floor(np.multiply(np.divide(ratio, Math.log(pe.maxDistance / maxExact)), n - maxExact)), maxExact), n - 1);
+  const large = np.minimum(
+    np.add(np.floor(np.multiply(np.divide(ratio, Math.log(pe.maxDistance / maxExact)), n - maxExact)), maxExact),
+    n - 1,
+  );
   const bucket = np.add(np.where(np.less(d.ref, maxExact), d, large), offset);
   return bucket.astype(np.int32);
 }

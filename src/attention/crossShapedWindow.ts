@@ -31,10 +31,10 @@
  * (https://github.com/microsoft/CSWin-Transformer).
  */
 import { nn, numpy as np } from "@jax-js/jax";
+import { integerArg, reject, shapeOf } from "../core/shapes.js";
 import { currentLimits } from "../runtime/init.js";
 import { windowedLepe } from "./lepe.js";
-import { integerArg, reject, shapeOf } from "../core/shapes.js";
-import { fromWindows, toWindows, windowCounts, windowValidity, type WindowGrid } from "./windows.js";
+import { fromWindows, toWindows, type WindowGrid, windowCounts, windowValidity } from "./windows.js";
 
 interface GridAndHeads {
   /** Grid rows H. */
@@ -50,7 +50,7 @@ interface GridAndHeads {
 }
 
 export type CrossShapedWindowOptions =
-  | (GridAndHeads & { mode: "cross"; /** Stripe width sw (rows or columns). */ stripeWidth: number })
+  | (GridAndHeads & { mode: "cross" /** Stripe width sw (rows or columns). */; stripeWidth: number })
   | (GridAndHeads & { mode: "global" });
 
 /**
@@ -82,7 +82,12 @@ export function crossShapedWindowAttention(
   const [, N, C] = q.shape;
   if (N !== H * W) reject(fn, args, `q, k, v hold ${N} tokens, but the grid ${H}x${W} has ${H * W}`);
   if (C % heads !== 0) reject(fn, args, `channels C (${C}) must be divisible by opts.heads (${heads})`);
-  if (mode === "cross" && heads % 2 !== 0) reject(fn, args, `opts.heads (${heads}) must be even in mode "cross": half the heads attend in vertical stripes, half in horizontal ones`);
+  if (mode === "cross" && heads % 2 !== 0)
+    reject(
+      fn,
+      args,
+      `opts.heads (${heads}) must be even in mode "cross": half the heads attend in vertical stripes, half in horizontal ones`,
+    );
   if (lepeWeight.ndim !== 3 || lepeWeight.shape[0] !== C || lepeWeight.shape[1] !== 3 || lepeWeight.shape[2] !== 3) {
     reject(fn, args, `lepeWeight must be (C, 3, 3) = (${C}, 3, 3), got ${shapeOf(lepeWeight)}`);
   }
@@ -94,12 +99,21 @@ export function crossShapedWindowAttention(
   const itemBytes = q.dtype === np.float64 ? 8 : q.dtype === np.float16 ? 2 : 4;
   const [B] = q.shape;
   const branches: [number, number, number][] =
-    mode === "global" ? [[H, W, heads]] : [[H, Math.min(sw, W), heads / 2], [Math.min(sw, H), W, heads / 2]];
+    mode === "global"
+      ? [[H, W, heads]]
+      : [
+          [H, Math.min(sw, W), heads / 2],
+          [Math.min(sw, H), W, heads / 2],
+        ];
   for (const [wh, ww, h] of branches) {
     const windows = B * Math.ceil(H / wh) * Math.ceil(W / ww);
     const bytes = windows * h * (wh * ww) ** 2 * itemBytes;
     if (bytes > limit) {
-      reject(fn, args, `the ${wh}x${ww} windows' logits (${windows} windows x ${h} heads x ${wh * ww}^2 x ${itemBytes} bytes = ${bytes} bytes) exceed the device's storage buffer limit of ${limit} bytes`);
+      reject(
+        fn,
+        args,
+        `the ${wh}x${ww} windows' logits (${windows} windows x ${h} heads x ${wh * ww}^2 x ${itemBytes} bytes = ${bytes} bytes) exceed the device's storage buffer limit of ${limit} bytes`,
+      );
     }
   }
 
@@ -109,12 +123,24 @@ export function crossShapedWindowAttention(
   const half = C / 2;
   const lead = (x: np.Array, from: number, to: number) => x.ref.slice([], [], [from, to]);
   const vertical = windowAttention(
-    lead(q, 0, half), lead(k, 0, half), lead(v, 0, half), lepeWeight.ref.slice([0, half]), lepeBias.ref.slice([0, half]),
-    { height: H, width: W, windowHeight: H, windowWidth: Math.min(sw, W) }, heads / 2, scale,
+    lead(q, 0, half),
+    lead(k, 0, half),
+    lead(v, 0, half),
+    lepeWeight.ref.slice([0, half]),
+    lepeBias.ref.slice([0, half]),
+    { height: H, width: W, windowHeight: H, windowWidth: Math.min(sw, W) },
+    heads / 2,
+    scale,
   ); // (B, N, C/2)
   const horizontal = windowAttention(
-    q.slice([], [], [half, C]), k.slice([], [], [half, C]), v.slice([], [], [half, C]), lepeWeight.slice([half, C]), lepeBias.slice([half, C]),
-    { height: H, width: W, windowHeight: Math.min(sw, H), windowWidth: W }, heads / 2, scale,
+    q.slice([], [], [half, C]),
+    k.slice([], [], [half, C]),
+    v.slice([], [], [half, C]),
+    lepeWeight.slice([half, C]),
+    lepeBias.slice([half, C]),
+    { height: H, width: W, windowHeight: Math.min(sw, H), windowWidth: W },
+    heads / 2,
+    scale,
   ); // (B, N, C/2)
   return np.concatenate([vertical, horizontal], -1); // (B, N, C)
 }
@@ -149,14 +175,16 @@ export function cswinAttention(x: np.Array, weights: CswinAttentionWeights, opts
   const args = [x, qkvWeight, qkvBias, lepeWeight, lepeBias, projWeight, projBias];
   const C = x.shape[x.ndim - 1];
   if (x.ndim !== 3) reject(fn, args, `x must be (B, H * W, C), got ${shapeOf(x)}`);
-  if (!qkvWeight || qkvWeight.ndim !== 2 || qkvWeight.shape[0] !== 3 * C || qkvWeight.shape[1] !== C) {
+  if (qkvWeight?.ndim !== 2 || qkvWeight.shape[0] !== 3 * C || qkvWeight.shape[1] !== C) {
     reject(fn, args, `weights.qkvWeight must be (3C, C) = (${3 * C}, ${C}), got ${qkvWeight ? shapeOf(qkvWeight) : "undefined"}`);
   }
-  if (qkvBias && (qkvBias.ndim !== 1 || qkvBias.shape[0] !== 3 * C)) reject(fn, args, `weights.qkvBias must be (3C) = (${3 * C}), got ${shapeOf(qkvBias)}`);
-  if (!projWeight || projWeight.ndim !== 2 || projWeight.shape[0] !== C || projWeight.shape[1] !== C) {
+  if (qkvBias && (qkvBias.ndim !== 1 || qkvBias.shape[0] !== 3 * C))
+    reject(fn, args, `weights.qkvBias must be (3C) = (${3 * C}), got ${shapeOf(qkvBias)}`);
+  if (projWeight?.ndim !== 2 || projWeight.shape[0] !== C || projWeight.shape[1] !== C) {
     reject(fn, args, `weights.projWeight must be (C, C) = (${C}, ${C}), got ${projWeight ? shapeOf(projWeight) : "undefined"}`);
   }
-  if (!projBias || projBias.ndim !== 1 || projBias.shape[0] !== C) reject(fn, args, `weights.projBias must be (C) = (${C}), got ${projBias ? shapeOf(projBias) : "undefined"}`);
+  if (projBias?.ndim !== 1 || projBias.shape[0] !== C)
+    reject(fn, args, `weights.projBias must be (C) = (${C}), got ${projBias ? shapeOf(projBias) : "undefined"}`);
   if (!lepeWeight || !lepeBias) reject(fn, args, "weights.lepeWeight and weights.lepeBias are required");
   let qkv = np.matmul(x, np.transpose(qkvWeight)); // (B, N, 3C)
   if (qkvBias) qkv = np.add(qkv, qkvBias);
@@ -171,7 +199,16 @@ export function cswinAttention(x: np.Array, weights: CswinAttentionWeights, opts
  * Softmax attention inside the windows of one branch, plus LePE. q, k, v:
  * (B, H*W, Cb); lepe weights (Cb, 3, 3), (Cb). Returns (B, H*W, Cb).
  */
-function windowAttention(q: np.Array, k: np.Array, v: np.Array, lepeWeight: np.Array, lepeBias: np.Array, g: WindowGrid, heads: number, scale: number): np.Array {
+function windowAttention(
+  q: np.Array,
+  k: np.Array,
+  v: np.Array,
+  lepeWeight: np.Array,
+  lepeBias: np.Array,
+  g: WindowGrid,
+  heads: number,
+  scale: number,
+): np.Array {
   const [B, , Cb] = q.shape;
   const S = g.windowHeight * g.windowWidth;
   const d = Cb / heads;

@@ -36,7 +36,12 @@ export interface ConvWindows {
  */
 export function depthwiseConv3x3(x: np.Array, weight: np.Array, bias: np.Array, windows?: ConvWindows): np.Array {
   const [, H, W, C] = x.shape;
-  const padded = np.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]); // (B, H+2, W+2, C)
+  const padded = np.pad(x, [
+    [0, 0],
+    [1, 1],
+    [1, 1],
+    [0, 0],
+  ]); // (B, H+2, W+2, C)
   let out: np.Array = bias.reshape([1, 1, 1, C]);
   for (let i = 0; i < 3; i++) {
     for (let j = 0; j < 3; j++) {
@@ -62,7 +67,9 @@ function windowMask(H: number, W: number, dy: number, dx: number, g: ConvWindows
   let ones = 0;
   for (let h = 0; h < H; h++) {
     for (let w = 0; w < W; w++) {
-      const same = Math.floor(h / g.windowHeight) === Math.floor((h + dy) / g.windowHeight) && Math.floor(w / g.windowWidth) === Math.floor((w + dx) / g.windowWidth);
+      const same =
+        Math.floor(h / g.windowHeight) === Math.floor((h + dy) / g.windowHeight) &&
+        Math.floor(w / g.windowWidth) === Math.floor((w + dx) / g.windowWidth);
       if (same) {
         m[h * W + w] = 1;
         ones++;

@@ -14,10 +14,10 @@
  * function consumes its array arguments (pass `x.ref` to keep x), also when
  * it throws.
  */
-import { nn, numpy as np, type DType } from "@jax-js/jax";
-import { gaussianOrthogonalProjection, type ProjectionScaling } from "../pe/orthogonalFeatures.js";
+import { type DType, nn, numpy as np } from "@jax-js/jax";
 import { constant } from "../core/constant.js";
 import { fail, integer } from "../core/validate.js";
+import { gaussianOrthogonalProjection, type ProjectionScaling } from "../pe/orthogonalFeatures.js";
 
 export interface PrfOptions {
   /**
@@ -67,7 +67,8 @@ export function prf(x: np.Array, W: np.Array, opts: PrfOptions): np.Array {
       ? `opts.role must be "query" or "key", got ${JSON.stringify(role)}`
       : inputScale !== "softmax" && inputScale !== "none"
         ? `opts.inputScale must be "softmax" or "none", got ${JSON.stringify(inputScale)}`
-        : projectionProblem(x, W) ?? (role === "key" && x.ndim < 2 ? `keys must be (..., L, D), got shape (${x.shape.join(", ")})` : null);
+        : (projectionProblem(x, W) ??
+          (role === "key" && x.ndim < 2 ? `keys must be (..., L, D), got shape (${x.shape.join(", ")})` : null));
   if (problem) {
     x.dispose();
     W.dispose();
@@ -136,7 +137,8 @@ export function projection(numFeatures: number, dim: number, opts: { seed: numbe
   integer(fn, "numFeatures", numFeatures, 1);
   integer(fn, "dim", dim, 1);
   integer(fn, "opts.seed", opts?.seed, 0);
-  if (opts.scaling !== "chi" && opts.scaling !== "sqrtD") fail(fn, `opts.scaling must be "chi" or "sqrtD", got ${JSON.stringify(opts.scaling)}`);
+  if (opts.scaling !== "chi" && opts.scaling !== "sqrtD")
+    fail(fn, `opts.scaling must be "chi" or "sqrtD", got ${JSON.stringify(opts.scaling)}`);
   if (!isFloat(opts.dtype)) fail(fn, `opts.dtype must be a float dtype, got ${JSON.stringify(opts.dtype)}`);
   const w = gaussianOrthogonalProjection(numFeatures, dim, { seed: opts.seed, scaling: opts.scaling });
   return constant(w, opts.dtype).reshape([numFeatures, dim]); // drawn in float64, rounded once (WebGPU has no float64 arrays)

@@ -50,11 +50,11 @@
  * Reference: Luo et al., "Stable, Fast and Accurate: Kernelized Attention
  * with Relative Positional Encoding" (NeurIPS 2021), https://arxiv.org/abs/2106.12566
  */
-import { numpy as np, type DType } from "@jax-js/jax";
-import { describe, fail } from "../core/validate.js";
+import { type DType, numpy as np } from "@jax-js/jax";
 import { constant } from "../core/constant.js";
+import { describe, fail } from "../core/validate.js";
 import { eluPlusOne, prf, relu } from "./featureMaps.js";
-import { blocks, checkFits, memoryBudget, type MemoryBudget, type MemoryOptions } from "./memoryBudget.js";
+import { blocks, checkFits, type MemoryBudget, type MemoryOptions, memoryBudget } from "./memoryBudget.js";
 import { applyCirculant, chunkBytes, circulantSpectrum, fftLength, maxChannels, toeplitzMatrix } from "./toeplitz.js";
 
 export interface KernelizedOptions {
@@ -148,7 +148,12 @@ function prepare(fn: string, phiQ: np.Array, phiK: np.Array, v: np.Array, opts: 
  * (so that a caller may wait for it) and returns z. Consumes the arrays.
  */
 function* fftChunks(
-  io: CheckedInputs, plan: KernelizedPlan, phiQ: np.Array, phiK: np.Array, vAug: np.Array, causal: boolean,
+  io: CheckedInputs,
+  plan: KernelizedPlan,
+  phiQ: np.Array,
+  phiK: np.Array,
+  vAug: np.Array,
+  causal: boolean,
 ): Generator<np.Array, np.Array, void> {
   const { B, L, Dv, dtype } = io;
   const n = fftLength(L);
@@ -308,7 +313,14 @@ export interface KernelizedPlan {
  * Reference: docs/KERNELIZED.md, "Chunks and memory".
  */
 export function planKernelized(
-  fn: string, B: number, H: number, L: number, M: number, Dv: number, dtype: DType, budget: MemoryBudget,
+  fn: string,
+  B: number,
+  H: number,
+  L: number,
+  M: number,
+  Dv: number,
+  dtype: DType,
+  budget: MemoryBudget,
 ): KernelizedPlan {
   const n = fftLength(L);
   const V = Dv + 1;
@@ -353,7 +365,8 @@ function checkInputs(fn: string, phiQ: np.Array, phiK: np.Array, v: np.Array, op
       fail(fn, `phiQ, phiK and v must have the same dtype, got ${phiQ.dtype}, ${phiK.dtype} and ${v.dtype}`);
     }
     const eps = opts.eps ?? 0;
-    if (typeof eps !== "number" || !Number.isFinite(eps) || eps < 0) fail(fn, `opts.eps must be a finite number >= 0, got ${describe(eps)}`);
+    if (typeof eps !== "number" || !Number.isFinite(eps) || eps < 0)
+      fail(fn, `opts.eps must be a finite number >= 0, got ${describe(eps)}`);
     const budget = memoryBudget(fn, opts.memory);
     checkFits(fn, "the output with its denominator", [B, H, L, Dv + 1], dtype, budget);
     if (fft) checkFits(fn, "the circulant spectrum", [H, fftLength(L)], dtype, budget);
@@ -372,7 +385,10 @@ function checkInputs(fn: string, phiQ: np.Array, phiK: np.Array, v: np.Array, op
       for (let i = 0; i < values.length; i++) {
         if (!Number.isFinite(values[i])) {
           const h = Math.floor(i / (2 * L - 1));
-          fail(fn, `rpe[${h}][${i - h * (2 * L - 1)}] (head ${h}, offset j-i = ${i - h * (2 * L - 1) - (L - 1)}) must be finite, got ${describe(values[i])}`);
+          fail(
+            fn,
+            `rpe[${h}][${i - h * (2 * L - 1)}] (head ${h}, offset j-i = ${i - h * (2 * L - 1) - (L - 1)}) must be finite, got ${describe(values[i])}`,
+          );
         }
       }
       rpe = constant(values, dtype).reshape([H, 2 * L - 1]);

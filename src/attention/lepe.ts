@@ -21,8 +21,8 @@
  * section 3.3; microsoft/CSWin-Transformer models/cswin.py `LePEAttention.get_lepe`.
  */
 import type { numpy as np } from "@jax-js/jax";
-import { depthwiseConv3x3 } from "./depthwiseConv.js";
 import { integerArg, reject, shapeOf } from "../core/shapes.js";
+import { depthwiseConv3x3 } from "./depthwiseConv.js";
 import type { WindowGrid } from "./windows.js";
 
 /**
@@ -39,7 +39,8 @@ export function lepe(v: np.Array, weight: np.Array, bias: np.Array, windows: Win
   const wh = integerArg(fn, args, "windows.windowHeight", windows?.windowHeight, 1);
   const ww = integerArg(fn, args, "windows.windowWidth", windows?.windowWidth, 1);
   const C = v.shape[2];
-  if (v.ndim !== 3 || v.shape[1] !== H * W) reject(fn, args, `v must be (B, H * W, C) = (B, ${H * W}, C) for grid ${H}x${W}, got ${shapeOf(v)}`);
+  if (v.ndim !== 3 || v.shape[1] !== H * W)
+    reject(fn, args, `v must be (B, H * W, C) = (B, ${H * W}, C) for grid ${H}x${W}, got ${shapeOf(v)}`);
   if (weight.ndim !== 3 || weight.shape[0] !== C || weight.shape[1] !== 3 || weight.shape[2] !== 3) {
     reject(fn, args, `weight must be (C, 3, 3) = (${C}, 3, 3), got ${shapeOf(weight)}`);
   }

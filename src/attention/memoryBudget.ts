@@ -24,8 +24,8 @@
  * which is also how the tests simulate a device with small limits.
  */
 import type { DType } from "@jax-js/jax";
-import { currentLimits } from "../runtime/init.js";
 import { describe, fail } from "../core/validate.js";
+import { currentLimits } from "../runtime/init.js";
 
 /** Default size of the largest intermediate array of one chunk of work. */
 export const DEFAULT_CHUNK_BYTES = 16 * 2 ** 20;

@@ -14,8 +14,8 @@
  * models/twins.py `PosConv` (https://github.com/huggingface/pytorch-image-models)
  */
 import { numpy as np } from "@jax-js/jax";
-import { depthwiseConv3x3 } from "./depthwiseConv.js";
 import { integerArg, reject, shapeOf } from "../core/shapes.js";
+import { depthwiseConv3x3 } from "./depthwiseConv.js";
 
 export interface TokenGrid {
   height: number;

@@ -4,9 +4,9 @@
  * (so that a jitted training step can take new randomized positions every
  * call without retracing).
  */
-import { numpy as np, type DType } from "@jax-js/jax";
-import { fail } from "../core/validate.js";
+import { type DType, numpy as np } from "@jax-js/jax";
 import { constant } from "../core/constant.js";
+import { fail } from "../core/validate.js";
 
 export type Positions = number[] | Float64Array | Float32Array | np.Array;
 

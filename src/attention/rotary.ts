@@ -15,10 +15,10 @@
  * `apply_rotary_pos_emb`; Sun et al. (xPos), https://arxiv.org/abs/2212.10554
  */
 import { numpy as np } from "@jax-js/jax";
+import { constant } from "../core/constant.js";
+import { fail } from "../core/validate.js";
 import type { Pairing } from "../pe/rope/pairing.js";
 import { bases as xposBases } from "../pe/rope/xpos.js";
-import { fail } from "../core/validate.js";
-import { constant } from "../core/constant.js";
 
 export interface RotaryTables {
   /** (L, rotaryDim) */

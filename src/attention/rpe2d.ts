@@ -19,11 +19,11 @@
  * for Vision Transformer" (ECCV 2024), https://arxiv.org/abs/2403.13298;
  * timm layers/pos_embed_sincos.py `build_rotary_pos_embed`.
  */
-import { numpy as np, type DType } from "@jax-js/jax";
-import { axisPositions, bands, type AxialOptions } from "../pe/axialRope.js";
-import { fail, finiteArray, integer } from "../core/validate.js";
+import { type DType, numpy as np } from "@jax-js/jax";
 import { constant } from "../core/constant.js";
-import { isArray, positionArray, type Positions } from "./positions.js";
+import { fail, finiteArray, integer } from "../core/validate.js";
+import { type AxialOptions, axisPositions, bands } from "../pe/axialRope.js";
+import { isArray, type Positions, positionArray } from "./positions.js";
 import type { RotaryTables } from "./rotary.js";
 
 export interface Rpe2dTableOptions extends Pick<AxialOptions, "convention" | "temperature" | "maxRes" | "linearBands" | "gridIndexing"> {
@@ -54,7 +54,10 @@ export function rpe2dTables(dim: number, opts: Rpe2dTableOptions): RotaryTables 
   const dtype = [opts.rows, opts.cols].find(isArray)?.dtype ?? opts.dtype ?? np.float32;
   const rows = positionArray(fn, "opts.rows", opts.rows ?? axisPositions(H, opts), H, dtype); // (H)
   const cols = positionArray(fn, "opts.cols", opts.cols ?? axisPositions(W, opts), W, dtype); // (W)
-  const pairs = constant(Array.from({ length: 2 * K }, (_, c) => omega[c >> 1]), dtype).reshape([1, 1, 2 * K]); // band of each channel
+  const pairs = constant(
+    Array.from({ length: 2 * K }, (_, c) => omega[c >> 1]),
+    dtype,
+  ).reshape([1, 1, 2 * K]); // band of each channel
   const rowAngles = np.broadcastTo(np.multiply(rows.reshape([H, 1, 1]), pairs.ref), [H, W, 2 * K]); // (H, W, 2K)
   const colAngles = np.broadcastTo(np.multiply(cols.reshape([1, W, 1]), pairs), [H, W, 2 * K]); // (H, W, 2K)
   const blocks = (opts.gridIndexing ?? "ij") === "ij" ? [rowAngles, colAngles] : [colAngles, rowAngles];
@@ -70,7 +73,10 @@ function check(fn: string, dim: number, opts: Rpe2dTableOptions): Float64Array {
   if (dim % 4 !== 0) fail(fn, `dim (${dim}) must be divisible by 4: two axes of interleaved pairs`);
   const indexing = opts.gridIndexing ?? "ij";
   if (indexing !== "ij" && indexing !== "xy") fail(fn, `opts.gridIndexing must be "ij" or "xy", got ${JSON.stringify(indexing)}`);
-  for (const [field, p, n] of [["opts.rows", opts.rows, H], ["opts.cols", opts.cols, W]] as const) {
+  for (const [field, p, n] of [
+    ["opts.rows", opts.rows, H],
+    ["opts.cols", opts.cols, W],
+  ] as const) {
     if (p === undefined) continue;
     if (isArray(p)) {
       if (p.ndim !== 1 || p.shape[0] !== n) fail(fn, `${field} must be a 1-D array of ${n} positions, got shape (${p.shape.join(", ")})`);

@@ -36,9 +36,9 @@
  * section 3.2; Golub & Van Loan, "Matrix Computations", 4th ed., section 4.8
  * (circulant embedding of Toeplitz matrices).
  */
-import { numpy as np, type DType } from "@jax-js/jax";
+import { type DType, numpy as np } from "@jax-js/jax";
 import { describe, fail } from "../core/validate.js";
-import { blocks, bytesPer, checkFits, memoryBudget, type MemoryBudget, type MemoryOptions } from "./memoryBudget.js";
+import { blocks, bytesPer, checkFits, type MemoryBudget, type MemoryOptions, memoryBudget } from "./memoryBudget.js";
 
 export interface ToeplitzOptions {
   /** Zero the offsets j > i (each output sees only itself and earlier positions). */
@@ -139,18 +139,36 @@ export function toeplitzMatrix(c: np.Array, opts: { causal: boolean }): np.Array
   const L = (K + 1) / 2;
   // Causal: the offsets j > i (indices >= L) are replaced by zeros, not masked
   // afterwards, so that an infinite unused entry cannot turn into NaN.
-  const kept = opts.causal ? np.pad(c.slice([], [0, L]), [[0, 0], [0, L - 1]]) : c;
+  const kept = opts.causal
+    ? np.pad(c.slice([], [0, L]), [
+        [0, 0],
+        [0, L - 1],
+      ])
+    : c;
   // Row i of the (L, 2L-1) reshape of c (padded to period 2L and tiled) is c
   // shifted right by i: element (i, t) = c_ext[(t - i) mod 2L]. Columns
   // t = j + L - 1 give c_ext[j - i + L - 1] = c_{j-i} (never the padding).
-  const extended = np.pad(kept, [[0, 0], [0, 1]]); // (H, 2L)
-  const tiled = np.tile(extended, [1, L]).slice([], [0, L * K]).reshape([H, L, K]);
+  const extended = np.pad(kept, [
+    [0, 0],
+    [0, 1],
+  ]); // (H, 2L)
+  const tiled = np
+    .tile(extended, [1, L])
+    .slice([], [0, L * K])
+    .reshape([H, L, K]);
   return tiled.slice([], [], [L - 1, K]); // (H, L, L)
 }
 
 /** @internal The chunks of heads and channels of a (B, H, L, N) Toeplitz product. */
 export function planToeplitz(
-  fn: string, B: number, H: number, L: number, N: number, n: number, dtype: DType, budget: MemoryBudget,
+  fn: string,
+  B: number,
+  H: number,
+  L: number,
+  N: number,
+  n: number,
+  dtype: DType,
+  budget: MemoryBudget,
 ): { heads: Array<[number, number]>; channels: Array<[number, number]> } {
   const perHead = chunkBytes(B, 1, N, L, n, dtype);
   if (perHead * H <= budget.chunkBytes) return { heads: [[0, H]], channels: [[0, N]] };
@@ -168,7 +186,10 @@ export function maxChannels(fn: string, B: number, L: number, n: number, dtype: 
   if (fit >= 1) return fit;
   const one = chunkBytes(B, 1, 1, L, n, dtype);
   if (one > budget.maxBufferBytes) {
-    fail(fn, `one channel of one head, (B, n) = (${B}, ${n}) ${dtype}, needs ${one} bytes, more than maxBufferBytes ${budget.maxBufferBytes}`);
+    fail(
+      fn,
+      `one channel of one head, (B, n) = (${B}, ${n}) ${dtype}, needs ${one} bytes, more than maxBufferBytes ${budget.maxBufferBytes}`,
+    );
   }
   return 1;
 }
@@ -192,10 +213,22 @@ export function circulantSpectrum(c: np.Array, L: number, n: number, causal: boo
   let g: np.Array;
   if (causal || L === 1) {
     reversed.dispose();
-    g = np.pad(head, [[0, 0], [0, n - L]]);
+    g = np.pad(head, [
+      [0, 0],
+      [0, n - L],
+    ]);
   } else {
     const tail = reversed.slice([], [0, L - 1]); // offsets L-1, ..., 1 -> g[n-L+1..n-1]
-    g = np.concatenate([np.pad(head, [[0, 0], [0, n - 2 * L + 1]]), tail], 1);
+    g = np.concatenate(
+      [
+        np.pad(head, [
+          [0, 0],
+          [0, n - 2 * L + 1],
+        ]),
+        tail,
+      ],
+      1,
+    );
   }
   return np.fft.fft({ real: g.ref, imag: np.zerosLike(g) }); // (Hc, n)
 }
@@ -210,8 +243,19 @@ export function applyCirculant(real: np.Array, imag: np.Array, x: np.Array, n: n
   const [, , L, C] = x.shape;
   const half = Math.ceil(C / 2);
   let xt = np.transpose(x, [0, 1, 3, 2]); // (B, hb, C, L)
-  if (C % 2 === 1) xt = np.pad(xt, [[0, 0], [0, 0], [0, 1], [0, 0]]); // a zero channel
-  const widths: Array<[number, number]> = [[0, 0], [0, 0], [0, 0], [0, n - L]];
+  if (C % 2 === 1)
+    xt = np.pad(xt, [
+      [0, 0],
+      [0, 0],
+      [0, 1],
+      [0, 0],
+    ]); // a zero channel
+  const widths: Array<[number, number]> = [
+    [0, 0],
+    [0, 0],
+    [0, 0],
+    [0, n - L],
+  ];
   const a = np.pad(xt.ref.slice([], [], [0, half]), widths); // (B, hb, half, n)
   const b = np.pad(xt.slice([], [], [half, 2 * half]), widths); // (B, hb, half, n)
   const f = np.fft.fft({ real: a, imag: b });

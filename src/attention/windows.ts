@@ -37,7 +37,13 @@ export function toWindows(x: np.Array, g: WindowGrid): np.Array {
   const [B, , C] = x.shape;
   const { down, across, padHeight, padWidth } = windowCounts(g);
   let grid = x.reshape([B, g.height, g.width, C]); // (B, H, W, C)
-  if (padHeight > 0 || padWidth > 0) grid = np.pad(grid, [[0, 0], [0, padHeight], [0, padWidth], [0, 0]]); // (B, Hp, Wp, C)
+  if (padHeight > 0 || padWidth > 0)
+    grid = np.pad(grid, [
+      [0, 0],
+      [0, padHeight],
+      [0, padWidth],
+      [0, 0],
+    ]); // (B, Hp, Wp, C)
   const w = grid.reshape([B, down, g.windowHeight, across, g.windowWidth, C]);
   return np.transpose(w, [0, 1, 3, 2, 4, 5]).reshape([B * down * across, g.windowHeight, g.windowWidth, C]);
 }

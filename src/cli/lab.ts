@@ -3,15 +3,15 @@
  * and writes its report (JSON, SVG figures) and `index.html` under --out.
  */
 import { cpus } from "node:os";
-import { init, runtime, teardown, type DeviceRequest } from "../runtime/init.js";
-import { LENGTH_PRESETS, LENGTH_VARIANTS, lengthReport, lengthWork, runLength } from "../lab/length.js";
 import { CSWIN_PRESETS, CSWIN_VARIANTS, cswinReport, cswinWork, runCswin } from "../lab/cswin.js";
+import { type Experiment, experiment, PRESETS, type Preset, withOverrides } from "../lab/experiment.js";
+import { LENGTH_PRESETS, LENGTH_VARIANTS, lengthReport, lengthWork, runLength } from "../lab/length.js";
+import { Progress } from "../lab/progress.js";
+import { type LabReport, reportText, writeReport } from "../lab/report.js";
 import { RESOLUTION_PRESETS, RESOLUTION_VARIANTS, resolutionReport, resolutionWork, runResolution } from "../lab/resolution.js";
 import { runSpeed, SPEED_METHODS, SPEED_PRESETS, speedReport, speedWork } from "../lab/speed.js";
 import { runStability, STABILITY_PRESETS, STABILITY_VARIANTS, stabilityReport, stabilityWork } from "../lab/stability.js";
-import { Progress } from "../lab/progress.js";
-import { reportText, writeReport, type LabReport } from "../lab/report.js";
-import { experiment, PRESETS, withOverrides, type Experiment, type Preset } from "../lab/experiment.js";
+import { type DeviceRequest, init, runtime, teardown } from "../runtime/init.js";
 
 export class UsageError extends Error {}
 
@@ -96,7 +96,8 @@ const EXPERIMENTS: Record<string, Experiment<unknown, unknown>> = {
     presets: CSWIN_PRESETS,
     variants: CSWIN_VARIANTS,
     apply: withOverrides,
-    describe: (s) => `${s.variants.join(", ")} on ${28 / s.downsample}x${28 / s.downsample} digits, ${s.seeds} seeds, ${s.steps} steps each`,
+    describe: (s) =>
+      `${s.variants.join(", ")} on ${28 / s.downsample}x${28 / s.downsample} digits, ${s.seeds} seeds, ${s.steps} steps each`,
     work: cswinWork,
     run: runCswin,
     report: cswinReport,
@@ -109,13 +110,26 @@ export async function lab(args: string[]): Promise<void> {
   const preset = (flags.get("--preset") ?? "quick") as Preset;
   if (!PRESETS.includes(preset)) throw new UsageError(`--preset must be one of ${PRESETS.join(", ")}, got ${JSON.stringify(preset)}`);
   const device = (flags.get("--device") ?? "wasm") as DeviceRequest;
-  if (!["wasm", "webgpu", "cpu", "auto"].includes(device)) throw new UsageError(`--device must be wasm, webgpu, cpu or auto, got ${JSON.stringify(device)}`);
+  if (!["wasm", "webgpu", "cpu", "auto"].includes(device))
+    throw new UsageError(`--device must be wasm, webgpu, cpu or auto, got ${JSON.stringify(device)}`);
   const out = flags.get("--out") ?? "report";
-  if (name === undefined || !(name in EXPERIMENTS)) throw new UsageError(name === undefined ? "lab needs an experiment" : `unknown experiment ${JSON.stringify(name)}; known: ${Object.keys(EXPERIMENTS).join(", ")}`);
+  if (name === undefined || !(name in EXPERIMENTS))
+    throw new UsageError(
+      name === undefined
+        ? "lab needs an experiment"
+        : `unknown experiment ${JSON.stringify(name)}; known: ${Object.keys(EXPERIMENTS).join(", ")}`,
+    );
   const e = EXPERIMENTS[name];
   const variants = flags.get("--variants")?.split(",").filter(Boolean);
-  if (variants) for (const v of variants) if (!e.variants.includes(v)) throw new UsageError(`unknown variant ${JSON.stringify(v)} for lab ${name}; known: ${e.variants.join(", ")}`);
-  const settings = e.apply(e.presets[preset], { seeds: positiveInt("--seeds", flags.get("--seeds")), steps: positiveInt("--steps", flags.get("--steps")), variants });
+  if (variants)
+    for (const v of variants)
+      if (!e.variants.includes(v))
+        throw new UsageError(`unknown variant ${JSON.stringify(v)} for lab ${name}; known: ${e.variants.join(", ")}`);
+  const settings = e.apply(e.presets[preset], {
+    seeds: positiveInt("--seeds", flags.get("--seeds")),
+    steps: positiveInt("--steps", flags.get("--steps")),
+    variants,
+  });
 
   const rt = await init({ device });
   const deviceText = `${rt.device} (${rt.description}) on ${cpus()[0]?.model.trim() ?? "unknown CPU"}, ${cpus().length} cores`;

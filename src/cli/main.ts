@@ -10,7 +10,7 @@
 import "../runtime/polyfill.js";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { lab, LAB_USAGE, parseFlags, UsageError } from "./lab.js";
+import { LAB_USAGE, lab, parseFlags, UsageError } from "./lab.js";
 import { ropeReport } from "./ropeReport.js";
 
 const USAGE = `usage: posenc <command> [options]

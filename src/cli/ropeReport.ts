@@ -4,11 +4,11 @@
  * scaling and whether the band is extrapolated (left as trained), interpolated
  * (divided by the scaling factor) or blended between the two.
  */
-import { wavelengths } from "../pe/rope/frequencies.js";
-import { fromHFConfig, type HFConfig, type HFRope } from "../pe/rope/hfConfig.js";
-import { inverseFrequencies } from "../pe/rope/frequencies.js";
-import { yarnCorrectionRange, type RopeParameters } from "../pe/rope/scaling.js";
+
 import { formatNumber, formatTable } from "../core/table.js";
+import { inverseFrequencies, wavelengths } from "../pe/rope/frequencies.js";
+import { fromHFConfig, type HFConfig, type HFRope } from "../pe/rope/hfConfig.js";
+import { type RopeParameters, yarnCorrectionRange } from "../pe/rope/scaling.js";
 
 export interface RopeReportOptions {
   seqLen?: number;
@@ -99,5 +99,5 @@ function describeScaling(p: RopeParameters): string[] {
 function summary(bands: Band[]): string {
   const counts = new Map<BandRegime, number>();
   for (const b of bands) counts.set(b.regime, (counts.get(b.regime) ?? 0) + 1);
-  return `${bands.length} bands: ` + [...counts].map(([r, n]) => `${n} ${r}`).join(", ");
+  return `${bands.length} bands: ${[...counts].map(([r, n]) => `${n} ${r}`).join(", ")}`;
 }

@@ -3,7 +3,7 @@
  * dtype: WebGPU has no float64, so a float64 array cannot be made there and
  * cast afterwards.
  */
-import { numpy as np, type DType } from "@jax-js/jax";
+import { type DType, numpy as np } from "@jax-js/jax";
 
 export function constant(values: ArrayLike<number>, dtype: DType): np.Array {
   if (dtype === np.float64) return np.array(Float64Array.from(values));

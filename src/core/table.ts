@@ -12,7 +12,10 @@ export function formatTable(header: string[], rows: Cell[][], align?: ("left" | 
   const widths = header.map((h, j) => Math.max(h.length, ...text.map((r) => r[j].length)));
   const right = header.map((_, j) => (align ? align[j] === "right" : rows.every((r) => typeof r[j] === "number")));
   const line = (cells: string[]) =>
-    cells.map((c, j) => (right[j] ? c.padStart(widths[j]) : c.padEnd(widths[j]))).join("  ").trimEnd();
+    cells
+      .map((c, j) => (right[j] ? c.padStart(widths[j]) : c.padEnd(widths[j])))
+      .join("  ")
+      .trimEnd();
   return [line(header), line(widths.map((w) => "-".repeat(w))), ...text.map(line)].join("\n");
 }
 

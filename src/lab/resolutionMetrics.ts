@@ -23,13 +23,13 @@
  * https://arxiv.org/abs/2003.01826 (azimuthally averaged power spectra of
  * generated images).
  */
-import { jit, numpy as np, tree, type JsTree } from "@jax-js/jax";
-import { constant } from "../core/constant.js";
+import { type JsTree, jit, numpy as np, tree } from "@jax-js/jax";
 import { blocks } from "../attention/memoryBudget.js";
-import { ditLoss, type DitBatch, type DitConfig, type DitParams } from "../nn/dit.js";
-import { rng } from "../pe/random.js";
-import { cropConditioning, type CropCondition } from "../pe/rpe2d.js";
+import { constant } from "../core/constant.js";
 import { fail, integer } from "../core/validate.js";
+import { type DitBatch, type DitConfig, type DitParams, ditLoss } from "../nn/dit.js";
+import { rng } from "../pe/random.js";
+import { type CropCondition, cropConditioning } from "../pe/rpe2d.js";
 
 /** B single-channel images of Ih x Iw pixels, row-major (B, Ih, Iw). */
 export interface ImageSet {
@@ -44,7 +44,10 @@ function checkImages(fn: string, field: string, s: ImageSet): void {
   integer(fn, `${field}.height`, s.height, 1);
   integer(fn, `${field}.width`, s.width, 1);
   if (!(s.data instanceof Float32Array || s.data instanceof Float64Array) || s.data.length !== s.count * s.height * s.width) {
-    fail(fn, `${field}.data must be a Float32Array or Float64Array of count * height * width = ${s.count * s.height * s.width} values, got ${s.data?.length}`);
+    fail(
+      fn,
+      `${field}.data must be a Float32Array or Float64Array of count * height * width = ${s.count * s.height * s.width} values, got ${s.data?.length}`,
+    );
   }
 }
 
@@ -76,7 +79,12 @@ export interface DenoisingLossOptions {
  *
  * Reference: Ho et al. (2020), https://arxiv.org/abs/2006.11239, eq. 14.
  */
-export async function denoisingLossByTimestep(params: DitParams, config: DitConfig, images: ImageSet, options: DenoisingLossOptions): Promise<Float64Array> {
+export async function denoisingLossByTimestep(
+  params: DitParams,
+  config: DitConfig,
+  images: ImageSet,
+  options: DenoisingLossOptions,
+): Promise<Float64Array> {
   const fn = "denoisingLossByTimestep";
   checkImages(fn, "images", images);
   const { count: B, height: Ih, width: Iw } = images;
@@ -84,16 +92,31 @@ export async function denoisingLossByTimestep(params: DitParams, config: DitConf
   const ts = options?.timesteps;
   if (!Array.isArray(ts) || ts.length === 0) fail(fn, "options.timesteps must list at least one timestep");
   ts.forEach((t, i) => {
-    if (integer(fn, `options.timesteps[${i}]`, t, 0) >= config.diffusionSteps) fail(fn, `options.timesteps[${i}] (${t}) must be < config.diffusionSteps (${config.diffusionSteps})`);
+    if (integer(fn, `options.timesteps[${i}]`, t, 0) >= config.diffusionSteps)
+      fail(fn, `options.timesteps[${i}] (${t}) must be < config.diffusionSteps (${config.diffusionSteps})`);
   });
   integer(fn, "options.seed", options.seed, 0);
-  if (config.classes && options.labels?.length !== B) fail(fn, `options.labels must hold one label per image (${B}), got ${options.labels?.length}`);
+  if (config.classes && options.labels?.length !== B)
+    fail(fn, `options.labels must hold one label per image (${B}), got ${options.labels?.length}`);
   const dtype = params.patchEmbed.w.dtype;
   const r = rng(options.seed);
   const noise = Float64Array.from({ length: B * Ih * Iw }, () => r.normal());
-  const crop = config.crop ? cropConditioning(Array(B).fill(options.crop ?? { originalSize: [Ih, Iw], cropTopLeft: [0, 0], targetSize: [Ih, Iw] }), config.crop.dim) : null;
-  const positions = options.positions ? { rows: Float64Array.from(options.positions.rows), cols: Float64Array.from(options.positions.cols) } : undefined;
-  const loss = jit((p: DitParams, batch: DitBatch) => ditLoss(p, config, positions ? { ...batch, positions: { rows: constant(positions.rows, dtype), cols: constant(positions.cols, dtype) } } : batch));
+  const crop = config.crop
+    ? cropConditioning(
+        Array(B).fill(options.crop ?? { originalSize: [Ih, Iw], cropTopLeft: [0, 0], targetSize: [Ih, Iw] }),
+        config.crop.dim,
+      )
+    : null;
+  const positions = options.positions
+    ? { rows: Float64Array.from(options.positions.rows), cols: Float64Array.from(options.positions.cols) }
+    : undefined;
+  const loss = jit((p: DitParams, batch: DitBatch) =>
+    ditLoss(
+      p,
+      config,
+      positions ? { ...batch, positions: { rows: constant(positions.rows, dtype), cols: constant(positions.cols, dtype) } } : batch,
+    ),
+  );
   const chunks = blocks(B, integer(fn, "options.batchPerCall", options.batchPerCall ?? B, 1));
   const out = new Float64Array(ts.length);
   const P = Ih * Iw;
@@ -217,7 +240,11 @@ export function spectrumDistance(a: Float64Array, b: Float64Array): number {
  * Reference: Hou, Liu et al. (2025), https://arxiv.org/abs/2503.18719
  * (duplicated content at larger resolutions).
  */
-export function tiling(images: ImageSet, shift: { height: number; width: number }, threshold: number): { scores: Float64Array; fraction: number } {
+export function tiling(
+  images: ImageSet,
+  shift: { height: number; width: number },
+  threshold: number,
+): { scores: Float64Array; fraction: number } {
   const fn = "tiling";
   checkImages(fn, "images", images);
   const { count: B, height: H, width: W, data } = images;
@@ -228,7 +255,10 @@ export function tiling(images: ImageSet, shift: { height: number; width: number 
   const scores = new Float64Array(B);
   for (let b = 0; b < B; b++) {
     const at = (i: number, j: number) => data[(b * H + i) * W + j];
-    scores[b] = Math.max(correlation(H - sy, W, at, (i, j) => at(i + sy, j)), correlation(H, W - sx, at, (i, j) => at(i, j + sx)));
+    scores[b] = Math.max(
+      correlation(H - sy, W, at, (i, j) => at(i + sy, j)),
+      correlation(H, W - sx, at, (i, j) => at(i, j + sx)),
+    );
   }
   return { scores, fraction: scores.filter((s) => s > threshold).length / B };
 }

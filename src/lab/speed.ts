@@ -15,9 +15,9 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { DeviceKind } from "../runtime/init.js";
+import type { ReportMeta } from "./experiment.js";
 import type { ProgressSink } from "./progress.js";
 import type { LabReport } from "./report.js";
-import type { ReportMeta } from "./experiment.js";
 import type { SpeedPoint } from "./speedPoint.js";
 import { lineChart } from "./svg.js";
 
@@ -39,8 +39,24 @@ export const SPEED_METHODS = ["softmax", "kernelized"] as const;
 
 export const SPEED_PRESETS: Record<"tiny" | "quick" | "full", SpeedSettings> = {
   tiny: { lengths: [32, 64], heads: 2, dim: 8, features: 8, reps: 1, limitMs: 60_000, variants: [...SPEED_METHODS] },
-  quick: { lengths: [256, 512, 1024, 2048, 4096, 8192], heads: 4, dim: 32, features: 32, reps: 3, limitMs: 20_000, variants: [...SPEED_METHODS] },
-  full: { lengths: [256, 512, 1024, 2048, 4096, 8192, 16384, 32768], heads: 8, dim: 64, features: 64, reps: 3, limitMs: 60_000, variants: [...SPEED_METHODS] },
+  quick: {
+    lengths: [256, 512, 1024, 2048, 4096, 8192],
+    heads: 4,
+    dim: 32,
+    features: 32,
+    reps: 3,
+    limitMs: 20_000,
+    variants: [...SPEED_METHODS],
+  },
+  full: {
+    lengths: [256, 512, 1024, 2048, 4096, 8192, 16384, 32768],
+    heads: 8,
+    dim: 64,
+    features: 64,
+    reps: 3,
+    limitMs: 60_000,
+    variants: [...SPEED_METHODS],
+  },
 };
 
 export interface SpeedRow {
@@ -79,11 +95,23 @@ export async function runSpeed(s: SpeedSettings, device: DeviceKind, progress: P
       let row: SpeedRow;
       try {
         const { stdout } = await run(process.execPath, [...prefix, file, JSON.stringify(point)], { maxBuffer: 1 << 20 });
-        const out = JSON.parse(stdout.trim().split("\n").pop() as string) as { ms?: number; samples?: number[]; peakBytes?: number; memory?: string; error?: string };
-        row = out.error ? { method, L, skipped: out.error } : { method, L, ms: out.ms, samples: out.samples, peakBytes: out.peakBytes, memory: out.memory };
+        const out = JSON.parse(stdout.trim().split("\n").pop() as string) as {
+          ms?: number;
+          samples?: number[];
+          peakBytes?: number;
+          memory?: string;
+          error?: string;
+        };
+        row = out.error
+          ? { method, L, skipped: out.error }
+          : { method, L, ms: out.ms, samples: out.samples, peakBytes: out.peakBytes, memory: out.memory };
       } catch (err) {
         const e = err as { code?: number; signal?: string; stderr?: string };
-        row = { method, L, skipped: `process failed (${e.signal ?? `exit ${e.code}`}): ${(e.stderr ?? "").trim().split("\n").pop()?.slice(0, 200) ?? ""}` };
+        row = {
+          method,
+          L,
+          skipped: `process failed (${e.signal ?? `exit ${e.code}`}): ${(e.stderr ?? "").trim().split("\n").pop()?.slice(0, 200) ?? ""}`,
+        };
       }
       rows.push(row);
       if (row.skipped) stop = `not run: failed at L = ${L}`;
@@ -104,7 +132,11 @@ export async function runSpeed(s: SpeedSettings, device: DeviceKind, progress: P
 export function crossover(rows: SpeedRow[]): number | undefined {
   const both = [...new Set(rows.map((r) => r.L))]
     .sort((a, b) => a - b)
-    .map((L) => ({ L, s: rows.find((r) => r.method === "softmax" && r.L === L)?.ms, k: rows.find((r) => r.method === "kernelized" && r.L === L)?.ms }))
+    .map((L) => ({
+      L,
+      s: rows.find((r) => r.method === "softmax" && r.L === L)?.ms,
+      k: rows.find((r) => r.method === "kernelized" && r.L === L)?.ms,
+    }))
     .filter((p): p is { L: number; s: number; k: number } => p.s !== undefined && p.k !== undefined);
   if (!both.length) return undefined;
   let i = both.length;
@@ -130,30 +162,64 @@ export function speedReport(s: SpeedSettings, rows: SpeedRow[], meta: ReportMeta
   });
   const label = { softmax: "softmax attention", kernelized: "kernelized + FFT RPE" } as Record<string, string>;
   const series = (key: "ms" | "peakBytes", scale = 1) =>
-    s.variants.map((m) => ({ name: label[m] ?? m, points: rows.filter((r) => r.method === m && r[key] !== undefined).map((r) => ({ x: r.L, y: (r[key] as number) / scale })) }));
+    s.variants.map((m) => ({
+      name: label[m] ?? m,
+      points: rows.filter((r) => r.method === m && r[key] !== undefined).map((r) => ({ x: r.L, y: (r[key] as number) / scale })),
+    }));
   const x = crossover(rows);
   const skipped = rows.filter((r) => r.skipped && !r.skipped.startsWith("not run"));
   const findings = [
-    x === undefined ? "Kernelized attention was not faster at the longest length where both ran." : `Crossover: kernelized attention with FFT RPE is faster from L = ${Math.round(x)} on (log-log interpolation between measured lengths).`,
+    x === undefined
+      ? "Kernelized attention was not faster at the longest length where both ran."
+      : `Crossover: kernelized attention with FFT RPE is faster from L = ${Math.round(x)} on (log-log interpolation between measured lengths).`,
     ...skipped.map((r) => `${label[r.method] ?? r.method} failed at L = ${r.L}: ${r.skipped}`),
   ];
   return {
     id: "speed",
     title: "Speed and memory: kernelized FFT-RPE vs softmax attention",
-    question: "From which length is kernelized attention with relative positional encoding (FFT Toeplitz products, O(L log L)) faster than softmax attention (O(L^2)), and how does peak memory grow?",
-    command: meta.command, device: meta.device, date: meta.date, seconds: meta.seconds,
+    question:
+      "From which length is kernelized attention with relative positional encoding (FFT Toeplitz products, O(L log L)) faster than softmax attention (O(L^2)), and how does peak memory grow?",
+    command: meta.command,
+    device: meta.device,
+    date: meta.date,
+    seconds: meta.seconds,
     settings: {
       shapes: `B = 1, H = ${s.heads}, D = Dv = ${s.dim}, M = ${s.features} features, causal, float32`,
       softmax: "jitted `attention` composite (materializes the (H, L, L) logits)",
-      kernelized: "PRF feature maps (jitted) + `kernelizedAttentionInChunks` (FFT Toeplitz products in chunks), ALiBi-like bias b = -0.01 |j - i|",
+      kernelized:
+        "PRF feature maps (jitted) + `kernelizedAttentionInChunks` (FFT Toeplitz products in chunks), ALiBi-like bias b = -0.01 |j - i|",
       timing: `median of ${s.reps} after one warm-up, inputs ready, result read back`,
       memory: "one process per point: WebAssembly memory size at the end (wasm) or peak live GPU buffers (webgpu)",
       "time limit per point": `${s.limitMs} ms`,
     },
-    tables: [{ caption: "Median time (ms) and peak memory (MiB) against L", header: ["L", "softmax ms", "kernelized ms", "softmax/kernelized", "softmax MiB", "kernelized MiB"], rows: table }],
+    tables: [
+      {
+        caption: "Median time (ms) and peak memory (MiB) against L",
+        header: ["L", "softmax ms", "kernelized ms", "softmax/kernelized", "softmax MiB", "kernelized MiB"],
+        rows: table,
+      },
+    ],
     figures: [
-      { caption: "Time against length (log-log).", svg: lineChart(series("ms"), { title: "Attention time vs length", xLabel: "L (log scale)", yLabel: "ms (log scale)", xScale: "log2", yScale: "log10" }) },
-      { caption: "Peak memory against length (log-log).", svg: lineChart(series("peakBytes", MiB), { title: "Peak memory vs length", xLabel: "L (log scale)", yLabel: "MiB (log scale)", xScale: "log2", yScale: "log10" }) },
+      {
+        caption: "Time against length (log-log).",
+        svg: lineChart(series("ms"), {
+          title: "Attention time vs length",
+          xLabel: "L (log scale)",
+          yLabel: "ms (log scale)",
+          xScale: "log2",
+          yScale: "log10",
+        }),
+      },
+      {
+        caption: "Peak memory against length (log-log).",
+        svg: lineChart(series("peakBytes", MiB), {
+          title: "Peak memory vs length",
+          xLabel: "L (log scale)",
+          yLabel: "MiB (log scale)",
+          xScale: "log2",
+          yScale: "log10",
+        }),
+      },
     ],
     findings,
     data: { settings: s, rows },

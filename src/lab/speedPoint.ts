@@ -55,7 +55,9 @@ try {
   }
   const r = rng(p.L);
   const input = () => np.array(Float32Array.from({ length: p.H * p.L * p.D }, () => r.normal())).reshape([1, p.H, p.L, p.D]); // (B, H, L, D)
-  const softmax = jit((q: InstanceType<typeof np.Array>, k: InstanceType<typeof np.Array>, v: InstanceType<typeof np.Array>) => attention(q, k, v, { causal: true }));
+  const softmax = jit((q: InstanceType<typeof np.Array>, k: InstanceType<typeof np.Array>, v: InstanceType<typeof np.Array>) =>
+    attention(q, k, v, { causal: true }),
+  );
   const bias = Float32Array.from({ length: p.H * (2 * p.L - 1) }, (_, i) => -0.01 * Math.abs((i % (2 * p.L - 1)) - (p.L - 1)));
   const features = jit((q: InstanceType<typeof np.Array>, k: InstanceType<typeof np.Array>, W: InstanceType<typeof np.Array>) => [
     prf(q, W.ref, { role: "query", inputScale: "softmax" }),
@@ -64,7 +66,7 @@ try {
   const run = async () => {
     const [q, k, v] = [input(), input(), input()];
     const t0 = performance.now();
-    let out;
+    let out: InstanceType<typeof np.Array>;
     if (p.method === "softmax") out = softmax(q, k, v);
     else {
       const [pq, pk] = features(q, k, projection(p.M, p.D, { seed: 1, scaling: "chi", dtype: np.float32 }));
@@ -78,7 +80,14 @@ try {
   for (let i = 0; i < p.reps; i++) samples.push(await run());
   const wasmBytes = wasmMemories.reduce((a, m) => a + m.buffer.byteLength, 0);
   const gpu = rt.device === "webgpu";
-  console.log(JSON.stringify({ ms: median(samples), samples, peakBytes: gpu ? peakGpu : wasmBytes, memory: gpu ? "peak live GPU buffers" : "WebAssembly memory" }));
+  console.log(
+    JSON.stringify({
+      ms: median(samples),
+      samples,
+      peakBytes: gpu ? peakGpu : wasmBytes,
+      memory: gpu ? "peak live GPU buffers" : "WebAssembly memory",
+    }),
+  );
   await teardown();
 } catch (err) {
   console.log(JSON.stringify({ error: (err as Error).message.split("\n")[0].slice(0, 300) }));

@@ -17,17 +17,17 @@
  * Reference: Luo et al., "Stable, Fast and Accurate: Kernelized Attention
  * with Relative Positional Encoding" (NeurIPS 2021), https://arxiv.org/abs/2106.12566, section 3.3.
  */
-import { jit, numpy as np, tree, type JsTree } from "@jax-js/jax";
-import type { KernelConfig } from "../nn/kernelAttention.js";
-import { lmLoss, type LMConfig, type LMParams } from "../nn/lm.js";
-import type { PEConfig } from "../nn/positional.js";
+import { type JsTree, jit, type numpy as np, tree } from "@jax-js/jax";
 import { fail } from "../core/validate.js";
+import type { KernelConfig } from "../nn/kernelAttention.js";
+import { type LMConfig, type LMParams, lmLoss } from "../nn/lm.js";
+import type { PEConfig } from "../nn/positional.js";
 import { sonnets, textBatch } from "../train/data/text.js";
 import { toBatch } from "../train/trainStep.js";
+import type { ReportMeta } from "./experiment.js";
 import { LAB_ADAMW, trainLM } from "./lmRun.js";
 import type { ProgressSink } from "./progress.js";
 import type { LabReport } from "./report.js";
-import type { ReportMeta } from "./experiment.js";
 import { lineChart } from "./svg.js";
 
 /** A run whose late loss exceeds its best windowed loss by this factor has diverged. */
@@ -46,7 +46,11 @@ export const STABILITY_VARIANTS: Record<string, StabilityVariant> = {
   kernelized: { label: "kernelized (PRF)", pe: { type: "none" }, kernel: { ...PRF, rpe: null, qkNorm: "none" } },
   "kernelized-rpe": { label: "kernelized + RPE", pe: { type: "none" }, kernel: { ...PRF, rpe: { maxDistance: 64 }, qkNorm: "none" } },
   "kernelized-norm": { label: "kernelized + qk-norm", pe: { type: "none" }, kernel: { ...PRF, rpe: null, qkNorm: "l2" } },
-  "kernelized-rpe-norm": { label: "kernelized + RPE + qk-norm", pe: { type: "none" }, kernel: { ...PRF, rpe: { maxDistance: 64 }, qkNorm: "l2" } },
+  "kernelized-rpe-norm": {
+    label: "kernelized + RPE + qk-norm",
+    pe: { type: "none" },
+    kernel: { ...PRF, rpe: { maxDistance: 64 }, qkNorm: "l2" },
+  },
 };
 
 export interface StabilitySettings {
@@ -65,9 +69,42 @@ export interface StabilitySettings {
 }
 
 export const STABILITY_PRESETS: Record<"tiny" | "quick" | "full", StabilitySettings> = {
-  tiny: { variants: ["softmax", "kernelized", "kernelized-rpe-norm"], seeds: 2, steps: 3, batch: 4, length: 16, lr: 1e-2, width: 16, depth: 1, heads: 2, evalBatches: 1 },
-  quick: { variants: Object.keys(STABILITY_VARIANTS), seeds: 4, steps: 200, batch: 16, length: 64, lr: 1e-2, width: 64, depth: 2, heads: 4, evalBatches: 4 },
-  full: { variants: Object.keys(STABILITY_VARIANTS), seeds: 8, steps: 600, batch: 32, length: 128, lr: 1e-2, width: 128, depth: 4, heads: 8, evalBatches: 8 },
+  tiny: {
+    variants: ["softmax", "kernelized", "kernelized-rpe-norm"],
+    seeds: 2,
+    steps: 3,
+    batch: 4,
+    length: 16,
+    lr: 1e-2,
+    width: 16,
+    depth: 1,
+    heads: 2,
+    evalBatches: 1,
+  },
+  quick: {
+    variants: Object.keys(STABILITY_VARIANTS),
+    seeds: 4,
+    steps: 200,
+    batch: 16,
+    length: 64,
+    lr: 1e-2,
+    width: 64,
+    depth: 2,
+    heads: 4,
+    evalBatches: 4,
+  },
+  full: {
+    variants: Object.keys(STABILITY_VARIANTS),
+    seeds: 8,
+    steps: 600,
+    batch: 32,
+    length: 128,
+    lr: 1e-2,
+    width: 128,
+    depth: 4,
+    heads: 8,
+    evalBatches: 8,
+  },
 };
 
 export interface StabilityRun {
@@ -108,7 +145,9 @@ export function stabilityWork(s: StabilitySettings): number {
 }
 
 export async function runStability(s: StabilitySettings, progress: ProgressSink): Promise<StabilityRun[]> {
-  for (const v of s.variants) if (!(v in STABILITY_VARIANTS)) fail("lab stability", `unknown variant ${JSON.stringify(v)}; known: ${Object.keys(STABILITY_VARIANTS).join(", ")}`);
+  for (const v of s.variants)
+    if (!(v in STABILITY_VARIANTS))
+      fail("lab stability", `unknown variant ${JSON.stringify(v)}; known: ${Object.keys(STABILITY_VARIANTS).join(", ")}`);
   const corpus = sonnets();
   const V = corpus.vocab.length;
   const runs: StabilityRun[] = [];
@@ -116,25 +155,42 @@ export async function runStability(s: StabilitySettings, progress: ProgressSink)
     for (const name of s.variants) {
       const v = STABILITY_VARIANTS[name];
       const model: LMConfig = {
-        vocabSize: V, width: s.width, depth: s.depth, heads: s.heads,
-        mlp: { kind: "gelu", hidden: 4 * s.width, approximate: false }, norm: { type: "layer", eps: 1e-5 },
-        pe: v.pe, kernel: v.kernel && { ...v.kernel, seed: 500 + seed }, tied: true, bias: true, embedStd: 0.02,
+        vocabSize: V,
+        width: s.width,
+        depth: s.depth,
+        heads: s.heads,
+        mlp: { kind: "gelu", hidden: 4 * s.width, approximate: false },
+        norm: { type: "layer", eps: 1e-5 },
+        pe: v.pe,
+        kernel: v.kernel && { ...v.kernel, seed: 500 + seed },
+        tied: true,
+        bias: true,
+        embedStd: 0.02,
       };
       const trained = await trainLM(
-        model, (i) => textBatch(corpus.train, V, s.batch, s.length, 200000 * (seed + 1) + i),
-        { steps: s.steps, batch: s.batch, lr: s.lr, clipNorm: null, adamw: LAB_ADAMW }, 3000 + seed, progress,
+        model,
+        (i) => textBatch(corpus.train, V, s.batch, s.length, 200000 * (seed + 1) + i),
+        { steps: s.steps, batch: s.batch, lr: s.lr, clipNorm: null, adamw: LAB_ADAMW },
+        3000 + seed,
+        progress,
       );
       const loss = jit((p: LMParams, b: ReturnType<typeof toBatch>) => lmLoss(p, model, b));
       let validation = 0;
       for (let b = 0; b < s.evalBatches; b++) {
         const batch = toBatch(textBatch(corpus.validation, V, s.batch, s.length, 9_000_000 + b));
-        validation += (await loss(tree.ref(trained.params as unknown as JsTree<np.Array>) as unknown as LMParams, batch).data())[0] / s.evalBatches;
+        validation +=
+          (await loss(tree.ref(trained.params as unknown as JsTree<np.Array>) as unknown as LMParams, batch).data())[0] / s.evalBatches;
       }
       loss.dispose();
       tree.dispose(trained.params as unknown as JsTree<np.Array>);
       runs.push({
-        variant: name, seed, losses: trained.losses, maxGradNorm: Math.max(...trained.gradNorms.map((g) => (Number.isFinite(g) ? g : Infinity))),
-        diverged: diverged(trained.losses, s.steps), validation, seconds: trained.seconds,
+        variant: name,
+        seed,
+        losses: trained.losses,
+        maxGradNorm: Math.max(...trained.gradNorms.map((g) => (Number.isFinite(g) ? g : Infinity))),
+        diverged: diverged(trained.losses, s.steps),
+        validation,
+        seconds: trained.seconds,
       });
       progress.tick(1, `${v.label} seed ${seed}`);
     }
@@ -173,7 +229,11 @@ export function stabilityReport(s: StabilitySettings, runs: StabilityRun[], meta
       return { x: i + 1, y: finite ? mean(ls) : NaN, lo: finite ? Math.min(...ls) : undefined, hi: finite ? Math.max(...ls) : undefined };
     }),
   }));
-  const svg = lineChart(series, { title: "Training loss (character-level LM on the sonnets)", xLabel: "step", yLabel: "loss (nats per character)" });
+  const svg = lineChart(series, {
+    title: "Training loss (character-level LM on the sonnets)",
+    xLabel: "step",
+    yLabel: "loss (nats per character)",
+  });
   const frac = (v: string) => of(v).filter((r) => r.diverged).length / of(v).length;
   const findings = s.variants.map(
     (v) =>
@@ -183,17 +243,40 @@ export function stabilityReport(s: StabilitySettings, runs: StabilityRun[], meta
   return {
     id: "stability",
     title: "Stability of kernelized attention",
-    question: "Does relative positional encoding (and query/key normalisation) keep kernelized attention with random features from diverging, as Luo et al. report?",
-    command: meta.command, device: meta.device, date: meta.date, seconds: meta.seconds,
+    question:
+      "Does relative positional encoding (and query/key normalisation) keep kernelized attention with random features from diverging, as Luo et al. report?",
+    command: meta.command,
+    device: meta.device,
+    date: meta.date,
+    seconds: meta.seconds,
     settings: {
       data: `Shakespeare's sonnets, characters (${corpus.vocab.length} symbols, ${corpus.train.length} training / ${corpus.validation.length} validation)`,
-      context: s.length, seeds: s.seeds, steps: s.steps, batch: s.batch, "peak lr": s.lr,
+      context: s.length,
+      seeds: s.seeds,
+      steps: s.steps,
+      batch: s.batch,
+      "peak lr": s.lr,
       model: `${s.depth} layers, width ${s.width}, ${s.heads} heads, GELU MLP 4x, LayerNorm, tied embeddings`,
-      "kernelized attention": "32 positive random features (orthogonal, chi norms, fixed per seed); RPE: learned b over offsets -64..64, clipped beyond",
+      "kernelized attention":
+        "32 positive random features (orthogonal, chi norms, fixed per seed); RPE: learned b over offsets -64..64, clipped beyond",
       optimizer: "AdamW (0.9, 0.99), weight decay 0.01 on matrices, no clipping, warmup 5% + cosine to lr/10",
       divergence: `non-finite loss, or the last tenth's mean loss > ${DIVERGENCE_RATIO}x the best earlier window`,
     },
-    tables: [{ caption: `Runs diverged, and mean losses of the runs that did not (over ${s.seeds} seeds)`, header: ["attention", "diverged", `spiked > ${DIVERGENCE_RATIO}x`, "largest spike", "final train loss", "validation loss", "max grad norm"], rows }],
+    tables: [
+      {
+        caption: `Runs diverged, and mean losses of the runs that did not (over ${s.seeds} seeds)`,
+        header: [
+          "attention",
+          "diverged",
+          `spiked > ${DIVERGENCE_RATIO}x`,
+          "largest spike",
+          "final train loss",
+          "validation loss",
+          "max grad norm",
+        ],
+        rows,
+      },
+    ],
     figures: [{ caption: "Mean training loss over seeds; shaded: min-max. A curve stops where a run's loss became non-finite.", svg }],
     findings,
     data: { settings: s, runs },

@@ -38,7 +38,21 @@ export interface ChartOptions {
 }
 
 /** Colour-blind-safe palette (Okabe & Ito 2008), then Tableau 10's remaining hues. */
-export const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#8c564b", "#9467bd", "#bcbd22", "#17becf", "#7f7f7f", "#F0E442"];
+export const PALETTE = [
+  "#0072B2",
+  "#E69F00",
+  "#009E73",
+  "#D55E00",
+  "#CC79A7",
+  "#56B4E9",
+  "#000000",
+  "#8c564b",
+  "#9467bd",
+  "#bcbd22",
+  "#17becf",
+  "#7f7f7f",
+  "#F0E442",
+];
 
 const escapeXml = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 
@@ -52,7 +66,7 @@ function transform(scale: "linear" | "log2" | "log10"): (v: number) => number {
 export function niceTicks(lo: number, hi: number, count = 5): number[] {
   if (!(hi > lo)) return [lo];
   const raw = (hi - lo) / count;
-  const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+  const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
   const out: number[] = [];
   for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
@@ -91,13 +105,25 @@ export function lineChart(series: Series[], opts: ChartOptions): string {
   const px = (v: number) => m.left + ((fx(v) - x0) / (x1 - x0)) * pw;
   const py = (v: number) => m.top + ph - ((Math.min(Math.max(fy(v), y0), y1) - y0) / (y1 - y0)) * ph;
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, sans-serif" font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, sans-serif" font-size="12">`,
+  );
   out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
   out.push(`<text x="${m.left}" y="22" font-size="14" font-weight="600">${escapeXml(opts.title)}</text>`);
-  const xTicks = xs === "linear" ? niceTicks(x0, x1) : niceTicks(Math.ceil(x0), Math.floor(x1), Math.min(8, Math.floor(x1) - Math.ceil(x0) + 1)).filter(Number.isInteger).map((e) => Math.pow(xs === "log2" ? 2 : 10, e));
+  const xTicks =
+    xs === "linear"
+      ? niceTicks(x0, x1)
+      : niceTicks(Math.ceil(x0), Math.floor(x1), Math.min(8, Math.floor(x1) - Math.ceil(x0) + 1))
+          .filter(Number.isInteger)
+          .map((e) => (xs === "log2" ? 2 : 10) ** e);
   const decades = niceTicks(Math.ceil(y0), Math.floor(y1)).filter((e) => Number.isInteger(e) && e >= y0 && e <= y1);
   // log axis: powers of ten, or round values inside a range of less than two decades
-  const yTicks = ys === "linear" ? niceTicks(y0, y1) : decades.length >= 2 ? decades.map((e) => Math.pow(10, e)) : niceTicks(Math.pow(10, y0), Math.pow(10, y1)).filter((t) => t > 0);
+  const yTicks =
+    ys === "linear"
+      ? niceTicks(y0, y1)
+      : decades.length >= 2
+        ? decades.map((e) => 10 ** e)
+        : niceTicks(10 ** y0, 10 ** y1).filter((t) => t > 0);
   for (const t of xTicks) {
     const x = px(t);
     out.push(`<line x1="${x.toFixed(1)}" y1="${m.top}" x2="${x.toFixed(1)}" y2="${m.top + ph}" stroke="#e5e5e5"/>`);
@@ -114,7 +140,9 @@ export function lineChart(series: Series[], opts: ChartOptions): string {
   if (opts.reference && Number.isFinite(opts.reference.y)) {
     const y = py(opts.reference.y).toFixed(1);
     out.push(`<line x1="${m.left}" y1="${y}" x2="${m.left + pw}" y2="${y}" stroke="#888" stroke-dasharray="2 3"/>`);
-    out.push(`<text x="${m.left + pw - 4}" y="${(Number(y) - 4).toFixed(1)}" text-anchor="end" fill="#666">${escapeXml(opts.reference.label)}</text>`);
+    out.push(
+      `<text x="${m.left + pw - 4}" y="${(Number(y) - 4).toFixed(1)}" text-anchor="end" fill="#666">${escapeXml(opts.reference.label)}</text>`,
+    );
   }
   series.forEach((s, i) => {
     const color = s.color ?? PALETTE[i % PALETTE.length];
@@ -129,7 +157,9 @@ export function lineChart(series: Series[], opts: ChartOptions): string {
     out.push(`<polyline points="${path}" fill="none" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ""}/>`);
     for (const p of ok) out.push(`<circle cx="${px(p.x).toFixed(1)}" cy="${py(p.y).toFixed(1)}" r="2.5" fill="${color}"/>`);
     const ly = m.top + 8 + i * 18;
-    out.push(`<line x1="${W - m.right + 12}" y1="${ly}" x2="${W - m.right + 36}" y2="${ly}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ""}/>`);
+    out.push(
+      `<line x1="${W - m.right + 12}" y1="${ly}" x2="${W - m.right + 36}" y2="${ly}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ""}/>`,
+    );
     out.push(`<text x="${W - m.right + 42}" y="${ly + 4}">${escapeXml(s.name)}</text>`);
   });
   out.push("</svg>");

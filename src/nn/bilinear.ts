@@ -52,9 +52,15 @@ export function bilinearMatrix(inH: number, inW: number, outH: number, outW: num
   const cols = bilinearTaps(inW, outW);
   const m = new Float64Array(outH * outW * inH * inW);
   for (let y = 0; y < outH; y++) {
-    const wy = [[rows.i0[y], 1 - rows.lambda[y]], [rows.i1[y], rows.lambda[y]]];
+    const wy = [
+      [rows.i0[y], 1 - rows.lambda[y]],
+      [rows.i1[y], rows.lambda[y]],
+    ];
     for (let x = 0; x < outW; x++) {
-      const wx = [[cols.i0[x], 1 - cols.lambda[x]], [cols.i1[x], cols.lambda[x]]];
+      const wx = [
+        [cols.i0[x], 1 - cols.lambda[x]],
+        [cols.i1[x], cols.lambda[x]],
+      ];
       const row = (y * outW + x) * inH * inW;
       for (const [iy, ay] of wy) for (const [ix, ax] of wx) m[row + iy * inW + ix] += ay * ax;
     }
@@ -66,7 +72,8 @@ export function bilinearMatrix(inH: number, inW: number, outH: number, outW: num
 export function resizeBilinear(x: ArrayLike<number>, inH: number, inW: number, channels: number, outH: number, outW: number): Float64Array {
   const fn = "resizeBilinear";
   integer(fn, "channels", channels, 1);
-  if (x.length !== inH * inW * channels) fail(fn, `x must hold (inH, inW, C) = (${inH}, ${inW}, ${channels}) = ${inH * inW * channels} values, got ${x.length}`);
+  if (x.length !== inH * inW * channels)
+    fail(fn, `x must hold (inH, inW, C) = (${inH}, ${inW}, ${channels}) = ${inH * inW * channels} values, got ${x.length}`);
   const rows = bilinearTaps(inH, outH);
   const cols = bilinearTaps(inW, outW);
   const C = channels;

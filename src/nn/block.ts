@@ -12,17 +12,17 @@
  * Reference: Radford et al. (2019) GPT-2; Karpathy, nanoGPT `model.py`
  * (`Block`, `CausalSelfAttention`), https://github.com/karpathy/nanoGPT
  */
-import { numpy as np, type DType } from "@jax-js/jax";
+import { type DType, numpy as np } from "@jax-js/jax";
 import { attention } from "../attention/attention.js";
 import { isArray, type Positions } from "../attention/positions.js";
 import { shapeOf } from "../core/shapes.js";
-import type { Rng } from "../pe/random.js";
 import { fail } from "../core/validate.js";
-import { initLinear, linear, type LinearParams } from "./linear.js";
-import { initMlp, mlp, type MlpConfig, type MlpParams } from "./mlp.js";
-import { initNorm, norm, type NormConfig, type NormParams } from "./norm.js";
-import { initKernel, kernelAttention, type KernelConfig, type KernelParams } from "./kernelAttention.js";
-import { initPE, isLearnable, peSpec, type PEConfig, type PEParams } from "./positional.js";
+import type { Rng } from "../pe/random.js";
+import { initKernel, type KernelConfig, type KernelParams, kernelAttention } from "./kernelAttention.js";
+import { initLinear, type LinearParams, linear } from "./linear.js";
+import { initMlp, type MlpConfig, type MlpParams, mlp } from "./mlp.js";
+import { initNorm, type NormConfig, type NormParams, norm } from "./norm.js";
+import { initPE, isLearnable, type PEConfig, type PEParams, peSpec } from "./positional.js";
 
 export interface BlockConfig {
   /** Model width C. */
@@ -57,7 +57,8 @@ export interface BlockParams {
 export function initBlock(r: Rng, config: BlockConfig, dtype: DType = np.float32): BlockParams {
   const { width: C, heads: H } = config;
   if (!Number.isInteger(C / H)) fail("initBlock", `config.width (${C}) must be a multiple of config.heads (${H})`);
-  if (config.kernel && config.pe.type !== "none") fail("initBlock", `config.kernel carries its own relative bias: config.pe must be "none", got "${config.pe.type}"`);
+  if (config.kernel && config.pe.type !== "none")
+    fail("initBlock", `config.kernel carries its own relative bias: config.pe must be "none", got "${config.pe.type}"`);
   const params: BlockParams = {
     norm1: initNorm(config.norm, C, dtype),
     qkv: initLinear(r, C, 3 * C, { bias: config.bias, dtype }),

@@ -7,7 +7,7 @@
  *
  * Reference: torch.nn.functional.cross_entropy (mean reduction).
  */
-import { numpy as np, tree, type JsTree } from "@jax-js/jax";
+import { type JsTree, numpy as np, tree } from "@jax-js/jax";
 import { reject, shapeOf } from "../core/shapes.js";
 import { crossEntropy } from "./crossEntropy.js";
 
@@ -27,7 +27,8 @@ export interface ImageBatch {
 export function imageGrid(fn: string, images: np.Array, channels: number, patch: number): [number, number] {
   const [, H, W, C] = images.shape;
   if (images.ndim !== 4 || C !== channels) reject(fn, [images], `images must be (B, H, W, ${channels}), got ${shapeOf(images)}`);
-  if (H % patch !== 0 || W % patch !== 0) reject(fn, [images], `images ${shapeOf(images)}: height ${H} and width ${W} must be multiples of the patch ${patch}`);
+  if (H % patch !== 0 || W % patch !== 0)
+    reject(fn, [images], `images ${shapeOf(images)}: height ${H} and width ${W} must be multiples of the patch ${patch}`);
   return [H / patch, W / patch];
 }
 

@@ -19,11 +19,11 @@
  * Reference: https://pytorch.org/docs/stable/generated/torch.nn.Conv2d.html;
  * Dosovitskiy et al. (2021) patch embedding, https://arxiv.org/abs/2010.11929
  */
-import { numpy as np, type DType } from "@jax-js/jax";
+import { type DType, numpy as np } from "@jax-js/jax";
 import { reject, shapeOf } from "../core/shapes.js";
-import type { Rng } from "../pe/random.js";
 import { fail, integer } from "../core/validate.js";
-import { initLinear, linear, type LinearParams } from "./linear.js";
+import type { Rng } from "../pe/random.js";
+import { initLinear, type LinearParams, linear } from "./linear.js";
 
 /** A square convolution: kernel k, stride s, zero padding q on every side. */
 export interface ConvConfig {
@@ -72,7 +72,12 @@ export function patches(x: np.Array, conv: ConvConfig): np.Array {
   // Extra zero rows/columns at the bottom/right make that slice fit; the picked cells never fall in them.
   const extraH = Math.max(0, k - 1 + s * Ho - (H + 2 * q));
   const extraW = Math.max(0, k - 1 + s * Wo - (W + 2 * q));
-  const padded = np.pad(x, [[0, 0], [q, q + extraH], [q, q + extraW], [0, 0]]); // (B, Hp, Wp, C)
+  const padded = np.pad(x, [
+    [0, 0],
+    [q, q + extraH],
+    [q, q + extraW],
+    [0, 0],
+  ]); // (B, Hp, Wp, C)
   const taps: np.Array[] = [];
   for (let i = 0; i < k; i++) {
     for (let j = 0; j < k; j++) {

@@ -11,8 +11,17 @@ import { reject, shapeOf } from "../core/shapes.js";
 
 /** logits (B, L, V), targets (B, L) int32, mask (B, L) float -> scalar. Consumes its arguments. */
 export function crossEntropy(logits: np.Array, targets: np.Array, mask: np.Array): np.Array {
-  if (logits.ndim !== 3 || targets.ndim !== 2 || mask.ndim !== 2 || targets.shape.some((n, i) => n !== logits.shape[i] || mask.shape[i] !== n)) {
-    reject("crossEntropy", [logits, targets, mask], `need logits (B, L, V), targets (B, L), mask (B, L); got ${shapeOf(logits)}, ${shapeOf(targets)}, ${shapeOf(mask)}`);
+  if (
+    logits.ndim !== 3 ||
+    targets.ndim !== 2 ||
+    mask.ndim !== 2 ||
+    targets.shape.some((n, i) => n !== logits.shape[i] || mask.shape[i] !== n)
+  ) {
+    reject(
+      "crossEntropy",
+      [logits, targets, mask],
+      `need logits (B, L, V), targets (B, L), mask (B, L); got ${shapeOf(logits)}, ${shapeOf(targets)}, ${shapeOf(mask)}`,
+    );
   }
   const V = logits.shape[2];
   const logp = nn.logSoftmax(logits, -1); // (B, L, V)

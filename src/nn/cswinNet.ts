@@ -31,18 +31,18 @@
  * `Merge_Block` (https://github.com/microsoft/CSWin-Transformer); Chu et al.,
  * CPVT (PEG), https://arxiv.org/abs/2102.10882
  */
-import { numpy as np, type DType } from "@jax-js/jax";
-import { cswinAttention, type CrossShapedWindowOptions } from "../attention/crossShapedWindow.js";
+import { type DType, numpy as np } from "@jax-js/jax";
+import { type CrossShapedWindowOptions, cswinAttention } from "../attention/crossShapedWindow.js";
 import { peg } from "../attention/peg.js";
 import { reject, shapeOf } from "../core/shapes.js";
-import { rng, type Rng } from "../pe/random.js";
 import { fail, integer } from "../core/validate.js";
+import { type Rng, rng } from "../pe/random.js";
 import { batchLoss, type ImageBatch } from "./classifier.js";
-import { conv2d, convOutputSize, initConv, type ConvConfig } from "./conv.js";
+import { type ConvConfig, conv2d, convOutputSize, initConv } from "./conv.js";
 import { uniform } from "./init.js";
-import { initLinear, linear, type LinearParams } from "./linear.js";
-import { initMlp, mlp, type MlpConfig, type MlpParams } from "./mlp.js";
-import { initNorm, norm, type NormConfig, type NormParams } from "./norm.js";
+import { initLinear, type LinearParams, linear } from "./linear.js";
+import { initMlp, type MlpConfig, type MlpParams, mlp } from "./mlp.js";
+import { initNorm, type NormConfig, type NormParams, norm } from "./norm.js";
 
 /** One stage of blocks on one grid. */
 export interface CswinStage {
@@ -111,7 +111,11 @@ export interface CswinNetParams {
 /** The merging layer between stages (official `Merge_Block`: Conv2d(dim, dim_out, 3, 2, 1)). */
 export const MERGE: ConvConfig = { kernel: 3, stride: 2, padding: 1 };
 
-const mlpConfig = (config: CswinNetConfig, C: number): MlpConfig => ({ kind: "gelu", hidden: config.mlp.ratio * C, approximate: config.mlp.approximate });
+const mlpConfig = (config: CswinNetConfig, C: number): MlpConfig => ({
+  kind: "gelu",
+  hidden: config.mlp.ratio * C,
+  approximate: config.mlp.approximate,
+});
 
 function validate(fn: string, config: CswinNetConfig): void {
   integer(fn, "config.image[0]", config.image?.[0], 1);
@@ -130,7 +134,11 @@ function validate(fn: string, config: CswinNetConfig): void {
     if (C % H !== 0) fail(fn, `config.stages[${i}].width (${C}) must be a multiple of config.stages[${i}].heads (${H})`);
     if (s.stripeWidth !== "global") {
       integer(fn, `config.stages[${i}].stripeWidth`, s.stripeWidth, 1);
-      if (H % 2 !== 0) fail(fn, `config.stages[${i}].heads (${H}) must be even with cross-shaped windows (stripeWidth ${s.stripeWidth}); use stripeWidth "global" for odd heads`);
+      if (H % 2 !== 0)
+        fail(
+          fn,
+          `config.stages[${i}].heads (${H}) must be even with cross-shaped windows (stripeWidth ${s.stripeWidth}); use stripeWidth "global" for odd heads`,
+        );
       if (C % 2 !== 0) fail(fn, `config.stages[${i}].width (${C}) must be even with cross-shaped windows`);
     }
   });
@@ -168,12 +176,18 @@ export function initCswinNet(config: CswinNetConfig, seed: number, dtype: DType 
   const stem = { conv: initConv(r, config.channels, C0, config.stem, dtype), norm: initNorm(config.norm, C0, dtype) };
   const stages = config.stages.map((s, i): CswinStageParams => {
     const stage: CswinStageParams = { blocks: [] };
-    if (i > 0) stage.merge = { conv: initConv(r, config.stages[i - 1].width, s.width, MERGE, dtype), norm: initNorm(config.norm, s.width, dtype) };
+    if (i > 0)
+      stage.merge = { conv: initConv(r, config.stages[i - 1].width, s.width, MERGE, dtype), norm: initNorm(config.norm, s.width, dtype) };
     for (let j = 0; j < s.depth; j++) stage.blocks.push(initCswinBlock(r, s.width, config, dtype));
     return stage;
   });
   const last = config.stages[config.stages.length - 1].width;
-  const params: CswinNetParams = { stem, stages, normF: initNorm(config.norm, last, dtype), head: initLinear(r, last, config.classes, { dtype }) };
+  const params: CswinNetParams = {
+    stem,
+    stages,
+    normF: initNorm(config.norm, last, dtype),
+    head: initLinear(r, last, config.classes, { dtype }),
+  };
   if (config.peg) params.peg = { weight: uniform(r, [C0, 3, 3], 1 / 3, dtype), bias: uniform(r, [C0], 1 / 3, dtype) };
   return params;
 }
@@ -184,9 +198,14 @@ export function initCswinNet(config: CswinNetConfig, seed: number, dtype: DType 
  */
 export function cswinNetForward(p: CswinNetParams, config: CswinNetConfig, images: np.Array): np.Array {
   const fn = "cswinNetForward";
-  if (images.ndim !== 4 || images.shape[3] !== config.channels) reject(fn, [images], `images must be (B, H, W, ${config.channels}), got ${shapeOf(images)}`);
+  if (images.ndim !== 4 || images.shape[3] !== config.channels)
+    reject(fn, [images], `images must be (B, H, W, ${config.channels}), got ${shapeOf(images)}`);
   if (p.stages.length !== config.stages.length || (config.peg && !p.peg)) {
-    reject(fn, [images], `params (${p.stages.length} stages${p.peg ? ", PEG" : ""}) do not match config (${config.stages.length} stages${config.peg ? ", PEG" : ""})`);
+    reject(
+      fn,
+      [images],
+      `params (${p.stages.length} stages${p.peg ? ", PEG" : ""}) do not match config (${config.stages.length} stages${config.peg ? ", PEG" : ""})`,
+    );
   }
   const [B, Hi, Wi] = images.shape;
   let grids: [number, number][];
@@ -264,16 +283,21 @@ export function cswinNetFlops(config: CswinNetConfig, image: [number, number] = 
 /** One CSWin block on a Gh x Gw grid: (B, N, C) -> (B, N, C). Borrows the parameters, consumes x. */
 function cswinBlock(p: CswinBlockParams, x: np.Array, stage: CswinStage, config: CswinNetConfig, Gh: number, Gw: number): np.Array {
   const grid = { height: Gh, width: Gw, heads: stage.heads };
-  const opts: CrossShapedWindowOptions = stage.stripeWidth === "global" ? { ...grid, mode: "global" } : { ...grid, mode: "cross", stripeWidth: stage.stripeWidth };
+  const opts: CrossShapedWindowOptions =
+    stage.stripeWidth === "global" ? { ...grid, mode: "global" } : { ...grid, mode: "cross", stripeWidth: stage.stripeWidth };
   const h = norm(config.norm, p.norm1, x.ref); // (B, N, C)
-  const attended = cswinAttention(h, {
-    qkvWeight: np.transpose(p.qkv.w.ref), // (3C, C)
-    qkvBias: p.qkv.b?.ref,
-    lepeWeight: p.lepe.weight.ref,
-    lepeBias: p.lepe.bias.ref,
-    projWeight: np.transpose(p.proj.w.ref), // (C, C)
-    projBias: p.proj.b!.ref,
-  }, opts); // (B, N, C)
+  const attended = cswinAttention(
+    h,
+    {
+      qkvWeight: np.transpose(p.qkv.w.ref), // (3C, C)
+      qkvBias: p.qkv.b?.ref,
+      lepeWeight: p.lepe.weight.ref,
+      lepeBias: p.lepe.bias.ref,
+      projWeight: np.transpose(p.proj.w.ref), // (C, C)
+      projBias: p.proj.b!.ref,
+    },
+    opts,
+  ); // (B, N, C)
   x = np.add(x, attended); // (B, N, C)
   return np.add(x.ref, mlp(p.mlp, norm(config.norm, p.norm2, x), mlpConfig(config, stage.width))); // (B, N, C)
 }

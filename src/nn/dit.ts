@@ -45,27 +45,37 @@
  * al., DDIM, https://arxiv.org/abs/2010.02502; Hou, Liu et al., RPE-2D,
  * https://arxiv.org/abs/2503.18719; Podell et al., SDXL, https://arxiv.org/abs/2307.01952
  */
-import { jit, nn, numpy as np, tree, type DType, type JsTree } from "@jax-js/jax";
+import { type DType, type JsTree, jit, nn, numpy as np, tree } from "@jax-js/jax";
 import { attention } from "../attention/attention.js";
 import { blocks } from "../attention/memoryBudget.js";
-import { constant } from "../core/constant.js";
 import { peg } from "../attention/peg.js";
 import { isArray, type Positions } from "../attention/positions.js";
 import { applyRotary, type RotaryTables } from "../attention/rotary.js";
+import { constant } from "../core/constant.js";
 import { rowsAt } from "../core/rowsAt.js";
 import { reject, shapeOf } from "../core/shapes.js";
-import { axisPositions, bands } from "../pe/axialRope.js";
-import { rng, type Rng } from "../pe/random.js";
-import { cropConditioning, rpe2dPositions, type CropCondition } from "../pe/rpe2d.js";
 import { fail, integer, positive } from "../core/validate.js";
+import { axisPositions, bands } from "../pe/axialRope.js";
+import { type Rng, rng } from "../pe/random.js";
+import { type CropCondition, cropConditioning, rpe2dPositions } from "../pe/rpe2d.js";
 import { normal, uniform } from "./init.js";
-import { linear, type LinearParams } from "./linear.js";
-import { mlp, type MlpConfig } from "./mlp.js";
+import { type LinearParams, linear } from "./linear.js";
+import { type MlpConfig, mlp } from "./mlp.js";
 
 /** 2-D positional encoding of the DiT (see the file header). Temperature T of the bands: default 10000. */
 export type DitPE =
-  | { kind: "rpe2d"; /** Training range of row positions [0, maxHeight). */ maxHeight: number; /** Training range of column positions. */ maxWidth: number; temperature?: number }
-  | { kind: "rope2d-interpolate"; /** Training token grid the positions are squeezed into. */ trainHeight: number; trainWidth: number; temperature?: number }
+  | {
+      kind: "rpe2d" /** Training range of row positions [0, maxHeight). */;
+      maxHeight: number /** Training range of column positions. */;
+      maxWidth: number;
+      temperature?: number;
+    }
+  | {
+      kind: "rope2d-interpolate" /** Training token grid the positions are squeezed into. */;
+      trainHeight: number;
+      trainWidth: number;
+      temperature?: number;
+    }
   | { kind: "rope2d-extrapolate"; temperature?: number }
   | { kind: "sincos2d"; temperature?: number };
 
@@ -203,7 +213,8 @@ function checkConfig(fn: string, config: DitConfig): void {
       fail(fn, `config.pe.kind must be "rpe2d", "rope2d-interpolate", "rope2d-extrapolate" or "sincos2d", got ${JSON.stringify(kind)}`);
   }
   if (kind === "sincos2d" && C % 4 !== 0) fail(fn, `sincos2d needs config.width divisible by 4, got ${C}`);
-  if (kind !== "sincos2d" && (C / H) % 4 !== 0) fail(fn, `2-D RoPE needs the head dim (width / heads = ${C / H}) divisible by 4: two axes of rotated pairs`);
+  if (kind !== "sincos2d" && (C / H) % 4 !== 0)
+    fail(fn, `2-D RoPE needs the head dim (width / heads = ${C / H}) divisible by 4: two axes of rotated pairs`);
 }
 
 // ---------------------------------------------------------------- initialisation
@@ -246,7 +257,8 @@ export function initDit(config: DitConfig, seed: number, dtype: DType = np.float
     blocks: [],
     final: { modulation: zeroLinear(C, 2 * C, dtype), linear: zeroLinear(C, P, dtype) },
   };
-  if (config.classes) params.classEmbed = { table: normal(r, [config.classes.count + (config.classes.nullClass ? 1 : 0), C], EMBED_STD, dtype) };
+  if (config.classes)
+    params.classEmbed = { table: normal(r, [config.classes.count + (config.classes.nullClass ? 1 : 0), C], EMBED_STD, dtype) };
   if (config.crop) params.crop = embedder(r, 6 * config.crop.dim, C, dtype);
   for (let i = 0; i < config.depth; i++) {
     params.blocks.push({
@@ -285,7 +297,10 @@ function embedMlp(p: EmbedderParams, x: np.Array): np.Array {
  */
 function timestepFeatures(t: np.Array, F: number, dtype: DType): np.Array {
   const half = F / 2;
-  const freqs = constant(Float64Array.from({ length: half }, (_, k) => Math.exp((-Math.log(MAX_PERIOD) * k) / half)), dtype);
+  const freqs = constant(
+    Float64Array.from({ length: half }, (_, k) => Math.exp((-Math.log(MAX_PERIOD) * k) / half)),
+    dtype,
+  );
   const args = np.multiply(t.astype(dtype).reshape([-1, 1]), freqs.reshape([1, half])); // (B, F/2)
   return np.concatenate([np.cos(args.ref), np.sin(args)], -1); // (B, F)
 }
@@ -294,13 +309,19 @@ function timestepFeatures(t: np.Array, F: number, dtype: DType): np.Array {
 function patchify(x: np.Array, p: number): np.Array {
   const [B, Ih, Iw, Ci] = x.shape;
   const [Gh, Gw] = [Ih / p, Iw / p];
-  return x.reshape([B, Gh, p, Gw, p, Ci]).transpose([0, 1, 3, 2, 4, 5]).reshape([B, Gh * Gw, p * p * Ci]); // (B, N, P)
+  return x
+    .reshape([B, Gh, p, Gw, p, Ci])
+    .transpose([0, 1, 3, 2, 4, 5])
+    .reshape([B, Gh * Gw, p * p * Ci]); // (B, N, P)
 }
 
 /** (B, N, P) -> (B, Ih, Iw, Ci), the inverse of `patchify`. Consumes x. */
 function unpatchify(x: np.Array, Gh: number, Gw: number, p: number, Ci: number): np.Array {
   const B = x.shape[0];
-  return x.reshape([B, Gh, Gw, p, p, Ci]).transpose([0, 1, 3, 2, 4, 5]).reshape([B, Gh * p, Gw * p, Ci]); // (B, Ih, Iw, Ci)
+  return x
+    .reshape([B, Gh, Gw, p, p, Ci])
+    .transpose([0, 1, 3, 2, 4, 5])
+    .reshape([B, Gh * p, Gw * p, Ci]); // (B, Ih, Iw, Ci)
 }
 
 /**
@@ -320,7 +341,10 @@ export function ropeTables2d(rows: np.Array, cols: np.Array, headDim: number, te
   const Gw = cols.shape[1];
   const K = headDim / 4;
   const omega = bands(K, { convention: "lang", temperature });
-  const pairs = constant(Array.from({ length: 2 * K }, (_, c) => omega[c >> 1]), rows.dtype).reshape([1, 1, 1, 2 * K]); // band of each channel
+  const pairs = constant(
+    Array.from({ length: 2 * K }, (_, c) => omega[c >> 1]),
+    rows.dtype,
+  ).reshape([1, 1, 1, 2 * K]); // band of each channel
   const rowAngles = np.broadcastTo(np.multiply(rows.reshape([Bp, Gh, 1, 1]), pairs.ref), [Bp, Gh, Gw, 2 * K]); // (Bp, Gh, Gw, 2K)
   const colAngles = np.broadcastTo(np.multiply(cols.reshape([Bp, 1, Gw, 1]), pairs), [Bp, Gh, Gw, 2 * K]); // (Bp, Gh, Gw, 2K)
   const angles = np.concatenate([rowAngles, colAngles], -1).reshape([Bp, 1, Gh * Gw, headDim]); // (Bp, 1, N, D)
@@ -337,7 +361,10 @@ function sincosTable(rows: np.Array, cols: np.Array, C: number, temperature: num
   const [Bp, Gh] = rows.shape;
   const Gw = cols.shape[1];
   const K = C / 4;
-  const omega = constant(Float64Array.from({ length: K }, (_, k) => Math.pow(temperature, -k / K)), rows.dtype).reshape([1, 1, 1, K]);
+  const omega = constant(
+    Float64Array.from({ length: K }, (_, k) => temperature ** (-k / K)),
+    rows.dtype,
+  ).reshape([1, 1, 1, K]);
   const rowArgs = np.broadcastTo(np.multiply(rows.reshape([Bp, Gh, 1, 1]), omega.ref), [Bp, Gh, Gw, K]); // (Bp, Gh, Gw, K)
   const colArgs = np.broadcastTo(np.multiply(cols.reshape([Bp, 1, Gw, 1]), omega), [Bp, Gh, Gw, K]); // (Bp, Gh, Gw, K)
   const table = np.concatenate([np.sin(colArgs.ref), np.cos(colArgs), np.sin(rowArgs.ref), np.cos(rowArgs)], -1); // (Bp, Gh, Gw, C)
@@ -352,7 +379,10 @@ function defaultPositions(pe: DitPE, Gh: number, Gw: number): { rows: Float64Arr
       return rpe2dPositions({ height: Gh, width: Gw, maxHeight: pe.maxHeight, maxWidth: pe.maxWidth }, { training: false });
     case "rope2d-interpolate":
       // EVA / position interpolation: t = i / Gh * trainHeight
-      return { rows: axisPositions(Gh, { convention: "lang" }, pe.trainHeight), cols: axisPositions(Gw, { convention: "lang" }, pe.trainWidth) };
+      return {
+        rows: axisPositions(Gh, { convention: "lang" }, pe.trainHeight),
+        cols: axisPositions(Gw, { convention: "lang" }, pe.trainWidth),
+      };
     case "rope2d-extrapolate":
     case "sincos2d":
       return { rows: grid(Gh), cols: grid(Gw) };
@@ -450,9 +480,10 @@ export function ditForward(
   const dtype = params.patchEmbed.w.dtype;
   if (noisy.dtype !== dtype) abort(`noisy has dtype ${noisy.dtype}, the parameters ${dtype}`);
   if (t.ndim !== 1 || t.shape[0] !== B) abort(`t must be (B) = (${B}), got ${shapeOf(t)}`);
-  if (config.classes && (!labels || labels.ndim !== 1 || labels.shape[0] !== B)) abort(`labels must be (B) = (${B}) int32 for a class-conditional model, got ${labels ? shapeOf(labels) : "null"}`);
+  if (config.classes && (labels?.ndim !== 1 || labels.shape[0] !== B))
+    abort(`labels must be (B) = (${B}) int32 for a class-conditional model, got ${labels ? shapeOf(labels) : "null"}`);
   if (!config.classes && labels) abort(`labels ${shapeOf(labels)} given to a model without config.classes`);
-  if (config.crop && (!crop || crop.ndim !== 2 || crop.shape[0] !== B || crop.shape[1] !== 6 * config.crop.dim)) {
+  if (config.crop && (crop?.ndim !== 2 || crop.shape[0] !== B || crop.shape[1] !== 6 * config.crop.dim)) {
     abort(`crop must be (B, 6 * config.crop.dim) = (${B}, ${6 * config.crop.dim}), got ${crop ? shapeOf(crop) : "null"}`);
   }
   if (!config.crop && crop) abort(`crop ${shapeOf(crop)} given to a model without config.crop`);
@@ -467,7 +498,8 @@ export function ditForward(
   // tokens
   let x = linear(params.patchEmbed, patchify(noisy, p)); // (B, N, C)
   let rope: RotaryTables | null = null;
-  if (config.pe.kind === "sincos2d") x = np.add(x, sincosTable(rows, cols, C, temperature)); // (B, N, C)
+  if (config.pe.kind === "sincos2d")
+    x = np.add(x, sincosTable(rows, cols, C, temperature)); // (B, N, C)
   else rope = ropeTables2d(rows, cols, C / config.heads, temperature); // (Bp, 1, N, D)
 
   // conditioning
@@ -526,16 +558,27 @@ export function ditLoss(params: DitParams, config: DitConfig, batch: DitBatch): 
   const { images, noise, timesteps } = batch;
   const arrays = [images, noise, timesteps, batch.labels, batch.crop, batch.positions?.rows, batch.positions?.cols];
   if (images?.ndim !== 4 || noise?.ndim !== 4 || images.shape.join() !== noise.shape.join()) {
-    reject(fn, arrays, `batch.images and batch.noise must be (B, Ih, Iw, Ci) of one shape, got ${images ? shapeOf(images) : images} and ${noise ? shapeOf(noise) : noise}`);
+    reject(
+      fn,
+      arrays,
+      `batch.images and batch.noise must be (B, Ih, Iw, Ci) of one shape, got ${images ? shapeOf(images) : images} and ${noise ? shapeOf(noise) : noise}`,
+    );
   }
   const B = images.shape[0];
   if (timesteps?.ndim !== 1 || timesteps.shape[0] !== B || timesteps.dtype !== np.int32) {
-    reject(fn, arrays, `batch.timesteps must be (B) = (${B}) int32, got ${timesteps ? `${shapeOf(timesteps)} ${timesteps.dtype}` : timesteps}`);
+    reject(
+      fn,
+      arrays,
+      `batch.timesteps must be (B) = (${B}) int32, got ${timesteps ? `${shapeOf(timesteps)} ${timesteps.dtype}` : timesteps}`,
+    );
   }
   const dtype = images.dtype;
   const T = config.diffusionSteps;
   const abar = ddpmSchedule(T).alphasCumprod;
-  const coefficients = constant(Array.from(abar).flatMap((a) => [Math.sqrt(a), Math.sqrt(1 - a)]), dtype).reshape([T, 2]);
+  const coefficients = constant(
+    Array.from(abar).flatMap((a) => [Math.sqrt(a), Math.sqrt(1 - a)]),
+    dtype,
+  ).reshape([T, 2]);
   const at = rowsAt(coefficients, timesteps.ref); // (B, 2): sqrt(abar_t), sqrt(1 - abar_t)
   const xt = np.add(
     np.multiply(images, at.ref.slice([], [0, 1]).reshape([B, 1, 1, 1])),
@@ -552,7 +595,13 @@ export function ditLoss(params: DitParams, config: DitConfig, batch: DitBatch): 
  *
  * Reference: Hou, Liu et al. (2025), https://arxiv.org/abs/2503.18719
  */
-export function ditTrainingPositions(config: DitConfig, grid: { height: number; width: number }, batch: number, seed: number, dtype: DType = np.float32): { rows: np.Array; cols: np.Array } {
+export function ditTrainingPositions(
+  config: DitConfig,
+  grid: { height: number; width: number },
+  batch: number,
+  seed: number,
+  dtype: DType = np.float32,
+): { rows: np.Array; cols: np.Array } {
   const fn = "ditTrainingPositions";
   if (config?.pe?.kind !== "rpe2d") fail(fn, `config.pe.kind must be "rpe2d", got ${JSON.stringify(config?.pe?.kind)}`);
   integer(fn, "batch", batch, 1);
@@ -560,8 +609,14 @@ export function ditTrainingPositions(config: DitConfig, grid: { height: number; 
   const range = { height: grid?.height, width: grid?.width, maxHeight: config.pe.maxHeight, maxWidth: config.pe.maxWidth };
   const each = Array.from({ length: batch }, () => rpe2dPositions(range, { training: true, seed: r.below(2 ** 31) }));
   return {
-    rows: constant(each.flatMap((e) => Array.from(e.rows)), dtype).reshape([batch, grid.height]), // (B, Gh)
-    cols: constant(each.flatMap((e) => Array.from(e.cols)), dtype).reshape([batch, grid.width]), // (B, Gw)
+    rows: constant(
+      each.flatMap((e) => Array.from(e.rows)),
+      dtype,
+    ).reshape([batch, grid.height]), // (B, Gh)
+    cols: constant(
+      each.flatMap((e) => Array.from(e.cols)),
+      dtype,
+    ).reshape([batch, grid.width]), // (B, Gw)
   };
 }
 
@@ -640,13 +695,16 @@ export async function ditSample(params: DitParams, config: DitConfig, options: D
   let B: number;
   if (config.classes) {
     const labels = options.labels;
-    if (!Array.isArray(labels) || labels.length === 0) fail(fn, "options.labels must list one label per sample for a class-conditional model");
+    if (!Array.isArray(labels) || labels.length === 0)
+      fail(fn, "options.labels must list one label per sample for a class-conditional model");
     const count = config.classes.count;
     labels.forEach((y, i) => {
-      if (integer(fn, `options.labels[${i}]`, y, 0) > count || (y === count && !config.classes!.nullClass)) fail(fn, `options.labels[${i}] (${y}) must be a class in [0, ${count}) or the null class`);
+      if (integer(fn, `options.labels[${i}]`, y, 0) > count || (y === count && !config.classes!.nullClass))
+        fail(fn, `options.labels[${i}] (${y}) must be a class in [0, ${count}) or the null class`);
     });
     if (s !== 1 && !config.classes.nullClass) fail(fn, "options.guidance needs config.classes.nullClass");
-    if (options.batch !== undefined && options.batch !== labels.length) fail(fn, `options.batch (${options.batch}) differs from the ${labels.length} options.labels`);
+    if (options.batch !== undefined && options.batch !== labels.length)
+      fail(fn, `options.batch (${options.batch}) differs from the ${labels.length} options.labels`);
     B = labels.length;
   } else {
     if (options.labels !== undefined) fail(fn, "options.labels given to a model without config.classes");
@@ -657,9 +715,16 @@ export async function ditSample(params: DitParams, config: DitConfig, options: D
   const [Ih, Iw] = [Gh * p, Gw * p];
   const dtype = params.patchEmbed.w.dtype;
   const guided = config.classes !== null && s !== 1;
-  const crop = config.crop ? cropConditioning(Array(2 * B).fill(options.crop ?? { originalSize: [Ih, Iw], cropTopLeft: [0, 0], targetSize: [Ih, Iw] }), config.crop.dim) : null;
+  const crop = config.crop
+    ? cropConditioning(
+        Array(2 * B).fill(options.crop ?? { originalSize: [Ih, Iw], cropTopLeft: [0, 0], targetSize: [Ih, Iw] }),
+        config.crop.dim,
+      )
+    : null;
   const labels = config.classes ? Int32Array.from(options.labels!) : null;
-  const positions = options.positions ? { rows: Float64Array.from(options.positions.rows), cols: Float64Array.from(options.positions.cols) } : null;
+  const positions = options.positions
+    ? { rows: Float64Array.from(options.positions.rows), cols: Float64Array.from(options.positions.cols) }
+    : null;
 
   const chunks = blocks(B, integer(fn, "options.batchPerCall", options.batchPerCall ?? B, 1));
 
@@ -691,7 +756,12 @@ export async function ditSample(params: DitParams, config: DitConfig, options: D
         if (labels) cond.labels = np.array(Int32Array.from(guided ? [...ys, ...ys.map(() => config.classes!.count)] : ys));
         if (crop) cond.crop = constant(crop.subarray(0, n * 6 * config.crop!.dim), dtype).reshape([n, 6 * config.crop!.dim]);
         const x = xs[c];
-        const e = model(tree.ref(params as unknown as JsTree<np.Array>) as unknown as DitParams, x.ref, np.array(new Int32Array(n).fill(tau)), cond); // (n, Ih, Iw, Ci)
+        const e = model(
+          tree.ref(params as unknown as JsTree<np.Array>) as unknown as DitParams,
+          x.ref,
+          np.array(new Int32Array(n).fill(tau)),
+          cond,
+        ); // (n, Ih, Iw, Ci)
         let x0 = np.multiply(np.subtract(x, np.multiply(e.ref, Math.sqrt(1 - a))), 1 / Math.sqrt(a)); // (n, Ih, Iw, Ci)
         if (options.clip) x0 = np.clip(x0, -1, 1);
         xs[c] = await np.add(np.multiply(x0, Math.sqrt(aPrev)), np.multiply(e, Math.sqrt(1 - aPrev))).blockUntilReady(); // (n, Ih, Iw, Ci)

@@ -7,11 +7,11 @@
  * Reference: https://pytorch.org/docs/stable/generated/torch.nn.Embedding.html;
  * Press & Wolf (2017), https://arxiv.org/abs/1608.05859
  */
-import { numpy as np, type DType } from "@jax-js/jax";
+import { type DType, numpy as np } from "@jax-js/jax";
 import { rowsAt } from "../core/rowsAt.js";
 import { shapeOf } from "../core/shapes.js";
-import type { Rng } from "../pe/random.js";
 import { fail } from "../core/validate.js";
+import type { Rng } from "../pe/random.js";
 import { normal } from "./init.js";
 
 export interface EmbeddingParams {

@@ -6,7 +6,7 @@
  *
  * Reference: https://pytorch.org/docs/stable/nn.init.html
  */
-import { numpy as np, type DType } from "@jax-js/jax";
+import type { DType, numpy as np } from "@jax-js/jax";
 import { constant } from "../core/constant.js";
 import type { Rng } from "../pe/random.js";
 
@@ -14,12 +14,18 @@ const count = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
 /** U(-bound, bound) entries of the given shape. */
 export function uniform(r: Rng, shape: number[], bound: number, dtype: DType): np.Array {
-  return constant(Float64Array.from({ length: count(shape) }, () => (2 * r.uniform() - 1) * bound), dtype).reshape(shape);
+  return constant(
+    Float64Array.from({ length: count(shape) }, () => (2 * r.uniform() - 1) * bound),
+    dtype,
+  ).reshape(shape);
 }
 
 /** N(0, std^2) entries of the given shape. */
 export function normal(r: Rng, shape: number[], std: number, dtype: DType): np.Array {
-  return constant(Float64Array.from({ length: count(shape) }, () => std * r.normal()), dtype).reshape(shape);
+  return constant(
+    Float64Array.from({ length: count(shape) }, () => std * r.normal()),
+    dtype,
+  ).reshape(shape);
 }
 
 /** An array filled with `value`. */

@@ -16,10 +16,10 @@
  * with Relative Positional Encoding" (NeurIPS 2021), https://arxiv.org/abs/2106.12566;
  * Choromanski et al. (ICLR 2021), https://arxiv.org/abs/2009.14794
  */
-import { numpy as np, type DType } from "@jax-js/jax";
-import { constant } from "../core/constant.js";
+import { type DType, numpy as np } from "@jax-js/jax";
 import { projection } from "../attention/featureMaps.js";
-import { kernelizedRpeAttention, type FeatureSpec } from "../attention/kernelized.js";
+import { type FeatureSpec, kernelizedRpeAttention } from "../attention/kernelized.js";
+import { constant } from "../core/constant.js";
 import { fail, integer } from "../core/validate.js";
 
 export interface KernelConfig {
@@ -50,8 +50,10 @@ export function initKernel(config: KernelConfig, heads: number, dtype: DType = n
   const fn = "initKernel";
   integer(fn, "config.features", config.features, 1);
   integer(fn, "config.seed", config.seed, 0);
-  if (config.featureMap !== "prf" && config.featureMap !== "relu") fail(fn, `config.featureMap must be "prf" or "relu", got ${JSON.stringify(config.featureMap)}`);
-  if (config.qkNorm !== "l2" && config.qkNorm !== "none") fail(fn, `config.qkNorm must be "l2" or "none", got ${JSON.stringify(config.qkNorm)}`);
+  if (config.featureMap !== "prf" && config.featureMap !== "relu")
+    fail(fn, `config.featureMap must be "prf" or "relu", got ${JSON.stringify(config.featureMap)}`);
+  if (config.qkNorm !== "l2" && config.qkNorm !== "none")
+    fail(fn, `config.qkNorm must be "l2" or "none", got ${JSON.stringify(config.qkNorm)}`);
   if (!config.rpe) return {};
   integer(fn, "config.rpe.maxDistance", config.rpe.maxDistance, 0);
   return { rpe: np.zeros([heads, 2 * config.rpe.maxDistance + 1], { dtype }) };
@@ -61,10 +63,18 @@ export function initKernel(config: KernelConfig, heads: number, dtype: DType = n
  * q, k: (B, H, L, D), v: (B, H, L, Dv) -> (B, H, L, Dv). Borrows the
  * parameters, consumes q, k, v.
  */
-export function kernelAttention(config: KernelConfig, params: KernelParams, q: np.Array, k: np.Array, v: np.Array, causal: boolean): np.Array {
+export function kernelAttention(
+  config: KernelConfig,
+  params: KernelParams,
+  q: np.Array,
+  k: np.Array,
+  v: np.Array,
+  causal: boolean,
+): np.Array {
   const [, , L, D] = q.shape;
   const W = projection(config.features, D, { seed: config.seed, scaling: "chi", dtype: q.dtype }); // (M, D)
-  const features: FeatureSpec = config.featureMap === "prf" ? { kind: "prf", projection: W, inputScale: "softmax" } : { kind: "relu", projection: W };
+  const features: FeatureSpec =
+    config.featureMap === "prf" ? { kind: "prf", projection: W, inputScale: "softmax" } : { kind: "relu", projection: W };
   let rpe: np.Array | undefined;
   if (config.rpe) {
     if (!params.rpe) {

@@ -8,7 +8,7 @@
  * Reference: Ba et al. (2016), https://arxiv.org/abs/1607.06450;
  * https://pytorch.org/docs/stable/generated/torch.nn.LayerNorm.html
  */
-import { numpy as np, type DType } from "@jax-js/jax";
+import { type DType, numpy as np } from "@jax-js/jax";
 import { full } from "./init.js";
 
 export interface LayerNormParams {

@@ -6,10 +6,10 @@
  *
  * Reference: https://pytorch.org/docs/stable/generated/torch.nn.Linear.html
  */
-import { numpy as np, type DType } from "@jax-js/jax";
+import { type DType, numpy as np } from "@jax-js/jax";
 import { shapeOf } from "../core/shapes.js";
-import type { Rng } from "../pe/random.js";
 import { fail } from "../core/validate.js";
+import type { Rng } from "../pe/random.js";
 import { uniform } from "./init.js";
 
 export interface LinearParams {

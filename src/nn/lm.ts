@@ -16,26 +16,24 @@
  * https://github.com/karpathy/nanoGPT; Ruoss et al. (2023), randomized
  * positional encodings, https://arxiv.org/abs/2305.16843
  */
-import { numpy as np, type DType } from "@jax-js/jax";
+import { type DType, numpy as np } from "@jax-js/jax";
 import { addAbsolute } from "../attention/absolute.js";
 import { isArray, type Positions } from "../attention/positions.js";
 import { shapeOf } from "../core/shapes.js";
+import { fail, integer } from "../core/validate.js";
 import { rng } from "../pe/random.js";
 import type { SinusoidalLayout } from "../pe/sinusoidal.js";
-import { fail, integer } from "../core/validate.js";
-import { block, initBlock, type BlockConfig, type BlockParams } from "./block.js";
+import { type BlockConfig, type BlockParams, block, initBlock } from "./block.js";
 import { crossEntropy } from "./crossEntropy.js";
-import { embed, initEmbedding, unembed, type EmbeddingParams } from "./embedding.js";
+import { type EmbeddingParams, embed, initEmbedding, unembed } from "./embedding.js";
 import { normal } from "./init.js";
 import type { KernelConfig } from "./kernelAttention.js";
-import { initLinear, linear, type LinearParams } from "./linear.js";
+import { initLinear, type LinearParams, linear } from "./linear.js";
 import type { MlpConfig } from "./mlp.js";
-import { initNorm, norm, type NormConfig, type NormParams } from "./norm.js";
+import { initNorm, type NormConfig, type NormParams, norm } from "./norm.js";
 import type { PEConfig } from "./positional.js";
 
-export type AbsoluteConfig =
-  | { kind: "sinusoidal"; layout: SinusoidalLayout; base?: number }
-  | { kind: "learned"; maxPositions: number };
+export type AbsoluteConfig = { kind: "sinusoidal"; layout: SinusoidalLayout; base?: number } | { kind: "learned"; maxPositions: number };
 
 export interface LMConfig {
   vocabSize: number;
@@ -81,7 +79,16 @@ export interface Batch {
 }
 
 export function blockConfig(config: LMConfig): BlockConfig {
-  return { width: config.width, heads: config.heads, mlp: config.mlp, norm: config.norm, pe: config.pe, causal: true, bias: config.bias, kernel: config.kernel };
+  return {
+    width: config.width,
+    heads: config.heads,
+    mlp: config.mlp,
+    norm: config.norm,
+    pe: config.pe,
+    causal: true,
+    bias: config.bias,
+    kernel: config.kernel,
+  };
 }
 
 /** Seeded parameters: same config and seed, same model on every device. */
@@ -89,14 +96,16 @@ export function initLM(config: LMConfig, seed: number, dtype: DType = np.float32
   const fn = "initLM";
   integer(fn, "config.vocabSize", config.vocabSize, 1);
   integer(fn, "config.depth", config.depth, 0);
-  if (!Number.isInteger(config.width / config.heads)) fail(fn, `config.width (${config.width}) must be a multiple of config.heads (${config.heads})`);
+  if (!Number.isInteger(config.width / config.heads))
+    fail(fn, `config.width (${config.width}) must be a multiple of config.heads (${config.heads})`);
   const r = rng(seed);
   const params: LMParams = {
     embed: initEmbedding(r, config.vocabSize, config.width, { std: config.embedStd, dtype }),
     blocks: [],
     normF: initNorm(config.norm, config.width, dtype),
   };
-  if (config.absolute?.kind === "learned") params.absolute = { table: normal(r, [config.absolute.maxPositions, config.width], config.embedStd, dtype) };
+  if (config.absolute?.kind === "learned")
+    params.absolute = { table: normal(r, [config.absolute.maxPositions, config.width], config.embedStd, dtype) };
   for (let i = 0; i < config.depth; i++) params.blocks.push(initBlock(r, blockConfig(config), dtype));
   if (!config.tied) params.head = initLinear(r, config.width, config.vocabSize, { bias: false, dtype });
   return params;
@@ -108,7 +117,8 @@ export function lmForward(p: LMParams, config: LMConfig, tokens: np.Array, posit
   const abs = config.absolute;
   if (abs) {
     const given = isArray(positions) ? positions.ref : positions;
-    if (abs.kind === "sinusoidal") x = addAbsolute(x, { type: "absolute", kind: "sinusoidal", layout: abs.layout, base: abs.base }, given); // (B, L, C)
+    if (abs.kind === "sinusoidal")
+      x = addAbsolute(x, { type: "absolute", kind: "sinusoidal", layout: abs.layout, base: abs.base }, given); // (B, L, C)
     else if (!p.absolute) {
       x.dispose();
       if (isArray(given)) given.dispose();

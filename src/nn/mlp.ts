@@ -10,13 +10,17 @@
  * Reference: Hendrycks & Gimpel (2016), https://arxiv.org/abs/1606.08415;
  * Shazeer (2020) "GLU Variants Improve Transformer", https://arxiv.org/abs/2002.05202
  */
-import { nn, numpy as np, type DType } from "@jax-js/jax";
+import { type DType, nn, numpy as np } from "@jax-js/jax";
 import type { Rng } from "../pe/random.js";
-import { initLinear, linear, type LinearParams } from "./linear.js";
+import { initLinear, type LinearParams, linear } from "./linear.js";
 
 export type MlpConfig =
-  | { kind: "gelu"; /** Hidden width (GPT-2: 4 C). */ hidden: number; /** tanh approximation instead of the exact erf form. */ approximate: boolean }
-  | { kind: "swiglu"; /** Hidden width (Llama: about 8 C / 3). */ hidden: number };
+  | {
+      kind: "gelu" /** Hidden width (GPT-2: 4 C). */;
+      hidden: number /** tanh approximation instead of the exact erf form. */;
+      approximate: boolean;
+    }
+  | { kind: "swiglu" /** Hidden width (Llama: about 8 C / 3). */; hidden: number };
 
 export type MlpParams = { fc: LinearParams; proj: LinearParams } | { gate: LinearParams; up: LinearParams; down: LinearParams };
 
@@ -39,12 +43,12 @@ export function initMlp(r: Rng, width: number, config: MlpConfig, dtype: DType =
 export function mlp(p: MlpParams, x: np.Array, config: MlpConfig): np.Array {
   switch (config.kind) {
     case "gelu": {
-      if (!("fc" in p)) throw new Error("mlp: config.kind \"gelu\" needs parameters { fc, proj }");
+      if (!("fc" in p)) throw new Error('mlp: config.kind "gelu" needs parameters { fc, proj }');
       const h = nn.gelu(linear(p.fc, x), { approximate: config.approximate }); // (..., hidden)
       return linear(p.proj, h); // (..., C)
     }
     case "swiglu": {
-      if (!("gate" in p)) throw new Error("mlp: config.kind \"swiglu\" needs parameters { gate, up, down }");
+      if (!("gate" in p)) throw new Error('mlp: config.kind "swiglu" needs parameters { gate, up, down }');
       const h = np.multiply(nn.silu(linear(p.gate, x.ref)), linear(p.up, x)); // (..., hidden)
       return linear(p.down, h); // (..., C)
     }

@@ -4,9 +4,9 @@
  *
  * Reference: see layerNorm.ts and rmsNorm.ts.
  */
-import { numpy as np, type DType } from "@jax-js/jax";
-import { initLayerNorm, layerNorm, type LayerNormParams } from "./layerNorm.js";
-import { initRmsNorm, rmsNorm, type RmsNormParams } from "./rmsNorm.js";
+import { type DType, numpy as np } from "@jax-js/jax";
+import { initLayerNorm, type LayerNormParams, layerNorm } from "./layerNorm.js";
+import { initRmsNorm, type RmsNormParams, rmsNorm } from "./rmsNorm.js";
 
 export interface NormConfig {
   type: "layer" | "rms";
@@ -23,7 +23,7 @@ export function initNorm(config: NormConfig, width: number, dtype: DType = np.fl
 /** (..., C) -> (..., C). Borrows the parameters, consumes x. */
 export function norm(config: NormConfig, p: NormParams, x: np.Array): np.Array {
   if (config.type === "layer") {
-    if (!("beta" in p)) throw new Error("norm: a \"layer\" norm needs parameters { gamma, beta }");
+    if (!("beta" in p)) throw new Error('norm: a "layer" norm needs parameters { gamma, beta }');
     return layerNorm(p, x, config.eps);
   }
   return rmsNorm(p, x, config.eps);

@@ -22,16 +22,16 @@
  * Reference: see src/attention/spec.ts for each kind; gpt-neox
  * `ParallelKerpleLog`; x-transformers `CoPE`.
  */
-import { numpy as np, type DType } from "@jax-js/jax";
-import { constant } from "../core/constant.js";
+import { type DType, numpy as np } from "@jax-js/jax";
 import type { AttentionPE } from "../attention/spec.js";
+import { constant } from "../core/constant.js";
+import { fail, positive } from "../core/validate.js";
 import { slopes } from "../pe/alibi.js";
 import { FIRE_INIT } from "../pe/fire.js";
 import type { Rng } from "../pe/random.js";
 import { inverseFrequencies } from "../pe/rope/frequencies.js";
 import type { Pairing } from "../pe/rope/pairing.js";
 import { ropeFrequencies } from "../pe/rope/scaling.js";
-import { fail, positive } from "../core/validate.js";
 import { full, normal } from "./init.js";
 import { initLinear, type LinearParams } from "./linear.js";
 
@@ -49,7 +49,7 @@ export type PEConfig =
   | { type: "alibi" }
   | { type: "t5"; bidirectional: boolean; numBuckets: number; maxDistance: number }
   | { type: "kerple"; variant: "log" | "power" }
-  | { type: "fire"; /** MLP hidden width (FIRE paper: 32). */ hidden: number }
+  | { type: "fire" /** MLP hidden width (FIRE paper: 32). */; hidden: number }
   | { type: "mlp"; hidden: number; logDistance: boolean }
   | { type: "table"; maxDistance: number }
   | { type: "cope"; npos: number };
@@ -65,10 +65,16 @@ export type PEConfig =
  * Reference: Chen et al., https://arxiv.org/abs/2306.15595; Peng et al.,
  * https://arxiv.org/abs/2309.00071; HF transformers `modeling_rope_utils`.
  */
-export type RopeScaling = { type: "linear"; factor: number } | { type: "ntk"; factor: number } | { type: "yarn"; factor: number; originalMaxPositions: number };
+export type RopeScaling =
+  | { type: "linear"; factor: number }
+  | { type: "ntk"; factor: number }
+  | { type: "yarn"; factor: number; originalMaxPositions: number };
 
 /** Inverse frequencies and attention factor of a rotary config with its optional scaling. */
-export function rotaryFrequencies(config: Extract<PEConfig, { type: "rotary" }>, headDim: number): { invFreq: Float64Array; attentionFactor: number } {
+export function rotaryFrequencies(
+  config: Extract<PEConfig, { type: "rotary" }>,
+  headDim: number,
+): { invFreq: Float64Array; attentionFactor: number } {
   const rotaryDim = config.rotaryDim ?? headDim;
   const s = config.scaling;
   if (!s) return { invFreq: inverseFrequencies(rotaryDim, config.base), attentionFactor: 1 };
@@ -77,11 +83,20 @@ export function rotaryFrequencies(config: Extract<PEConfig, { type: "rotary" }>,
     case "linear":
       return ropeFrequencies({ type: "linear", factor: s.factor, base: config.base, rotaryDim });
     case "ntk":
-      return { invFreq: inverseFrequencies(rotaryDim, config.base * Math.pow(s.factor, rotaryDim / (rotaryDim - 2))), attentionFactor: 1 };
+      return { invFreq: inverseFrequencies(rotaryDim, config.base * s.factor ** (rotaryDim / (rotaryDim - 2))), attentionFactor: 1 };
     case "yarn":
       return ropeFrequencies({
-        type: "yarn", factor: s.factor, originalMaxPositions: s.originalMaxPositions, base: config.base, rotaryDim,
-        betaFast: 32, betaSlow: 1, mscale: null, mscaleAllDim: null, attentionFactor: null, truncate: true,
+        type: "yarn",
+        factor: s.factor,
+        originalMaxPositions: s.originalMaxPositions,
+        base: config.base,
+        rotaryDim,
+        betaFast: 32,
+        betaSlow: 1,
+        mscale: null,
+        mscaleAllDim: null,
+        attentionFactor: null,
+        truncate: true,
       });
     default:
       return s satisfies never;
@@ -108,7 +123,12 @@ export function isLearnable(config: PEConfig): boolean {
   return !(config.type === "none" || config.type === "rotary" || config.type === "alibi");
 }
 
-export function initPE(r: Rng, config: PEConfig, dims: { width: number; heads: number; headDim: number }, dtype: DType = np.float32): PEParams {
+export function initPE(
+  r: Rng,
+  config: PEConfig,
+  dims: { width: number; heads: number; headDim: number },
+  dtype: DType = np.float32,
+): PEParams {
   const { width: C, heads: H, headDim: D } = dims;
   switch (config.type) {
     case "none":
@@ -118,8 +138,14 @@ export function initPE(r: Rng, config: PEConfig, dims: { width: number; heads: n
     case "t5":
       return { table: normal(r, [config.numBuckets, H], 1 / Math.sqrt(C), dtype) };
     case "kerple": {
-      const r1 = constant(Float64Array.from({ length: H }, () => 2 * r.uniform()), dtype);
-      const r2 = constant(Float64Array.from({ length: H }, () => r.uniform()), dtype);
+      const r1 = constant(
+        Float64Array.from({ length: H }, () => 2 * r.uniform()),
+        dtype,
+      );
+      const r2 = constant(
+        Float64Array.from({ length: H }, () => r.uniform()),
+        dtype,
+      );
       return { r1, r2 };
     }
     case "fire":
@@ -154,7 +180,14 @@ export function peSpec(config: PEConfig, params: PEParams, dims: { heads: number
     case "alibi":
       return { type: "bias", kind: "alibi", slopes: slopes(dims.heads) };
     case "t5":
-      return { type: "bias", kind: "t5", table: need(params.table, "table").ref, bidirectional: config.bidirectional, numBuckets: config.numBuckets, maxDistance: config.maxDistance };
+      return {
+        type: "bias",
+        kind: "t5",
+        table: need(params.table, "table").ref,
+        bidirectional: config.bidirectional,
+        numBuckets: config.numBuckets,
+        maxDistance: config.maxDistance,
+      };
     case "kerple": {
       const r1 = np.maximum(need(params.r1, "r1").ref, KERPLE_MIN);
       const r2raw = np.maximum(need(params.r2, "r2").ref, KERPLE_MIN);
@@ -167,7 +200,14 @@ export function peSpec(config: PEConfig, params: PEParams, dims: { heads: number
       const proj = need(params.proj, "proj");
       const m = { w1: fc.w.ref, b1: need(fc.b, "fc.b").ref, w2: proj.w.ref, b2: need(proj.b, "proj.b").ref };
       if (config.type === "mlp") return { type: "bias", kind: "mlp", mlp: m, logDistance: config.logDistance };
-      return { type: "bias", kind: "fire", mlp: m, c: need(params.c, "c").ref, threshold: need(params.threshold, "threshold").ref, eps: FIRE_INIT.eps };
+      return {
+        type: "bias",
+        kind: "fire",
+        mlp: m,
+        c: need(params.c, "c").ref,
+        threshold: need(params.threshold, "threshold").ref,
+        eps: FIRE_INIT.eps,
+      };
     }
     case "table":
       return { type: "bias", kind: "table", table: need(params.table, "table").ref, maxDistance: config.maxDistance };

@@ -8,7 +8,7 @@
  * Reference: Zhang & Sennrich (2019), https://arxiv.org/abs/1910.07467;
  * HF transformers `LlamaRMSNorm`.
  */
-import { numpy as np, type DType } from "@jax-js/jax";
+import { type DType, numpy as np } from "@jax-js/jax";
 import { full } from "./init.js";
 
 export interface RmsNormParams {

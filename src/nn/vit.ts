@@ -42,29 +42,29 @@
  * https://arxiv.org/abs/2403.13298; timm models/vision_transformer.py,
  * models/eva.py (https://github.com/huggingface/pytorch-image-models)
  */
-import { numpy as np, type DType } from "@jax-js/jax";
+import { type DType, numpy as np } from "@jax-js/jax";
 import { attention } from "../attention/attention.js";
-import { constant } from "../core/constant.js";
 import { peg } from "../attention/peg.js";
 import { applyRotary, type RotaryTables } from "../attention/rotary.js";
-import { axialRope, type AxialConvention } from "../pe/axialRope.js";
+import { constant } from "../core/constant.js";
+import { fail, integer } from "../core/validate.js";
+import { type AxialConvention, axialRope } from "../pe/axialRope.js";
 import { rng } from "../pe/random.js";
 import { sincos2d } from "../pe/sincos2d.js";
-import { fail, integer } from "../core/validate.js";
 import { bilinearMatrix } from "./bilinear.js";
-import { block, initBlock, type BlockConfig, type BlockParams } from "./block.js";
-import { batchLoss, imageGrid, type ImageBatch } from "./classifier.js";
+import { type BlockConfig, type BlockParams, block, initBlock } from "./block.js";
+import { batchLoss, type ImageBatch, imageGrid } from "./classifier.js";
 import { patches } from "./conv.js";
 import { normal, uniform } from "./init.js";
-import { initLinear, linear, type LinearParams } from "./linear.js";
-import { mlp, type MlpConfig } from "./mlp.js";
-import { initNorm, norm, type NormConfig, type NormParams } from "./norm.js";
+import { initLinear, type LinearParams, linear } from "./linear.js";
+import { type MlpConfig, mlp } from "./mlp.js";
+import { initNorm, type NormConfig, type NormParams, norm } from "./norm.js";
 
 /** The ViT's positional encoding (see the file's header). */
 export type VitPE =
   | { kind: "none" }
   | { kind: "learned" }
-  | { kind: "sincos2d"; /** Frequency temperature (default 10000). */ temperature?: number }
+  | { kind: "sincos2d" /** Frequency temperature (default 10000). */; temperature?: number }
   | {
       kind: "rope2d";
       /** "lang": integer positions, bands T^(-k/K); "pixel": positions on [-1, 1], pi-scaled bands. */
@@ -131,7 +131,15 @@ export function vitGrid(config: VitConfig): [number, number] {
 }
 
 function blockConfig(config: VitConfig): BlockConfig {
-  return { width: config.width, heads: config.heads, mlp: config.mlp, norm: config.norm, pe: { type: "none" }, causal: false, bias: config.bias };
+  return {
+    width: config.width,
+    heads: config.heads,
+    mlp: config.mlp,
+    norm: config.norm,
+    pe: { type: "none" },
+    causal: false,
+    bias: config.bias,
+  };
 }
 
 function validate(fn: string, config: VitConfig): void {
@@ -146,11 +154,13 @@ function validate(fn: string, config: VitConfig): void {
   const C = integer(fn, "config.width", config.width, 1);
   const H = integer(fn, "config.heads", config.heads, 1);
   if (C % H !== 0) fail(fn, `config.width (${C}) must be a multiple of config.heads (${H})`);
-  if (config.pool !== "mean" && config.pool !== "class") fail(fn, `config.pool must be "mean" or "class", got ${JSON.stringify(config.pool)}`);
+  if (config.pool !== "mean" && config.pool !== "class")
+    fail(fn, `config.pool must be "mean" or "class", got ${JSON.stringify(config.pool)}`);
   const kind = config.pe?.kind;
   if (kind === "sincos2d" && C % 4 !== 0) fail(fn, `config.pe "sincos2d" needs config.width divisible by 4, got ${C}`);
   if (kind === "rope2d" && (C / H) % 4 !== 0) fail(fn, `config.pe "rope2d" needs the head dim width / heads = ${C}/${H} divisible by 4`);
-  if (kind !== "none" && kind !== "learned" && kind !== "sincos2d" && kind !== "rope2d") fail(fn, `config.pe.kind must be "none", "learned", "sincos2d" or "rope2d", got ${JSON.stringify(kind)}`);
+  if (kind !== "none" && kind !== "learned" && kind !== "sincos2d" && kind !== "rope2d")
+    fail(fn, `config.pe.kind must be "none", "learned", "sincos2d" or "rope2d", got ${JSON.stringify(kind)}`);
 }
 
 /** Seeded parameters: same config and seed, same model on every device. */
@@ -160,7 +170,12 @@ export function initVit(config: VitConfig, seed: number, dtype: DType = np.float
   const { width: C, patch: p, channels } = config;
   const [Gh, Gw] = vitGrid(config);
   const patch = initLinear(r, p * p * channels, C, { dtype });
-  const params: VitParams = { patch, blocks: [], normF: initNorm(config.norm, C, dtype), head: initLinear(r, C, config.classes, { dtype }) };
+  const params: VitParams = {
+    patch,
+    blocks: [],
+    normF: initNorm(config.norm, C, dtype),
+    head: initLinear(r, C, config.classes, { dtype }),
+  };
   if (config.pool === "class") params.cls = normal(r, [C], CLS_STD, dtype);
   if (config.pe.kind === "learned") params.pos = normal(r, [Gh * Gw, C], POS_STD, dtype);
   for (let i = 0; i < config.depth; i++) params.blocks.push(initBlock(r, blockConfig(config), dtype));
@@ -191,7 +206,8 @@ export function vitForward(p: VitParams, config: VitConfig, images: np.Array): n
   const pixels = patches(images, { kernel: P, stride: P, padding: 0 }).reshape([B, N, P * P * Cin]); // (B, N, p p Cin)
   let x = linear(p.patch, pixels); // (B, N, C)
   if (config.pe.kind === "learned") x = np.add(x, learnedTable(p.pos!, config, Gh, Gw)); // (B, N, C)
-  if (config.pe.kind === "sincos2d") x = np.add(x, constant(sincos2d(Gh, Gw, C, { temperature: config.pe.temperature }), x.dtype).reshape([1, N, C])); // (B, N, C)
+  if (config.pe.kind === "sincos2d")
+    x = np.add(x, constant(sincos2d(Gh, Gw, C, { temperature: config.pe.temperature }), x.dtype).reshape([1, N, C])); // (B, N, C)
   if (config.pool === "class") x = np.concatenate([np.broadcastTo(p.cls!.ref.reshape([1, 1, C]), [B, 1, C]), x], 1); // (B, T, C)
 
   const rope = config.pe.kind === "rope2d" ? ropeTables(config.pe, config, Gh, Gw, x.dtype) : null; // (T, D) each

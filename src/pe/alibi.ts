@@ -39,11 +39,11 @@ export function slopes(numHeads: number, options: SlopeOptions = {}): Float64Arr
   const closest = 2 ** Math.floor(Math.log2(numHeads));
   const out = new Float64Array(numHeads);
   const base = round(2 ** -(2 ** -(Math.log2(closest) - 3)));
-  for (let k = 1; k <= closest; k++) out[k - 1] = round(Math.pow(base, k));
+  for (let k = 1; k <= closest; k++) out[k - 1] = round(base ** k);
   if (closest !== numHeads) {
     const extraBase = round(2 ** -(2 ** -(Math.log2(2 * closest) - 3)));
     const remaining = Math.min(closest, numHeads - closest);
-    for (let r = 0; r < remaining; r++) out[closest + r] = round(Math.pow(extraBase, 2 * r + 1));
+    for (let r = 0; r < remaining; r++) out[closest + r] = round(extraBase ** (2 * r + 1));
   }
   return out;
 }

@@ -64,12 +64,12 @@ export function bands(numBands: number, options: AxialOptions): Float64Array {
   integer(fn, "numBands", numBands, 1);
   if (options?.convention === "lang") {
     const T = positive(fn, "options.temperature", options.temperature ?? 10000);
-    return Float64Array.from({ length: numBands }, (_, k) => 1 / Math.pow(T, k / numBands));
+    return Float64Array.from({ length: numBands }, (_, k) => 1 / T ** (k / numBands));
   }
   if (options?.convention === "pixel") {
     const maxRes = positive(fn, "options.maxRes", options.maxRes ?? 224);
     if (options.linearBands) return linspace(1, maxRes / 2, numBands).map((v) => v * Math.PI);
-    return linspace(0, Math.log2(maxRes) - 1, numBands).map((v) => Math.pow(2, v) * Math.PI);
+    return linspace(0, Math.log2(maxRes) - 1, numBands).map((v) => 2 ** v * Math.PI);
   }
   return fail(fn, `options.convention must be "lang" or "pixel", got ${JSON.stringify(options?.convention)}`);
 }
@@ -93,14 +93,16 @@ export function axialRope(shape: readonly number[], dim: number, options: AxialO
   if (dim % (2 * ndim) !== 0) fail(fn, `dim (${dim}) must be divisible by 2 * ndim = ${2 * ndim} for shape ${JSON.stringify(shape)}`);
   const ref = options.refShape;
   if (ref !== undefined) {
-    if (ref.length !== ndim) fail(fn, `options.refShape ${JSON.stringify(ref)} must have ${ndim} sizes like shape ${JSON.stringify(shape)}`);
+    if (ref.length !== ndim)
+      fail(fn, `options.refShape ${JSON.stringify(ref)} must have ${ndim} sizes like shape ${JSON.stringify(shape)}`);
     ref.forEach((s, a) => positive(fn, `options.refShape[${a}]`, s));
   }
   const indexing = options.gridIndexing ?? "ij";
   if (indexing !== "ij" && indexing !== "xy") fail(fn, `options.gridIndexing must be "ij" or "xy", got ${JSON.stringify(indexing)}`);
   const K = dim / (2 * ndim);
   const omega = bands(K, options);
-  const pos = options.positions === undefined ? shape.map((s, a) => axisPositions(s, options, ref?.[a])) : explicitPositions(fn, shape, options);
+  const pos =
+    options.positions === undefined ? shape.map((s, a) => axisPositions(s, options, ref?.[a])) : explicitPositions(fn, shape, options);
   // Channel block b holds axis order[b].
   const order = shape.map((_, a) => (indexing === "ij" ? a : ndim - 1 - a));
   if (indexing === "xy" && ndim !== 2) fail(fn, `options.gridIndexing "xy" needs a 2-D shape, got ${JSON.stringify(shape)}`);
@@ -130,8 +132,10 @@ export function axialRope(shape: readonly number[], dim: number, options: AxialO
 
 function explicitPositions(fn: string, shape: readonly number[], options: AxialOptions): Float64Array[] {
   const p = options.positions!;
-  if (!Array.isArray(p) || p.length !== shape.length) fail(fn, `options.positions must hold one list per axis (${shape.length}), got ${Array.isArray(p) ? p.length : typeof p}`);
-  if (options.refShape !== undefined || options.gridOffset !== undefined) fail(fn, "options.positions replaces the grid positions: leave options.refShape and options.gridOffset unset");
+  if (!Array.isArray(p) || p.length !== shape.length)
+    fail(fn, `options.positions must hold one list per axis (${shape.length}), got ${Array.isArray(p) ? p.length : typeof p}`);
+  if (options.refShape !== undefined || options.gridOffset !== undefined)
+    fail(fn, "options.positions replaces the grid positions: leave options.refShape and options.gridOffset unset");
   return shape.map((s, a) => {
     if (p[a]?.length !== s) fail(fn, `options.positions[${a}] must hold shape[${a}] = ${s} positions, got ${p[a]?.length}`);
     return finiteArray(fn, `options.positions[${a}]`, p[a]);

@@ -29,7 +29,11 @@ const psi = (c: number, x: number) => Math.log(Math.abs(c * x) + 1);
  * The (L, S) matrix psi(i - j) / (psi(max(i, threshold)) + eps) for query positions
  * (count or values) and key positions, row-major.
  */
-export function transform(params: FireParams, queryPositions: number | ArrayLike<number>, keyPositions: number | ArrayLike<number>): Float64Array {
+export function transform(
+  params: FireParams,
+  queryPositions: number | ArrayLike<number>,
+  keyPositions: number | ArrayLike<number>,
+): Float64Array {
   const fn = "fire.transform";
   const c = finite(fn, "params.c", params.c);
   if (c === 0) fail(fn, "params.c must be non-zero");

@@ -25,11 +25,15 @@ export interface KerpleParams {
 /** The bias for one head at distance |i - j| = `distance`. */
 export function kernel(kind: KerpleKind, r1: number, r2: number, distance: number): number {
   const d = Math.abs(distance);
-  return kind === "log" ? -r1 * Math.log1p(r2 * d) : -r1 * Math.pow(d, r2);
+  return kind === "log" ? -r1 * Math.log1p(r2 * d) : -r1 * d ** r2;
 }
 
 /** The (H, L, S) bias for query positions (count or values) and key positions, row-major. */
-export function bias(params: KerpleParams, queryPositions: number | ArrayLike<number>, keyPositions: number | ArrayLike<number>): Float64Array {
+export function bias(
+  params: KerpleParams,
+  queryPositions: number | ArrayLike<number>,
+  keyPositions: number | ArrayLike<number>,
+): Float64Array {
   const fn = "kerple.bias";
   const { kind } = params;
   if (kind !== "log" && kind !== "power") fail(fn, `params.kind must be "log" or "power", got ${JSON.stringify(kind)}`);

@@ -10,8 +10,9 @@
  *
  * Reference: https://pytorch.org/docs/stable/nn.init.html#torch.nn.init.trunc_normal_
  */
-import { rng } from "./random.js";
+
 import { fail, finite, integer, positive } from "../core/validate.js";
+import { rng } from "./random.js";
 
 export interface NormalInit {
   std: number;

@@ -18,8 +18,9 @@
  * (ICLR 2021), https://arxiv.org/abs/2009.14794, section 2.4 (orthogonal random
  * features); google-research `performer/fast_attention` `GaussianOrthogonalRandomMatrix`.
  */
-import { rng, type Rng } from "./random.js";
+
 import { fail, integer } from "../core/validate.js";
+import { type Rng, rng } from "./random.js";
 
 export type ProjectionScaling = "chi" | "sqrtD";
 

@@ -8,8 +8,9 @@
  * Reference: Ruoss et al., "Randomized Positional Encodings Boost Length
  * Generalization of Transformers" (ACL 2023), https://arxiv.org/abs/2305.16843
  */
-import { rng, type Rng } from "./random.js";
+
 import { fail, integer } from "../core/validate.js";
+import { type Rng, rng } from "./random.js";
 
 /** `length` sorted distinct positions from [0, maxLength), seeded. */
 export function positions1d(length: number, maxLength: number, seed: number): Float64Array {
@@ -32,10 +33,7 @@ export interface Positions2d {
  * [0, maxHeight), columns from [0, maxWidth), each sorted, one seed for both.
  * Token (r, c) has position (rows[r], cols[c]).
  */
-export function positions2d(
-  grid: { height: number; width: number; maxHeight: number; maxWidth: number },
-  seed: number,
-): Positions2d {
+export function positions2d(grid: { height: number; width: number; maxHeight: number; maxWidth: number }, seed: number): Positions2d {
   const fn = "randomized.positions2d";
   const { height, width, maxHeight, maxWidth } = grid;
   integer(fn, "grid.height", height, 1);

@@ -29,8 +29,9 @@
  * https://arxiv.org/abs/2503.18719; Podell et al., "SDXL" (2023),
  * https://arxiv.org/abs/2307.01952, section 2.2 (micro-conditioning).
  */
-import { positions2d, type Positions2d } from "./randomized.js";
+
 import { evenDim, fail, finite, integer, positive } from "../core/validate.js";
+import { type Positions2d, positions2d } from "./randomized.js";
 
 export interface Rpe2dGrid {
   /** Token rows H. */
@@ -60,7 +61,10 @@ export function rpe2dPositions(grid: Rpe2dGrid, mode: Rpe2dMode): Positions2d {
   const maxH = integer(fn, "grid.maxHeight", grid.maxHeight, 1);
   const maxW = integer(fn, "grid.maxWidth", grid.maxWidth, 1);
   if (H > maxH || W > maxW) {
-    fail(fn, `the inference grid ${H}x${W} must fit the training range ${maxH}x${maxW}: its positions would not have been seen in training`);
+    fail(
+      fn,
+      `the inference grid ${H}x${W} must fit the training range ${maxH}x${maxW}: its positions would not have been seen in training`,
+    );
   }
   return { rows: Float64Array.from({ length: H }, (_, i) => i), cols: Float64Array.from({ length: W }, (_, i) => i) };
 }
@@ -87,7 +91,7 @@ export function cropConditioning(crops: readonly CropCondition[], dim: number, o
   evenDim(fn, "dim", dim);
   const period = positive(fn, "options.maxPeriod", options.maxPeriod ?? 10000);
   const K = dim / 2;
-  const omega = Float64Array.from({ length: K }, (_, k) => Math.pow(period, -k / K));
+  const omega = Float64Array.from({ length: K }, (_, k) => period ** (-k / K));
   const out = new Float64Array(crops.length * 6 * dim);
   crops.forEach((crop, b) => {
     const values = (["originalSize", "cropTopLeft", "targetSize"] as const).flatMap((key) => {

@@ -32,7 +32,7 @@ export function sincos2d(height: number, width: number, dim: number, options: Si
   if (dim % 4 !== 0) fail(fn, `dim must be divisible by 4, got ${dim}`);
   const T = positive(fn, "options.temperature", options.temperature ?? 10000);
   const K = dim / 4;
-  const omega = Float64Array.from({ length: K }, (_, k) => 1 / Math.pow(T, k / K));
+  const omega = Float64Array.from({ length: K }, (_, k) => 1 / T ** (k / K));
   const [s0, s1] = options.reverseCoord ? [width, height] : [height, width];
   const out = new Float64Array(height * width * dim);
   for (let i0 = 0; i0 < s0; i0++) {

@@ -11,7 +11,7 @@
  * Reference: https://arxiv.org/abs/1706.03762 section 3.5;
  * x-transformers ScaledSinusoidalEmbedding (https://github.com/lucidrains/x-transformers).
  */
-import { evenDim, fail, positionsOf, positive, finite } from "../core/validate.js";
+import { evenDim, fail, finite, positionsOf, positive } from "../core/validate.js";
 
 export type SinusoidalLayout = "interleaved" | "concatenated";
 
@@ -29,7 +29,7 @@ export function inverseFrequencies(dim: number, base = 10000): Float64Array {
   evenDim("sinusoidal.inverseFrequencies", "dim", dim);
   positive("sinusoidal.inverseFrequencies", "base", base);
   const half = dim / 2;
-  return Float64Array.from({ length: half }, (_, i) => Math.pow(base, -(2 * i) / dim));
+  return Float64Array.from({ length: half }, (_, i) => base ** (-(2 * i) / dim));
 }
 
 /**

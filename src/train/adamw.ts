@@ -16,7 +16,7 @@
  * Reference: Loshchilov & Hutter (2019), https://arxiv.org/abs/1711.05101;
  * https://pytorch.org/docs/stable/generated/torch.optim.AdamW.html
  */
-import { numpy as np, tree, type JsTree } from "@jax-js/jax";
+import { type JsTree, numpy as np, tree } from "@jax-js/jax";
 import { fail } from "../core/validate.js";
 
 export interface AdamWConfig {
@@ -53,7 +53,13 @@ export function initAdamW<T>(params: T): AdamWState<T> {
  * One AdamW update. Consumes params, grads, state and an array `lr`; returns
  * the new parameters and state.
  */
-export function adamwUpdate<T>(params: T, grads: T, state: AdamWState<T>, lr: np.Array | number, config: AdamWConfig): { params: T; state: AdamWState<T> } {
+export function adamwUpdate<T>(
+  params: T,
+  grads: T,
+  state: AdamWState<T>,
+  lr: np.Array | number,
+  config: AdamWConfig,
+): { params: T; state: AdamWState<T> } {
   const [ps, def] = tree.flatten(params as JsTree<np.Array>) as [np.Array[], ReturnType<typeof tree.structure>];
   const [gs, gdef] = tree.flatten(grads as JsTree<np.Array>) as [np.Array[], ReturnType<typeof tree.structure>];
   const ms = tree.leaves(state.m as JsTree<np.Array>) as np.Array[];
@@ -62,7 +68,10 @@ export function adamwUpdate<T>(params: T, grads: T, state: AdamWState<T>, lr: np
     const shapes = (xs: np.Array[]) => xs.map((x) => `(${x.shape.join(", ")})`).join(" ");
     for (const x of [...ps, ...gs, ...ms, ...vs, state.step]) x.dispose();
     if (typeof lr !== "number") lr.dispose();
-    fail("adamwUpdate", `params and grads (and the state's moments) must have the same structure, got params ${shapes(ps)} and grads ${shapes(gs)}`);
+    fail(
+      "adamwUpdate",
+      `params and grads (and the state's moments) must have the same structure, got params ${shapes(ps)} and grads ${shapes(gs)}`,
+    );
   }
   const { beta1, beta2, eps, weightDecay } = config;
   const t = np.add(state.step, 1); // ()

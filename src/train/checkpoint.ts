@@ -14,7 +14,7 @@
  *
  * Reference: https://github.com/huggingface/safetensors (README "Format")
  */
-import { numpy as np, type DType } from "@jax-js/jax";
+import { type DType, numpy as np } from "@jax-js/jax";
 import { fail } from "../core/validate.js";
 
 type Tree = np.Array | Tree[] | { [key: string]: Tree };
@@ -41,7 +41,8 @@ export function flattenNamed(params: unknown, prefix = ""): Map<string, np.Array
       return;
     }
     if (Array.isArray(node)) node.forEach((child, i) => walk(child, path ? `${path}.${i}` : String(i)));
-    else if (typeof node === "object" && node !== null) for (const [k, child] of Object.entries(node)) walk(child, path ? `${path}.${k}` : k);
+    else if (typeof node === "object" && node !== null)
+      for (const [k, child] of Object.entries(node)) walk(child, path ? `${path}.${k}` : k);
     else fail("flattenNamed", `parameter trees hold arrays, objects and lists only, got ${typeof node} at "${path}"`);
   };
   walk(params, prefix);
@@ -106,7 +107,11 @@ export async function toSafetensors(params: unknown, metadata: Record<string, st
 }
 
 /** Parses safetensors bytes: the header entries and the arrays, as a pytree. */
-export function fromSafetensors(bytes: Uint8Array): { params: Tree; header: Record<string, TensorEntry>; metadata: Record<string, string> } {
+export function fromSafetensors(bytes: Uint8Array): {
+  params: Tree;
+  header: Record<string, TensorEntry>;
+  metadata: Record<string, string>;
+} {
   const fn = "fromSafetensors";
   if (bytes.length < 8) fail(fn, `need at least 8 bytes, got ${bytes.length}`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -124,7 +129,10 @@ export function fromSafetensors(bytes: Uint8Array): { params: Tree; header: Reco
     const [begin, end] = entry.data_offsets;
     const count = entry.shape.reduce((a, b) => a * b, 1);
     if (end - begin !== count * kind[1].bytes || dataStart + end > bytes.length) {
-      fail(fn, `${name}: data_offsets [${begin}, ${end}] do not hold shape (${entry.shape.join(", ")}) of ${entry.dtype} inside the ${bytes.length - dataStart} data bytes`);
+      fail(
+        fn,
+        `${name}: data_offsets [${begin}, ${end}] do not hold shape (${entry.shape.join(", ")}) of ${entry.dtype} inside the ${bytes.length - dataStart} data bytes`,
+      );
     }
     const dv = new DataView(bytes.buffer, bytes.byteOffset + dataStart + begin, end - begin);
     const dtype = kind[0] as DType;
@@ -143,7 +151,7 @@ export async function saveCheckpoint(dir: string, params: unknown, config: unkno
   const { join } = await import("node:path");
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, "model.safetensors"), await toSafetensors(params, { format: "posenc" }));
-  await writeFile(join(dir, "config.json"), JSON.stringify(config, null, 2) + "\n");
+  await writeFile(join(dir, "config.json"), `${JSON.stringify(config, null, 2)}\n`);
 }
 
 /** Reads a checkpoint written by `saveCheckpoint` (Node). */

@@ -7,7 +7,7 @@
  * Reference: Pascanu et al. (2013), https://arxiv.org/abs/1211.5063;
  * https://pytorch.org/docs/stable/generated/torch.nn.utils.clip_grad_norm_.html
  */
-import { numpy as np, tree, type JsTree } from "@jax-js/jax";
+import { type JsTree, numpy as np, tree } from "@jax-js/jax";
 import { fail, positive } from "../core/validate.js";
 
 /** The global L2 norm of a pytree of arrays, a () array. Borrows the tree. */

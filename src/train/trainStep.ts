@@ -11,11 +11,11 @@
  *
  * Reference: nanoGPT `train.py`; jax-js `jit`, `valueAndGrad`.
  */
-import { jit, numpy as np, tree, valueAndGrad, type JsTree } from "@jax-js/jax";
+import { type JsTree, jit, numpy as np, tree, valueAndGrad } from "@jax-js/jax";
 import { constant } from "../core/constant.js";
-import { lmLoss, type Batch, type LMConfig, type LMParams } from "../nn/lm.js";
 import { positive } from "../core/validate.js";
-import { adamwUpdate, type AdamWConfig, type AdamWState } from "./adamw.js";
+import { type Batch, type LMConfig, type LMParams, lmLoss } from "../nn/lm.js";
+import { type AdamWConfig, type AdamWState, adamwUpdate } from "./adamw.js";
 import { clipByGlobalNorm, globalNorm } from "./clip.js";
 
 export interface TrainConfig {
@@ -55,7 +55,10 @@ export function makeStep<P, B>(loss: (params: P, batch: B) => np.Array, train: T
     return l;
   };
   const compiled = jit((params: P, state: AdamWState<P>, batch: B, lr: np.Array): JsTree<np.Array> => {
-    const [value, grads] = valueAndGrad(owned as unknown as (p: JsTree<np.Array>, batch: JsTree<np.Array>) => np.Array)(tree.ref(params as unknown as JsTree<np.Array>), batch as unknown as JsTree<np.Array>);
+    const [value, grads] = valueAndGrad(owned as unknown as (p: JsTree<np.Array>, batch: JsTree<np.Array>) => np.Array)(
+      tree.ref(params as unknown as JsTree<np.Array>),
+      batch as unknown as JsTree<np.Array>,
+    );
     let g = grads as unknown as P;
     let norm: np.Array;
     if (train.clipNorm !== null) ({ grads: g, norm } = clipByGlobalNorm(g, train.clipNorm));

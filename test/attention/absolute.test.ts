@@ -29,9 +29,19 @@ describe("addAbsolute", () => {
     const table = randn([8, 6], 2);
     const got = await read(addAbsolute(arr(x), { type: "absolute", kind: "learned", table: arr(table) }, [7, 0, 3, 3, 1]));
     const rows = [7, 0, 3, 3, 1];
-    expectClose(got, x.data.map((val, i) => val + table.data[rows[Math.floor(i / 6) % 5] * 6 + (i % 6)]), FLOAT64_FORMULA);
-    await checkGradients((xa, t, s) => addAbsolute(xa, { type: "absolute", kind: "learned", table: t, scale: s }), [x, table, { data: Float64Array.of(0.3), shape: [] }]);
-    await checkGradients((xa, s) => addAbsolute(xa, { type: "absolute", kind: "sinusoidal", layout: "concatenated", scale: s }, [0.5, 1, 2, 4, 8]), [x, { data: Float64Array.of(0.4), shape: [] }]);
+    expectClose(
+      got,
+      x.data.map((val, i) => val + table.data[rows[Math.floor(i / 6) % 5] * 6 + (i % 6)]),
+      FLOAT64_FORMULA,
+    );
+    await checkGradients(
+      (xa, t, s) => addAbsolute(xa, { type: "absolute", kind: "learned", table: t, scale: s }),
+      [x, table, { data: Float64Array.of(0.3), shape: [] }],
+    );
+    await checkGradients(
+      (xa, s) => addAbsolute(xa, { type: "absolute", kind: "sinusoidal", layout: "concatenated", scale: s }, [0.5, 1, 2, 4, 8]),
+      [x, { data: Float64Array.of(0.4), shape: [] }],
+    );
   });
 
   it("rejects positions past the table and bad widths", () => {

@@ -1,7 +1,7 @@
 import { numpy as np } from "@jax-js/jax";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
-import { attention, type AttentionOptions } from "../../src/attention/attention.js";
+import { type AttentionOptions, attention } from "../../src/attention/attention.js";
 import type { AttentionPE } from "../../src/attention/spec.js";
 import { slopes } from "../../src/pe/alibi.js";
 import { transform as fireTransform } from "../../src/pe/fire.js";
@@ -10,7 +10,7 @@ import { applyRope, tables } from "../../src/pe/rope/apply.js";
 import { inverseFrequencies } from "../../src/pe/rope/frequencies.js";
 import { relativeBucket } from "../../src/pe/t5.js";
 import { init } from "../../src/runtime/init.js";
-import { randn, read, type Input } from "../gradcheck.js";
+import { type Input, randn, read } from "../gradcheck.js";
 import { expectClose, FLOAT64_FORMULA, JIT_VS_EAGER } from "../tolerance.js";
 import { arr, referenceAttention } from "./reference.js";
 
@@ -18,7 +18,11 @@ beforeAll(async () => {
   await init({ device: "cpu" });
 });
 
-const B = 2, H = 4, L = 6, S = 6, D = 4;
+const B = 2,
+  H = 4,
+  L = 6,
+  S = 6,
+  D = 4;
 const q = randn([B, H, L, D], 1);
 const k = randn([B, H, S, D], 2);
 const v = randn([B, H, S, 3], 3);
@@ -31,10 +35,28 @@ async function run(pe: AttentionPE | undefined, o: Omit<AttentionOptions, "pe"> 
 describe("attention equals the float64 formula", () => {
   it("no positional encoding, all masks", async () => {
     expectClose(await run(undefined), referenceAttention(q, k, v, { scale }), FLOAT64_FORMULA, "plain");
-    expectClose(await run({ type: "none" }, { causal: true }), referenceAttention(q, k, v, { scale, causal: true }), FLOAT64_FORMULA, "causal");
-    expectClose(await run(undefined, { causal: true, window: 3 }), referenceAttention(q, k, v, { scale, causal: true, window: [2, 0] }), FLOAT64_FORMULA, "window");
-    expectClose(await run(undefined, { window: [1, 2] }), referenceAttention(q, k, v, { scale, window: [1, 2] }), FLOAT64_FORMULA, "two-sided");
-    const padding = [[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]];
+    expectClose(
+      await run({ type: "none" }, { causal: true }),
+      referenceAttention(q, k, v, { scale, causal: true }),
+      FLOAT64_FORMULA,
+      "causal",
+    );
+    expectClose(
+      await run(undefined, { causal: true, window: 3 }),
+      referenceAttention(q, k, v, { scale, causal: true, window: [2, 0] }),
+      FLOAT64_FORMULA,
+      "window",
+    );
+    expectClose(
+      await run(undefined, { window: [1, 2] }),
+      referenceAttention(q, k, v, { scale, window: [1, 2] }),
+      FLOAT64_FORMULA,
+      "two-sided",
+    );
+    const padding = [
+      [1, 1, 1, 1, 0, 0],
+      [1, 1, 1, 1, 1, 1],
+    ];
     const got = await read(attention(arr(q), arr(k), arr(v), { scale, paddingMask: np.array(padding) }));
     expectClose(got, referenceAttention(q, k, v, { scale, padding }), FLOAT64_FORMULA, "padding");
   });
@@ -43,7 +65,12 @@ describe("attention equals the float64 formula", () => {
     for (const Hkv of [2, 1]) {
       const kg = randn([B, Hkv, S, D], 4);
       const vg = randn([B, Hkv, S, 3], 5);
-      expectClose(await run(undefined, { causal: true }, q, kg, vg), referenceAttention(q, kg, vg, { scale, causal: true }), FLOAT64_FORMULA, `Hkv=${Hkv}`);
+      expectClose(
+        await run(undefined, { causal: true }, q, kg, vg),
+        referenceAttention(q, kg, vg, { scale, causal: true }),
+        FLOAT64_FORMULA,
+        `Hkv=${Hkv}`,
+      );
     }
   });
 
@@ -67,7 +94,8 @@ describe("attention equals the float64 formula", () => {
     for (const bidirectional of [true, false]) {
       const pe = () => ({ type: "bias", kind: "t5", table: arr(table), bidirectional, numBuckets: 32, maxDistance: 128 }) as const;
       const expected = referenceAttention(q, k, v, {
-        scale, causal: !bidirectional,
+        scale,
+        causal: !bidirectional,
         bias: (h, i, j) => table.data[relativeBucket(j - i, { bidirectional }) * H + h],
       });
       expectClose(await run(pe(), { causal: !bidirectional }), expected, FLOAT64_FORMULA, `static ${bidirectional}`);
@@ -87,7 +115,10 @@ describe("attention equals the float64 formula", () => {
   });
 
   const mlpParams = (out: number, seed: number) => ({
-    w1: randn([1, 5], seed), b1: randn([5], seed + 1), w2: randn([5, out], seed + 2), b2: randn([out], seed + 3),
+    w1: randn([1, 5], seed),
+    b1: randn([5], seed + 1),
+    w2: randn([5, out], seed + 2),
+    b2: randn([out], seed + 3),
   });
   const mlpRef = (p: ReturnType<typeof mlpParams>, x: number, h: number, act: (z: number) => number) => {
     let y = p.b2.data[h];
@@ -100,8 +131,19 @@ describe("attention equals the float64 formula", () => {
     const p = mlpParams(H, 10);
     const params = { c: 0.3, threshold: 4, eps: 1e-6 };
     const t = fireTransform(params, L, S);
-    const expected = referenceAttention(q, k, v, { scale, causal: true, bias: (h, i, j) => mlpRef(p, t[i * S + j], h, (z) => Math.max(z, 0)) });
-    const pe = { type: "bias", kind: "fire", mlp: mlpArrays(p), c: np.array(0.3).astype(np.float64), threshold: np.array(4).astype(np.float64), eps: 1e-6 } as const;
+    const expected = referenceAttention(q, k, v, {
+      scale,
+      causal: true,
+      bias: (h, i, j) => mlpRef(p, t[i * S + j], h, (z) => Math.max(z, 0)),
+    });
+    const pe = {
+      type: "bias",
+      kind: "fire",
+      mlp: mlpArrays(p),
+      c: np.array(0.3).astype(np.float64),
+      threshold: np.array(4).astype(np.float64),
+      eps: 1e-6,
+    } as const;
     expectClose(await run(pe, { causal: true }), expected, FLOAT64_FORMULA);
   });
 
@@ -111,14 +153,22 @@ describe("attention equals the float64 formula", () => {
     for (const logDistance of [false, true]) {
       const f = (d: number) => (logDistance ? Math.sign(d) * Math.log(Math.abs(d) + 1) : d);
       const expected = referenceAttention(q, k, v, { scale, bias: (h, i, j) => mlpRef(p, f(j - i), h, silu) });
-      expectClose(await run({ type: "bias", kind: "mlp", mlp: mlpArrays(p), logDistance }), expected, FLOAT64_FORMULA, `log ${logDistance}`);
+      expectClose(
+        await run({ type: "bias", kind: "mlp", mlp: mlpArrays(p), logDistance }),
+        expected,
+        FLOAT64_FORMULA,
+        `log ${logDistance}`,
+      );
     }
   });
 
   it("learned table b[h, clip(j - i)]", async () => {
     const R = 3;
     const table = randn([H, 2 * R + 1], 30);
-    const expected = referenceAttention(q, k, v, { scale, bias: (h, i, j) => table.data[h * (2 * R + 1) + Math.max(-R, Math.min(R, j - i)) + R] });
+    const expected = referenceAttention(q, k, v, {
+      scale,
+      bias: (h, i, j) => table.data[h * (2 * R + 1) + Math.max(-R, Math.min(R, j - i)) + R],
+    });
     expectClose(await run({ type: "bias", kind: "table", table: arr(table), maxDistance: R }), expected, FLOAT64_FORMULA);
   });
 
@@ -135,7 +185,12 @@ describe("attention equals the float64 formula", () => {
           return { data: out, shape: x.shape };
         };
         const expected = referenceAttention(rot(q, L), rot(k, S), v, { scale, causal: true });
-        expectClose(await run({ type: "rotary", pairing, frequencies: { invFreq: inv } }, { causal: true }), expected, FLOAT64_FORMULA, `${pairing} ${rotaryDim}`);
+        expectClose(
+          await run({ type: "rotary", pairing, frequencies: { invFreq: inv } }, { causal: true }),
+          expected,
+          FLOAT64_FORMULA,
+          `${pairing} ${rotaryDim}`,
+        );
       }
     }
     // rotating only the last 2 heads leaves heads 0, 1 as without PE
@@ -195,14 +250,29 @@ describe("jit", () => {
     const { jit } = await import("@jax-js/jax");
     const table = randn([16, H], 40);
     const f = jit((qa: np.Array, ka: np.Array, va: np.Array, t: np.Array, pos: np.Array) =>
-      attention(qa, ka, va, { scale, causal: true, queryPositions: pos.ref, keyPositions: pos,
-        pe: { type: "bias", kind: "t5", table: t, bidirectional: false, numBuckets: 16, maxDistance: 64 } }),
+      attention(qa, ka, va, {
+        scale,
+        causal: true,
+        queryPositions: pos.ref,
+        keyPositions: pos,
+        pe: { type: "bias", kind: "t5", table: t, bidirectional: false, numBuckets: 16, maxDistance: 64 },
+      }),
     );
-    for (const positions of [[0, 3, 4, 9, 20, 31], [1, 2, 5, 6, 7, 40]]) {
+    for (const positions of [
+      [0, 3, 4, 9, 20, 31],
+      [1, 2, 5, 6, 7, 40],
+    ]) {
       const pos = np.array(Float64Array.from(positions));
       const jitted = await read(f(arr(q), arr(k), arr(v), arr(table), pos));
-      const eager = await read(attention(arr(q), arr(k), arr(v), { scale, causal: true, queryPositions: positions, keyPositions: positions,
-        pe: { type: "bias", kind: "t5", table: arr(table), bidirectional: false, numBuckets: 16, maxDistance: 64 } }));
+      const eager = await read(
+        attention(arr(q), arr(k), arr(v), {
+          scale,
+          causal: true,
+          queryPositions: positions,
+          keyPositions: positions,
+          pe: { type: "bias", kind: "t5", table: arr(table), bidirectional: false, numBuckets: 16, maxDistance: 64 },
+        }),
+      );
       expectClose(jitted, eager, JIT_VS_EAGER, `positions ${positions}`);
     }
     f.dispose();

@@ -13,7 +13,11 @@ beforeAll(async () => {
   await init({ device: "cpu" });
 });
 
-const B = 2, H = 4, L = 7, S = 7, D = 4;
+const B = 2,
+  H = 4,
+  L = 7,
+  S = 7,
+  D = 4;
 const q = randn([B, H, L, D], 1);
 const k = randn([B, 2, S, D], 2);
 const v = randn([B, 2, S, 3], 3);
@@ -45,8 +49,10 @@ describe("logits larger than a storage buffer are split", () => {
 });
 
 describe("attention bad input", () => {
-  const call = (opts: Parameters<typeof attention>[3], qs = [B, H, L, D], ks = [B, 2, S, D], vs = [B, 2, S, 3]) =>
-    () => attention(np.zeros(qs), np.zeros(ks), np.zeros(vs), opts);
+  const call =
+    (opts: Parameters<typeof attention>[3], qs = [B, H, L, D], ks = [B, 2, S, D], vs = [B, 2, S, 3]) =>
+    () =>
+      attention(np.zeros(qs), np.zeros(ks), np.zeros(vs), opts);
   it("shapes", () => {
     expect(call({}, [B, H, L])).toThrow(/attention: q, k, v must be \(B, H, L, D\), got q=\(2, 4, 7\)/);
     expect(call({}, undefined, [B, 2, S, 5])).toThrow(/attention: q, k, v shapes mismatch: q=\(2, 4, 7, 4\), k=\(2, 2, 7, 5\)/);
@@ -58,7 +64,9 @@ describe("attention bad input", () => {
     expect(call({ window: [1, -1] })).toThrow(/options.window must be a positive integer or \[left, right\]/);
     expect(call({ queryOffset: -1 })).toThrow(/options.queryOffset must be an integer >= 0, got -1/);
     expect(call({ pe: { type: "bias", kind: "alibi", slopes: slopes(3) } })).toThrow(/ALiBi needs one slope per head: 4, got 3/);
-    expect(call({ pe: { type: "contextual", kind: "cope", embeddings: np.zeros([D, 2]) } })).toThrow(/CoPE \(pe.kind "cope"\) needs causal attention/);
+    expect(call({ pe: { type: "contextual", kind: "cope", embeddings: np.zeros([D, 2]) } })).toThrow(
+      /CoPE \(pe.kind "cope"\) needs causal attention/,
+    );
     expect(call({ pe: { type: "rotary", pairing: "halves", frequencies: { invFreq: [1] }, heads: 1 } })).toThrow(
       /pe.heads \(1\) must be an integer in \[1, 4\] covering whole key\/value groups of 2 heads/,
     );
@@ -66,7 +74,9 @@ describe("attention bad input", () => {
     expect(call({ keyPositions: [0, 1, 2, 3, 4, 5, NaN] })).toThrow(/options.keyPositions\[6\] must be finite, got NaN/);
     // refused inputs are disposed, position arrays included
     const [qa, ka, va, qp] = [np.zeros([B, H, L, D]), np.zeros([B, 2, S, D]), np.zeros([B, 2, S, 3]), np.arange(0, L).astype(np.float32)];
-    expect(() => attention(qa, ka, va, { queryPositions: qp, keyPositions: [0, 1] })).toThrow(/options.keyPositions must hold 7 positions, got 2/);
+    expect(() => attention(qa, ka, va, { queryPositions: qp, keyPositions: [0, 1] })).toThrow(
+      /options.keyPositions must hold 7 positions, got 2/,
+    );
     expect([qa, ka, va, qp].map((a) => a.refCount)).toEqual([0, 0, 0, 0]);
   });
 });

@@ -1,12 +1,12 @@
 import { jit, numpy as np } from "@jax-js/jax";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
-import { crossShapedWindowAttention, cswinAttention, type CrossShapedWindowOptions } from "../../src/attention/crossShapedWindow.js";
+import { type CrossShapedWindowOptions, crossShapedWindowAttention, cswinAttention } from "../../src/attention/crossShapedWindow.js";
 import { init } from "../../src/runtime/init.js";
 import { fixture } from "../fixtures.js";
-import { checkGradients, randn, read, type Input } from "../gradcheck.js";
+import { checkGradients, type Input, randn, read } from "../gradcheck.js";
 import { expectClose, FLOAT64_FORMULA } from "../tolerance.js";
-import { maskedAttentionReference, type CswinShape } from "./cswinReference.js";
+import { type CswinShape, maskedAttentionReference } from "./cswinReference.js";
 
 beforeAll(async () => {
   await init({ device: "cpu" });
@@ -70,7 +70,14 @@ describe("crossShapedWindowAttention equals the official CSWinBlock (microsoft/C
 
     it(`${label}: LePEAttention branches, concatenated (the input of proj)`, async () => {
       expect(c.scale).toBe((c.dim / c.heads) ** -0.5);
-      const out = crossShapedWindowAttention(f64(c.q, shape)!, f64(c.k, shape)!, f64(c.v, shape)!, f64(c.lepeWeight, [c.dim, 3, 3])!, f64(c.lepeBias, [c.dim])!, opts);
+      const out = crossShapedWindowAttention(
+        f64(c.q, shape)!,
+        f64(c.k, shape)!,
+        f64(c.v, shape)!,
+        f64(c.lepeWeight, [c.dim, 3, 3])!,
+        f64(c.lepeBias, [c.dim])!,
+        opts,
+      );
       expectClose(await read(out), c.attended, FLOAT64_FORMULA, "attended");
     });
 
@@ -97,7 +104,13 @@ describe("crossShapedWindowAttention equals the official CSWinBlock (microsoft/C
 /** Seeded q, k, v, LePE weights for a shape. */
 function inputs(s: CswinShape, seed: number): Input[] {
   const shape = [s.batch, s.height * s.width, s.channels];
-  return [randn(shape, seed), randn(shape, seed + 1), randn(shape, seed + 2), randn([s.channels, 3, 3], seed + 3, 0.5), randn([s.channels], seed + 4, 0.5)];
+  return [
+    randn(shape, seed),
+    randn(shape, seed + 1),
+    randn(shape, seed + 2),
+    randn([s.channels, 3, 3], seed + 3, 0.5),
+    randn([s.channels], seed + 4, 0.5),
+  ];
 }
 
 async function composite(s: CswinShape, xs: Input[]): Promise<Float64Array> {
@@ -122,8 +135,14 @@ describe("crossShapedWindowAttention is full attention under the stripe mask", (
         async (p) => {
           const heads = 2 * p.halfHeads;
           const s: CswinShape = {
-            batch: p.batch, height: p.height, width: p.width, channels: heads * p.headDim, heads,
-            mode: p.global ? "global" : "cross", stripeWidth: p.stripeWidth, scale: p.headDim ** -0.5,
+            batch: p.batch,
+            height: p.height,
+            width: p.width,
+            channels: heads * p.headDim,
+            heads,
+            mode: p.global ? "global" : "cross",
+            stripeWidth: p.stripeWidth,
+            scale: p.headDim ** -0.5,
           };
           const xs = inputs(s, p.seed);
           const expected = maskedAttentionReference(xs[0].data, xs[1].data, xs[2].data, xs[3].data, xs[4].data, s);
@@ -137,7 +156,11 @@ describe("crossShapedWindowAttention is full attention under the stripe mask", (
   it("pads 5x7 with stripes of 3 (both directions truncated) and honours a custom scale", async () => {
     const s: CswinShape = { batch: 2, height: 5, width: 7, channels: 8, heads: 4, mode: "cross", stripeWidth: 3, scale: 0.3 };
     const xs = inputs(s, 40);
-    expectClose(await composite(s, xs), maskedAttentionReference(xs[0].data, xs[1].data, xs[2].data, xs[3].data, xs[4].data, s), FLOAT64_FORMULA);
+    expectClose(
+      await composite(s, xs),
+      maskedAttentionReference(xs[0].data, xs[1].data, xs[2].data, xs[3].data, xs[4].data, s),
+      FLOAT64_FORMULA,
+    );
   });
 
   it('"cross" with stripes as wide as the grid equals "global" (the official last-stage switch)', async () => {
@@ -152,7 +175,9 @@ describe("crossShapedWindowAttention is full attention under the stripe mask", (
     const xs = inputs(s, 80);
     const before = await composite(s, xs);
     // perturb k and v of token (r=3, c=4): stripe column block 2, row block 1
-    const moved = xs.map((x, i) => (i === 1 || i === 2 ? { data: x.data.map((v, j) => (Math.floor(j / 4) === 3 * 5 + 4 ? v + 1 : v)), shape: x.shape } : x));
+    const moved = xs.map((x, i) =>
+      i === 1 || i === 2 ? { data: x.data.map((v, j) => (Math.floor(j / 4) === 3 * 5 + 4 ? v + 1 : v)), shape: x.shape } : x,
+    );
     const after = await composite(s, moved);
     for (let n = 0; n < 20; n++) {
       const [r, c] = [Math.floor(n / 5), n % 5];
@@ -167,7 +192,9 @@ describe("crossShapedWindowAttention is full attention under the stripe mask", (
   it("jit gives the eager result", async () => {
     const s: CswinShape = { batch: 1, height: 3, width: 5, channels: 4, heads: 2, mode: "cross", stripeWidth: 2, scale: 0.5 };
     const xs = inputs(s, 90);
-    const f = jit((q: np.Array, k: np.Array, v: np.Array, w: np.Array, b: np.Array) => crossShapedWindowAttention(q, k, v, w, b, options(s)));
+    const f = jit((q: np.Array, k: np.Array, v: np.Array, w: np.Array, b: np.Array) =>
+      crossShapedWindowAttention(q, k, v, w, b, options(s)),
+    );
     const [q, k, v, w, b] = xs.map(arr);
     const out = await read(f(q, k, v, w, b));
     f.dispose();
@@ -192,7 +219,15 @@ describe("crossShapedWindowAttention gradients (float64 VJP vs central differenc
     await checkGradients(
       (x, qkvWeight, qkvBias, lepeWeight, lepeBias, projWeight, projBias) =>
         cswinAttention(x, { qkvWeight, qkvBias, lepeWeight, lepeBias, projWeight, projBias }, opts),
-      [randn([1, 6, C], 120), randn([3 * C, C], 121, 0.5), randn([3 * C], 122, 0.5), randn([C, 3, 3], 123, 0.5), randn([C], 124), randn([C, C], 125, 0.5), randn([C], 126)],
+      [
+        randn([1, 6, C], 120),
+        randn([3 * C, C], 121, 0.5),
+        randn([3 * C], 122, 0.5),
+        randn([C, 3, 3], 123, 0.5),
+        randn([C], 124),
+        randn([C, C], 125, 0.5),
+        randn([C], 126),
+      ],
     );
   });
 });
@@ -201,7 +236,13 @@ describe("crossShapedWindowAttention rejects bad input", () => {
   const make = (B: number, N: number, C: number) => np.zeros([B, N, C], { dtype: np.float64 });
   const call = (o: Partial<{ q: number[]; k: number[]; w: number[]; b: number[] }>, opts: unknown) => {
     const [qs, ks, ws, bs] = [o.q ?? [1, 6, 8], o.k ?? o.q ?? [1, 6, 8], o.w ?? [8, 3, 3], o.b ?? [8]];
-    const arrays = [make(qs[0], qs[1], qs[2]), make(ks[0], ks[1], ks[2]), make(ks[0], ks[1], ks[2]), np.zeros(ws, { dtype: np.float64 }), np.zeros(bs, { dtype: np.float64 })];
+    const arrays = [
+      make(qs[0], qs[1], qs[2]),
+      make(ks[0], ks[1], ks[2]),
+      make(ks[0], ks[1], ks[2]),
+      np.zeros(ws, { dtype: np.float64 }),
+      np.zeros(bs, { dtype: np.float64 }),
+    ];
     try {
       crossShapedWindowAttention(arrays[0], arrays[1], arrays[2], arrays[3], arrays[4], opts as CrossShapedWindowOptions);
     } finally {
@@ -216,11 +257,17 @@ describe("crossShapedWindowAttention rejects bad input", () => {
     );
   });
   it("C not divisible by heads", () => {
-    expect(() => call({}, { ...grid, heads: 3, mode: "global" })).toThrow(/crossShapedWindowAttention: channels C \(8\) must be divisible by opts.heads \(3\)/);
+    expect(() => call({}, { ...grid, heads: 3, mode: "global" })).toThrow(
+      /crossShapedWindowAttention: channels C \(8\) must be divisible by opts.heads \(3\)/,
+    );
   });
   it("bad stripe width", () => {
-    expect(() => call({}, { ...grid, heads: 2, mode: "cross", stripeWidth: 0 })).toThrow(/crossShapedWindowAttention: opts.stripeWidth must be an integer >= 1, got 0/);
-    expect(() => call({}, { ...grid, heads: 2, mode: "cross", stripeWidth: 1.5 })).toThrow(/opts.stripeWidth must be an integer >= 1, got 1.5/);
+    expect(() => call({}, { ...grid, heads: 2, mode: "cross", stripeWidth: 0 })).toThrow(
+      /crossShapedWindowAttention: opts.stripeWidth must be an integer >= 1, got 0/,
+    );
+    expect(() => call({}, { ...grid, heads: 2, mode: "cross", stripeWidth: 1.5 })).toThrow(
+      /opts.stripeWidth must be an integer >= 1, got 1.5/,
+    );
     expect(() => call({}, { ...grid, heads: 2, mode: "cross" })).toThrow(/opts.stripeWidth must be an integer >= 1, got undefined/);
   });
   it("shape mismatches", () => {
@@ -228,7 +275,9 @@ describe("crossShapedWindowAttention rejects bad input", () => {
       /crossShapedWindowAttention: q, k and v must have one shape \(B, H \* W, C\), got q \(1, 6, 8\), k \(1, 6, 4\), v \(1, 6, 4\)/,
     );
     expect(() => call({ q: [1, 5, 8] }, { ...grid, heads: 2, mode: "global" })).toThrow(/q, k, v hold 5 tokens, but the grid 2x3 has 6/);
-    expect(() => call({ w: [8, 1, 3, 3] }, { ...grid, heads: 2, mode: "global" })).toThrow(/lepeWeight must be \(C, 3, 3\) = \(8, 3, 3\), got \(8, 1, 3, 3\)/);
+    expect(() => call({ w: [8, 1, 3, 3] }, { ...grid, heads: 2, mode: "global" })).toThrow(
+      /lepeWeight must be \(C, 3, 3\) = \(8, 3, 3\), got \(8, 1, 3, 3\)/,
+    );
     expect(() => call({ b: [4] }, { ...grid, heads: 2, mode: "global" })).toThrow(/lepeBias must be \(C\) = \(8\), got \(4\)/);
   });
   it("unknown mode and bad grid", () => {
@@ -245,7 +294,11 @@ describe("crossShapedWindowAttention rejects bad input", () => {
     const x = np.zeros([1, 6, 4], { dtype: np.float64 });
     const w = (s: number[]) => np.zeros(s, { dtype: np.float64 });
     expect(() =>
-      cswinAttention(x, { qkvWeight: w([12, 3]), lepeWeight: w([4, 3, 3]), lepeBias: w([4]), projWeight: w([4, 4]), projBias: w([4]) }, { ...grid, heads: 2, mode: "global" }),
+      cswinAttention(
+        x,
+        { qkvWeight: w([12, 3]), lepeWeight: w([4, 3, 3]), lepeBias: w([4]), projWeight: w([4, 4]), projBias: w([4]) },
+        { ...grid, heads: 2, mode: "global" },
+      ),
     ).toThrow(/cswinAttention: weights.qkvWeight must be \(3C, C\) = \(12, 4\), got \(12, 3\)/);
   });
 });

@@ -9,7 +9,7 @@ import { crossShapedWindowAttention } from "../../src/attention/crossShapedWindo
 import { init, teardown } from "../../src/runtime/init.js";
 import { randn } from "../gradcheck.js";
 import { expectClose, FLOAT32_EPS } from "../tolerance.js";
-import { maskedAttentionReference, type CswinShape } from "./cswinReference.js";
+import { type CswinShape, maskedAttentionReference } from "./cswinReference.js";
 
 /**
  * float32 against float64 on the same (float32-rounded) inputs, |q|, |k|, |v| <~ 4:
@@ -36,14 +36,23 @@ describe("crossShapedWindowAttention on webgpu (float32)", () => {
       const rt = await init({ device: "webgpu" });
       expect(rt.device).toBe("webgpu");
       const shape = [s.batch, s.height * s.width, s.channels];
-      const xs = [randn(shape, 1), randn(shape, 2), randn(shape, 3), randn([s.channels, 3, 3], 4, 0.5), randn([s.channels], 5, 0.5)].map((x) => ({
-        data: Float64Array.from(Float32Array.from(x.data)),
-        shape: x.shape,
-      }));
+      const xs = [randn(shape, 1), randn(shape, 2), randn(shape, 3), randn([s.channels, 3, 3], 4, 0.5), randn([s.channels], 5, 0.5)].map(
+        (x) => ({
+          data: Float64Array.from(Float32Array.from(x.data)),
+          shape: x.shape,
+        }),
+      );
       const [q, k, v, w, b] = xs.map((x) => np.array(Float32Array.from(x.data)).reshape(x.shape));
-      const out = crossShapedWindowAttention(q, k, v, w, b, s.mode === "cross"
-        ? { mode: "cross", stripeWidth: s.stripeWidth, height: s.height, width: s.width, heads: s.heads, scale: s.scale }
-        : { mode: "global", height: s.height, width: s.width, heads: s.heads, scale: s.scale });
+      const out = crossShapedWindowAttention(
+        q,
+        k,
+        v,
+        w,
+        b,
+        s.mode === "cross"
+          ? { mode: "cross", stripeWidth: s.stripeWidth, height: s.height, width: s.width, heads: s.heads, scale: s.scale }
+          : { mode: "global", height: s.height, width: s.width, heads: s.heads, scale: s.scale },
+      );
       expect(out.dtype).toBe("float32");
       const got = Float64Array.from(await out.data());
       const expected = maskedAttentionReference(xs[0].data, xs[1].data, xs[2].data, xs[3].data, xs[4].data, s);

@@ -39,7 +39,16 @@ function branches(s: CswinShape): Branch[] {
  * Depthwise 3x3 convolution of v (B, H*W, C) over channels [from, to), where
  * a neighbour counts only inside the grid and in the same block. Adds into out.
  */
-export function blockConv(v: Float64Array, weight: ArrayLike<number>, bias: ArrayLike<number>, s: { batch: number; height: number; width: number; channels: number }, from: number, to: number, block: Block, out: Float64Array): void {
+export function blockConv(
+  v: Float64Array,
+  weight: ArrayLike<number>,
+  bias: ArrayLike<number>,
+  s: { batch: number; height: number; width: number; channels: number },
+  from: number,
+  to: number,
+  block: Block,
+  out: Float64Array,
+): void {
   const { height: H, width: W, channels: C } = s;
   for (let b = 0; b < s.batch; b++) {
     for (let r = 0; r < H; r++) {
@@ -67,13 +76,22 @@ export function blockConv(v: Float64Array, weight: ArrayLike<number>, bias: Arra
  * for each branch and head, logits scale q_i.k_j over all tokens, -infinity
  * where j is not in i's stripe, softmax over j, times v; plus LePE.
  */
-export function maskedAttentionReference(q: Float64Array, k: Float64Array, v: Float64Array, lepeWeight: ArrayLike<number>, lepeBias: ArrayLike<number>, s: CswinShape): Float64Array {
+export function maskedAttentionReference(
+  q: Float64Array,
+  k: Float64Array,
+  v: Float64Array,
+  lepeWeight: ArrayLike<number>,
+  lepeBias: ArrayLike<number>,
+  s: CswinShape,
+): Float64Array {
   const { batch: B, height: H, width: W, channels: C, heads } = s;
   const N = H * W;
   const d = C / heads;
   const out = new Float64Array(B * N * C);
   for (const br of branches(s)) {
-    const mask = Array.from({ length: N }, (_, i) => Array.from({ length: N }, (_, j) => br.block(Math.floor(i / W), i % W) === br.block(Math.floor(j / W), j % W)));
+    const mask = Array.from({ length: N }, (_, i) =>
+      Array.from({ length: N }, (_, j) => br.block(Math.floor(i / W), i % W) === br.block(Math.floor(j / W), j % W)),
+    );
     for (let b = 0; b < B; b++) {
       for (let h0 = br.from; h0 < br.to; h0 += d) {
         for (let i = 0; i < N; i++) {
@@ -86,7 +104,7 @@ export function maskedAttentionReference(q: Float64Array, k: Float64Array, v: Fl
             max = Math.max(max, logits[j]);
           }
           let total = 0;
-          for (let j = 0; j < N; j++) total += (logits[j] = Math.exp(logits[j] - max));
+          for (let j = 0; j < N; j++) total += logits[j] = Math.exp(logits[j] - max);
           for (let c = h0; c < h0 + d; c++) {
             let acc = 0;
             for (let j = 0; j < N; j++) acc += (logits[j] / total) * v[(b * N + j) * C + c];

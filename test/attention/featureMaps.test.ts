@@ -73,10 +73,16 @@ describe("gaussianOrthogonalProjection", () => {
   });
 
   it("rejects bad arguments", () => {
-    expect(() => gaussianOrthogonalProjection(0, 4, { seed: 1, scaling: "chi" })).toThrow("gaussianOrthogonalProjection: numFeatures must be an integer >= 1, got 0");
-    expect(() => gaussianOrthogonalProjection(4, 4, { seed: -1, scaling: "chi" })).toThrow("gaussianOrthogonalProjection: options.seed must be an integer >= 0, got -1");
+    expect(() => gaussianOrthogonalProjection(0, 4, { seed: 1, scaling: "chi" })).toThrow(
+      "gaussianOrthogonalProjection: numFeatures must be an integer >= 1, got 0",
+    );
+    expect(() => gaussianOrthogonalProjection(4, 4, { seed: -1, scaling: "chi" })).toThrow(
+      "gaussianOrthogonalProjection: options.seed must be an integer >= 0, got -1",
+    );
     // @ts-expect-error not a scaling
-    expect(() => gaussianOrthogonalProjection(4, 4, { seed: 1, scaling: "unit" })).toThrow('gaussianOrthogonalProjection: options.scaling must be "chi" or "sqrtD", got "unit"');
+    expect(() => gaussianOrthogonalProjection(4, 4, { seed: 1, scaling: "unit" })).toThrow(
+      'gaussianOrthogonalProjection: options.scaling must be "chi" or "sqrtD", got "unit"',
+    );
   });
 });
 
@@ -124,8 +130,12 @@ describe("featureMap.prf", () => {
         const pq = await read(prf(arr(q, [1, Dq]), arr(Wq, [Mq, Dq]), { role: "query", inputScale }));
         const pk = await read(prf(arr(k, [1, Dq]), arr(Wq, [Mq, Dq]), { role: "key", inputScale }));
         // undo the stabilisers (constants that cancel in attention) to read the estimator itself
-        const sq = Math.max(...Array.from({ length: Mq }, (_, m) => scale * dot(Wq, m * Dq, q, 0, Dq) - (scale * scale * dot(q, 0, q, 0, Dq)) / 2));
-        const sk = Math.max(...Array.from({ length: Mq }, (_, m) => scale * dot(Wq, m * Dq, k, 0, Dq) - (scale * scale * dot(k, 0, k, 0, Dq)) / 2));
+        const sq = Math.max(
+          ...Array.from({ length: Mq }, (_, m) => scale * dot(Wq, m * Dq, q, 0, Dq) - (scale * scale * dot(q, 0, q, 0, Dq)) / 2),
+        );
+        const sk = Math.max(
+          ...Array.from({ length: Mq }, (_, m) => scale * dot(Wq, m * Dq, k, 0, Dq) - (scale * scale * dot(k, 0, k, 0, Dq)) / 2),
+        );
         // one estimate per orthogonal block: blocks are independent, rows within one are not
         for (let b = 0; b < blocksPerSeed; b++) {
           let s = 0;
@@ -160,15 +170,23 @@ describe("featureMap.prf", () => {
   it("rejects bad arguments and still consumes them", () => {
     const x = arr(normals(8, 1), [2, 4]);
     const w = arr(normals(21, 2), [3, 7]);
-    expect(() => prf(x, w, { role: "query", inputScale: "none" })).toThrow("featureMap.prf: W must be (M, D) = (M, 4) with M >= 1, got (3, 7)");
+    expect(() => prf(x, w, { role: "query", inputScale: "none" })).toThrow(
+      "featureMap.prf: W must be (M, D) = (M, 4) with M >= 1, got (3, 7)",
+    );
     expect(x.refCount).toBe(0);
     expect(w.refCount).toBe(0);
     const w4 = () => arr(normals(12, 2), [3, 4]);
     // @ts-expect-error role is required
-    expect(() => prf(arr(normals(8, 1), [2, 4]), w4(), { inputScale: "none" })).toThrow('featureMap.prf: opts.role must be "query" or "key", got undefined');
+    expect(() => prf(arr(normals(8, 1), [2, 4]), w4(), { inputScale: "none" })).toThrow(
+      'featureMap.prf: opts.role must be "query" or "key", got undefined',
+    );
     // @ts-expect-error inputScale is required
-    expect(() => prf(arr(normals(8, 1), [2, 4]), w4(), { role: "key" })).toThrow('featureMap.prf: opts.inputScale must be "softmax" or "none", got undefined');
-    expect(() => prf(np.zeros([4], { dtype: np.float64 }), w4(), { role: "key", inputScale: "none" })).toThrow("featureMap.prf: keys must be (..., L, D), got shape (4)");
+    expect(() => prf(arr(normals(8, 1), [2, 4]), w4(), { role: "key" })).toThrow(
+      'featureMap.prf: opts.inputScale must be "softmax" or "none", got undefined',
+    );
+    expect(() => prf(np.zeros([4], { dtype: np.float64 }), w4(), { role: "key", inputScale: "none" })).toThrow(
+      "featureMap.prf: keys must be (..., L, D), got shape (4)",
+    );
     expect(() => prf(arr(normals(8, 1), [2, 4]), w4().astype(np.float32), { role: "query", inputScale: "none" })).toThrow(
       "featureMap.prf: W and x must have the same dtype, got W float32 and x float64",
     );
@@ -177,11 +195,15 @@ describe("featureMap.prf", () => {
 
 describe("featureMap.relu and featureMap.eluPlusOne", () => {
   it("relu(W x) / sqrt(M)", async () => {
-    const D = 3, M = 5;
+    const D = 3,
+      M = 5;
     const x = normals(4 * D, 41);
     const W = gaussianOrthogonalProjection(M, D, { seed: 42, scaling: "chi" });
     const got = await read(relu(arr(x, [4, D]), arr(W, [M, D])));
-    const ref = Float64Array.from({ length: 4 * M }, (_, i) => Math.max(0, dot(W, (i % M) * D, x, Math.floor(i / M) * D, D)) / Math.sqrt(M));
+    const ref = Float64Array.from(
+      { length: 4 * M },
+      (_, i) => Math.max(0, dot(W, (i % M) * D, x, Math.floor(i / M) * D, D)) / Math.sqrt(M),
+    );
     expectClose(got, ref, FLOAT64_FORMULA, "relu features");
     await checkGradients((a, w) => relu(a, w), [randn([4, D], 43), randn([M, D], 44)]);
   });
@@ -189,7 +211,12 @@ describe("featureMap.relu and featureMap.eluPlusOne", () => {
   it("elu(x) + 1, keeping the relative precision of tiny values", async () => {
     const x = Float64Array.of(-30, -5, -0.5, 0, 0.5, 3);
     const got = await read(eluPlusOne(arr(x, [6])));
-    expectClose(got, Float64Array.from(x, (v) => (v > 0 ? v + 1 : Math.exp(v))), FLOAT64_FORMULA, "elu + 1");
+    expectClose(
+      got,
+      Float64Array.from(x, (v) => (v > 0 ? v + 1 : Math.exp(v))),
+      FLOAT64_FORMULA,
+      "elu + 1",
+    );
     await checkGradients((a) => eluPlusOne(a), [randn([7], 45)]);
     expect(() => eluPlusOne(np.zeros([2], { dtype: np.int32 }))).toThrow("featureMap.eluPlusOne: x must be a float array, got dtype int32");
   });

@@ -11,8 +11,8 @@ import { attention } from "../../src/attention/attention.js";
 import { slopes } from "../../src/pe/alibi.js";
 import type { HFConfig } from "../../src/pe/rope/hfConfig.js";
 import { init } from "../../src/runtime/init.js";
-import { read } from "../gradcheck.js";
 import { fixture } from "../fixtures.js";
+import { read } from "../gradcheck.js";
 import { expectClose, FLOAT32_EPS, FLOAT64_FORMULA } from "../tolerance.js";
 
 beforeAll(async () => {
@@ -55,13 +55,21 @@ describe("Llama attention (RoPE from the config, grouped-query)", () => {
 });
 
 describe("T5 attention (relative buckets, no scaling)", () => {
-  for (const c of fixture<Case & { bidirectional: boolean; numBuckets: number; maxDistance: number; table: number[] }>("hf_attention_t5").cases) {
+  for (const c of fixture<Case & { bidirectional: boolean; numBuckets: number; maxDistance: number; table: number[] }>("hf_attention_t5")
+    .cases) {
     it(c.name, async () => {
       const { heads: H, headDim: D, length: S } = c;
       const out = attention(tensor(c.q, [1, H, S, D]), tensor(c.k, [1, H, S, D]), tensor(c.v, [1, H, S, D]), {
         causal: !c.bidirectional,
         scale: 1,
-        pe: { type: "bias", kind: "t5", table: tensor(c.table, [c.numBuckets, H]), bidirectional: c.bidirectional, numBuckets: c.numBuckets, maxDistance: c.maxDistance },
+        pe: {
+          type: "bias",
+          kind: "t5",
+          table: tensor(c.table, [c.numBuckets, H]),
+          bidirectional: c.bidirectional,
+          numBuckets: c.numBuckets,
+          maxDistance: c.maxDistance,
+        },
       });
       // BLOOM's softmax runs in float32 (dtype=torch.float32) even for a float64 module
       expectClose(await read(out), c.out, FLOAT64_FORMULA, c.name);

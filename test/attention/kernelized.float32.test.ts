@@ -2,6 +2,7 @@
  * Kernelized attention in float32 on WebAssembly at long sequences, against
  * the float64 formula evaluated in plain JS on the same (float32) inputs.
  */
+// biome-ignore-all assist/source/organizeImports: wasmMemory must be imported before jax-js creates its memory
 import { stopRecordingWasmMemory, wasmMemories } from "../../src/lab/wasmMemory.js"; // first: before jax-js creates its memory
 import { numpy as np } from "@jax-js/jax";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -30,7 +31,11 @@ const ARRAYS_PER_CHUNK = 24;
 
 describe("memory", () => {
   it("kernelizedAttentionInChunks keeps WebAssembly memory within one chunk's arrays, however many chunks there are", async () => {
-    const B = 1, H = 2, L = 512, M = 16, Dv = 15;
+    const B = 1,
+      H = 2,
+      L = 512,
+      M = 16,
+      Dv = 15;
     const chunkBytes = 32 * 1024;
     const plan = planKernelized("test", B, H, L, M, Dv, np.float32, { maxBufferBytes: 2 ** 32 - 1, chunkBytes });
     const chunks = plan.heads.length * plan.features.length * plan.values.length;
@@ -63,7 +68,9 @@ describe("memory", () => {
     before = memory.buffer.byteLength;
     await kernelizedAttention(q, k, v, { rpe: b, causal: true, memory: { chunkBytes } }).data();
     const all = memory.buffer.byteLength - before;
-    console.log(`WebAssembly memory growth over ${chunks} chunks of ${chunkBytes} bytes: ${chunked} waiting for each chunk, ${all} without; bound ${bound}`);
+    console.log(
+      `WebAssembly memory growth over ${chunks} chunks of ${chunkBytes} bytes: ${chunked} waiting for each chunk, ${all} without; bound ${bound}`,
+    );
     expect(all).toBeGreaterThan(bound);
   });
 });
@@ -97,7 +104,9 @@ async function check(dims: { H: number; L: number; M: number; Dv: number }, caus
   const v = Float32Array.from({ length: B * H * L * Dv }, () => r.normal());
   const rpe = Float32Array.from({ length: H * (2 * L - 1) }, (_, i) => 0.5 * r.normal() - decay * Math.abs((i % (2 * L - 1)) - (L - 1)));
   const got = await kernelizedAttention(
-    np.array(phiQ).reshape([B, H, L, M]), np.array(phiK).reshape([B, H, L, M]), np.array(v).reshape([B, H, L, Dv]),
+    np.array(phiQ).reshape([B, H, L, M]),
+    np.array(phiK).reshape([B, H, L, M]),
+    np.array(v).reshape([B, H, L, Dv]),
     { rpe: np.array(rpe).reshape([H, 2 * L - 1]), causal },
   ).data();
   expect(got).toBeInstanceOf(Float32Array);
@@ -124,7 +133,8 @@ async function check(dims: { H: number; L: number; M: number; Dv: number }, caus
       for (let d = 0; d < Dv; d++) {
         const idx = (h * L + i) * Dv + d;
         const z = Math.abs(ref.z[idx]);
-        typical[idx] = FLOAT32_EPS * (FFT_TYPICAL * sqrtLog * (denRms / ref.den[h * L + i]) * (vRms + z) + (M + LOCAL_TYPICAL_EXTRA) * (vMax + z));
+        typical[idx] =
+          FLOAT32_EPS * (FFT_TYPICAL * sqrtLog * (denRms / ref.den[h * L + i]) * (vRms + z) + (M + LOCAL_TYPICAL_EXTRA) * (vMax + z));
       }
     }
   }
@@ -134,12 +144,17 @@ async function check(dims: { H: number; L: number; M: number; Dv: number }, caus
 }
 
 describe("kernelizedAttention in float32 on wasm matches the float64 formula to float32 rounding", () => {
-  for (const [L, H] of [[4096, 1], [1023, 2]] as const) {
+  for (const [L, H] of [
+    [4096, 1],
+    [1023, 2],
+  ] as const) {
     for (const causal of [false, true]) {
       it(`L=${L}, H=${H}, ${causal ? "causal" : "bidirectional"}, biases with and without a decay`, async () => {
         for (const decay of [0, 0.05]) {
           const ratios = await check({ H, L, M: 8, Dv: 4 }, causal, decay, L + (causal ? 1 : 0) + (decay ? 2 : 0));
-          console.log(`L=${L} causal=${causal} decay=${decay}: worst error / bound: rigorous ${ratios.rigorous.toFixed(5)}, typical ${ratios.typical.toFixed(3)}`);
+          console.log(
+            `L=${L} causal=${causal} decay=${decay}: worst error / bound: rigorous ${ratios.rigorous.toFixed(5)}, typical ${ratios.typical.toFixed(3)}`,
+          );
         }
       });
     }

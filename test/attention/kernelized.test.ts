@@ -2,15 +2,20 @@ import { jit, numpy as np } from "@jax-js/jax";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
-  kernelizedAttention, kernelizedAttentionDense, kernelizedAttentionInChunks, kernelizedRpeAttention, planKernelized, type KernelizedOptions,
+  type KernelizedOptions,
+  kernelizedAttention,
+  kernelizedAttentionDense,
+  kernelizedAttentionInChunks,
+  kernelizedRpeAttention,
+  planKernelized,
 } from "../../src/attention/kernelized.js";
 import { fftLength } from "../../src/attention/toeplitz.js";
 import { gaussianOrthogonalProjection } from "../../src/pe/orthogonalFeatures.js";
 import { rng } from "../../src/pe/random.js";
 import { init } from "../../src/runtime/init.js";
-import { checkGradients, randn, read, type Input } from "../gradcheck.js";
+import { checkGradients, type Input, randn, read } from "../gradcheck.js";
 import { expectClose, FLOAT64_EPS, FLOAT64_FORMULA } from "../tolerance.js";
-import { attentionReference, prfReference, worstRatio, type AttentionInputs } from "./kernelizedReference.js";
+import { type AttentionInputs, attentionReference, prfReference, worstRatio } from "./kernelizedReference.js";
 
 beforeAll(async () => {
   await init({ device: "cpu" });
@@ -33,7 +38,9 @@ function makeCase(dims: { B: number; H: number; L: number; M: number; Dv: number
   const phiQ = features();
   const phiK = features();
   const v = Float64Array.from({ length: B * H * L * Dv }, () => r.normal());
-  const rpe = withRpe ? Float64Array.from({ length: H * (2 * L - 1) }, (_, i) => r.normal() - 0.1 * Math.abs((i % (2 * L - 1)) - (L - 1))) : undefined;
+  const rpe = withRpe
+    ? Float64Array.from({ length: H * (2 * L - 1) }, (_, i) => r.normal() - 0.1 * Math.abs((i % (2 * L - 1)) - (L - 1)))
+    : undefined;
   return { ...dims, phiQ, phiK, v, rpe, causal };
 }
 
@@ -67,7 +74,11 @@ describe("kernelizedAttention equals the O(L^2) float64 formula", () => {
     const ref = attentionReference({ ...c, eps: 0.25 });
     const { B, H, L, M, Dv } = c;
     const got = await read(
-      kernelizedAttention(arr(c.phiQ, [B, H, L, M]), arr(c.phiK, [B, H, L, M]), arr(c.v, [B, H, L, Dv]), { rpe: Array.from(c.rpe!), causal: true, eps: 0.25 }),
+      kernelizedAttention(arr(c.phiQ, [B, H, L, M]), arr(c.phiK, [B, H, L, M]), arr(c.v, [B, H, L, Dv]), {
+        rpe: Array.from(c.rpe!),
+        causal: true,
+        eps: 0.25,
+      }),
     );
     expectWithinBound(got, ref, "eps 0.25, rpe as numbers");
   });
@@ -92,9 +103,43 @@ describe("memory limits", () => {
 
   it("splits by head, by feature block and by value-channel block as the chunk target shrinks", () => {
     expect(plan(3 * perHead)).toEqual({ heads: [[0, 3]], features: [[0, 4]], values: [[0, 4]] });
-    expect(plan(2 * perHead)).toEqual({ heads: [[0, 2], [2, 3]], features: [[0, 4]], values: [[0, 4]] });
-    expect(plan(perHead / 2)).toEqual({ heads: [[0, 1], [1, 2], [2, 3]], features: [[0, 2], [2, 4]], values: [[0, 4]] });
-    expect(plan(8 * dims.B * n)).toEqual({ heads: [[0, 1], [1, 2], [2, 3]], features: [[0, 1], [1, 2], [2, 3], [3, 4]], values: [[0, 2], [2, 4]] });
+    expect(plan(2 * perHead)).toEqual({
+      heads: [
+        [0, 2],
+        [2, 3],
+      ],
+      features: [[0, 4]],
+      values: [[0, 4]],
+    });
+    expect(plan(perHead / 2)).toEqual({
+      heads: [
+        [0, 1],
+        [1, 2],
+        [2, 3],
+      ],
+      features: [
+        [0, 2],
+        [2, 4],
+      ],
+      values: [[0, 4]],
+    });
+    expect(plan(8 * dims.B * n)).toEqual({
+      heads: [
+        [0, 1],
+        [1, 2],
+        [2, 3],
+      ],
+      features: [
+        [0, 1],
+        [1, 2],
+        [2, 3],
+        [3, 4],
+      ],
+      values: [
+        [0, 2],
+        [2, 4],
+      ],
+    });
   });
 
   it("gives the same result under a simulated small device limit and small chunk targets", async () => {
@@ -109,7 +154,12 @@ describe("memory limits", () => {
   });
 
   it("kernelizedAttentionInChunks, which waits for each chunk, gives the same result and consumes its inputs", async () => {
-    for (const [causal, withRpe] of [[true, true], [false, true], [true, false], [false, false]]) {
+    for (const [causal, withRpe] of [
+      [true, true],
+      [false, true],
+      [true, false],
+      [false, false],
+    ]) {
       const c = makeCase(dims, causal, withRpe, 10);
       const { B, H, L, M, Dv } = c;
       const [q, k, v] = [arr(c.phiQ, [B, H, L, M]), arr(c.phiK, [B, H, L, M]), arr(c.v, [B, H, L, Dv])];
@@ -173,7 +223,12 @@ describe("causality", () => {
 });
 
 describe("kernelizedRpeAttention", () => {
-  const B = 1, H = 2, L = 7, D = 3, M = 4, Dv = 2;
+  const B = 1,
+    H = 2,
+    L = 7,
+    D = 3,
+    M = 4,
+    Dv = 2;
   const W = gaussianOrthogonalProjection(M, D, { seed: 50, scaling: "chi" });
   const projection = () => arr(W, [M, D]);
 
@@ -187,13 +242,28 @@ describe("kernelizedRpeAttention", () => {
         qkNorm === "none" ? x : Float64Array.from(x, (val, i) => val / Math.hypot(...x.subarray(i - (i % D), i - (i % D) + D)));
       const phi = (x: Float64Array, role: "query" | "key") => {
         const out = new Float64Array(B * H * L * M);
-        for (let bh = 0; bh < B * H; bh++) out.set(prfReference(unit(x).subarray(bh * L * D, (bh + 1) * L * D), L, D, W, M, role, D ** -0.25), bh * L * M);
+        for (let bh = 0; bh < B * H; bh++)
+          out.set(prfReference(unit(x).subarray(bh * L * D, (bh + 1) * L * D), L, D, W, M, role, D ** -0.25), bh * L * M);
         return out;
       };
-      const ref = attentionReference({ phiQ: phi(q.data, "query"), phiK: phi(k.data, "key"), v: v.data, rpe: b.data, B, H, L, M, Dv, causal: true });
+      const ref = attentionReference({
+        phiQ: phi(q.data, "query"),
+        phiK: phi(k.data, "key"),
+        v: v.data,
+        rpe: b.data,
+        B,
+        H,
+        L,
+        M,
+        Dv,
+        causal: true,
+      });
       const got = await read(
         kernelizedRpeAttention(arr(q.data, q.shape), arr(k.data, k.shape), arr(v.data, v.shape), {
-          features: { kind: "prf", projection: projection(), inputScale: "softmax" }, qkNorm, rpe: arr(b.data, b.shape), causal: true,
+          features: { kind: "prf", projection: projection(), inputScale: "softmax" },
+          qkNorm,
+          rpe: arr(b.data, b.shape),
+          causal: true,
         }),
       );
       expectWithinBound(got, ref, `qkNorm ${qkNorm}`);
@@ -201,7 +271,12 @@ describe("kernelizedRpeAttention", () => {
   });
 
   it("is differentiable in q, k, v (through the feature maps) and the bias b", async () => {
-    const inputs: Input[] = [randn([B, H, L, D], 61, 0.7), randn([B, H, L, D], 62, 0.7), randn([B, H, L, Dv], 63), randn([H, 2 * L - 1], 64)];
+    const inputs: Input[] = [
+      randn([B, H, L, D], 61, 0.7),
+      randn([B, H, L, D], 62, 0.7),
+      randn([B, H, L, Dv], 63),
+      randn([H, 2 * L - 1], 64),
+    ];
     const prf = (inputScale: "softmax" | "none") => () => ({ kind: "prf" as const, projection: projection(), inputScale });
     const cases = [
       { features: prf("softmax"), qkNorm: "none" as const, causal: false, eps: 0 },
@@ -213,14 +288,22 @@ describe("kernelizedRpeAttention", () => {
       { features: () => ({ kind: "eluPlusOne" as const }), qkNorm: "l2" as const, causal: false, eps: 0 },
     ];
     for (const c of cases) {
-      await checkGradients((q, k, v, b) => kernelizedRpeAttention(q, k, v, { features: c.features(), qkNorm: c.qkNorm, rpe: b, causal: c.causal, eps: c.eps }), inputs);
+      await checkGradients(
+        (q, k, v, b) => kernelizedRpeAttention(q, k, v, { features: c.features(), qkNorm: c.qkNorm, rpe: b, causal: c.causal, eps: c.eps }),
+        inputs,
+      );
     }
   });
 
   it("consumes q, k, v, the projection and the bias; .ref keeps them", async () => {
     const make = (shape: number[], seed: number) => arr(randn(shape, seed).data, shape);
     const [q, k, v, w, b] = [make([B, H, L, D], 1), make([B, H, L, D], 2), make([B, H, L, Dv], 3), projection(), make([H, 2 * L - 1], 4)];
-    const out = kernelizedRpeAttention(q.ref, k, v, { features: { kind: "prf", projection: w, inputScale: "softmax" }, qkNorm: "l2", rpe: b.ref, causal: true });
+    const out = kernelizedRpeAttention(q.ref, k, v, {
+      features: { kind: "prf", projection: w, inputScale: "softmax" },
+      qkNorm: "l2",
+      rpe: b.ref,
+      causal: true,
+    });
     await out.data();
     expect([q.refCount, k.refCount, v.refCount, w.refCount, b.refCount]).toEqual([1, 0, 0, 0, 1]);
     q.dispose();
@@ -235,8 +318,12 @@ describe("bad input", () => {
 
   it("names the function, the argument and the shapes", () => {
     expect(() => attend({ rpe: zeros([8, 2048]) })).toThrow("kernelizedAttention: rpe must be (H, 2L-1) = (8, 2047), got (8, 2048)");
-    expect(() => attend({ rpe: new Float64Array(8 * 2047 - 1) })).toThrow("kernelizedAttention: rpe must be (H, 2L-1) = (8, 2047) = 16376 values, got 16375");
-    expect(() => attend({ rpe: zeros([8, 2047], np.float32) })).toThrow("kernelizedAttention: rpe must have the dtype of phiQ (float64), got float32");
+    expect(() => attend({ rpe: new Float64Array(8 * 2047 - 1) })).toThrow(
+      "kernelizedAttention: rpe must be (H, 2L-1) = (8, 2047) = 16376 values, got 16375",
+    );
+    expect(() => attend({ rpe: zeros([8, 2047], np.float32) })).toThrow(
+      "kernelizedAttention: rpe must have the dtype of phiQ (float64), got float32",
+    );
     expect(() => attend({ causal: undefined })).toThrow("kernelizedAttention: opts.causal must be true or false, got undefined");
     expect(() => attend({ eps: -1 })).toThrow("kernelizedAttention: opts.eps must be a finite number >= 0, got -1");
     expect(() => kernelizedAttention(zeros([1, 8, 16, 4]), zeros([1, 8, 16, 5]), zeros([1, 8, 16, 2]), { causal: true })).toThrow(
@@ -265,19 +352,34 @@ describe("bad input", () => {
     const q = zeros([1, 2, 4, 3]);
     const w = zeros([5, 2]);
     expect(() =>
-      kernelizedRpeAttention(q, zeros([1, 2, 4, 3]), zeros([1, 2, 4, 1]), { features: { kind: "prf", projection: w, inputScale: "none" }, qkNorm: "l2", causal: true }),
+      kernelizedRpeAttention(q, zeros([1, 2, 4, 3]), zeros([1, 2, 4, 1]), {
+        features: { kind: "prf", projection: w, inputScale: "none" },
+        qkNorm: "l2",
+        causal: true,
+      }),
     ).toThrow("kernelizedRpeAttention: opts.features.projection must be (M, D) = (M, 3) float64, got (5, 2) float64");
     expect([q.refCount, w.refCount]).toEqual([0, 0]);
     expect(() =>
       // @ts-expect-error qkNorm is required
-      kernelizedRpeAttention(zeros([1, 2, 4, 3]), zeros([1, 2, 4, 3]), zeros([1, 2, 4, 1]), { features: { kind: "eluPlusOne" }, causal: true }),
+      kernelizedRpeAttention(zeros([1, 2, 4, 3]), zeros([1, 2, 4, 3]), zeros([1, 2, 4, 1]), {
+        features: { kind: "eluPlusOne" },
+        causal: true,
+      }),
     ).toThrow('kernelizedRpeAttention: opts.qkNorm must be "l2" or "none", got undefined');
     expect(() =>
-      // @ts-expect-error not a feature map
-      kernelizedRpeAttention(zeros([1, 2, 4, 3]), zeros([1, 2, 4, 3]), zeros([1, 2, 4, 1]), { features: { kind: "cos" }, qkNorm: "none", causal: true }),
+      kernelizedRpeAttention(zeros([1, 2, 4, 3]), zeros([1, 2, 4, 3]), zeros([1, 2, 4, 1]), {
+        // @ts-expect-error not a feature map
+        features: { kind: "cos" },
+        qkNorm: "none",
+        causal: true,
+      }),
     ).toThrow('kernelizedRpeAttention: opts.features.kind must be "prf", "relu" or "eluPlusOne", got "cos"');
     expect(() =>
-      kernelizedRpeAttention(zeros([1, 2, 4, 3]), zeros([1, 2, 5, 3]), zeros([1, 2, 4, 1]), { features: { kind: "eluPlusOne" }, qkNorm: "none", causal: true }),
+      kernelizedRpeAttention(zeros([1, 2, 4, 3]), zeros([1, 2, 5, 3]), zeros([1, 2, 4, 1]), {
+        features: { kind: "eluPlusOne" },
+        qkNorm: "none",
+        causal: true,
+      }),
     ).toThrow("kernelizedRpeAttention: q and k must both be (B, H, L, D), got q (1, 2, 4, 3) and k (1, 2, 5, 3)");
   });
 

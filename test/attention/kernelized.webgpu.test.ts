@@ -40,7 +40,9 @@ describe("kernelizedRpeAttention on webgpu (float32)", () => {
     const arr = (x: Float64Array, shape: number[]) => np.array(Float32Array.from(x)).reshape(shape);
     const out = kernelizedRpeAttention(arr(q, [B, H, L, D]), arr(k, [B, H, L, D]), arr(v, [B, H, L, D]), {
       features: { kind: "prf", projection: projection(M, D, { seed: 9, scaling: "chi", dtype: np.float32 }), inputScale: "softmax" },
-      qkNorm: "none", causal: true, rpe: Array.from(bias),
+      qkNorm: "none",
+      causal: true,
+      rpe: Array.from(bias),
     });
     expect(out.dtype).toBe(np.float32);
     const scale = D ** -0.25;

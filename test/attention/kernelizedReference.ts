@@ -40,7 +40,10 @@ export const LOCAL_ROUNDING_SAFETY = 2;
 
 /** y[b, h, i, :] = sum_j c[h, j - i + L - 1] x[b, h, j, :] (j <= i if causal), with its FFT error bound (before the factor u). */
 export function toeplitzReference(
-  c: ArrayLike<number>, x: ArrayLike<number>, dims: { B: number; H: number; L: number; N: number }, causal: boolean,
+  c: ArrayLike<number>,
+  x: ArrayLike<number>,
+  dims: { B: number; H: number; L: number; N: number },
+  causal: boolean,
 ): { y: Float64Array; bound: (u: number) => Float64Array } {
   const { B, H, L, N } = dims;
   const K = 2 * L - 1;
@@ -156,7 +159,8 @@ export function attentionReference(inp: AttentionInputs): {
           const idx = (base + i) * Dv + d;
           z[idx] = zi;
           let spread = 0;
-          for (let m = 0; m < M; m++) spread += phiQ[(base + i) * M + m] * (Math.sqrt(kvNorm[m * Dv + d]) + Math.abs(zi) * Math.sqrt(kNorm[m]));
+          for (let m = 0; m < M; m++)
+            spread += phiQ[(base + i) * M + m] * (Math.sqrt(kvNorm[m * Dv + d]) + Math.abs(zi) * Math.sqrt(kNorm[m]));
           fftTerm[idx] = (k * g1 * spread) / (s + eps);
           localTerm[idx] = LOCAL_ROUNDING_SAFETY * local * (vMax[d] + Math.abs(zi));
         }
@@ -171,7 +175,11 @@ export function attentionReference(inp: AttentionInputs): {
 }
 
 /** Max over i of |actual - expected| / bound; <= 1 passes. Returns the worst ratio and where. */
-export function worstRatio(actual: ArrayLike<number>, expected: ArrayLike<number>, bound: ArrayLike<number>): { ratio: number; at: number } {
+export function worstRatio(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  bound: ArrayLike<number>,
+): { ratio: number; at: number } {
   let ratio = 0;
   let at = -1;
   for (let i = 0; i < expected.length; i++) {
@@ -189,7 +197,13 @@ export function worstRatio(actual: ArrayLike<number>, expected: ArrayLike<number
  * x (R, D) and W (M, D): s the maximum of the row (query) or of all rows (key).
  */
 export function prfReference(
-  x: ArrayLike<number>, R: number, D: number, W: ArrayLike<number>, M: number, role: "query" | "key", scale: number,
+  x: ArrayLike<number>,
+  R: number,
+  D: number,
+  W: ArrayLike<number>,
+  M: number,
+  role: "query" | "key",
+  scale: number,
 ): Float64Array {
   const e = new Float64Array(R * M);
   for (let r = 0; r < R; r++) {

@@ -6,7 +6,7 @@ import type { AttentionPE } from "../../src/attention/spec.js";
 import { slopes } from "../../src/pe/alibi.js";
 import { inverseFrequencies } from "../../src/pe/rope/frequencies.js";
 import { init } from "../../src/runtime/init.js";
-import { randn, read, type Input } from "../gradcheck.js";
+import { type Input, randn, read } from "../gradcheck.js";
 import { expectClose, FLOAT64_FORMULA } from "../tolerance.js";
 import { arr } from "./reference.js";
 
@@ -14,7 +14,11 @@ beforeAll(async () => {
   await init({ device: "cpu" });
 });
 
-const B = 1, H = 4, Hkv = 2, T = 9, D = 4;
+const B = 1,
+  H = 4,
+  Hkv = 2,
+  T = 9,
+  D = 4;
 const q = randn([B, H, T, D], 1);
 const k = randn([B, Hkv, T, D], 2);
 const v = randn([B, Hkv, T, D], 3);
@@ -37,10 +41,31 @@ const specs: [string, () => AttentionPE][] = [
   ["ALiBi", () => ({ type: "bias", kind: "alibi", slopes: slopes(H) })],
   ["T5", () => ({ type: "bias", kind: "t5", table: arr(randn([8, H], 4)), bidirectional: false, numBuckets: 8, maxDistance: 6 })],
   ["RoPE", () => ({ type: "rotary", pairing: "halves", frequencies: { invFreq: inverseFrequencies(4, 100) } })],
-  ["dynamic NTK past its length", () => ({ type: "rotary", pairing: "halves",
-    frequencies: { hfConfig: { head_dim: D, num_attention_heads: H, max_position_embeddings: 4, rope_parameters: { rope_type: "dynamic", factor: 2 } } } })],
-  ["LongRoPE past its length", () => ({ type: "rotary", pairing: "interleaved",
-    frequencies: { hfConfig: { head_dim: D, num_attention_heads: H, max_position_embeddings: 16, rope_parameters: { rope_type: "longrope", short_factor: [1, 1.5], long_factor: [2, 4], original_max_position_embeddings: 4 } } } })],
+  [
+    "dynamic NTK past its length",
+    () => ({
+      type: "rotary",
+      pairing: "halves",
+      frequencies: {
+        hfConfig: { head_dim: D, num_attention_heads: H, max_position_embeddings: 4, rope_parameters: { rope_type: "dynamic", factor: 2 } },
+      },
+    }),
+  ],
+  [
+    "LongRoPE past its length",
+    () => ({
+      type: "rotary",
+      pairing: "interleaved",
+      frequencies: {
+        hfConfig: {
+          head_dim: D,
+          num_attention_heads: H,
+          max_position_embeddings: 16,
+          rope_parameters: { rope_type: "longrope", short_factor: [1, 1.5], long_factor: [2, 4], original_max_position_embeddings: 4 },
+        },
+      },
+    }),
+  ],
   ["CoPE", () => ({ type: "contextual", kind: "cope", embeddings: arr(randn([D, 3], 5)) })],
 ];
 
@@ -64,7 +89,9 @@ describe("KV-cache decoding equals the full forward", () => {
   it("refuses appends past maxLength and mismatched shapes", () => {
     const cache = new KVCache({ maxLength: 2 });
     cache.append(np.zeros([1, 2, 2, 4]), np.zeros([1, 2, 2, 4]));
-    expect(() => cache.append(np.zeros([1, 2, 1, 4]), np.zeros([1, 2, 1, 4]))).toThrow(/KVCache.append: appending 1 positions to 2 exceeds maxLength 2/);
+    expect(() => cache.append(np.zeros([1, 2, 1, 4]), np.zeros([1, 2, 1, 4]))).toThrow(
+      /KVCache.append: appending 1 positions to 2 exceeds maxLength 2/,
+    );
     expect(() => cache.append(np.zeros([1, 3, 1, 4]), np.zeros([1, 3, 1, 4]))).toThrow(/does not match the cached keys \(1, 2, 2, 4\)/);
     expect(() => new KVCache({ maxLength: 0 })).toThrow(/KVCache: options.maxLength must be an integer >= 1, got 0/);
     cache.dispose();

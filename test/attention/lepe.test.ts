@@ -2,7 +2,7 @@ import { numpy as np } from "@jax-js/jax";
 import { beforeAll, describe, expect, it } from "vitest";
 import { lepe } from "../../src/attention/lepe.js";
 import { init } from "../../src/runtime/init.js";
-import { checkGradients, randn, read, type Input } from "../gradcheck.js";
+import { checkGradients, type Input, randn, read } from "../gradcheck.js";
 import { expectClose, FLOAT64_FORMULA } from "../tolerance.js";
 import { blockConv } from "./cswinReference.js";
 
@@ -14,7 +14,14 @@ const arr = (x: Input) => np.array(x.data).reshape(x.shape);
 
 describe("lepe: depthwise 3x3 convolution of V inside each window", () => {
   // [H, W, windowHeight, windowWidth]: dividing windows, truncated ones (padding), CSWin stripes, one window, 1x1 windows
-  for (const [H, W, wh, ww] of [[4, 6, 2, 3], [5, 7, 2, 3], [5, 4, 5, 1], [3, 5, 3, 5], [3, 3, 1, 1], [2, 3, 9, 9]]) {
+  for (const [H, W, wh, ww] of [
+    [4, 6, 2, 3],
+    [5, 7, 2, 3],
+    [5, 4, 5, 1],
+    [3, 5, 3, 5],
+    [3, 3, 1, 1],
+    [2, 3, 9, 9],
+  ]) {
     it(`${H}x${W} grid, ${wh}x${ww} windows`, async () => {
       const C = 3;
       const v = randn([2, H * W, C], H * 10 + W);
@@ -39,7 +46,10 @@ describe("lepe: depthwise 3x3 convolution of V inside each window", () => {
   });
 
   it("is differentiable in v, weight and bias (padded windows)", async () => {
-    await checkGradients((v, w, b) => lepe(v, w, b, { height: 3, width: 5, windowHeight: 2, windowWidth: 2 }), [randn([2, 15, 2], 1), randn([2, 3, 3], 2), randn([2], 3)]);
+    await checkGradients(
+      (v, w, b) => lepe(v, w, b, { height: 3, width: 5, windowHeight: 2, windowWidth: 2 }),
+      [randn([2, 15, 2], 1), randn([2, 3, 3], 2), randn([2], 3)],
+    );
   });
 
   it("rejects bad shapes and windows, consuming its arguments", () => {

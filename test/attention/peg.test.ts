@@ -4,7 +4,7 @@ import { peg } from "../../src/attention/peg.js";
 import { peg as pegReference } from "../../src/pe/peg.js";
 import { init } from "../../src/runtime/init.js";
 import { fixture } from "../fixtures.js";
-import { checkGradients, randn, read, type Input } from "../gradcheck.js";
+import { checkGradients, type Input, randn, read } from "../gradcheck.js";
 import { expectClose, FLOAT64_FORMULA } from "../tolerance.js";
 
 beforeAll(async () => {
@@ -14,7 +14,9 @@ beforeAll(async () => {
 const arr = (x: Input) => np.array(x.data).reshape(x.shape);
 
 describe("attention.peg (jax-js) equals timm's Twins PosConv (float64 fixture)", () => {
-  const f = fixture<{ height: number; width: number; channels: number; weight: number[]; bias: number[]; x: number[]; y: number[] }>("twins_peg");
+  const f = fixture<{ height: number; width: number; channels: number; weight: number[]; bias: number[]; x: number[]; y: number[] }>(
+    "twins_peg",
+  );
   for (const c of f.cases) {
     it(`${c.height}x${c.width}x${c.channels}`, async () => {
       const N = c.height * c.width;
@@ -30,13 +32,21 @@ describe("attention.peg (jax-js) equals timm's Twins PosConv (float64 fixture)",
 });
 
 describe("attention.peg equals pe/peg, batched", () => {
-  for (const [H, W, C] of [[4, 5, 3], [1, 1, 2], [6, 2, 4]]) {
+  for (const [H, W, C] of [
+    [4, 5, 3],
+    [1, 1, 2],
+    [6, 2, 4],
+  ]) {
     it(`2 x ${H}x${W}x${C}, eager and jit`, async () => {
       const x = randn([2, H * W, C], H * 100 + W);
       const w = randn([C, 3, 3], 7);
       const b = randn([C], 8);
       const expected = new Float64Array(2 * H * W * C);
-      for (let i = 0; i < 2; i++) expected.set(pegReference(x.data.subarray(i * H * W * C, (i + 1) * H * W * C), w.data, b.data, { height: H, width: W }), i * H * W * C);
+      for (let i = 0; i < 2; i++)
+        expected.set(
+          pegReference(x.data.subarray(i * H * W * C, (i + 1) * H * W * C), w.data, b.data, { height: H, width: W }),
+          i * H * W * C,
+        );
       expectClose(await read(peg(arr(x), arr(w), arr(b), { height: H, width: W })), expected, FLOAT64_FORMULA, "eager");
       const jitted = jit((xa: np.Array, wa: np.Array, ba: np.Array) => peg(xa, wa, ba, { height: H, width: W }));
       expectClose(await read(jitted(arr(x), arr(w), arr(b))), expected, FLOAT64_FORMULA, "jit");
@@ -51,8 +61,16 @@ describe("attention.peg equals pe/peg, batched", () => {
   it("rejects bad shapes and grids, consuming its arguments", () => {
     const z = (s: number[]) => np.zeros(s, { dtype: np.float64 });
     const cases: [np.Array[], { height: number; width: number }, RegExp][] = [
-      [[z([1, 10, 2]), z([2, 3, 3]), z([2])], { height: 2, width: 3 }, /attention.peg: x must be \(B, H \* W, C\) = \(B, 6, C\) for grid 2x3, got \(1, 10, 2\)/],
-      [[z([1, 6, 2]), z([2, 1, 3, 3]), z([2])], { height: 2, width: 3 }, /attention.peg: weight must be \(C, 3, 3\) = \(2, 3, 3\), got \(2, 1, 3, 3\)/],
+      [
+        [z([1, 10, 2]), z([2, 3, 3]), z([2])],
+        { height: 2, width: 3 },
+        /attention.peg: x must be \(B, H \* W, C\) = \(B, 6, C\) for grid 2x3, got \(1, 10, 2\)/,
+      ],
+      [
+        [z([1, 6, 2]), z([2, 1, 3, 3]), z([2])],
+        { height: 2, width: 3 },
+        /attention.peg: weight must be \(C, 3, 3\) = \(2, 3, 3\), got \(2, 1, 3, 3\)/,
+      ],
       [[z([1, 6, 2]), z([2, 3, 3]), z([3])], { height: 2, width: 3 }, /attention.peg: bias must be \(C\) = \(2\), got \(3\)/],
       [[z([1, 6, 2]), z([2, 3, 3]), z([2])], { height: 2.5, width: 3 }, /attention.peg: grid.height must be an integer >= 1, got 2.5/],
     ];

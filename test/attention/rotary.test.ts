@@ -22,7 +22,9 @@ describe("applyRotary (jax-js) equals pe/rope in float64", () => {
         const x = randn([2, L, D], 11);
         const inv = inverseFrequencies(R, 10000);
         const { cos, sin } = rotaryTables(np.array(Float64Array.from(positions)), inv, {
-          pairing, attentionFactor: 1.3, xpos: { scaleBase: 64, center: 2, sign: 1 },
+          pairing,
+          attentionFactor: 1.3,
+          xpos: { scaleBase: 64, center: 2, sign: 1 },
         });
         const out = await read(applyRotary(np.array(x.data).reshape(x.shape), cos, sin, pairing));
         const t = tables(positions, inv, { pairing, attentionFactor: 1.3 });

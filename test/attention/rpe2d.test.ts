@@ -2,8 +2,8 @@ import { jit, numpy as np } from "@jax-js/jax";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { applyRotary } from "../../src/attention/rotary.js";
-import { rpe2dTables, type Rpe2dTableOptions } from "../../src/attention/rpe2d.js";
-import { axialRope, type AxialOptions } from "../../src/pe/axialRope.js";
+import { type Rpe2dTableOptions, rpe2dTables } from "../../src/attention/rpe2d.js";
+import { type AxialOptions, axialRope } from "../../src/pe/axialRope.js";
 import { applyRope } from "../../src/pe/rope/apply.js";
 import { rpe2dPositions } from "../../src/pe/rpe2d.js";
 import { init } from "../../src/runtime/init.js";
@@ -45,7 +45,11 @@ describe("rpe2dTables (jax-js) equal pe/axialRope with explicit positions (float
     const out = await read(applyRotary(np.array(x.data).reshape(x.shape), cos, sin, "interleaved"));
     const t = axialRope([3, 5], 16, { convention: "lang", positions: [rows, cols] });
     for (let h = 0; h < 2; h++) {
-      const ref = applyRope(x.data.slice(h * 300, (h + 1) * 300), { cos: t.cos, sin: t.sin, length: 15, rotaryDim: 16 }, { pairing: "interleaved", headDim: 20 });
+      const ref = applyRope(
+        x.data.slice(h * 300, (h + 1) * 300),
+        { cos: t.cos, sin: t.sin, length: 15, rotaryDim: 16 },
+        { pairing: "interleaved", headDim: 20 },
+      );
       expectClose(out.slice(h * 300, (h + 1) * 300), ref, FLOAT64_FORMULA, `head ${h}`);
     }
   });
@@ -54,7 +58,8 @@ describe("rpe2dTables (jax-js) equal pe/axialRope with explicit positions (float
 /** Scores of rotated q, k: (N, N). */
 async function scores(q: Float64Array, k: Float64Array, rows: number[], cols: number[], dim: number): Promise<Float64Array> {
   const N = rows.length * cols.length;
-  const t = () => rpe2dTables(dim, { convention: "lang", temperature: 50, height: rows.length, width: cols.length, rows, cols, dtype: np.float64 });
+  const t = () =>
+    rpe2dTables(dim, { convention: "lang", temperature: 50, height: rows.length, width: cols.length, rows, cols, dtype: np.float64 });
   const a = t();
   const b = t();
   const qr = applyRotary(np.array(q).reshape([N, dim]), a.cos, a.sin, "interleaved");
@@ -78,7 +83,13 @@ describe("rpe2d scores depend only on per-axis position differences", () => {
     const base = await scores(q, k, rows, cols, 8);
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 1, max: 500 }), fc.integer({ min: 0, max: 500 }), async (a, b) => {
-        const moved = await scores(q, k, rows.map((r) => r + a), cols.map((c) => c + b), 8);
+        const moved = await scores(
+          q,
+          k,
+          rows.map((r) => r + a),
+          cols.map((c) => c + b),
+          8,
+        );
         expectClose(moved, base, SHIFTED_SCORES, `shift (${a}, ${b})`);
       }),
       { numRuns: 10 },
@@ -111,7 +122,12 @@ describe("rpe2dTables in training steps", () => {
       const { rows, cols } = rpe2dPositions(grid, { training: true, seed });
       const got = await read(step(np.array(x.data).reshape([6, 8]), f64(rows), f64(cols)));
       const t = axialRope([2, 3], 8, { convention: "lang", positions: [rows, cols] });
-      expectClose(got, applyRope(x.data, { cos: t.cos, sin: t.sin, length: 6, rotaryDim: 8 }, { pairing: "interleaved", headDim: 8 }), FLOAT64_FORMULA, `seed ${seed}`);
+      expectClose(
+        got,
+        applyRope(x.data, { cos: t.cos, sin: t.sin, length: 6, rotaryDim: 8 }, { pairing: "interleaved", headDim: 8 }),
+        FLOAT64_FORMULA,
+        `seed ${seed}`,
+      );
     }
     step.dispose();
   });
@@ -119,12 +135,20 @@ describe("rpe2dTables in training steps", () => {
   it("rejects bad input, consuming position arrays", () => {
     const rows = f64([0, 1]);
     const cols = f64([0, 1, 2]);
-    expect(() => rpe2dTables(6, { convention: "lang", height: 2, width: 3, rows, cols })).toThrow(/rpe2dTables: dim \(6\) must be divisible by 4/);
+    expect(() => rpe2dTables(6, { convention: "lang", height: 2, width: 3, rows, cols })).toThrow(
+      /rpe2dTables: dim \(6\) must be divisible by 4/,
+    );
     expect([rows.refCount, cols.refCount]).toEqual([0, 0]);
     const cols2 = f64([0, 1]);
-    expect(() => rpe2dTables(8, { convention: "lang", height: 2, width: 3, cols: cols2 })).toThrow(/rpe2dTables: opts.cols must be a 1-D array of 3 positions, got shape \(2\)/);
+    expect(() => rpe2dTables(8, { convention: "lang", height: 2, width: 3, cols: cols2 })).toThrow(
+      /rpe2dTables: opts.cols must be a 1-D array of 3 positions, got shape \(2\)/,
+    );
     expect(cols2.refCount).toBe(0);
-    expect(() => rpe2dTables(8, { convention: "lang", height: 2, width: 3, rows: [0, NaN] })).toThrow(/opts.rows\[1\] must be finite, got NaN/);
-    expect(() => rpe2dTables(8, { convention: "polar" as never, height: 2, width: 3 })).toThrow(/options.convention must be "lang" or "pixel", got "polar"/);
+    expect(() => rpe2dTables(8, { convention: "lang", height: 2, width: 3, rows: [0, NaN] })).toThrow(
+      /opts.rows\[1\] must be finite, got NaN/,
+    );
+    expect(() => rpe2dTables(8, { convention: "polar" as never, height: 2, width: 3 })).toThrow(
+      /options.convention must be "lang" or "pixel", got "polar"/,
+    );
   });
 });

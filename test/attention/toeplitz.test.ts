@@ -38,15 +38,22 @@ describe("toeplitzMatmul", () => {
   it("equals the dense product (property: L odd and even, causal and not)", async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 5 }),
-        fc.boolean(), fc.integer({ min: 0, max: 1e6 }),
+        fc.integer({ min: 1, max: 40 }),
+        fc.integer({ min: 1, max: 2 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 5 }),
+        fc.boolean(),
+        fc.integer({ min: 0, max: 1e6 }),
         async (L, B, H, N, causal, seed) => {
           const c = normals(H * (2 * L - 1), seed);
           const x = normals(B * H * L * N, seed + 1);
           const got = await read(toeplitzMatmul(arr(c, [H, 2 * L - 1]), arr(x, [B, H, L, N]), { causal }));
           const ref = toeplitzReference(c, x, { B, H, L, N }, causal);
           const { ratio, at } = worstRatio(got, ref.y, ref.bound(FLOAT64_EPS));
-          expect(ratio, `L=${L} B=${B} H=${H} N=${N} causal=${causal}: index ${at} got ${got[at]}, expected ${ref.y[at]}`).toBeLessThanOrEqual(1);
+          expect(
+            ratio,
+            `L=${L} B=${B} H=${H} N=${N} causal=${causal}: index ${at} got ${got[at]}, expected ${ref.y[at]}`,
+          ).toBeLessThanOrEqual(1);
         },
       ),
       // seed -93038797 found a pair whose partner channel's norm the bound had left out
@@ -55,7 +62,10 @@ describe("toeplitzMatmul", () => {
   });
 
   it("splits into head and channel chunks under small memory limits, with the same result", async () => {
-    const B = 2, H = 3, L = 9, N = 5;
+    const B = 2,
+      H = 3,
+      L = 9,
+      N = 5;
     const n = fftLength(L); // 18
     const c = normals(H * (2 * L - 1), 7);
     const x = normals(B * H * L * N, 8);
@@ -64,11 +74,25 @@ describe("toeplitzMatmul", () => {
     const small = { maxBufferBytes: 8 * B * H * L * N };
     // a chunk target of one head and four channels
     const tiny = { chunkBytes: 8 * B * 2 * n };
-    expect(planToeplitz("test", B, H, L, N, n, np.float64, { maxBufferBytes: small.maxBufferBytes, chunkBytes: small.maxBufferBytes })).toEqual({
-      heads: [[0, 2], [2, 3]], channels: [[0, 5]],
+    expect(
+      planToeplitz("test", B, H, L, N, n, np.float64, { maxBufferBytes: small.maxBufferBytes, chunkBytes: small.maxBufferBytes }),
+    ).toEqual({
+      heads: [
+        [0, 2],
+        [2, 3],
+      ],
+      channels: [[0, 5]],
     });
     expect(planToeplitz("test", B, H, L, N, n, np.float64, { maxBufferBytes: 2 ** 31 - 1, chunkBytes: tiny.chunkBytes })).toEqual({
-      heads: [[0, 1], [1, 2], [2, 3]], channels: [[0, 3], [3, 5]],
+      heads: [
+        [0, 1],
+        [1, 2],
+        [2, 3],
+      ],
+      channels: [
+        [0, 3],
+        [3, 5],
+      ],
     });
     for (const memory of [undefined, small, tiny]) {
       const got = await read(toeplitzMatmul(arr(c, [H, 2 * L - 1]), arr(x, [B, H, L, N]), { causal: false, memory }));
@@ -109,7 +133,9 @@ describe("toeplitzMatmul", () => {
       "toeplitzMatmul: c and x must have the same dtype, got c float32 and x float64",
     );
     // @ts-expect-error causal is required
-    expect(() => toeplitzMatmul(np.zeros([8, 2047], { dtype: np.float64 }), x(), {})).toThrow("toeplitzMatmul: opts.causal must be true or false, got undefined");
+    expect(() => toeplitzMatmul(np.zeros([8, 2047], { dtype: np.float64 }), x(), {})).toThrow(
+      "toeplitzMatmul: opts.causal must be true or false, got undefined",
+    );
     expect(() => toeplitzMatmul(np.zeros([8, 2047], { dtype: np.float64 }), x(), { causal: true, memory: { maxBufferBytes: 0 } })).toThrow(
       "toeplitzMatmul: memory.maxBufferBytes must be an integer >= 1, got 0",
     );
@@ -118,11 +144,19 @@ describe("toeplitzMatmul", () => {
   it("refuses an output larger than the device allows for one array (simulated small limit)", () => {
     // (1, 1, 64, 64) float64 = 32768 bytes
     expect(() =>
-      toeplitzMatmul(np.zeros([1, 127], { dtype: np.float64 }), np.zeros([1, 1, 64, 64], { dtype: np.float64 }), { causal: false, memory: { maxBufferBytes: 16384 } }),
-    ).toThrow(/toeplitzMatmul: the output \(1, 1, 64, 64\) float64 needs 32768 bytes, more than the device allows for one array \(maxBufferBytes 16384\)/);
+      toeplitzMatmul(np.zeros([1, 127], { dtype: np.float64 }), np.zeros([1, 1, 64, 64], { dtype: np.float64 }), {
+        causal: false,
+        memory: { maxBufferBytes: 16384 },
+      }),
+    ).toThrow(
+      /toeplitzMatmul: the output \(1, 1, 64, 64\) float64 needs 32768 bytes, more than the device allows for one array \(maxBufferBytes 16384\)/,
+    );
     // a single padded channel (B, n) = (64, 128) float64 does not fit either
     expect(() =>
-      toeplitzMatmul(np.zeros([1, 127], { dtype: np.float64 }), np.zeros([64, 1, 64, 1], { dtype: np.float64 }), { causal: false, memory: { maxBufferBytes: 40000 } }),
+      toeplitzMatmul(np.zeros([1, 127], { dtype: np.float64 }), np.zeros([64, 1, 64, 1], { dtype: np.float64 }), {
+        causal: false,
+        memory: { maxBufferBytes: 40000 },
+      }),
     ).toThrow(/toeplitzMatmul: one channel of one head, \(B, n\) = \(64, 128\) float64, needs 65536 bytes, more than maxBufferBytes 40000/);
   });
 });

@@ -23,7 +23,13 @@ interface Report {
     L: number;
     flops: number;
     bytes: number;
-    implementations: Array<{ role: string; skipped?: string; timing?: { medianMs: number; samplesMs: number[] }; tflops?: number; fractionOfMatmul?: number }>;
+    implementations: Array<{
+      role: string;
+      skipped?: string;
+      timing?: { medianMs: number; samplesMs: number[] };
+      tflops?: number;
+      fractionOfMatmul?: number;
+    }>;
     agreement: Array<{ maxAbsDiff: number; agree: boolean | null }>;
   }>;
 }
@@ -32,7 +38,10 @@ it("runs every case at L = 64 and writes a report in which fused and composite a
   const json = join(dir, "bench.json");
   const args = ["bench/run.ts", "--sizes", "64", "--reps", "1", "--warmup", "0", "--device", "webgpu", "--no-torch", "--json", json];
   // asynchronous, so that the test worker's event loop keeps answering vitest
-  const { stdout } = await promisify(execFile)(process.execPath, [join(root, "node_modules/tsx/dist/cli.mjs"), ...args], { cwd: root, timeout: 110_000 });
+  const { stdout } = await promisify(execFile)(process.execPath, [join(root, "node_modules/tsx/dist/cli.mjs"), ...args], {
+    cwd: root,
+    timeout: 110_000,
+  });
   expect(stdout).toMatch(/ceilings, measured in this run: matmul/);
 
   const report = JSON.parse(readFileSync(json, "utf8")) as Report;

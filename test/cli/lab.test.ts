@@ -10,7 +10,8 @@ const bin = join(root, "dist/cli/main.js");
 const scratch = mkdtempSync(join(tmpdir(), "posenc-lab-cli-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-const posenc = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", timeout: 120_000, env: { ...process.env, CI: "true" } });
+const posenc = (...args: string[]) =>
+  spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", timeout: 120_000, env: { ...process.env, CI: "true" } });
 
 describe("posenc lab", () => {
   it("runs lab length at the tiny size, prints the table and writes the report", () => {
@@ -21,7 +22,9 @@ describe("posenc lab", () => {
     expect(r.stdout).toMatch(/Answer token accuracy, mean over 1 seed/);
     expect(r.stdout).toMatch(/^RoPE\s+[\d.]+\s+[\d.]+/m);
     for (const f of ["index.html", "length.json", "length-1.svg"]) expect(existsSync(join(out, f))).toBe(true);
-    expect(JSON.parse(readFileSync(join(out, "length.json"), "utf8")).command).toBe(`posenc lab length --preset tiny --variants rope,alibi --out ${out}`);
+    expect(JSON.parse(readFileSync(join(out, "length.json"), "utf8")).command).toBe(
+      `posenc lab length --preset tiny --variants rope,alibi --out ${out}`,
+    );
   });
 
   it("refuses what it does not know, naming it, with the usage", () => {

@@ -25,7 +25,9 @@ describe("posenc rope", () => {
 
   it("classifies bands by YaRN's correction range", () => {
     const rope = fromHFConfig({
-      head_dim: 128, num_attention_heads: 32, max_position_embeddings: 32768,
+      head_dim: 128,
+      num_attention_heads: 32,
+      max_position_embeddings: 32768,
       rope_parameters: { rope_type: "yarn", rope_theta: 500000, factor: 4, original_max_position_embeddings: 8192 },
     });
     const [low, high] = yarnCorrectionRange(rope.parameters as Parameters<typeof yarnCorrectionRange>[0]);
@@ -37,7 +39,15 @@ describe("posenc rope", () => {
 
   it("reads the user's config.json, with --seq-len for dynamic NTK", () => {
     const file = join(scratch, "config.json");
-    writeFileSync(file, JSON.stringify({ hidden_size: 64, num_attention_heads: 4, max_position_embeddings: 2048, rope_scaling: { type: "dynamic", factor: 2 } }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        hidden_size: 64,
+        num_attention_heads: 4,
+        max_position_embeddings: 2048,
+        rope_scaling: { type: "dynamic", factor: 2 },
+      }),
+    );
     const atInit = posenc("rope", "--config", file);
     expect(atInit.status).toBe(0);
     expect(atInit.stdout).toMatch(/8 bands: 8 extrapolated/);
@@ -48,7 +58,7 @@ describe("posenc rope", () => {
 
   it("fails clearly on a malformed or missing config and on bad flags", () => {
     const bad = join(scratch, "bad.json");
-    writeFileSync(bad, "{ \"rope_scaling\": ");
+    writeFileSync(bad, '{ "rope_scaling": ');
     const r1 = posenc("rope", "--config", bad);
     expect(r1.status).toBe(1);
     expect(r1.stderr).toMatch(/posenc rope: .*bad.json is not valid JSON/);

@@ -4,14 +4,19 @@
  */
 import { getWebGPUDevice, numpy as np } from "@jax-js/jax";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { attention, type AttentionOptions } from "../../src/attention/attention.js";
+import { type AttentionOptions, attention } from "../../src/attention/attention.js";
 import type { AttentionPE } from "../../src/attention/spec.js";
-import { flashAttention, flashAttentionPipelineCount, QUERY_BLOCK, type FlashAttentionOptions } from "../../src/kernels/webgpu/flashAttention.js";
+import {
+  type FlashAttentionOptions,
+  flashAttention,
+  flashAttentionPipelineCount,
+  QUERY_BLOCK,
+} from "../../src/kernels/webgpu/flashAttention.js";
 import { toJaxArray } from "../../src/kernels/webgpu/gpuTensor.js";
 import { slopes } from "../../src/pe/alibi.js";
 import { inverseFrequencies } from "../../src/pe/rope/frequencies.js";
 import { init, teardown } from "../../src/runtime/init.js";
-import { randn, type Input } from "../gradcheck.js";
+import { type Input, randn } from "../gradcheck.js";
 import { expectClose, FLOAT32_EPS } from "../tolerance.js";
 
 // Mesa lavapipe compiles each tiled attention pipeline in 3 to 15 s on 2 cores
@@ -84,9 +89,31 @@ const peKinds: [string, PEFactory][] = [
   ["alibi", () => ({ type: "bias", kind: "alibi", slopes: slopes(H) })],
   ["table", () => ({ type: "bias", kind: "table", table: f32(relTable), maxDistance: tableR })],
   ["t5 bidirectional", () => ({ type: "bias", kind: "t5", table: f32(t5Table), bidirectional: true, numBuckets: 32, maxDistance: 128 })],
-  ["t5 causal", () => ({ type: "bias", kind: "t5", table: f32({ data: t5Table.data.slice(0, 16 * H), shape: [16, H] }), bidirectional: false, numBuckets: 16, maxDistance: 64 })],
-  ["kerple log", () => ({ type: "bias", kind: "kerple", variant: "log", r1: np.array(Float32Array.from(r1)), r2: np.array(Float32Array.from(r2)) })],
-  ["kerple power", () => ({ type: "bias", kind: "kerple", variant: "power", r1: np.array(Float32Array.from(r1)), r2: np.array(Float32Array.from([0.5, 1, 1.5, 2])) })],
+  [
+    "t5 causal",
+    () => ({
+      type: "bias",
+      kind: "t5",
+      table: f32({ data: t5Table.data.slice(0, 16 * H), shape: [16, H] }),
+      bidirectional: false,
+      numBuckets: 16,
+      maxDistance: 64,
+    }),
+  ],
+  [
+    "kerple log",
+    () => ({ type: "bias", kind: "kerple", variant: "log", r1: np.array(Float32Array.from(r1)), r2: np.array(Float32Array.from(r2)) }),
+  ],
+  [
+    "kerple power",
+    () => ({
+      type: "bias",
+      kind: "kerple",
+      variant: "power",
+      r1: np.array(Float32Array.from(r1)),
+      r2: np.array(Float32Array.from([0.5, 1, 1.5, 2])),
+    }),
+  ],
   ["rope halves", () => ({ type: "rotary", pairing: "halves", frequencies: { invFreq: inv16 } })],
   ["rope interleaved", () => ({ type: "rotary", pairing: "interleaved", frequencies: { invFreq: inv16 } })],
   ["rope halves partial", () => ({ type: "rotary", pairing: "halves", frequencies: { invFreq: inv8, attentionFactor: 1.2 } })],
@@ -121,10 +148,30 @@ describe("flashAttention on webgpu equals attention()", () => {
   });
 
   it("RoPE from a Hugging Face config: YaRN (attention factor) and dynamic NTK (follows the length)", async () => {
-    const yarn = { head_dim: 16, num_attention_heads: H, max_position_embeddings: 64, rope_parameters: { rope_type: "yarn", factor: 4, original_max_position_embeddings: 16 } };
-    const dynamic = { head_dim: 16, num_attention_heads: H, max_position_embeddings: 32, rope_parameters: { rope_type: "dynamic", factor: 2 } };
-    await compare({ H, Hkv: 2, L: 50, S: 50, D: 16 }, () => ({ type: "rotary", pairing: "halves", frequencies: { hfConfig: yarn } }), { causal: true }, "yarn");
-    await compare({ H, Hkv: 2, L: 50, S: 50, D: 16 }, () => ({ type: "rotary", pairing: "interleaved", frequencies: { hfConfig: dynamic } }), { causal: true }, "dynamic");
+    const yarn = {
+      head_dim: 16,
+      num_attention_heads: H,
+      max_position_embeddings: 64,
+      rope_parameters: { rope_type: "yarn", factor: 4, original_max_position_embeddings: 16 },
+    };
+    const dynamic = {
+      head_dim: 16,
+      num_attention_heads: H,
+      max_position_embeddings: 32,
+      rope_parameters: { rope_type: "dynamic", factor: 2 },
+    };
+    await compare(
+      { H, Hkv: 2, L: 50, S: 50, D: 16 },
+      () => ({ type: "rotary", pairing: "halves", frequencies: { hfConfig: yarn } }),
+      { causal: true },
+      "yarn",
+    );
+    await compare(
+      { H, Hkv: 2, L: 50, S: 50, D: 16 },
+      () => ({ type: "rotary", pairing: "interleaved", frequencies: { hfConfig: dynamic } }),
+      { causal: true },
+      "dynamic",
+    );
   });
 
   it("T5 buckets at every distance up to 300 (log-spaced boundaries at 16, 32, 64, 128)", async () => {
@@ -140,7 +187,12 @@ describe("flashAttention on webgpu equals attention()", () => {
   it("head dimensions 32, 64, 128 and Dv != D", async () => {
     const alibi2: PEFactory = () => ({ type: "bias", kind: "alibi", slopes: slopes(2) });
     for (const D of [32, 64, 128]) await compare({ H: 2, Hkv: 1, L: 70, S: 70, D }, alibi2, { causal: true }, `D=${D}`);
-    await compare({ H: 2, Hkv: 2, L: 40, S: 50, D: 32, Dv: 64 }, () => ({ type: "rotary", pairing: "halves", frequencies: { invFreq: inverseFrequencies(32, 10000) } }), {}, "D=32 Dv=64");
+    await compare(
+      { H: 2, Hkv: 2, L: 40, S: 50, D: 32, Dv: 64 },
+      () => ({ type: "rotary", pairing: "halves", frequencies: { invFreq: inverseFrequencies(32, 10000) } }),
+      {},
+      "D=32 Dv=64",
+    );
   });
 
   it("head dimensions not multiples of 4 (scalar loads, partial vec4 columns): D=13, Dv=7", async () => {
@@ -152,13 +204,26 @@ describe("flashAttention on webgpu equals attention()", () => {
   });
 
   it("the largest head dimensions D = Dv = 256 (8 chunks of q and k, 4 vec4 output columns per invocation)", async () => {
-    await compare({ H: 2, Hkv: 1, L: 70, S: 75, D: 256 }, () => ({ type: "bias", kind: "alibi", slopes: slopes(2) }), { causal: true }, "D=256");
+    await compare(
+      { H: 2, Hkv: 1, L: 70, S: 75, D: 256 },
+      () => ({ type: "bias", kind: "alibi", slopes: slopes(2) }),
+      { causal: true },
+      "D=256",
+    );
   });
 
   // 16 KiB (the WebGPU minimum): 32-query blocks, q and k in 2 chunks; 8 KiB: 16-query blocks, 4 chunks
-  for (const [bytes, BQ] of [[16384, 32], [8192, 16]]) {
+  for (const [bytes, BQ] of [
+    [16384, 32],
+    [8192, 16],
+  ]) {
     it(`smaller workgroup memory (${bytes} bytes): ${BQ}-query blocks`, async () => {
-      await compare({ H, Hkv: 2, L: 77, S: 140, D: 32 }, peKinds[1][1], { causal: true, limits: { maxComputeWorkgroupStorageSize: bytes } }, `workgroup memory ${bytes}`);
+      await compare(
+        { H, Hkv: 2, L: 77, S: 140, D: 32 },
+        peKinds[1][1],
+        { causal: true, limits: { maxComputeWorkgroupStorageSize: bytes } },
+        `workgroup memory ${bytes}`,
+      );
     });
   }
 
@@ -210,11 +275,13 @@ async function compareStripes(grid: [number, number], width: number, axis: "rows
     const tokens = Array.from({ length: L }, (_, t) => t).filter((t) => stripeOf(t) === s);
     const pick = (x: Input) => {
       const out = new Float32Array(Hs * tokens.length * D);
-      for (let h = 0; h < Hs; h++) tokens.forEach((t, n) => out.set(x.data.subarray((h * L + t) * D, (h * L + t + 1) * D), (h * tokens.length + n) * D));
+      for (let h = 0; h < Hs; h++)
+        tokens.forEach((t, n) => out.set(x.data.subarray((h * L + t) * D, (h * L + t + 1) * D), (h * tokens.length + n) * D));
       return np.array(out).reshape([1, Hs, tokens.length, D]);
     };
     const y = await attention(pick(q), pick(k), pick(v), { causal, pe: pe(), queryPositions: tokens, keyPositions: tokens }).data();
-    for (let h = 0; h < Hs; h++) tokens.forEach((t, n) => expected.set(y.subarray((h * tokens.length + n) * D, (h * tokens.length + n + 1) * D), (h * L + t) * D));
+    for (let h = 0; h < Hs; h++)
+      tokens.forEach((t, n) => expected.set(y.subarray((h * tokens.length + n) * D, (h * tokens.length + n + 1) * D), (h * L + t) * D));
   }
   const fused = await flashAttention(f32(q), f32(k), f32(v), { causal, pe: pe(), stripes: { grid, width, axis } });
   const got = await fused.data();
@@ -244,7 +311,10 @@ async function compareHalf(c: Case, pe: PEFactory, opts: Omit<FlashAttentionOpti
   const q = randn([1, c.H, c.L, c.D], 41, 0.5);
   const k = randn([1, c.Hkv, c.S, c.D], 42, 0.5);
   const v = randn([1, c.Hkv, c.S, Dv], 43);
-  const expected = await attention(half(q).astype(np.float32), half(k).astype(np.float32), half(v).astype(np.float32), { ...(opts as AttentionOptions), pe: pe() }).data();
+  const expected = await attention(half(q).astype(np.float32), half(k).astype(np.float32), half(v).astype(np.float32), {
+    ...(opts as AttentionOptions),
+    pe: pe(),
+  }).data();
   const fused = await flashAttention(half(q), half(k), half(v), { ...opts, pe: pe() });
   expect(fused.shape).toEqual([1, c.H, c.L, Dv]);
   const got = await fused.data();
@@ -266,39 +336,64 @@ describe("flashAttention refuses bad input", () => {
     await expect(flashAttention(x([1, 2, 4, 8]), x([1, 2, 5, 8]), x([1, 2, 4, 8]))).rejects.toThrow(
       "flashAttention: q, k, v shapes mismatch: q=(1, 2, 4, 8), k=(1, 2, 5, 8), v=(1, 2, 4, 8)",
     );
-    await expect(flashAttention(x([1, 3, 4, 8]), x([1, 2, 4, 8]), x([1, 2, 4, 8]))).rejects.toThrow("flashAttention: query heads (3) must be a multiple of key/value heads (2)");
-    await expect(flashAttention(x([2, 4, 8]), x([2, 4, 8]), x([2, 4, 8]))).rejects.toThrow("flashAttention: q, k, v must be (B, H, L, D), got q=(2, 4, 8)");
-    await expect(flashAttention(x([1, 1, 4, 300]), x([1, 1, 4, 300]), x([1, 1, 4, 8]))).rejects.toThrow("D = 300 and Dv = 8 must be in [1, 256]");
+    await expect(flashAttention(x([1, 3, 4, 8]), x([1, 2, 4, 8]), x([1, 2, 4, 8]))).rejects.toThrow(
+      "flashAttention: query heads (3) must be a multiple of key/value heads (2)",
+    );
+    await expect(flashAttention(x([2, 4, 8]), x([2, 4, 8]), x([2, 4, 8]))).rejects.toThrow(
+      "flashAttention: q, k, v must be (B, H, L, D), got q=(2, 4, 8)",
+    );
+    await expect(flashAttention(x([1, 1, 4, 300]), x([1, 1, 4, 300]), x([1, 1, 4, 8]))).rejects.toThrow(
+      "D = 300 and Dv = 8 must be in [1, 256]",
+    );
   });
   it("dtypes must be float32", async () => {
     const i32 = np.zeros([1, 1, 4, 8], { dtype: np.int32 });
-    await expect(flashAttention(i32, x([1, 1, 4, 8]), x([1, 1, 4, 8]))).rejects.toThrow("flashAttention: q must be float32 or float16, got int32");
+    await expect(flashAttention(i32, x([1, 1, 4, 8]), x([1, 1, 4, 8]))).rejects.toThrow(
+      "flashAttention: q must be float32 or float16, got int32",
+    );
     const h = (shape: number[]) => np.zeros(shape, { dtype: np.float16 });
-    await expect(flashAttention(h([1, 1, 4, 8]), x([1, 1, 4, 8]), x([1, 1, 4, 8]))).rejects.toThrow("flashAttention: q, k and v must share one dtype, got float16, float32, float32");
-    await expect(flashAttention(h([1, 1, 4, 8]), h([1, 1, 4, 8]), h([1, 1, 4, 8]), { pe: { type: "rotary", pairing: "halves", frequencies: { invFreq: [1, 0.1] } } })).rejects.toThrow(
-      "flashAttention: RoPE with float16 storage is not supported by the fused kernel",
+    await expect(flashAttention(h([1, 1, 4, 8]), x([1, 1, 4, 8]), x([1, 1, 4, 8]))).rejects.toThrow(
+      "flashAttention: q, k and v must share one dtype, got float16, float32, float32",
     );
+    await expect(
+      flashAttention(h([1, 1, 4, 8]), h([1, 1, 4, 8]), h([1, 1, 4, 8]), {
+        pe: { type: "rotary", pairing: "halves", frequencies: { invFreq: [1, 0.1] } },
+      }),
+    ).rejects.toThrow("flashAttention: RoPE with float16 storage is not supported by the fused kernel");
     const table = np.zeros([1, 5], { dtype: np.int32 });
-    await expect(flashAttention(x([1, 1, 4, 8]), x([1, 1, 4, 8]), x([1, 1, 4, 8]), { pe: { type: "bias", kind: "table", table, maxDistance: 2 } })).rejects.toThrow(
-      "flashAttention: pe.table must be a float32 webgpu array of shape (1, 5), got int32",
-    );
+    await expect(
+      flashAttention(x([1, 1, 4, 8]), x([1, 1, 4, 8]), x([1, 1, 4, 8]), { pe: { type: "bias", kind: "table", table, maxDistance: 2 } }),
+    ).rejects.toThrow("flashAttention: pe.table must be a float32 webgpu array of shape (1, 5), got int32");
   });
   it("unsupported encodings and options", async () => {
     const run = (opts: FlashAttentionOptions) => flashAttention(x([1, 2, 4, 8]), x([1, 2, 4, 8]), x([1, 2, 4, 8]), opts);
-    await expect(run({ pe: { type: "bias", kind: "alibi", slopes: [1] } })).rejects.toThrow("flashAttention: ALiBi needs one slope per head: 2, got 1");
-    await expect(run({ pe: { type: "rotary", pairing: "halves", frequencies: { invFreq: [1, 0.1] }, xpos: { scaleBase: 512, center: 0 } } })).rejects.toThrow("xPos is not supported");
-    await expect(run({ pe: { type: "rotary", pairing: "halves", frequencies: { invFreq: [1, 0.1, 0.01, 0.001, 1e-4] } } })).rejects.toThrow("rotary invFreq must hold 1..D/2 = 4 frequencies, got 5");
+    await expect(run({ pe: { type: "bias", kind: "alibi", slopes: [1] } })).rejects.toThrow(
+      "flashAttention: ALiBi needs one slope per head: 2, got 1",
+    );
+    await expect(
+      run({ pe: { type: "rotary", pairing: "halves", frequencies: { invFreq: [1, 0.1] }, xpos: { scaleBase: 512, center: 0 } } }),
+    ).rejects.toThrow("xPos is not supported");
+    await expect(run({ pe: { type: "rotary", pairing: "halves", frequencies: { invFreq: [1, 0.1, 0.01, 0.001, 1e-4] } } })).rejects.toThrow(
+      "rotary invFreq must hold 1..D/2 = 4 frequencies, got 5",
+    );
     await expect(run({ window: 0 })).rejects.toThrow("flashAttention: options.window must be >= 1");
     await expect(run({ queryOffset: -1 })).rejects.toThrow("flashAttention: options.queryOffset must be an integer >= 0, got -1");
     await expect(run({ keyBlock: 1000 })).rejects.toThrow("flashAttention: options.keyBlock must be a power of two in [4, 64]");
     await expect(run({ keyBlock: 12 })).rejects.toThrow("flashAttention: options.keyBlock must be a power of two in [4, 64]");
     await expect(run({ queryPositions: [0, 1] })).rejects.toThrow("flashAttention: options.queryPositions must hold 4 positions, got 2");
-    await expect(run({ stripes: { grid: [2, 3], width: 1, axis: "rows" } })).rejects.toThrow("flashAttention: options.stripes.grid must be [height, width] with height * width = L = S and queryOffset 0, got grid [2,3]");
-    await expect(run({ stripes: { grid: [2, 2], width: 3, axis: "rows" } })).rejects.toThrow("flashAttention: options.stripes.width must be an integer in [1, 2] (the grid's rows), got 3");
-    await expect(run({ stripes: { grid: [2, 2], width: 1, axis: "diagonal" as never } })).rejects.toThrow('flashAttention: options.stripes.axis must be "rows" or "columns", got "diagonal"');
+    await expect(run({ stripes: { grid: [2, 3], width: 1, axis: "rows" } })).rejects.toThrow(
+      "flashAttention: options.stripes.grid must be [height, width] with height * width = L = S and queryOffset 0, got grid [2,3]",
+    );
+    await expect(run({ stripes: { grid: [2, 2], width: 3, axis: "rows" } })).rejects.toThrow(
+      "flashAttention: options.stripes.width must be an integer in [1, 2] (the grid's rows), got 3",
+    );
+    await expect(run({ stripes: { grid: [2, 2], width: 1, axis: "diagonal" as never } })).rejects.toThrow(
+      'flashAttention: options.stripes.axis must be "rows" or "columns", got "diagonal"',
+    );
   });
   it("refuses buffers over the storage-buffer limit (planted small limit)", async () => {
-    const run = (limits: FlashAttentionOptions["limits"]) => flashAttention(x([1, 2, 64, 8]), x([1, 2, 64, 8]), x([1, 2, 64, 8]), { limits });
+    const run = (limits: FlashAttentionOptions["limits"]) =>
+      flashAttention(x([1, 2, 64, 8]), x([1, 2, 64, 8]), x([1, 2, 64, 8]), { limits });
     // q is 1 * 2 * 64 * 8 * 4 = 4096 bytes
     await expect(run({ maxStorageBufferBindingSize: 4000 })).rejects.toThrow(
       "flashAttention: q (1, 2, 64, 8) float32 needs 4096 bytes, more than the device allows for one storage buffer (maxStorageBufferBindingSize 4000, maxBufferSize",

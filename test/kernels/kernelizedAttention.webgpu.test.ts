@@ -6,13 +6,17 @@
 import { numpy as np } from "@jax-js/jax";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eluPlusOne, prf, relu } from "../../src/attention/featureMaps.js";
-import { kernelizedRpeAttention, type KernelizedRpeOptions } from "../../src/attention/kernelized.js";
-import { kernelizedAttentionFused, planKernelizedFused, type KernelizedFusedOptions } from "../../src/kernels/webgpu/kernelizedAttention.js";
+import { type KernelizedRpeOptions, kernelizedRpeAttention } from "../../src/attention/kernelized.js";
+import { fftLength } from "../../src/attention/toeplitz.js";
+import { radices } from "../../src/kernels/webgpu/fft.js";
+import {
+  type KernelizedFusedOptions,
+  kernelizedAttentionFused,
+  planKernelizedFused,
+} from "../../src/kernels/webgpu/kernelizedAttention.js";
 import { gaussianOrthogonalProjection } from "../../src/pe/orthogonalFeatures.js";
 import { rng } from "../../src/pe/random.js";
 import { init, teardown } from "../../src/runtime/init.js";
-import { fftLength } from "../../src/attention/toeplitz.js";
-import { radices } from "../../src/kernels/webgpu/fft.js";
 import { attentionReference, FFT_ROUNDING_CONSTANT, FFT_ROUNDING_PER_BIT, worstRatio } from "../attention/kernelizedReference.js";
 import { FLOAT32_EPS } from "../tolerance.js";
 
@@ -99,7 +103,11 @@ type FusedExtra = Pick<KernelizedFusedOptions, "limits" | "maxWorkgroupFft" | "m
  * sum_j dw_ij c_ij (|v_j| + |z_i|) / (den_i + eps - sum_j dw_ij c_ij).
  */
 async function compare(c: Case, extra: FusedExtra = {}, what = "") {
-  const B = c.B ?? 1, H = c.H ?? 2, L = c.L, D = c.D ?? 8, Dv = c.Dv ?? 5;
+  const B = c.B ?? 1,
+    H = c.H ?? 2,
+    L = c.L,
+    D = c.D ?? 8,
+    Dv = c.Dv ?? 5;
   const M = c.kind === "eluPlusOne" ? D : (c.M ?? 6);
   const K = 2 * L - 1;
   const r = rng(c.seed ?? L + 7);
@@ -111,15 +119,26 @@ async function compare(c: Case, extra: FusedExtra = {}, what = "") {
   const W = Float32Array.from(gaussianOrthogonalProjection(M, D, { seed: 3, scaling: "chi" }));
   const arr = (x: Float32Array, shape: number[]) => np.array(x).reshape(shape);
   const features = (): KernelizedRpeOptions["features"] =>
-    c.kind === "prf" ? { kind: "prf", projection: arr(W, [M, D]), inputScale: "softmax" }
-      : c.kind === "relu" ? { kind: "relu", projection: arr(W, [M, D]) } : { kind: "eluPlusOne" };
+    c.kind === "prf"
+      ? { kind: "prf", projection: arr(W, [M, D]), inputScale: "softmax" }
+      : c.kind === "relu"
+        ? { kind: "relu", projection: arr(W, [M, D]) }
+        : { kind: "eluPlusOne" };
   const opts = (rpe: "array" | "numbers" | "none"): KernelizedRpeOptions => ({
-    causal: c.causal, qkNorm: c.qkNorm, eps: c.eps, features: features(),
+    causal: c.causal,
+    qkNorm: c.qkNorm,
+    eps: c.eps,
+    features: features(),
     rpe: rpe === "array" ? arr(bias, [H, K]) : rpe === "numbers" ? Array.from(bias) : undefined,
   });
   const shapeQ = [B, H, L, D];
   // The composite turns numbers into a float64 array, which WebGPU lacks: it gets the same float32 values as an array.
-  const expected = await kernelizedRpeAttention(arr(q, shapeQ), arr(k, shapeQ), arr(v, [B, H, L, Dv]), opts(c.rpe === "none" ? "none" : "array")).data();
+  const expected = await kernelizedRpeAttention(
+    arr(q, shapeQ),
+    arr(k, shapeQ),
+    arr(v, [B, H, L, Dv]),
+    opts(c.rpe === "none" ? "none" : "array"),
+  ).data();
   const fused = await kernelizedAttentionFused(arr(q, shapeQ), arr(k, shapeQ), arr(v, [B, H, L, Dv]), { ...opts(c.rpe), ...extra });
   expect(fused.shape).toEqual([B, H, L, Dv]);
   const got = await fused.data();
@@ -130,8 +149,12 @@ async function compare(c: Case, extra: FusedExtra = {}, what = "") {
   const scale = c.kind === "prf" ? D ** -0.25 : 1;
   const feat = async (x: Float32Array, role: "query" | "key") => {
     const xn = c.qkNorm === "l2" ? unitRowsArray(arr(x, shapeQ)) : arr(x, shapeQ);
-    const phi = c.kind === "prf" ? prf(xn, arr(W, [M, D]), { role, inputScale: "softmax" })
-      : c.kind === "relu" ? relu(xn, arr(W, [M, D])) : eluPlusOne(xn);
+    const phi =
+      c.kind === "prf"
+        ? prf(xn, arr(W, [M, D]), { role, inputScale: "softmax" })
+        : c.kind === "relu"
+          ? relu(xn, arr(W, [M, D]))
+          : eluPlusOne(xn);
     return phi.data();
   };
   const phiQ = await feat(q, "query");
@@ -140,13 +163,43 @@ async function compare(c: Case, extra: FusedExtra = {}, what = "") {
   const aK = featureError(norm(k), phiK, W, { D, M, scale, kind: c.kind, role: "key", rows: B * H * L, L });
   // Without rpe, c = 1 = exp(0 - 0): an all-zero bias gives the same z and keeps the FFT term in the bound
   // (the composite's bidirectional linear attention takes no FFT, the fused kernel does).
-  const ref = attentionReference({ phiQ, phiK, v, rpe: c.rpe === "none" ? new Float32Array(H * K) : bias, B, H, L, M, Dv, causal: c.causal, eps: c.eps });
+  const ref = attentionReference({
+    phiQ,
+    phiK,
+    v,
+    rpe: c.rpe === "none" ? new Float32Array(H * K) : bias,
+    B,
+    H,
+    L,
+    M,
+    Dv,
+    causal: c.causal,
+    eps: c.eps,
+  });
   const composite = ref.bound(u);
   const local = ref.localBound(u);
   // the same FFT term with the fused transform's roundings and length
   const plan = planKernelizedFused(B, H, L, M, Dv, extra);
-  const fftScale = (3 * fusedTransformRoundings(plan.levels) + FFT_ROUNDING_CONSTANT) / (FFT_ROUNDING_PER_BIT * Math.log2(fftLength(L)) + FFT_ROUNDING_CONSTANT);
-  const featureTerm = featureBound({ phiQ, phiK, aQ, aK, v, z: ref.z, den: ref.den, bias: c.rpe === "none" ? undefined : bias, B, H, L, M, Dv, causal: c.causal, eps: c.eps ?? 0 });
+  const fftScale =
+    (3 * fusedTransformRoundings(plan.levels) + FFT_ROUNDING_CONSTANT) /
+    (FFT_ROUNDING_PER_BIT * Math.log2(fftLength(L)) + FFT_ROUNDING_CONSTANT);
+  const featureTerm = featureBound({
+    phiQ,
+    phiK,
+    aQ,
+    aK,
+    v,
+    z: ref.z,
+    den: ref.den,
+    bias: c.rpe === "none" ? undefined : bias,
+    B,
+    H,
+    L,
+    M,
+    Dv,
+    causal: c.causal,
+    eps: c.eps ?? 0,
+  });
   const bound = Float64Array.from(composite, (b, i) => b + local[i] + fftScale * (b - local[i]) + featureTerm[i]);
   const { ratio, at } = worstRatio(got, expected, bound);
   expect(ratio, `${what}: index ${at}: fused ${got[at]}, composite ${expected[at]}, bound ${bound[at]}`).toBeLessThanOrEqual(1);
@@ -176,7 +229,9 @@ function unitRowsArray(x: np.Array): np.Array {
  * normalised inputs xn (float64) and the features phi.
  */
 function featureError(
-  xn: Float64Array, phi: Float32Array, W: Float32Array,
+  xn: Float64Array,
+  phi: Float32Array,
+  W: Float32Array,
   o: { D: number; M: number; scale: number; kind: Case["kind"]; role: "query" | "key"; rows: number; L: number },
 ): Float64Array {
   const { D, M, scale, kind, rows } = o;
@@ -193,7 +248,8 @@ function featureError(
     let sq = 0;
     for (let c = 0; c < D; c++) sq += (scale * xn[r * D + c]) ** 2;
     for (let m = 0; m < M; m++) {
-      let s = 0, e = 0;
+      let s = 0,
+        e = 0;
       for (let c = 0; c < D; c++) {
         s += Math.abs(W[m * D + c] * scale * xn[r * D + c]);
         e += W[m * D + c] * scale * xn[r * D + c];
@@ -209,7 +265,8 @@ function featureError(
   // PRF: relative error |de| + |ds| + output roundings, ds the largest |de| the stabiliser ranges over
   const group = o.role === "query" ? M : o.L * M;
   for (let g0 = 0; g0 < rows * M; g0 += group) {
-    let ds = 0, s = -Infinity;
+    let ds = 0,
+      s = -Infinity;
     for (let i = g0; i < g0 + group; i++) {
       ds = Math.max(ds, input * spread[i]);
       s = Math.max(s, exps[i]);
@@ -221,8 +278,21 @@ function featureError(
 
 /** sum_j dw_ij c_ij (|v_j| + |z_i|) / (den_i + eps - sum_j dw_ij c_ij), O(L^2) (see `compare`). */
 function featureBound(o: {
-  phiQ: Float32Array; phiK: Float32Array; aQ: Float64Array; aK: Float64Array; v: Float32Array; z: Float64Array; den: Float64Array;
-  bias?: Float32Array; B: number; H: number; L: number; M: number; Dv: number; causal: boolean; eps: number;
+  phiQ: Float32Array;
+  phiK: Float32Array;
+  aQ: Float64Array;
+  aK: Float64Array;
+  v: Float32Array;
+  z: Float64Array;
+  den: Float64Array;
+  bias?: Float32Array;
+  B: number;
+  H: number;
+  L: number;
+  M: number;
+  Dv: number;
+  causal: boolean;
+  eps: number;
 }): Float64Array {
   const { phiQ, phiK, aQ, aK, v, z, den, bias, B, H, L, M, Dv, causal, eps } = o;
   const K = 2 * L - 1;
@@ -239,7 +309,8 @@ function featureBound(o: {
           const cij = bias ? Math.exp(bias[h * K + j - i + L - 1] - bmax) : 1;
           let dw = 0;
           for (let m = 0; m < M; m++) {
-            const qi = (base + i) * M + m, kj = (base + j) * M + m;
+            const qi = (base + i) * M + m,
+              kj = (base + j) * M + m;
             dw += aQ[qi] * phiK[kj] + phiQ[qi] * aK[kj] + aQ[qi] * aK[kj];
           }
           dsum += dw * cij;
@@ -258,7 +329,12 @@ describe("kernelizedAttentionFused on webgpu equals kernelizedRpeAttention", () 
     for (const kind of ["prf", "relu"] as const) {
       it(`${kind}, ${causal ? "causal" : "bidirectional"}: qkNorm l2 and none, rpe array and none`, async () => {
         const eps = kind === "relu" ? 1e-3 : undefined; // ReLU features of a row can all vanish (0/0)
-        for (const [qkNorm, rpe] of [["l2", "array"], ["none", "none"], ["l2", "none"], ["none", "array"]] as const) {
+        for (const [qkNorm, rpe] of [
+          ["l2", "array"],
+          ["none", "none"],
+          ["l2", "none"],
+          ["none", "array"],
+        ] as const) {
           await compare({ L: 37, causal, kind, qkNorm, rpe, eps }, {}, `${qkNorm} ${rpe}`);
         }
       });
@@ -272,7 +348,8 @@ describe("kernelizedAttentionFused on webgpu equals kernelizedRpeAttention", () 
   });
 
   it("L = 1", async () => {
-    for (const causal of [true, false]) await compare({ L: 1, causal, kind: "prf", qkNorm: "l2", rpe: "array" }, {}, `L = 1 causal=${causal}`);
+    for (const causal of [true, false])
+      await compare({ L: 1, causal, kind: "prf", qkNorm: "l2", rpe: "array" }, {}, `L = 1 causal=${causal}`);
   });
 
   it("multi-pass FFT: workgroup transforms of 4 and 8 points (n = 128 in 4 and 3 levels)", async () => {
@@ -304,28 +381,45 @@ describe("kernelizedAttentionFused on webgpu equals kernelizedRpeAttention", () 
 });
 
 describe("kernelizedAttentionFused refuses bad input", () => {
-  const x = (shape: number[]) => np.array(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i))).reshape(shape);
+  const x = (shape: number[]) =>
+    np.array(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i))).reshape(shape);
   const W = () => x([4, 8]);
   const opts = (o: Partial<KernelizedFusedOptions> = {}): KernelizedFusedOptions => ({
-    causal: true, qkNorm: "none", features: { kind: "prf", projection: W(), inputScale: "softmax" }, ...o,
+    causal: true,
+    qkNorm: "none",
+    features: { kind: "prf", projection: W(), inputScale: "softmax" },
+    ...o,
   });
   it("names the function and the shapes", async () => {
     await expect(kernelizedAttentionFused(x([1, 2, 4, 8]), x([1, 2, 5, 8]), x([1, 2, 4, 3]), opts())).rejects.toThrow(
       "kernelizedAttentionFused: q, k, v shapes mismatch: q=(1, 2, 4, 8), k=(1, 2, 5, 8), v=(1, 2, 4, 3)",
     );
-    await expect(kernelizedAttentionFused(x([2, 4, 8]), x([2, 4, 8]), x([2, 4, 8]), opts())).rejects.toThrow("kernelizedAttentionFused: q, k, v must be (B, H, L, D)");
+    await expect(kernelizedAttentionFused(x([2, 4, 8]), x([2, 4, 8]), x([2, 4, 8]), opts())).rejects.toThrow(
+      "kernelizedAttentionFused: q, k, v must be (B, H, L, D)",
+    );
     await expect(kernelizedAttentionFused(x([1, 2, 4, 8]), x([1, 2, 4, 8]), x([1, 2, 4, 3]), opts({ rpe: x([2, 6]) }))).rejects.toThrow(
       "kernelizedAttentionFused: options.rpe must be (H, 2L-1) = (2, 7) float32 on webgpu, got (2, 6) float32 on webgpu",
     );
-    await expect(kernelizedAttentionFused(x([1, 2, 4, 8]), x([1, 2, 4, 8]), x([1, 2, 4, 3]), opts({ features: { kind: "relu", projection: x([4, 7]) } }))).rejects.toThrow(
+    await expect(
+      kernelizedAttentionFused(
+        x([1, 2, 4, 8]),
+        x([1, 2, 4, 8]),
+        x([1, 2, 4, 3]),
+        opts({ features: { kind: "relu", projection: x([4, 7]) } }),
+      ),
+    ).rejects.toThrow(
       "kernelizedAttentionFused: options.features.projection must be (M, D) = (M, 8) float32 on webgpu, got (4, 7) float32 on webgpu",
     );
   });
   it("dtypes must be float32, arrays on webgpu", async () => {
     const i32 = np.zeros([1, 2, 4, 8], { dtype: np.int32 });
-    await expect(kernelizedAttentionFused(i32, x([1, 2, 4, 8]), x([1, 2, 4, 3]), opts())).rejects.toThrow("kernelizedAttentionFused: q must be float32, got int32");
+    await expect(kernelizedAttentionFused(i32, x([1, 2, 4, 8]), x([1, 2, 4, 3]), opts())).rejects.toThrow(
+      "kernelizedAttentionFused: q must be float32, got int32",
+    );
     const cpu = np.zeros([1, 2, 4, 3], { dtype: np.float32, device: "cpu" });
-    await expect(kernelizedAttentionFused(x([1, 2, 4, 8]), x([1, 2, 4, 8]), cpu, opts())).rejects.toThrow("kernelizedAttentionFused: v must be on the webgpu device, got cpu");
+    await expect(kernelizedAttentionFused(x([1, 2, 4, 8]), x([1, 2, 4, 8]), cpu, opts())).rejects.toThrow(
+      "kernelizedAttentionFused: v must be on the webgpu device, got cpu",
+    );
   });
   it("numeric rpe must be finite", async () => {
     const rpe = Array.from({ length: 14 }, () => 0);
@@ -336,11 +430,20 @@ describe("kernelizedAttentionFused refuses bad input", () => {
   });
   it("refuses what cannot fit (planted small limits)", async () => {
     // q is 1 * 2 * 64 * 8 * 4 = 4096 bytes
-    await expect(kernelizedAttentionFused(x([1, 2, 64, 8]), x([1, 2, 64, 8]), x([1, 2, 64, 3]), opts({ limits: { maxStorageBufferBindingSize: 4000 } }))).rejects.toThrow(
+    await expect(
+      kernelizedAttentionFused(
+        x([1, 2, 64, 8]),
+        x([1, 2, 64, 8]),
+        x([1, 2, 64, 3]),
+        opts({ limits: { maxStorageBufferBindingSize: 4000 } }),
+      ),
+    ).rejects.toThrow(
       "kernelizedAttentionFused: q (1, 2, 64, 8) float32 needs 4096 bytes, more than the device allows for one storage buffer (maxStorageBufferBindingSize 4000",
     );
     // one channel pair: n = 128 complex floats = 1024 bytes
-    await expect(kernelizedAttentionFused(x([1, 2, 64, 8]), x([1, 2, 64, 8]), x([1, 2, 64, 3]), opts({ maxScratchBytes: 1000 }))).rejects.toThrow(
+    await expect(
+      kernelizedAttentionFused(x([1, 2, 64, 8]), x([1, 2, 64, 8]), x([1, 2, 64, 3]), opts({ maxScratchBytes: 1000 })),
+    ).rejects.toThrow(
       "kernelizedAttentionFused: one channel pair of one head, 128 complex float32 (L = 64), needs 1024 bytes of scratch, more than allowed",
     );
     await expect(kernelizedAttentionFused(x([1, 2, 4, 8]), x([1, 2, 4, 8]), x([1, 2, 4, 3]), opts({ maxWorkgroupFft: 3 }))).rejects.toThrow(

@@ -6,11 +6,11 @@ import { numpy as np } from "@jax-js/jax";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { applyRotary, rotaryTables } from "../../src/attention/rotary.js";
 import { GpuTensor, toJaxArray } from "../../src/kernels/webgpu/gpuTensor.js";
-import { rope, ropePipelineCount, type RopeKernelOptions } from "../../src/kernels/webgpu/rope.js";
+import { type RopeKernelOptions, rope, ropePipelineCount } from "../../src/kernels/webgpu/rope.js";
 import { inverseFrequencies } from "../../src/pe/rope/frequencies.js";
 import type { Pairing } from "../../src/pe/rope/pairing.js";
 import { init, teardown } from "../../src/runtime/init.js";
-import { randn, type Input } from "../gradcheck.js";
+import { type Input, randn } from "../gradcheck.js";
 import { expectClose, FLOAT32_EPS } from "../tolerance.js";
 
 beforeAll(async () => {
@@ -29,7 +29,10 @@ const ROPE_FLOAT32 = { rtol: 4 * FLOAT32_EPS, atol: 4 * FLOAT32_EPS };
 
 const f32 = (x: Input) => np.array(Float32Array.from(x.data)).reshape(x.shape);
 
-async function expected(x: Input, o: { pairing: Pairing; invFreq: ArrayLike<number>; attentionFactor?: number; positions?: number[]; offset?: number }) {
+async function expected(
+  x: Input,
+  o: { pairing: Pairing; invFreq: ArrayLike<number>; attentionFactor?: number; positions?: number[]; offset?: number },
+) {
   const L = x.shape[x.shape.length - 2];
   const p = o.positions ?? Array.from({ length: L }, (_, l) => (o.offset ?? 0) + l);
   const t = rotaryTables(np.array(Float32Array.from(p)), o.invFreq, { pairing: o.pairing, attentionFactor: o.attentionFactor });
@@ -73,7 +76,12 @@ describe("rope kernel on webgpu equals applyRotary", () => {
     const back = await toJaxArray(twice);
     const p2 = Array.from({ length: 10 }, (_, l) => 2 * l + 10);
     // angles (l + l + 10) theta are summed in float32 on one side and rotated twice on the other: a few ulps of the angle
-    expectClose(await back.data(), await expected(x, { pairing: "halves", invFreq: [1, 0.1], positions: p2 }), { rtol: 1e-5, atol: 1e-5 }, "twice");
+    expectClose(
+      await back.data(),
+      await expected(x, { pairing: "halves", invFreq: [1, 0.1], positions: p2 }),
+      { rtol: 1e-5, atol: 1e-5 },
+      "twice",
+    );
   });
 
   it("caches one pipeline per (D, R, pairing)", async () => {
@@ -87,11 +95,21 @@ describe("rope kernel on webgpu equals applyRotary", () => {
 describe("rope kernel refuses bad input", () => {
   const x = () => f32(randn([1, 2, 4, 8], 1));
   it("names the function and the shapes", async () => {
-    await expect(rope(x(), { pairing: "halves", invFreq: [1, 2, 3, 4, 5] })).rejects.toThrow("rope: invFreq must hold 1..D/2 = 4 frequencies for x (1, 2, 4, 8), got 5");
-    await expect(rope(x(), { pairing: "halves", invFreq: [1], positions: [0, 1] })).rejects.toThrow("rope: options.positions must hold L = 4 positions for x (1, 2, 4, 8), got 2");
-    await expect(rope(x(), { pairing: "rotate" as Pairing, invFreq: [1] })).rejects.toThrow('rope: options.pairing must be "halves" or "interleaved"');
-    await expect(rope(f32(randn([8], 1)), { pairing: "halves", invFreq: [1] })).rejects.toThrow("rope: x must be (..., L, D), got shape (8)");
-    await expect(rope(np.zeros([1, 4, 8], { dtype: np.int32 }), { pairing: "halves", invFreq: [1] })).rejects.toThrow("rope: x must be float32, got int32 (shape (1, 4, 8))");
+    await expect(rope(x(), { pairing: "halves", invFreq: [1, 2, 3, 4, 5] })).rejects.toThrow(
+      "rope: invFreq must hold 1..D/2 = 4 frequencies for x (1, 2, 4, 8), got 5",
+    );
+    await expect(rope(x(), { pairing: "halves", invFreq: [1], positions: [0, 1] })).rejects.toThrow(
+      "rope: options.positions must hold L = 4 positions for x (1, 2, 4, 8), got 2",
+    );
+    await expect(rope(x(), { pairing: "rotate" as Pairing, invFreq: [1] })).rejects.toThrow(
+      'rope: options.pairing must be "halves" or "interleaved"',
+    );
+    await expect(rope(f32(randn([8], 1)), { pairing: "halves", invFreq: [1] })).rejects.toThrow(
+      "rope: x must be (..., L, D), got shape (8)",
+    );
+    await expect(rope(np.zeros([1, 4, 8], { dtype: np.int32 }), { pairing: "halves", invFreq: [1] })).rejects.toThrow(
+      "rope: x must be float32, got int32 (shape (1, 4, 8))",
+    );
   });
   it("refuses buffers over the storage-buffer limit (planted small limit)", async () => {
     // x is 1 * 2 * 4 * 8 * 4 = 256 bytes

@@ -32,6 +32,8 @@ describe("lab cswin", () => {
   });
 
   it("refuses an unknown model by name", async () => {
-    await expect(runCswin({ ...CSWIN_PRESETS.tiny, variants: ["swin"] }, silent)).rejects.toThrow(/lab cswin: unknown model "swin"; known: vit, vit-peg, cswin/);
+    await expect(runCswin({ ...CSWIN_PRESETS.tiny, variants: ["swin"] }, silent)).rejects.toThrow(
+      /lab cswin: unknown model "swin"; known: vit, vit-peg, cswin/,
+    );
   });
 });

@@ -52,7 +52,11 @@ describe("lab length", () => {
   });
 
   it("refuses unknown encodings and bad multiples by name", async () => {
-    await expect(runLength({ ...LENGTH_PRESETS.tiny, variants: ["rope", "xpos2"] }, silent)).rejects.toThrow(/lab length: unknown positional encoding "xpos2"; known: nope/);
-    await expect(runLength({ ...LENGTH_PRESETS.tiny, multiples: [1, 1.5] }, silent)).rejects.toThrow(/lab length: multiples must be integers >= 1, got 1, 1.5/);
+    await expect(runLength({ ...LENGTH_PRESETS.tiny, variants: ["rope", "xpos2"] }, silent)).rejects.toThrow(
+      /lab length: unknown positional encoding "xpos2"; known: nope/,
+    );
+    await expect(runLength({ ...LENGTH_PRESETS.tiny, multiples: [1, 1.5] }, silent)).rejects.toThrow(
+      /lab length: multiples must be integers >= 1, got 1, 1.5/,
+    );
   });
 });

@@ -35,7 +35,9 @@ describe("lab resolution", () => {
   });
 
   it("refuses an unknown variant by name", async () => {
-    await expect(runResolution({ ...RESOLUTION_PRESETS.tiny, variants: ["nearest"] }, silent)).rejects.toThrow(/lab resolution: unknown variant "nearest"; known: rpe2d, rpe2d-nocrop, interpolate, extrapolate/);
+    await expect(runResolution({ ...RESOLUTION_PRESETS.tiny, variants: ["nearest"] }, silent)).rejects.toThrow(
+      /lab resolution: unknown variant "nearest"; known: rpe2d, rpe2d-nocrop, interpolate, extrapolate/,
+    );
   });
 });
 

@@ -2,21 +2,29 @@
  * Resolution metrics against direct float64 evaluations of their formulas on
  * small inputs; the held-out denoising loss against `ditLoss` (wasm, float64).
  */
-import { numpy as np, tree, type JsTree } from "@jax-js/jax";
+import { type JsTree, numpy as np, tree } from "@jax-js/jax";
 import { beforeAll, describe, expect, it } from "vitest";
-import { denoisingLossByTimestep, radialPowerSpectrum, spectrumDistance, tiling, type ImageSet } from "../../src/lab/resolutionMetrics.js";
-import { ditLoss, initDit, type DitConfig, type DitParams } from "../../src/nn/dit.js";
+import { denoisingLossByTimestep, type ImageSet, radialPowerSpectrum, spectrumDistance, tiling } from "../../src/lab/resolutionMetrics.js";
+import { type DitConfig, type DitParams, ditLoss, initDit } from "../../src/nn/dit.js";
 import { rng } from "../../src/pe/random.js";
 import { cropConditioning } from "../../src/pe/rpe2d.js";
 import { init } from "../../src/runtime/init.js";
 import { randn } from "../gradcheck.js";
 import { expectClose, FLOAT64_FORMULA, JIT_VS_EAGER } from "../tolerance.js";
 
-const set = (count: number, height: number, width: number, seed: number): ImageSet => ({ data: randn([count, height, width], seed).data, count, height, width });
+const set = (count: number, height: number, width: number, seed: number): ImageSet => ({
+  data: randn([count, height, width], seed).data,
+  count,
+  height,
+  width,
+});
 
 describe("radial power spectrum", () => {
   it("equals the direct 2-D DFT, binned by rounded radius, on 5x6 and 4x4 images", () => {
-    for (const [H, W] of [[5, 6], [4, 4]]) {
+    for (const [H, W] of [
+      [5, 6],
+      [4, 4],
+    ]) {
       const s = set(2, H, W, 1);
       const M = Math.max(H, W);
       const sgn = (k: number, n: number) => (k <= n / 2 ? k : k - n);
@@ -28,7 +36,7 @@ describe("radial power spectrum", () => {
             let [re, im] = [0, 0];
             for (let i = 0; i < H; i++) {
               for (let j = 0; j < W; j++) {
-                const a = -2 * Math.PI * (u * i / H + v * j / W);
+                const a = -2 * Math.PI * ((u * i) / H + (v * j) / W);
                 re += s.data[(b * H + i) * W + j] * Math.cos(a);
                 im += s.data[(b * H + i) * W + j] * Math.sin(a);
               }
@@ -43,7 +51,12 @@ describe("radial power spectrum", () => {
       const got = radialPowerSpectrum(s);
       expect(got.length).toBe(expected.length);
       expect(Array.from(got, Number.isNaN)).toEqual(Array.from(expected, Number.isNaN));
-      expectClose(got.filter((v) => !Number.isNaN(v)), expected.filter((v) => !Number.isNaN(v)), FLOAT64_FORMULA, `spectrum ${H}x${W}`);
+      expectClose(
+        got.filter((v) => !Number.isNaN(v)),
+        expected.filter((v) => !Number.isNaN(v)),
+        FLOAT64_FORMULA,
+        `spectrum ${H}x${W}`,
+      );
     }
   });
 
@@ -54,14 +67,19 @@ describe("radial power spectrum", () => {
     const doubled = radialPowerSpectrum({ ...s, data: s.data.map((v) => 2 * v) });
     expect(Math.abs(spectrumDistance(a, doubled) - Math.log(4))).toBeLessThan(1e-12);
     expect(() => spectrumDistance(a, a.subarray(1))).toThrow("spectrumDistance: the spectra must have the same bins, got 7 and 6");
-    expect(() => radialPowerSpectrum({ ...s, count: 4 })).toThrow("radialPowerSpectrum: images.data must be a Float32Array or Float64Array of count * height * width = 256 values, got 192");
+    expect(() => radialPowerSpectrum({ ...s, count: 4 })).toThrow(
+      "radialPowerSpectrum: images.data must be a Float32Array or Float64Array of count * height * width = 256 values, got 192",
+    );
   });
 });
 
 describe("tiling", () => {
   it("equals the direct Pearson correlation at the shift; a repeated tile scores 1, noise does not", () => {
     const noise = set(2, 6, 7, 3);
-    const H = 6, W = 7, sy = 2, sx = 3;
+    const H = 6,
+      W = 7,
+      sy = 2,
+      sx = 3;
     const pearson = (xs: number[], ys: number[]) => {
       const m = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
       const [mx, my] = [m(xs), m(ys)];
@@ -80,7 +98,12 @@ describe("tiling", () => {
     }
     // a 4x4 tile repeated 2x2 times
     const tile = randn([4, 4], 4).data;
-    const tiled: ImageSet = { data: Float64Array.from({ length: 64 }, (_, n) => tile[(Math.floor(n / 8) % 4) * 4 + ((n % 8) % 4)]), count: 1, height: 8, width: 8 };
+    const tiled: ImageSet = {
+      data: Float64Array.from({ length: 64 }, (_, n) => tile[(Math.floor(n / 8) % 4) * 4 + ((n % 8) % 4)]),
+      count: 1,
+      height: 8,
+      width: 8,
+    };
     const t = tiling(tiled, { height: 4, width: 4 }, 0.5);
     expect(Math.abs(t.scores[0] - 1)).toBeLessThan(1e-12);
     expect(t.fraction).toBe(1);
@@ -96,12 +119,25 @@ describe("held-out denoising loss", () => {
 
   it("equals ditLoss with the seeded noise at each timestep, at a grid larger than trained", async () => {
     const config: DitConfig = {
-      channels: 1, patch: 2, width: 16, depth: 1, heads: 2, mlpRatio: 2, frequencyDim: 16,
-      classes: { count: 3, nullClass: true }, crop: { dim: 4 }, pe: { kind: "rpe2d", maxHeight: 8, maxWidth: 8 }, peg: false,
-      diffusionSteps: 100, eps: 1e-6,
+      channels: 1,
+      patch: 2,
+      width: 16,
+      depth: 1,
+      heads: 2,
+      mlpRatio: 2,
+      frequencyDim: 16,
+      classes: { count: 3, nullClass: true },
+      crop: { dim: 4 },
+      pe: { kind: "rpe2d", maxHeight: 8, maxWidth: 8 },
+      peg: false,
+      diffusionSteps: 100,
+      eps: 1e-6,
     };
     const r = rng(5);
-    const p = tree.map((a: np.Array) => np.array(Float64Array.from({ length: a.size }, () => 0.3 * r.normal())).reshape(a.shape), initDit(config, 1, np.float64) as unknown as JsTree<np.Array>) as unknown as DitParams;
+    const p = tree.map(
+      (a: np.Array) => np.array(Float64Array.from({ length: a.size }, () => 0.3 * r.normal())).reshape(a.shape),
+      initDit(config, 1, np.float64) as unknown as JsTree<np.Array>,
+    ) as unknown as DitParams;
     const images = set(2, 12, 12, 6); // 6x6 tokens
     const got = await denoisingLossByTimestep(p, config, images, { timesteps: [10, 90], seed: 7, labels: [0, 3] });
     const nr = rng(7);

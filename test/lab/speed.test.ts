@@ -1,6 +1,6 @@
 /** The speed experiment at its tiny size (wasm, one process per point) and its crossover rule. */
 import { describe, expect, it } from "vitest";
-import { crossover, runSpeed, SPEED_PRESETS, speedReport, speedWork, type SpeedRow } from "../../src/lab/speed.js";
+import { crossover, runSpeed, SPEED_PRESETS, type SpeedRow, speedReport, speedWork } from "../../src/lab/speed.js";
 
 const row = (method: string, L: number, ms?: number): SpeedRow => ({ method, L, ms });
 

@@ -1,8 +1,16 @@
 /** The stability experiment at its tiny size (wasm), its divergence rule, and the text corpus it trains on. */
-import { describe, expect, it, beforeAll } from "vitest";
-import { diverged, DIVERGENCE_RATIO, largestSpike, runStability, STABILITY_PRESETS, stabilityReport, stabilityWork } from "../../src/lab/stability.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import {
+  DIVERGENCE_RATIO,
+  diverged,
+  largestSpike,
+  runStability,
+  STABILITY_PRESETS,
+  stabilityReport,
+  stabilityWork,
+} from "../../src/lab/stability.js";
 import { init } from "../../src/runtime/init.js";
-import { sonnets, textBatch, TRAIN_FRACTION } from "../../src/train/data/text.js";
+import { sonnets, TRAIN_FRACTION, textBatch } from "../../src/train/data/text.js";
 
 beforeAll(async () => {
   await init({ device: "wasm" });

@@ -12,8 +12,22 @@ describe("lineChart", () => {
   it("draws one line and legend entry per series, a band where lo and hi exist, and skips non-finite points", () => {
     const svg = lineChart(
       [
-        { name: "a <b>", points: [{ x: 1, y: 0.5, lo: 0.4, hi: 0.6 }, { x: 2, y: 0.7, lo: 0.6, hi: 0.8 }, { x: 4, y: NaN }] },
-        { name: "c", dashed: true, points: [{ x: 1, y: 0.1 }, { x: 4, y: 0.9 }] },
+        {
+          name: "a <b>",
+          points: [
+            { x: 1, y: 0.5, lo: 0.4, hi: 0.6 },
+            { x: 2, y: 0.7, lo: 0.6, hi: 0.8 },
+            { x: 4, y: NaN },
+          ],
+        },
+        {
+          name: "c",
+          dashed: true,
+          points: [
+            { x: 1, y: 0.1 },
+            { x: 4, y: 0.9 },
+          ],
+        },
       ],
       { title: "t", xLabel: "x", yLabel: "y", xScale: "log2", yRange: [0, 1] },
     );

@@ -1,14 +1,21 @@
 /** The CSWin classifier and its convolutions: shapes, seeding, gradients (float64, "cpu"), other sizes, PEG, FLOPs, refusals; training on digits (wasm). */
-import { numpy as np, tree, type JsTree } from "@jax-js/jax";
+import { type JsTree, numpy as np, tree } from "@jax-js/jax";
 import { beforeAll, describe, expect, it } from "vitest";
-import { paramCount, type ImageBatch } from "../../src/nn/classifier.js";
-import { conv2d, initConv, type ConvConfig } from "../../src/nn/conv.js";
-import { cswinNetFlops, cswinNetForward, cswinNetLoss, initCswinNet, type CswinNetConfig, type CswinNetParams } from "../../src/nn/cswinNet.js";
+import { type ImageBatch, paramCount } from "../../src/nn/classifier.js";
+import { type ConvConfig, conv2d, initConv } from "../../src/nn/conv.js";
+import {
+  type CswinNetConfig,
+  type CswinNetParams,
+  cswinNetFlops,
+  cswinNetForward,
+  cswinNetLoss,
+  initCswinNet,
+} from "../../src/nn/cswinNet.js";
 import { rng } from "../../src/pe/random.js";
 import { init } from "../../src/runtime/init.js";
-import { checkGradients, packedParams, randn, read, type Input } from "../gradcheck.js";
-import { digitLossDrop } from "./digitTraining.js";
+import { checkGradients, type Input, packedParams, randn, read } from "../gradcheck.js";
 import { expectClose, FLOAT64_FORMULA } from "../tolerance.js";
+import { digitLossDrop } from "./digitTraining.js";
 
 beforeAll(async () => {
   await init({ device: "cpu" });
@@ -16,13 +23,25 @@ beforeAll(async () => {
 
 const f64 = np.float64;
 const tiny = (over: Partial<CswinNetConfig> = {}): CswinNetConfig => ({
-  image: [8, 8], channels: 1, stem: { kernel: 2, stride: 2, padding: 0 },
-  stages: [{ width: 4, depth: 1, heads: 2, stripeWidth: 2 }, { width: 8, depth: 1, heads: 1, stripeWidth: "global" }],
-  mlp: { ratio: 2, approximate: true }, norm: { type: "layer", eps: 1e-5 }, qkvBias: true, peg: false, classes: 3, ...over,
+  image: [8, 8],
+  channels: 1,
+  stem: { kernel: 2, stride: 2, padding: 0 },
+  stages: [
+    { width: 4, depth: 1, heads: 2, stripeWidth: 2 },
+    { width: 8, depth: 1, heads: 1, stripeWidth: "global" },
+  ],
+  mlp: { ratio: 2, approximate: true },
+  norm: { type: "layer", eps: 1e-5 },
+  qkvBias: true,
+  peg: false,
+  classes: 3,
+  ...over,
 });
-const images = (size: number, seed: number, batch = 2) => np.array(randn([batch, size, size, 1], seed).data).reshape([batch, size, size, 1]);
+const images = (size: number, seed: number, batch = 2) =>
+  np.array(randn([batch, size, size, 1], seed).data).reshape([batch, size, size, 1]);
 const dispose = (p: unknown) => tree.dispose(p as JsTree<np.Array>);
-const leaves = async (p: unknown) => Promise.all((tree.leaves(p as JsTree<np.Array>) as np.Array[]).map(async (x) => Array.from(await read(x.ref))));
+const leaves = async (p: unknown) =>
+  Promise.all((tree.leaves(p as JsTree<np.Array>) as np.Array[]).map(async (x) => Array.from(await read(x.ref))));
 
 /**
  * All parameter leaves as one gradcheck input z = SCALE * theta (concatenated), and the
@@ -41,15 +60,19 @@ function refConv(x: Input, w: Float64Array, b: Float64Array, cout: number, c: Co
   const { kernel: k, stride: s, padding: q } = c;
   const [Ho, Wo] = [Math.floor((H + 2 * q - k) / s) + 1, Math.floor((W + 2 * q - k) / s) + 1];
   const y = new Float64Array(B * Ho * Wo * cout);
-  for (let n = 0; n < B; n++) for (let o = 0; o < Ho; o++) for (let r = 0; r < Wo; r++) for (let co = 0; co < cout; co++) {
-    let acc = b[co];
-    for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) {
-      const [h, v] = [s * o + i - q, s * r + j - q];
-      if (h < 0 || h >= H || v < 0 || v >= W) continue;
-      for (let ci = 0; ci < Cin; ci++) acc += x.data[((n * H + h) * W + v) * Cin + ci] * w[((i * k + j) * Cin + ci) * cout + co];
-    }
-    y[((n * Ho + o) * Wo + r) * cout + co] = acc;
-  }
+  for (let n = 0; n < B; n++)
+    for (let o = 0; o < Ho; o++)
+      for (let r = 0; r < Wo; r++)
+        for (let co = 0; co < cout; co++) {
+          let acc = b[co];
+          for (let i = 0; i < k; i++)
+            for (let j = 0; j < k; j++) {
+              const [h, v] = [s * o + i - q, s * r + j - q];
+              if (h < 0 || h >= H || v < 0 || v >= W) continue;
+              for (let ci = 0; ci < Cin; ci++) acc += x.data[((n * H + h) * W + v) * Cin + ci] * w[((i * k + j) * Cin + ci) * cout + co];
+            }
+          y[((n * Ho + o) * Wo + r) * cout + co] = acc;
+        }
   return { data: y, shape: [B, Ho, Wo, cout] };
 }
 
@@ -100,12 +123,15 @@ describe("CSWin classifier", () => {
     // GELU's tanh form (tiny()): the cpu device's erf is an approximation whose slope is not exp(-x^2) 2/sqrt(pi) to 1e-6
     const config = tiny({ image: [6, 6], peg: true });
     const { input, unpack } = await packed(initCswinNet(config, 7, f64));
-    await checkGradients((x, z) => {
-      const params = unpack(z) as CswinNetParams;
-      const y = cswinNetForward(params, config, x);
-      dispose(params);
-      return y;
-    }, [randn([2, 6, 6, 1], 8), input]);
+    await checkGradients(
+      (x, z) => {
+        const params = unpack(z) as CswinNetParams;
+        const y = cswinNetForward(params, config, x);
+        dispose(params);
+        return y;
+      },
+      [randn([2, 6, 6, 1], 8), input],
+    );
   });
 
   it("PEG: zero weights give the model without PEG, other weights change the logits", async () => {
@@ -124,17 +150,19 @@ describe("CSWin classifier", () => {
   it("FLOPs and parameters: the hand count of a tiny config", () => {
     // 8x8 image, 2x2 stem: 4x4 grid, C = 4, stripes of 2; merged to 2x2, C = 8, global; MLP ratio 2; K = 3.
     const stem = 16 * (2 * 2 * 1) * 4; // 256
-    const stage0 = 16 * 4 * 12 // qkv: 768
-      + 2 * (2 * 8 ** 2 + 2 * 8 ** 2) * 2 // two branches of two 4x2 (2x4) stripes, 8 cells, C/2 = 2 channels: 1024
-      + 9 * 16 * 4 // LePE: 576
-      + 16 * 4 * 4 // proj: 256
-      + 2 * 16 * 4 * 8; // MLP 4 -> 8 -> 4: 1024
-    const stage1 = 4 * 9 * 4 * 8 // merge: 1152
-      + 4 * 8 * 24 // qkv: 768
-      + 2 * 4 * 4 * 8 // global attention over 4 tokens: 256
-      + 9 * 4 * 8 // LePE: 288
-      + 4 * 8 * 8 // proj: 256
-      + 2 * 4 * 8 * 16; // MLP: 1024
+    const stage0 =
+      16 * 4 * 12 + // qkv: 768
+      2 * (2 * 8 ** 2 + 2 * 8 ** 2) * 2 + // two branches of two 4x2 (2x4) stripes, 8 cells, C/2 = 2 channels: 1024
+      9 * 16 * 4 + // LePE: 576
+      16 * 4 * 4 + // proj: 256
+      2 * 16 * 4 * 8; // MLP 4 -> 8 -> 4: 1024
+    const stage1 =
+      4 * 9 * 4 * 8 + // merge: 1152
+      4 * 8 * 24 + // qkv: 768
+      2 * 4 * 4 * 8 + // global attention over 4 tokens: 256
+      9 * 4 * 8 + // LePE: 288
+      4 * 8 * 8 + // proj: 256
+      2 * 4 * 8 * 16; // MLP: 1024
     const head = 8 * 3;
     expect(cswinNetFlops(tiny())).toBe(2 * (stem + stage0 + stage1 + head));
     expect(cswinNetFlops(tiny({ peg: true }))).toBe(2 * (stem + stage0 + stage1 + head + 9 * 16 * 4));
@@ -149,13 +177,23 @@ describe("CSWin classifier", () => {
   it("refuses bad configs and images, naming the function, argument and shapes", () => {
     const config = tiny();
     const stage = config.stages[0];
-    expect(() => initCswinNet({ ...config, stages: [{ ...stage, heads: 3, width: 6 }] }, 1)).toThrow('initCswinNet: config.stages[0].heads (3) must be even with cross-shaped windows (stripeWidth 2); use stripeWidth "global" for odd heads');
-    expect(() => initCswinNet({ ...config, stages: [stage, { ...config.stages[1], heads: 3 }] }, 1)).toThrow("initCswinNet: config.stages[1].width (8) must be a multiple of config.stages[1].heads (3)");
+    expect(() => initCswinNet({ ...config, stages: [{ ...stage, heads: 3, width: 6 }] }, 1)).toThrow(
+      'initCswinNet: config.stages[0].heads (3) must be even with cross-shaped windows (stripeWidth 2); use stripeWidth "global" for odd heads',
+    );
+    expect(() => initCswinNet({ ...config, stages: [stage, { ...config.stages[1], heads: 3 }] }, 1)).toThrow(
+      "initCswinNet: config.stages[1].width (8) must be a multiple of config.stages[1].heads (3)",
+    );
     expect(() => initCswinNet({ ...config, stages: [] }, 1)).toThrow("initCswinNet: config.stages must hold at least one stage");
     const p = initCswinNet(config, 1, f64);
-    expect(() => cswinNetForward(p, config, np.zeros([2, 8, 8, 3], { dtype: f64 }))).toThrow("cswinNetForward: images must be (B, H, W, 1), got (2, 8, 8, 3)");
-    expect(() => cswinNetForward(p, config, np.zeros([2, 8, 1], { dtype: f64 }))).toThrow("cswinNetForward: images must be (B, H, W, 1), got (2, 8, 1)");
-    expect(() => cswinNetForward(p, config, images(1, 1))).toThrow("cswinNetForward: a grid of 1 cells is smaller than the kernel 2 with padding 0");
+    expect(() => cswinNetForward(p, config, np.zeros([2, 8, 8, 3], { dtype: f64 }))).toThrow(
+      "cswinNetForward: images must be (B, H, W, 1), got (2, 8, 8, 3)",
+    );
+    expect(() => cswinNetForward(p, config, np.zeros([2, 8, 1], { dtype: f64 }))).toThrow(
+      "cswinNetForward: images must be (B, H, W, 1), got (2, 8, 1)",
+    );
+    expect(() => cswinNetForward(p, config, images(1, 1))).toThrow(
+      "cswinNetForward: a grid of 1 cells is smaller than the kernel 2 with padding 0",
+    );
     dispose(p);
   });
 });
@@ -168,12 +206,26 @@ describe("CSWin training on digits (wasm, jitted step)", () => {
   it("ten AdamW steps on 12x12 digits bring the held-out loss well below the initial loss", async () => {
     // 4x4 patches: a 3x3 grid in stripes of 1, merged to 2x2 with global attention
     const config: CswinNetConfig = {
-      image: [12, 12], channels: 1, stem: { kernel: 4, stride: 4, padding: 0 },
-      stages: [{ width: 16, depth: 1, heads: 2, stripeWidth: 1 }, { width: 32, depth: 1, heads: 2, stripeWidth: "global" }],
-      mlp: { ratio: 2, approximate: false }, norm: { type: "layer", eps: 1e-5 }, qkvBias: true, peg: false, classes: 10,
+      image: [12, 12],
+      channels: 1,
+      stem: { kernel: 4, stride: 4, padding: 0 },
+      stages: [
+        { width: 16, depth: 1, heads: 2, stripeWidth: 1 },
+        { width: 32, depth: 1, heads: 2, stripeWidth: "global" },
+      ],
+      mlp: { ratio: 2, approximate: false },
+      norm: { type: "layer", eps: 1e-5 },
+      qkvBias: true,
+      peg: false,
+      classes: 10,
     };
     const transform = { downsample: 2, crop: { size: 12, random: false } };
-    const { before, after } = await digitLossDrop((p: CswinNetParams, b: ImageBatch) => cswinNetLoss(p, config, b), initCswinNet(config, 0), transform, { steps: 10, lr: 1e-2 });
+    const { before, after } = await digitLossDrop(
+      (p: CswinNetParams, b: ImageBatch) => cswinNetLoss(p, config, b),
+      initCswinNet(config, 0),
+      transform,
+      { steps: 10, lr: 1e-2 },
+    );
     expect(after, `held-out loss ${before} -> ${after}`).toBeLessThan(before - 0.5);
   });
 });

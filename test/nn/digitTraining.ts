@@ -7,14 +7,17 @@
  * initialisation; a last step on held-out digits gives their loss after
  * training (the update it makes is dropped).
  */
-import { numpy as np, tree, type JsTree } from "@jax-js/jax";
+import { type JsTree, type numpy as np, tree } from "@jax-js/jax";
 import type { ImageBatch } from "../../src/nn/classifier.js";
 import { initAdamW } from "../../src/train/adamw.js";
-import { digitBatches, digitImages, splitIndices, toImageBatch, type DigitTransform } from "../../src/train/data/digits.js";
+import { type DigitTransform, digitBatches, digitImages, splitIndices, toImageBatch } from "../../src/train/data/digits.js";
 import { makeStep } from "../../src/train/trainStep.js";
 
 export async function digitLossDrop<P>(
-  loss: (p: P, b: ImageBatch) => np.Array, init: P, transform: DigitTransform, opts: { steps: number; lr: number },
+  loss: (p: P, b: ImageBatch) => np.Array,
+  init: P,
+  transform: DigitTransform,
+  opts: { steps: number; lr: number },
 ): Promise<{ before: number; after: number }> {
   const step = makeStep(loss, { adamw: { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0, decay: "all" }, clipNorm: 1 });
   let params = init;
@@ -22,7 +25,10 @@ export async function digitLossDrop<P>(
   const losses: number[] = [];
   const batches = digitBatches({ split: "train", batchSize: 32, seed: 1, transform });
   const test = splitIndices("test"); // digit by digit: take every (n/32)-th, all ten digits
-  const held = digitImages(Array.from({ length: 32 }, (_, k) => test[Math.floor((k * test.length) / 32)]), transform);
+  const held = digitImages(
+    Array.from({ length: 32 }, (_, k) => test[Math.floor((k * test.length) / 32)]),
+    transform,
+  );
   for (let i = 0; i <= opts.steps; i++) {
     const out = step(params, state, toImageBatch(i < opts.steps ? batches.next().value : held), opts.lr);
     ({ params, state } = out);

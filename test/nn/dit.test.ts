@@ -6,9 +6,11 @@
  * conditioning, every PE kind, the DDIM sampler, refusals, and a jitted
  * float32 training step.
  */
-import { jit, numpy as np, tree, type JsTree } from "@jax-js/jax";
+import { type JsTree, jit, numpy as np, tree } from "@jax-js/jax";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
+  type DitConfig,
+  type DitParams,
   ddpmSchedule,
   ditBlock,
   ditFlops,
@@ -19,8 +21,6 @@ import {
   dropLabels,
   initDit,
   ropeTables2d,
-  type DitConfig,
-  type DitParams,
 } from "../../src/nn/dit.js";
 import { axialRope } from "../../src/pe/axialRope.js";
 import { rng } from "../../src/pe/random.js";
@@ -28,7 +28,7 @@ import { cropConditioning } from "../../src/pe/rpe2d.js";
 import { init } from "../../src/runtime/init.js";
 import { initAdamW } from "../../src/train/adamw.js";
 import { makeStep } from "../../src/train/trainStep.js";
-import { checkGradients, randn, read, type Input } from "../gradcheck.js";
+import { checkGradients, type Input, randn, read } from "../gradcheck.js";
 import { expectClose, FLOAT64_FORMULA, JIT_VS_EAGER } from "../tolerance.js";
 
 const f64 = np.float64;
@@ -36,10 +36,19 @@ const dispose = (p: unknown) => tree.dispose(p as JsTree<np.Array>);
 const borrow = (p: DitParams) => tree.ref(p as unknown as JsTree<np.Array>) as unknown as DitParams;
 
 const config: DitConfig = {
-  channels: 1, patch: 2, width: 16, depth: 2, heads: 2, mlpRatio: 2, frequencyDim: 16,
-  classes: { count: 3, nullClass: true }, crop: { dim: 4 },
-  pe: { kind: "rpe2d", maxHeight: 8, maxWidth: 8 }, peg: true,
-  diffusionSteps: 100, eps: 1e-6,
+  channels: 1,
+  patch: 2,
+  width: 16,
+  depth: 2,
+  heads: 2,
+  mlpRatio: 2,
+  frequencyDim: 16,
+  classes: { count: 3, nullClass: true },
+  crop: { dim: 4 },
+  pe: { kind: "rpe2d", maxHeight: 8, maxWidth: 8 },
+  peg: true,
+  diffusionSteps: 100,
+  eps: 1e-6,
 };
 /** The same model at width 8, one block: small enough for the "cpu" device. */
 const tiny: DitConfig = { ...config, width: 8, depth: 1, mlpRatio: 1, frequencyDim: 4, crop: { dim: 2 } };
@@ -47,14 +56,19 @@ const tiny: DitConfig = { ...config, width: 8, depth: 1, mlpRatio: 1, frequencyD
 /** Every parameter replaced by N(0, scale^2) entries, so no path is switched off by the zero init. */
 function perturbed(p: DitParams, seed: number, scale = 0.5): DitParams {
   const r = rng(seed);
-  const out = tree.map((a: np.Array) => np.array(Float64Array.from({ length: a.size }, () => scale * r.normal())).reshape(a.shape), p as unknown as JsTree<np.Array>);
+  const out = tree.map(
+    (a: np.Array) => np.array(Float64Array.from({ length: a.size }, () => scale * r.normal())).reshape(a.shape),
+    p as unknown as JsTree<np.Array>,
+  );
   dispose(p);
   return out as unknown as DitParams;
 }
 
 const images = (B: number, size: number, seed: number) => np.array(randn([B, size, size, 1], seed).data).reshape([B, size, size, 1]);
 const cropOf = (c: DitConfig, B: number, top: number) =>
-  np.array(cropConditioning(Array(B).fill({ originalSize: [16, 16], cropTopLeft: [top, 0], targetSize: [8, 8] }), c.crop!.dim)).reshape([B, 6 * c.crop!.dim]);
+  np
+    .array(cropConditioning(Array(B).fill({ originalSize: [16, 16], cropTopLeft: [top, 0], targetSize: [8, 8] }), c.crop!.dim))
+    .reshape([B, 6 * c.crop!.dim]);
 const ints = (xs: number[]) => np.array(Int32Array.from(xs));
 const maxDiff = (a: Float64Array, b: Float64Array) => Math.max(...a.map((v, i) => Math.abs(v - b[i])));
 
@@ -75,14 +89,21 @@ describe("float64 on the exact cpu device", () => {
 
   it("positions act only through RoPE: shifting all rows and columns by constants leaves the output unchanged; equal positions give equal outputs", async () => {
     const p = perturbed(initDit(tiny, 2, f64), 7);
-    const out = (positions: Parameters<typeof ditForward>[5]) => read(ditForward(p, tiny, images(2, 6, 1), ints([3, 70]), ints([1, 3]), positions, cropOf(tiny, 2, 0)));
-    const [rows, cols] = [[0, 2, 7], [1, 4, 6]];
+    const out = (positions: Parameters<typeof ditForward>[5]) =>
+      read(ditForward(p, tiny, images(2, 6, 1), ints([3, 70]), ints([1, 3]), positions, cropOf(tiny, 2, 0)));
+    const [rows, cols] = [
+      [0, 2, 7],
+      [1, 4, 6],
+    ];
     const base = await out({ rows, cols });
     // relativity: q_m . k_n depends on m - n only, per axis
     const shifted = await out({ rows: rows.map((r) => r + 5), cols: cols.map((c) => c + 3) });
     expectClose(shifted, base, { rtol: 1e-10, atol: 1e-12 }, "shifted positions"); // angles (m + 5) w vs m w: rounding only
     // the same positions per image (B, Gh) as arrays
-    const perImage = await out({ rows: np.array(Float64Array.from([...rows, ...rows])).reshape([2, 3]), cols: np.array(Float64Array.from([...cols, ...cols])).reshape([2, 3]) });
+    const perImage = await out({
+      rows: np.array(Float64Array.from([...rows, ...rows])).reshape([2, 3]),
+      cols: np.array(Float64Array.from([...cols, ...cols])).reshape([2, 3]),
+    });
     expectClose(perImage, base, FLOAT64_FORMULA, "per-image positions");
     // another relative layout changes the output
     expect(maxDiff(await out({ rows: [0, 1, 2], cols }), base)).toBeGreaterThan(1e-3);
@@ -97,7 +118,13 @@ describe("float64 on the exact cpu device", () => {
     const xt = Float64Array.from(x0.data, (v, i) => Math.sqrt(abar[t(i)]) * v + Math.sqrt(1 - abar[t(i)]) * e.data[i]);
     const pred = await read(ditForward(p, tiny, np.array(xt).reshape([2, 4, 4, 1]), ints([3, 70]), ints([1, 3]), null, cropOf(tiny, 2, 0)));
     const expected = pred.reduce((s, v, i) => s + (v - e.data[i]) ** 2, 0) / pred.length;
-    const loss = ditLoss(p, tiny, { images: np.array(x0.data).reshape(x0.shape), noise: np.array(e.data).reshape(e.shape), timesteps: ints([3, 70]), labels: ints([1, 3]), crop: cropOf(tiny, 2, 0) });
+    const loss = ditLoss(p, tiny, {
+      images: np.array(x0.data).reshape(x0.shape),
+      noise: np.array(e.data).reshape(e.shape),
+      timesteps: ints([3, 70]),
+      labels: ints([1, 3]),
+      crop: cropOf(tiny, 2, 0),
+    });
     expectClose(await read(loss), [expected], FLOAT64_FORMULA, "loss");
     dispose(p);
   });
@@ -122,7 +149,13 @@ describe("float64 on the exact cpu device", () => {
     const SCALE = 8;
     const scaled = inputs.map((x) => ({ data: x.data.map((v) => v * SCALE), shape: x.shape }));
     const [x0, noise] = [randn([2, 4, 4, 1], 11), randn([2, 4, 4, 1], 12)];
-    const crop = cropConditioning([{ originalSize: [8, 8], cropTopLeft: [1, 2], targetSize: [4, 4] }, { originalSize: [4, 4], cropTopLeft: [0, 0], targetSize: [4, 4] }], 2);
+    const crop = cropConditioning(
+      [
+        { originalSize: [8, 8], cropTopLeft: [1, 2], targetSize: [4, 4] },
+        { originalSize: [4, 4], cropTopLeft: [0, 0], targetSize: [4, 4] },
+      ],
+      2,
+    );
     await checkGradients((...zs) => {
       const parts = zs.map((z, g) => {
         const theta = np.divide(z, SCALE);
@@ -140,7 +173,10 @@ describe("float64 on the exact cpu device", () => {
         noise: np.array(noise.data).reshape(noise.shape),
         timesteps: ints([5, 80]),
         labels: ints([2, 3]),
-        positions: { rows: np.array(Float64Array.of(1, 6, 0, 3)).reshape([2, 2]), cols: np.array(Float64Array.of(2, 5, 4, 7)).reshape([2, 2]) },
+        positions: {
+          rows: np.array(Float64Array.of(1, 6, 0, 3)).reshape([2, 2]),
+          cols: np.array(Float64Array.of(2, 5, 4, 7)).reshape([2, 2]),
+        },
         crop: np.array(crop).reshape([2, 12]),
       });
       dispose(params);
@@ -151,7 +187,9 @@ describe("float64 on the exact cpu device", () => {
 
 /** ditForward jitted for a config, with positions as arrays or the PE's default grid. */
 function jitForward(c: DitConfig) {
-  return jit((p: DitParams, x: np.Array, t: np.Array, labels: np.Array, crop: np.Array, pos?: { rows: np.Array; cols: np.Array }) => ditForward(p, c, x, t, labels, pos ?? null, crop));
+  return jit((p: DitParams, x: np.Array, t: np.Array, labels: np.Array, crop: np.Array, pos?: { rows: np.Array; cols: np.Array }) =>
+    ditForward(p, c, x, t, labels, pos ?? null, crop),
+  );
 }
 
 describe("on WebAssembly", () => {
@@ -179,7 +217,8 @@ describe("on WebAssembly", () => {
   });
 
   it("same seed, same parameters; another seed, others", async () => {
-    const flat = async (p: DitParams) => (await Promise.all((tree.leaves(p as unknown as JsTree<np.Array>) as np.Array[]).map(read))).flatMap((a) => Array.from(a));
+    const flat = async (p: DitParams) =>
+      (await Promise.all((tree.leaves(p as unknown as JsTree<np.Array>) as np.Array[]).map(read))).flatMap((a) => Array.from(a));
     const [a, b, c] = await Promise.all([flat(initDit(config, 5, f64)), flat(initDit(config, 5, f64)), flat(initDit(config, 6, f64))]);
     expect(b).toEqual(a);
     expect(c).not.toEqual(a);
@@ -189,7 +228,12 @@ describe("on WebAssembly", () => {
     const p = perturbed(initDit(config, 2, f64), 8);
     const forward = jitForward(config);
     const run = (top: number, rows: number[]) =>
-      read(forward(borrow(p), images(2, 8, 1), ints([3, 70]), ints([1, 3]), cropOf(config, 2, top), { rows: np.array(Float64Array.from(rows)), cols: np.array(Float64Array.of(0, 1, 2, 3)) }));
+      read(
+        forward(borrow(p), images(2, 8, 1), ints([3, 70]), ints([1, 3]), cropOf(config, 2, top), {
+          rows: np.array(Float64Array.from(rows)),
+          cols: np.array(Float64Array.of(0, 1, 2, 3)),
+        }),
+      );
     const a = await run(0, [0, 1, 2, 3]);
     expect(maxDiff(await run(4, [0, 1, 2, 3]), a)).toBeGreaterThan(1e-3);
     expect(maxDiff(await run(0, [0, 2, 5, 7]), a)).toBeGreaterThan(1e-3);
@@ -218,7 +262,8 @@ describe("on WebAssembly", () => {
 
   it("DDIM is deterministic for a seed and returns the requested grid; guidance and other seeds change the samples", async () => {
     const p = perturbed(initDit(config, 2, f64), 16, 0.2);
-    const sample = async (seed: number, guidance?: number) => read(await ditSample(p, config, { grid: { height: 3, width: 5 }, steps: 3, seed, labels: [0, 2], guidance }));
+    const sample = async (seed: number, guidance?: number) =>
+      read(await ditSample(p, config, { grid: { height: 3, width: 5 }, steps: 3, seed, labels: [0, 2], guidance }));
     const a = await sample(1);
     expect(a.length).toBe(2 * 6 * 10);
     expect(a.every(Number.isFinite)).toBe(true);
@@ -226,7 +271,9 @@ describe("on WebAssembly", () => {
     expect(Array.from(await sample(2))).not.toEqual(Array.from(a));
     expect(Array.from(await sample(1, 3))).not.toEqual(Array.from(a));
     // in calls of one sample: the same samples (jit fuses reductions per batch size: last digits)
-    const chunked = await read(await ditSample(p, config, { grid: { height: 3, width: 5 }, steps: 3, seed: 1, labels: [0, 2], guidance: 3, batchPerCall: 1 }));
+    const chunked = await read(
+      await ditSample(p, config, { grid: { height: 3, width: 5 }, steps: 3, seed: 1, labels: [0, 2], guidance: 3, batchPerCall: 1 }),
+    );
     expectClose(chunked, await sample(1, 3), JIT_VS_EAGER, "one sample per call");
     const big = await ditSample(p, config, { grid: { height: 8, width: 8 }, steps: 2, seed: 1, labels: [1], clip: true });
     expect(big.shape).toEqual([1, 16, 16, 1]);
@@ -252,23 +299,45 @@ describe("on WebAssembly", () => {
     const crop = () => cropOf(config, 2, 0);
     expect(() => initDit({ ...config, heads: 3 }, 0)).toThrow("initDit: config.width (16) must be a multiple of config.heads (3)");
     expect(() => initDit({ ...config, heads: 8 }, 0)).toThrow("initDit: 2-D RoPE needs the head dim (width / heads = 2) divisible by 4");
-    expect(() => initDit({ ...config, pe: { kind: "rope" } as unknown as DitConfig["pe"] }, 0)).toThrow('initDit: config.pe.kind must be "rpe2d"');
+    expect(() => initDit({ ...config, pe: { kind: "rope" } as unknown as DitConfig["pe"] }, 0)).toThrow(
+      'initDit: config.pe.kind must be "rpe2d"',
+    );
     expect(() => ditForward(p, config, images(2, 7, 1), ints([0, 1]), ints([0, 1]), null, crop())).toThrow(
       "ditForward: noisy must be (B, Ih, Iw, 1) with Ih and Iw multiples of the patch size 2, got (2, 7, 7, 1)",
     );
-    expect(() => ditForward(p, config, x(), ints([0, 1, 2]), ints([0, 1]), null, crop())).toThrow("ditForward: t must be (B) = (2), got (3)");
-    expect(() => ditForward(p, config, x(), ints([0, 1]), null, null, crop())).toThrow("ditForward: labels must be (B) = (2) int32 for a class-conditional model, got null");
-    expect(() => ditForward(p, config, x(), ints([0, 1]), ints([0, 1]), null, null)).toThrow("ditForward: crop must be (B, 6 * config.crop.dim) = (2, 24), got null");
-    expect(() => ditForward(p, config, x(), ints([0, 1]), ints([0, 1]), { rows: [0, 1, 2], cols: [0, 1, 2, 3] }, crop())).toThrow("ditForward: positions.rows must hold 4 positions, got 3");
-    expect(() => ditForward(p, config, x(), ints([0, 1]), ints([0, 1]), { rows: np.zeros([3, 4], { dtype: f64 }), cols: [0, 1, 2, 3] }, crop())).toThrow(
-      "ditForward: positions.rows must be (4) or (B, 4) with B = 2, got (3, 4)",
+    expect(() => ditForward(p, config, x(), ints([0, 1, 2]), ints([0, 1]), null, crop())).toThrow(
+      "ditForward: t must be (B) = (2), got (3)",
     );
-    expect(() => ditForward(p, config, images(1, 18, 1), ints([0]), ints([0]), null, cropOf(config, 1, 0))).toThrow("rpe2d.positions: the inference grid 9x9 must fit the training range 8x8");
-    expect(() => ditLoss(p, config, { images: x(), noise: x(), timesteps: np.array(Float64Array.of(1, 2)) })).toThrow("ditLoss: batch.timesteps must be (B) = (2) int32, got (2) float64");
-    await expect(ditSample(p, config, { grid: { height: 2, width: 2 }, steps: 200, seed: 0, labels: [0] })).rejects.toThrow("ditSample: options.steps (200) must be <= config.diffusionSteps (100)");
-    await expect(ditSample(p, config, { grid: { height: 2, width: 2 }, steps: 2, seed: 0, labels: [5] })).rejects.toThrow("ditSample: options.labels[0] (5) must be a class in [0, 3) or the null class");
-    expect(() => ditTrainingPositions({ ...config, pe: { kind: "sincos2d" } }, { height: 4, width: 4 }, 2, 0)).toThrow('ditTrainingPositions: config.pe.kind must be "rpe2d"');
-    expect(() => dropLabels(Int32Array.of(1), { ...config, classes: { count: 3, nullClass: false } }, 0.1, 0)).toThrow("dropLabels: config.classes.nullClass must be true");
+    expect(() => ditForward(p, config, x(), ints([0, 1]), null, null, crop())).toThrow(
+      "ditForward: labels must be (B) = (2) int32 for a class-conditional model, got null",
+    );
+    expect(() => ditForward(p, config, x(), ints([0, 1]), ints([0, 1]), null, null)).toThrow(
+      "ditForward: crop must be (B, 6 * config.crop.dim) = (2, 24), got null",
+    );
+    expect(() => ditForward(p, config, x(), ints([0, 1]), ints([0, 1]), { rows: [0, 1, 2], cols: [0, 1, 2, 3] }, crop())).toThrow(
+      "ditForward: positions.rows must hold 4 positions, got 3",
+    );
+    expect(() =>
+      ditForward(p, config, x(), ints([0, 1]), ints([0, 1]), { rows: np.zeros([3, 4], { dtype: f64 }), cols: [0, 1, 2, 3] }, crop()),
+    ).toThrow("ditForward: positions.rows must be (4) or (B, 4) with B = 2, got (3, 4)");
+    expect(() => ditForward(p, config, images(1, 18, 1), ints([0]), ints([0]), null, cropOf(config, 1, 0))).toThrow(
+      "rpe2d.positions: the inference grid 9x9 must fit the training range 8x8",
+    );
+    expect(() => ditLoss(p, config, { images: x(), noise: x(), timesteps: np.array(Float64Array.of(1, 2)) })).toThrow(
+      "ditLoss: batch.timesteps must be (B) = (2) int32, got (2) float64",
+    );
+    await expect(ditSample(p, config, { grid: { height: 2, width: 2 }, steps: 200, seed: 0, labels: [0] })).rejects.toThrow(
+      "ditSample: options.steps (200) must be <= config.diffusionSteps (100)",
+    );
+    await expect(ditSample(p, config, { grid: { height: 2, width: 2 }, steps: 2, seed: 0, labels: [5] })).rejects.toThrow(
+      "ditSample: options.labels[0] (5) must be a class in [0, 3) or the null class",
+    );
+    expect(() => ditTrainingPositions({ ...config, pe: { kind: "sincos2d" } }, { height: 4, width: 4 }, 2, 0)).toThrow(
+      'ditTrainingPositions: config.pe.kind must be "rpe2d"',
+    );
+    expect(() => dropLabels(Int32Array.of(1), { ...config, classes: { count: 3, nullClass: false } }, 0.1, 0)).toThrow(
+      "dropLabels: config.classes.nullClass must be true",
+    );
     dispose(p);
   });
 
@@ -290,7 +359,9 @@ describe("on WebAssembly", () => {
         timesteps: np.array(Int32Array.from({ length: B }, () => r.below(1000))),
         labels: np.array(dropLabels(labels, model, 0.1, seed)),
         positions: ditTrainingPositions(model, { height: 4, width: 4 }, B, seed),
-        crop: np.array(Float32Array.from(cropConditioning(Array(B).fill({ originalSize: [8, 8], cropTopLeft: [0, 0], targetSize: [8, 8] }), 4))).reshape([B, 24]),
+        crop: np
+          .array(Float32Array.from(cropConditioning(Array(B).fill({ originalSize: [8, 8], cropTopLeft: [0, 0], targetSize: [8, 8] }), 4)))
+          .reshape([B, 24]),
       };
     };
     const step = makeStep((p: DitParams, b: ReturnType<typeof batch>) => ditLoss(p, model, b), {

@@ -1,10 +1,10 @@
 /** Kernelized attention as a block's attention layer, and RoPE context-extension scaling in the model's PE config. */
-import { numpy as np, tree, type JsTree } from "@jax-js/jax";
+import { type JsTree, numpy as np, tree } from "@jax-js/jax";
 import { beforeAll, describe, expect, it } from "vitest";
-import { kernelizedRpeAttention } from "../../src/attention/kernelized.js";
 import { projection } from "../../src/attention/featureMaps.js";
-import { block, initBlock, type BlockConfig } from "../../src/nn/block.js";
-import { initKernel, KERNEL_EPS, kernelAttention, type KernelConfig } from "../../src/nn/kernelAttention.js";
+import { kernelizedRpeAttention } from "../../src/attention/kernelized.js";
+import { type BlockConfig, block, initBlock } from "../../src/nn/block.js";
+import { initKernel, KERNEL_EPS, type KernelConfig, kernelAttention } from "../../src/nn/kernelAttention.js";
 import { rotaryFrequencies } from "../../src/nn/positional.js";
 import { rng } from "../../src/pe/random.js";
 import { inverseFrequencies } from "../../src/pe/rope/frequencies.js";
@@ -29,10 +29,14 @@ describe("kernelAttention", () => {
     const arr = (x: { data: Float64Array; shape: number[] }) => np.array(x.data).reshape(x.shape);
     const got = kernelAttention(config, { rpe: arr(table) }, arr(q), arr(k), arr(v), true);
     const b = new Float64Array(H * (2 * L - 1));
-    for (let h = 0; h < H; h++) for (let o = -(L - 1); o <= L - 1; o++) b[h * (2 * L - 1) + o + L - 1] = table.data[h * 5 + Math.min(Math.max(o, -2), 2) + 2];
+    for (let h = 0; h < H; h++)
+      for (let o = -(L - 1); o <= L - 1; o++) b[h * (2 * L - 1) + o + L - 1] = table.data[h * 5 + Math.min(Math.max(o, -2), 2) + 2];
     const want = kernelizedRpeAttention(arr(q), arr(k), arr(v), {
       features: { kind: "prf", projection: projection(6, D, { seed: 3, scaling: "chi", dtype: np.float64 }), inputScale: "softmax" },
-      qkNorm: "none", causal: true, rpe: np.array(b).reshape([H, 2 * L - 1]), eps: KERNEL_EPS,
+      qkNorm: "none",
+      causal: true,
+      rpe: np.array(b).reshape([H, 2 * L - 1]),
+      eps: KERNEL_EPS,
     });
     expectClose(await read(got), await read(want), FLOAT64_FORMULA);
   });
@@ -48,7 +52,16 @@ describe("kernelAttention", () => {
   });
 
   it("a block with kernelized attention: gradient check of x and every parameter (float64)", async () => {
-    const bc: BlockConfig = { width: 4, heads: 2, mlp: { kind: "gelu", hidden: 4, approximate: true }, norm: { type: "layer", eps: 1e-5 }, pe: { type: "none" }, causal: true, bias: false, kernel: { ...config, features: 3 } };
+    const bc: BlockConfig = {
+      width: 4,
+      heads: 2,
+      mlp: { kind: "gelu", hidden: 4, approximate: true },
+      norm: { type: "layer", eps: 1e-5 },
+      pe: { type: "none" },
+      causal: true,
+      bias: false,
+      kernel: { ...config, features: 3 },
+    };
     const p = initBlock(rng(5), bc, np.float64);
     tree.dispose(p.kernel as JsTree<np.Array>);
     p.kernel = { rpe: np.array(randn([2, 5], 6, 0.5).data).reshape([2, 5]) };
@@ -56,20 +69,36 @@ describe("kernelAttention", () => {
     const inputs = [];
     for (const a of leaves as np.Array[]) inputs.push({ data: await read(a.ref), shape: [...a.shape] });
     tree.dispose(p as unknown as JsTree<np.Array>);
-    await checkGradients((x, ...ls) => {
-      const params = tree.unflatten(def, ls) as unknown as typeof p;
-      const y = block(params, x, bc);
-      tree.dispose(params as unknown as JsTree<np.Array>);
-      return y;
-    }, [randn([1, 4, 4], 7), ...inputs]);
+    await checkGradients(
+      (x, ...ls) => {
+        const params = tree.unflatten(def, ls) as unknown as typeof p;
+        const y = block(params, x, bc);
+        tree.dispose(params as unknown as JsTree<np.Array>);
+        return y;
+      },
+      [randn([1, 4, 4], 7), ...inputs],
+    );
   });
 
   it("a block refuses a PE besides the kernel's and positions", () => {
-    const bc: BlockConfig = { width: 8, heads: 2, mlp: { kind: "gelu", hidden: 8, approximate: true }, norm: { type: "layer", eps: 1e-5 }, pe: { type: "alibi" }, causal: true, bias: true, kernel: config };
-    expect(() => initBlock(rng(1), bc)).toThrow(/initBlock: config.kernel carries its own relative bias: config.pe must be "none", got "alibi"/);
+    const bc: BlockConfig = {
+      width: 8,
+      heads: 2,
+      mlp: { kind: "gelu", hidden: 8, approximate: true },
+      norm: { type: "layer", eps: 1e-5 },
+      pe: { type: "alibi" },
+      causal: true,
+      bias: true,
+      kernel: config,
+    };
+    expect(() => initBlock(rng(1), bc)).toThrow(
+      /initBlock: config.kernel carries its own relative bias: config.pe must be "none", got "alibi"/,
+    );
     const ok = { ...bc, pe: { type: "none" } as const };
     const p = initBlock(rng(1), ok, np.float64);
-    expect(() => block(p, np.zeros([1, 3, 8], { dtype: np.float64 }), ok, [0, 1, 2])).toThrow(/block: kernelized attention uses index offsets/);
+    expect(() => block(p, np.zeros([1, 3, 8], { dtype: np.float64 }), ok, [0, 1, 2])).toThrow(
+      /block: kernelized attention uses index offsets/,
+    );
   });
 });
 
@@ -78,13 +107,35 @@ describe("rotaryFrequencies (test-time RoPE scaling)", () => {
   it("none: base^(-2i/d); linear: theta / s; ntk: base s^(d/(d-2)); yarn: transformers' YaRN with its defaults", () => {
     expect(Array.from(rotaryFrequencies(rope, 8).invFreq)).toEqual(Array.from(inverseFrequencies(8, 10000)));
     const pi = rotaryFrequencies({ ...rope, scaling: { type: "linear", factor: 4 } }, 8);
-    expectClose(pi.invFreq, inverseFrequencies(8, 10000).map((f) => f / 4), FLOAT64_FORMULA);
+    expectClose(
+      pi.invFreq,
+      inverseFrequencies(8, 10000).map((f) => f / 4),
+      FLOAT64_FORMULA,
+    );
     const ntk = rotaryFrequencies({ ...rope, rotaryDim: 6, scaling: { type: "ntk", factor: 4 } }, 8);
-    expectClose(ntk.invFreq, Float64Array.from([0, 1, 2], (i) => Math.pow(10000 * Math.pow(4, 6 / 4), -(2 * i) / 6)), FLOAT64_FORMULA);
+    expectClose(
+      ntk.invFreq,
+      Float64Array.from([0, 1, 2], (i) => (10000 * 4 ** (6 / 4)) ** (-(2 * i) / 6)),
+      FLOAT64_FORMULA,
+    );
     const yarn = rotaryFrequencies({ ...rope, scaling: { type: "yarn", factor: 4, originalMaxPositions: 16 } }, 8);
-    const ref = ropeFrequencies({ type: "yarn", factor: 4, originalMaxPositions: 16, base: 10000, rotaryDim: 8, betaFast: 32, betaSlow: 1, mscale: null, mscaleAllDim: null, attentionFactor: null, truncate: true });
+    const ref = ropeFrequencies({
+      type: "yarn",
+      factor: 4,
+      originalMaxPositions: 16,
+      base: 10000,
+      rotaryDim: 8,
+      betaFast: 32,
+      betaSlow: 1,
+      mscale: null,
+      mscaleAllDim: null,
+      attentionFactor: null,
+      truncate: true,
+    });
     expect(Array.from(yarn.invFreq)).toEqual(Array.from(ref.invFreq));
     expect(yarn.attentionFactor).toBeCloseTo(0.1 * Math.log(4) + 1, 12);
-    expect(() => rotaryFrequencies({ ...rope, scaling: { type: "linear", factor: 0 } }, 8)).toThrow(/rotaryFrequencies: config.scaling.factor/);
+    expect(() => rotaryFrequencies({ ...rope, scaling: { type: "linear", factor: 0 } }, 8)).toThrow(
+      /rotaryFrequencies: config.scaling.factor/,
+    );
   });
 });

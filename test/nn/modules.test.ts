@@ -1,7 +1,7 @@
 /** nn/ modules against their formulas, in float64 on the exact "cpu" device. */
 import { numpy as np } from "@jax-js/jax";
 import { beforeAll, describe, expect, it } from "vitest";
-import { block, initBlock, type BlockConfig } from "../../src/nn/block.js";
+import { type BlockConfig, block, initBlock } from "../../src/nn/block.js";
 import { crossEntropy } from "../../src/nn/crossEntropy.js";
 import { embed, initEmbedding, unembed } from "../../src/nn/embedding.js";
 import { layerNorm } from "../../src/nn/layerNorm.js";
@@ -71,7 +71,13 @@ describe("MLPs", () => {
     const [wg, wu, wd] = [await read(p.gate.w.ref), await read(p.up.w.ref), await read(p.down.w.ref)];
     const gate = refLinear(x.data, 6, 4, wg, 6).map(silu);
     const up = refLinear(x.data, 6, 4, wu, 6);
-    const expected = refLinear(gate.map((v, i) => v * up[i]), 6, 6, wd, 4);
+    const expected = refLinear(
+      gate.map((v, i) => v * up[i]),
+      6,
+      6,
+      wd,
+      4,
+    );
     expectClose(await read(mlp(p, arr(x), { kind: "swiglu", hidden: 6 })), expected, FLOAT64_FORMULA, "swiglu");
   });
   it("GELU MLP (tanh approximation): GELU(x W1 + b1) W2 + b2", async () => {
@@ -89,7 +95,12 @@ describe("embedding and cross-entropy", () => {
     const table = await read(p.table.ref);
     const tokens = [3, 0, 6, 3];
     const x = await read(embed(p, np.array(Int32Array.from(tokens)).reshape([2, 2])));
-    expectClose(x, tokens.flatMap((t) => Array.from(table.subarray(t * 3, t * 3 + 3))), FLOAT64_FORMULA, "embed");
+    expectClose(
+      x,
+      tokens.flatMap((t) => Array.from(table.subarray(t * 3, t * 3 + 3))),
+      FLOAT64_FORMULA,
+      "embed",
+    );
     const h = randn([1, 2, 3], 12);
     const logits = await read(unembed(p, arr(h)));
     const expected = Array.from({ length: 14 }, (_, i) => {
@@ -109,7 +120,9 @@ describe("embedding and cross-entropy", () => {
       const lse = Math.log(row.reduce((s, v) => s + Math.exp(v), 0));
       total += mask[r] * (lse - row[targets[r]]);
     }
-    const loss = await read(crossEntropy(arr(logits), np.array(Int32Array.from(targets)).reshape([2, 3]), np.array(Float64Array.from(mask)).reshape([2, 3])));
+    const loss = await read(
+      crossEntropy(arr(logits), np.array(Int32Array.from(targets)).reshape([2, 3]), np.array(Float64Array.from(mask)).reshape([2, 3])),
+    );
     expectClose(loss, [total / 4], FLOAT64_FORMULA, "crossEntropy");
   });
 });
@@ -117,7 +130,15 @@ describe("embedding and cross-entropy", () => {
 describe("pre-norm transformer block", () => {
   it("equals the plain-JS block: LayerNorm, causal MHA with ALiBi, GELU MLP, residuals", async () => {
     const [L, C, H, hidden] = [5, 8, 2, 12];
-    const config: BlockConfig = { width: C, heads: H, mlp: { kind: "gelu", hidden, approximate: true }, norm: { type: "layer", eps: 1e-5 }, pe: { type: "alibi" }, causal: true, bias: true };
+    const config: BlockConfig = {
+      width: C,
+      heads: H,
+      mlp: { kind: "gelu", hidden, approximate: true },
+      norm: { type: "layer", eps: 1e-5 },
+      pe: { type: "alibi" },
+      causal: true,
+      bias: true,
+    };
     const p = initBlock(rng(14), config, f64);
     // non-trivial norm parameters, so that gamma and beta are exercised
     p.norm1 = { gamma: arr(randn([C], 15)), beta: arr(randn([C], 16)) };
@@ -125,18 +146,40 @@ describe("pre-norm transformer block", () => {
     if (!("fc" in p.mlp) || !("beta" in p.norm1) || !("beta" in p.norm2)) throw new Error("expected LayerNorm and GELU parameters");
     const get = (a: np.Array | undefined) => read(a!.ref);
     const ref = {
-      g1: await get(p.norm1.gamma), b1: await get(p.norm1.beta), wqkv: await get(p.qkv.w), bqkv: await get(p.qkv.b),
-      wo: await get(p.proj.w), bo: await get(p.proj.b), g2: await get(p.norm2.gamma), b2: await get(p.norm2.beta),
-      wfc: await get(p.mlp.fc.w), bfc: await get(p.mlp.fc.b), wproj: await get(p.mlp.proj.w), bproj: await get(p.mlp.proj.b),
+      g1: await get(p.norm1.gamma),
+      b1: await get(p.norm1.beta),
+      wqkv: await get(p.qkv.w),
+      bqkv: await get(p.qkv.b),
+      wo: await get(p.proj.w),
+      bo: await get(p.proj.b),
+      g2: await get(p.norm2.gamma),
+      b2: await get(p.norm2.beta),
+      wfc: await get(p.mlp.fc.w),
+      bfc: await get(p.mlp.fc.b),
+      wproj: await get(p.mlp.proj.w),
+      bproj: await get(p.mlp.proj.b),
     };
     const m = slopes(H);
     const x = randn([1, L, C], 19);
     const y = await read(block(p, arr(x), config));
-    expectClose(y, refBlock(x.data, L, C, H, hidden, ref, 1e-5, (h, i, j) => -m[h] * Math.abs(i - j)), FLOAT64_FORMULA, "block");
+    expectClose(
+      y,
+      refBlock(x.data, L, C, H, hidden, ref, 1e-5, (h, i, j) => -m[h] * Math.abs(i - j)),
+      FLOAT64_FORMULA,
+      "block",
+    );
   });
 
   it("refuses a width mismatch, naming the function and shapes", () => {
-    const config: BlockConfig = { width: 8, heads: 2, mlp: { kind: "swiglu", hidden: 8 }, norm: { type: "rms", eps: 1e-6 }, pe: { type: "none" }, causal: true, bias: false };
+    const config: BlockConfig = {
+      width: 8,
+      heads: 2,
+      mlp: { kind: "swiglu", hidden: 8 },
+      norm: { type: "rms", eps: 1e-6 },
+      pe: { type: "none" },
+      causal: true,
+      bias: false,
+    };
     const p = initBlock(rng(1), config, f64);
     expect(() => block(p, np.zeros([1, 3, 6], { dtype: f64 }), config)).toThrow("block: x must be (B, L, C) with C = 8, got (1, 3, 6)");
   });

@@ -48,29 +48,46 @@ export function refRmsNorm(x: Float64Array, C: number, g: Float64Array, eps: num
  * float64 (measured: with the float64 constants the results differ by ~7e-8
  * relative; with these they agree to 1e-12).
  */
-export const geluTanh = (x: number) => 0.5 * x * (1 + Math.tanh(Math.fround(Math.sqrt(2 / Math.PI)) * (x + Math.fround(0.044715) * x ** 3)));
+export const geluTanh = (x: number) =>
+  0.5 * x * (1 + Math.tanh(Math.fround(Math.sqrt(2 / Math.PI)) * (x + Math.fround(0.044715) * x ** 3)));
 export const silu = (x: number) => x / (1 + Math.exp(-x));
 
 export interface RefBlockParams {
-  g1: Float64Array; b1: Float64Array;
-  wqkv: Float64Array; bqkv: Float64Array;
-  wo: Float64Array; bo: Float64Array;
-  g2: Float64Array; b2: Float64Array;
-  wfc: Float64Array; bfc: Float64Array;
-  wproj: Float64Array; bproj: Float64Array;
+  g1: Float64Array;
+  b1: Float64Array;
+  wqkv: Float64Array;
+  bqkv: Float64Array;
+  wo: Float64Array;
+  bo: Float64Array;
+  g2: Float64Array;
+  b2: Float64Array;
+  wfc: Float64Array;
+  bfc: Float64Array;
+  wproj: Float64Array;
+  bproj: Float64Array;
 }
 
 /**
  * Pre-norm block with LayerNorm, causal multi-head attention with an additive
  * bias(h, i, j) and a GELU (tanh) MLP, for one sequence x (L, C).
  */
-export function refBlock(x: Float64Array, L: number, C: number, H: number, hidden: number, p: RefBlockParams, eps: number, bias: (h: number, i: number, j: number) => number): Float64Array {
+export function refBlock(
+  x: Float64Array,
+  L: number,
+  C: number,
+  H: number,
+  hidden: number,
+  p: RefBlockParams,
+  eps: number,
+  bias: (h: number, i: number, j: number) => number,
+): Float64Array {
   const D = C / H;
   const h1 = refLayerNorm(x, C, p.g1, p.b1, eps);
   const qkv = refLinear(h1, L, C, p.wqkv, 3 * C, p.bqkv); // (L, 3C)
   const split = (part: number) => {
     const t = new Float64Array(H * L * D); // (1, H, L, D)
-    for (let h = 0; h < H; h++) for (let l = 0; l < L; l++) for (let d = 0; d < D; d++) t[(h * L + l) * D + d] = qkv[l * 3 * C + part * C + h * D + d];
+    for (let h = 0; h < H; h++)
+      for (let l = 0; l < L; l++) for (let d = 0; d < D; d++) t[(h * L + l) * D + d] = qkv[l * 3 * C + part * C + h * D + d];
     return { data: t, shape: [1, H, L, D] };
   };
   const att = referenceAttention(split(0), split(1), split(2), { scale: 1 / Math.sqrt(D), causal: true, bias }); // (1, H, L, D)

@@ -1,13 +1,13 @@
 /** The ViT classifier: shapes, seeding, gradients (float64, "cpu"), other grids, PEG, FLOPs, refusals; training on digits (wasm). */
-import { numpy as np, tree, type JsTree } from "@jax-js/jax";
+import { type JsTree, numpy as np, tree } from "@jax-js/jax";
 import { beforeAll, describe, expect, it } from "vitest";
 import { resizeBilinear } from "../../src/nn/bilinear.js";
-import { paramCount, type ImageBatch } from "../../src/nn/classifier.js";
-import { initVit, vitFlops, vitForward, vitLoss, type VitConfig, type VitParams, type VitPE } from "../../src/nn/vit.js";
+import { type ImageBatch, paramCount } from "../../src/nn/classifier.js";
+import { initVit, type VitConfig, type VitParams, type VitPE, vitFlops, vitForward, vitLoss } from "../../src/nn/vit.js";
 import { init } from "../../src/runtime/init.js";
 import { checkGradients, packedParams, randn, read } from "../gradcheck.js";
-import { digitLossDrop } from "./digitTraining.js";
 import { expectClose, FLOAT64_FORMULA } from "../tolerance.js";
+import { digitLossDrop } from "./digitTraining.js";
 
 beforeAll(async () => {
   await init({ device: "cpu" });
@@ -22,13 +22,26 @@ const PES: VitPE[] = [
   { kind: "rope2d", convention: "pixel", maxRes: 16, interpolate: true },
 ];
 const tiny = (pe: VitPE, over: Partial<VitConfig> = {}): VitConfig => ({
-  image: [4, 4], channels: 1, patch: 2, width: 8, depth: 1, heads: 2,
-  mlp: { kind: "gelu", hidden: 16, approximate: false }, norm: { type: "layer", eps: 1e-5 },
-  pool: "mean", pe, peg: false, classes: 3, bias: true, ...over,
+  image: [4, 4],
+  channels: 1,
+  patch: 2,
+  width: 8,
+  depth: 1,
+  heads: 2,
+  mlp: { kind: "gelu", hidden: 16, approximate: false },
+  norm: { type: "layer", eps: 1e-5 },
+  pool: "mean",
+  pe,
+  peg: false,
+  classes: 3,
+  bias: true,
+  ...over,
 });
-const images = (size: number, seed: number, batch = 2) => np.array(randn([batch, size, size, 1], seed).data).reshape([batch, size, size, 1]);
+const images = (size: number, seed: number, batch = 2) =>
+  np.array(randn([batch, size, size, 1], seed).data).reshape([batch, size, size, 1]);
 const dispose = (p: unknown) => tree.dispose(p as JsTree<np.Array>);
-const leaves = async (p: unknown) => Promise.all((tree.leaves(p as JsTree<np.Array>) as np.Array[]).map(async (x) => Array.from(await read(x.ref))));
+const leaves = async (p: unknown) =>
+  Promise.all((tree.leaves(p as JsTree<np.Array>) as np.Array[]).map(async (x) => Array.from(await read(x.ref))));
 const label = (pe: VitPE) => (pe.kind === "rope2d" ? `rope2d ${pe.convention}` : pe.kind);
 
 /**
@@ -43,21 +56,28 @@ const SCALE = 64;
 const packed = (params: unknown) => packedParams(params, SCALE);
 
 describe("ViT", () => {
-  it.each(PES.map((pe, i) => [label(pe), i % 2 ? "class" : "mean", pe] as const))("%s, pool %s: logits (B, K), finite", async (_, pool, pe) => {
-    const config = tiny(pe, { pool, depth: 2 });
-    const p = initVit(config, 1, f64);
-    const logits = vitForward(p, config, images(4, 2));
-    expect(logits.shape).toEqual([2, 3]);
-    expect((await read(logits)).every(Number.isFinite)).toBe(true);
-    dispose(p);
-  });
+  it.each(PES.map((pe, i) => [label(pe), i % 2 ? "class" : "mean", pe] as const))(
+    "%s, pool %s: logits (B, K), finite",
+    async (_, pool, pe) => {
+      const config = tiny(pe, { pool, depth: 2 });
+      const p = initVit(config, 1, f64);
+      const logits = vitForward(p, config, images(4, 2));
+      expect(logits.shape).toEqual([2, 3]);
+      expect((await read(logits)).every(Number.isFinite)).toBe(true);
+      dispose(p);
+    },
+  );
 
   it("same seed, same parameters and logits; another seed, others", async () => {
     const config = tiny({ kind: "learned" }, { pool: "class", peg: true });
     const [a, b, c] = [initVit(config, 5, f64), initVit(config, 5, f64), initVit(config, 6, f64)];
     expect(await leaves(b)).toEqual(await leaves(a));
     expect(await leaves(c)).not.toEqual(await leaves(a));
-    const [ya, yb, yc] = [await read(vitForward(a, config, images(4, 3))), await read(vitForward(b, config, images(4, 3))), await read(vitForward(c, config, images(4, 3)))];
+    const [ya, yb, yc] = [
+      await read(vitForward(a, config, images(4, 3))),
+      await read(vitForward(b, config, images(4, 3))),
+      await read(vitForward(c, config, images(4, 3))),
+    ];
     expect(Array.from(yb)).toEqual(Array.from(ya));
     expect(Array.from(yc)).not.toEqual(Array.from(ya));
     expect(JSON.parse(JSON.stringify(config))).toEqual(config);
@@ -73,12 +93,15 @@ describe("ViT", () => {
     p.cls!.dispose();
     p.cls = np.array(randn([8], 6).data);
     const { input, unpack } = await packed(p);
-    await checkGradients((x, z) => {
-      const params = unpack(z) as VitParams;
-      const y = vitForward(params, config, x);
-      dispose(params);
-      return y;
-    }, [randn([2, 4, 4, 1], 8), input]);
+    await checkGradients(
+      (x, z) => {
+        const params = unpack(z) as VitParams;
+        const y = vitForward(params, config, x);
+        dispose(params);
+        return y;
+      },
+      [randn([2, 4, 4, 1], 8), input],
+    );
   });
 
   it("gradients: learned 2x2 table resampled to a 3x3 grid, SwiGLU, RMSNorm, mean pool, through the loss: every parameter", async () => {
@@ -88,12 +111,15 @@ describe("ViT", () => {
     p.pos = np.array(randn([4, 8], 10).data).reshape([4, 8]); // O(1) entries, so that the table matters
     const { input, unpack } = await packed(p);
     const labels = Int32Array.of(2, 0);
-    await checkGradients((z) => {
-      const params = unpack(z) as VitParams;
-      const loss = vitLoss(params, config, { images: images(6, 11), labels: np.array(labels) });
-      dispose(params);
-      return loss;
-    }, [input]);
+    await checkGradients(
+      (z) => {
+        const params = unpack(z) as VitParams;
+        const loss = vitLoss(params, config, { images: images(6, 11), labels: np.array(labels) });
+        dispose(params);
+        return loss;
+      },
+      [input],
+    );
   });
 
   it("runs on a larger grid than trained: none, sincos2d, rope2d, PEG; a learned table is resampled bilinearly", async () => {
@@ -125,8 +151,10 @@ describe("ViT", () => {
     const x = randn([1, 4, 4, 1], 17);
     // the same image with its top-left and bottom-right 2x2 patches swapped
     const swapped = Float64Array.from(x.data);
-    for (let r = 0; r < 2; r++) for (let c = 0; c < 2; c++) [swapped[r * 4 + c], swapped[(r + 2) * 4 + c + 2]] = [x.data[(r + 2) * 4 + c + 2], x.data[r * 4 + c]];
-    const run = async (config: VitConfig, params: VitParams, data: Float64Array) => read(vitForward(params, config, np.array(data).reshape([1, 4, 4, 1])));
+    for (let r = 0; r < 2; r++)
+      for (let c = 0; c < 2; c++) [swapped[r * 4 + c], swapped[(r + 2) * 4 + c + 2]] = [x.data[(r + 2) * 4 + c + 2], x.data[r * 4 + c]];
+    const run = async (config: VitConfig, params: VitParams, data: Float64Array) =>
+      read(vitForward(params, config, np.array(data).reshape([1, 4, 4, 1])));
     const { peg, ...noPeg } = p;
     expect(peg).toBeDefined();
     expectClose(await run(base, noPeg, swapped), await run(base, noPeg, x.data), FLOAT64_FORMULA, "no PE, no PEG: a bag of patches");
@@ -160,10 +188,16 @@ describe("ViT", () => {
     const config = tiny({ kind: "none" });
     expect(() => initVit({ ...config, heads: 3 }, 1)).toThrow("initVit: config.width (8) must be a multiple of config.heads (3)");
     expect(() => initVit({ ...config, image: [5, 4] }, 1)).toThrow("initVit: config.image 5x4 must be divisible by config.patch 2");
-    expect(() => initVit({ ...config, width: 8, heads: 4, pe: { kind: "rope2d", convention: "lang", interpolate: false } }, 1)).toThrow('initVit: config.pe "rope2d" needs the head dim width / heads = 8/4 divisible by 4');
+    expect(() => initVit({ ...config, width: 8, heads: 4, pe: { kind: "rope2d", convention: "lang", interpolate: false } }, 1)).toThrow(
+      'initVit: config.pe "rope2d" needs the head dim width / heads = 8/4 divisible by 4',
+    );
     const p = initVit(config, 1, f64);
-    expect(() => vitForward(p, config, images(5, 1))).toThrow("vitForward: images (2, 5, 5, 1): height 5 and width 5 must be multiples of the patch 2");
-    expect(() => vitForward(p, config, np.zeros([2, 4, 4, 3], { dtype: f64 }))).toThrow("vitForward: images must be (B, H, W, 1), got (2, 4, 4, 3)");
+    expect(() => vitForward(p, config, images(5, 1))).toThrow(
+      "vitForward: images (2, 5, 5, 1): height 5 and width 5 must be multiples of the patch 2",
+    );
+    expect(() => vitForward(p, config, np.zeros([2, 4, 4, 3], { dtype: f64 }))).toThrow(
+      "vitForward: images must be (B, H, W, 1), got (2, 4, 4, 3)",
+    );
     expect(() => vitForward(p, { ...config, pool: "class" }, images(4, 1))).toThrow('vitForward: config.pool "class" needs params.cls');
     dispose(p);
   });
@@ -176,12 +210,25 @@ describe("ViT training on digits (wasm, jitted step)", () => {
 
   it("ten AdamW steps on 14x14 digits bring the held-out loss well below the initial loss", async () => {
     const config: VitConfig = {
-      image: [14, 14], channels: 1, patch: 7, width: 16, depth: 1, heads: 2,
-      mlp: { kind: "gelu", hidden: 32, approximate: false }, norm: { type: "layer", eps: 1e-5 },
-      pool: "mean", pe: { kind: "learned" }, peg: false, classes: 10, bias: true,
+      image: [14, 14],
+      channels: 1,
+      patch: 7,
+      width: 16,
+      depth: 1,
+      heads: 2,
+      mlp: { kind: "gelu", hidden: 32, approximate: false },
+      norm: { type: "layer", eps: 1e-5 },
+      pool: "mean",
+      pe: { kind: "learned" },
+      peg: false,
+      classes: 10,
+      bias: true,
     };
     const transform = { downsample: 2 };
-    const { before, after } = await digitLossDrop((p: VitParams, b: ImageBatch) => vitLoss(p, config, b), initVit(config, 0), transform, { steps: 10, lr: 1e-2 });
+    const { before, after } = await digitLossDrop((p: VitParams, b: ImageBatch) => vitLoss(p, config, b), initVit(config, 0), transform, {
+      steps: 10,
+      lr: 1e-2,
+    });
     expect(after, `held-out loss ${before} -> ${after}`).toBeLessThan(before - 0.5);
   });
 });

@@ -25,7 +25,9 @@ describe("KERPLE", () => {
   });
 
   it("rejects out-of-range parameters", () => {
-    expect(() => kerpleBias({ kind: "power", r1: [1], r2: [2.5] }, 2, 2)).toThrow(/kerple.bias: params.r2\[0\] must be in \(0, 2\], got 2.5/);
+    expect(() => kerpleBias({ kind: "power", r1: [1], r2: [2.5] }, 2, 2)).toThrow(
+      /kerple.bias: params.r2\[0\] must be in \(0, 2\], got 2.5/,
+    );
     expect(() => kerpleBias({ kind: "log", r1: [1, 2], r2: [1] }, 2, 2)).toThrow(/one value per head, got lengths 2 and 1/);
     expect(() => kerpleBias({ kind: "log", r1: [NaN], r2: [1] }, 2, 2)).toThrow(/params.r1\[0\] must be finite, got NaN/);
     expect(() => kerpleBias({ kind: "log", r1: [-1], r2: [1] }, 2, 2)).toThrow(/params.r1\[0\] must be > 0/);

@@ -32,7 +32,9 @@ const init = fixture<InitCase>("hf_rope_init");
 
 describe("rope.fromHFConfig matches transformers' RoPE init functions", () => {
   it("covers every rope type", () => {
-    expect(new Set(init.cases.map((c) => c.ropeType))).toEqual(new Set(["default", "linear", "dynamic", "yarn", "longrope", "llama3", "proportional"]));
+    expect(new Set(init.cases.map((c) => c.ropeType))).toEqual(
+      new Set(["default", "linear", "dynamic", "yarn", "longrope", "llama3", "proportional"]),
+    );
   });
 
   for (const c of init.cases) {
@@ -56,7 +58,10 @@ describe("rope.fromHFConfig matches transformers' RoPE init functions", () => {
         // the cast add ~4 ulps of the result.
         const r = t.rotaryDim;
         const lnBase = Math.log(r0.parameters.base);
-        for (const [name, ours, theirs] of [["cos", t.cos, cos], ["sin", t.sin, sin]] as const) {
+        for (const [name, ours, theirs] of [
+          ["cos", t.cos, cos],
+          ["sin", t.sin, sin],
+        ] as const) {
           for (let p = 0; p < positions.length; p++) {
             for (let j = 0; j < r; j++) {
               const angle = Math.abs(positions[p] * r0.invFreq[j % (r / 2)]);

@@ -1,7 +1,7 @@
 /** posenc's T5, ALiBi, 2-D and PEG math against fixtures from transformers and timm. */
 import { describe, expect, it } from "vitest";
 import { slopes } from "../../src/pe/alibi.js";
-import { axialRope, type AxialOptions } from "../../src/pe/axialRope.js";
+import { type AxialOptions, axialRope } from "../../src/pe/axialRope.js";
 import { peg } from "../../src/pe/peg.js";
 import { applyRope } from "../../src/pe/rope/apply.js";
 import { sincos2d } from "../../src/pe/sincos2d.js";
@@ -10,7 +10,9 @@ import { fixture } from "../fixtures.js";
 import { expectClose, FLOAT32_EPS, FLOAT64_FORMULA } from "../tolerance.js";
 
 describe("T5 buckets equal transformers' _relative_position_bucket exactly", () => {
-  const f = fixture<{ bidirectional: boolean; numBuckets: number; maxDistance: number; relativeStart: number; buckets: number[] }>("t5_buckets");
+  const f = fixture<{ bidirectional: boolean; numBuckets: number; maxDistance: number; relativeStart: number; buckets: number[] }>(
+    "t5_buckets",
+  );
   for (const c of f.cases) {
     it(`bidirectional=${c.bidirectional} numBuckets=${c.numBuckets} maxDistance=${c.maxDistance}, relative ${c.relativeStart}..${c.relativeStart + c.buckets.length - 1}`, () => {
       const o = { bidirectional: c.bidirectional, numBuckets: c.numBuckets, maxDistance: c.maxDistance };
@@ -67,7 +69,14 @@ function expectCloseToFloat32Trig(ours: Float64Array, theirs: number[], angles: 
 }
 
 describe("2-D sincos equals timm's build_sincos2d_pos_embed", () => {
-  const f = fixture<{ shape: [number, number]; dim: number; temperature: number; reverseCoord: boolean; interleaveSinCos: boolean; embed: number[] }>("timm_sincos2d");
+  const f = fixture<{
+    shape: [number, number];
+    dim: number;
+    temperature: number;
+    reverseCoord: boolean;
+    interleaveSinCos: boolean;
+    embed: number[];
+  }>("timm_sincos2d");
   for (const c of f.cases) {
     it(`shape ${c.shape} dim ${c.dim} T ${c.temperature} reverse ${c.reverseCoord} interleave ${c.interleaveSinCos}`, () => {
       const [H, W] = c.shape;
@@ -83,7 +92,15 @@ describe("2-D sincos equals timm's build_sincos2d_pos_embed", () => {
 interface TimmRopeCase {
   shape: [number, number];
   dim: number;
-  options: { in_pixels?: boolean; temperature?: number; linear_bands?: boolean; max_res?: number; ref_feat_shape?: [number, number]; grid_indexing?: "ij" | "xy"; grid_offset?: number };
+  options: {
+    in_pixels?: boolean;
+    temperature?: number;
+    linear_bands?: boolean;
+    max_res?: number;
+    ref_feat_shape?: [number, number];
+    grid_indexing?: "ij" | "xy";
+    grid_offset?: number;
+  };
   sin: number[];
   cos: number[];
   x: number[];
@@ -107,9 +124,22 @@ describe("axial 2-D RoPE equals timm's build_rotary_pos_embed and apply_rot_embe
       const t = axialRope(c.shape, c.dim, opts);
       const angles = t.sin.map((_, i) => Math.atan2(t.sin[i], t.cos[i]));
       // angles up to 2 pi after wrapping understate the float32 error of large angles: bound by the unwrapped size
-      const maxAngle = opts.convention === "pixel" ? Math.PI * (opts.linearBands ? (opts.maxRes ?? 224) / 2 : (opts.maxRes ?? 224) / 2) * Math.max(1, ...(o.ref_feat_shape ?? [1])) : Math.max(...c.shape) + 1;
-      expectCloseToFloat32Trig(t.sin, c.sin, angles.map(() => maxAngle), "sin");
-      expectCloseToFloat32Trig(t.cos, c.cos, angles.map(() => maxAngle), "cos");
+      const maxAngle =
+        opts.convention === "pixel"
+          ? Math.PI * (opts.linearBands ? (opts.maxRes ?? 224) / 2 : (opts.maxRes ?? 224) / 2) * Math.max(1, ...(o.ref_feat_shape ?? [1]))
+          : Math.max(...c.shape) + 1;
+      expectCloseToFloat32Trig(
+        t.sin,
+        c.sin,
+        angles.map(() => maxAngle),
+        "sin",
+      );
+      expectCloseToFloat32Trig(
+        t.cos,
+        c.cos,
+        angles.map(() => maxAngle),
+        "cos",
+      );
       // apply with timm's pairwise rot
       const N = t.tokens;
       const tables = { cos: t.cos, sin: t.sin, length: N, rotaryDim: c.dim };
@@ -124,7 +154,9 @@ describe("axial 2-D RoPE equals timm's build_rotary_pos_embed and apply_rot_embe
 });
 
 describe("PEG equals timm's Twins PosConv (float64)", () => {
-  const f = fixture<{ height: number; width: number; channels: number; weight: number[]; bias: number[]; x: number[]; y: number[] }>("twins_peg");
+  const f = fixture<{ height: number; width: number; channels: number; weight: number[]; bias: number[]; x: number[]; y: number[] }>(
+    "twins_peg",
+  );
   for (const c of f.cases) {
     it(`${c.height}x${c.width}x${c.channels}`, () => {
       expectClose(peg(c.x, c.weight, c.bias, { height: c.height, width: c.width }), c.y, FLOAT64_FORMULA);
@@ -134,6 +166,8 @@ describe("PEG equals timm's Twins PosConv (float64)", () => {
     expect(() => peg(new Float64Array(10), new Float64Array(18), [0, 0], { height: 2, width: 3 })).toThrow(
       /peg: x must be \(H \* W, C\) = \(6, 2\) = 12 values, got 10/,
     );
-    expect(() => peg(new Float64Array(12), new Float64Array(9), [0, 0], { height: 2, width: 3 })).toThrow(/peg: weight must be \(C, 3, 3\) = 18 values/);
+    expect(() => peg(new Float64Array(12), new Float64Array(9), [0, 0], { height: 2, width: 3 })).toThrow(
+      /peg: weight must be \(C, 3, 3\) = 18 values/,
+    );
   });
 });

@@ -23,7 +23,13 @@ function rotate(x: number[], p: number, rotaryDim: number, pr: Pairing, base = 1
 describe("RoPE application", () => {
   it("q.k depends only on m - n (both pairings, partial rotary leaves the rest dot-invariant)", () => {
     fc.assert(
-      fc.property(pairing, vec(8), vec(8), fc.integer({ min: 0, max: 5000 }), fc.integer({ min: 0, max: 5000 }), fc.integer({ min: -300, max: 300 }),
+      fc.property(
+        pairing,
+        vec(8),
+        vec(8),
+        fc.integer({ min: 0, max: 5000 }),
+        fc.integer({ min: 0, max: 5000 }),
+        fc.integer({ min: -300, max: 300 }),
         (pr, q, k, m, n, shift) => {
           fc.pre(m + shift >= 0 && n + shift >= 0);
           for (const rotaryDim of [8, 4]) {
@@ -32,7 +38,8 @@ describe("RoPE application", () => {
             if (!near(a, b, dot(q, q) + dot(k, k))) return false;
           }
           return true;
-        }),
+        },
+      ),
     );
   });
 
@@ -50,7 +57,10 @@ describe("RoPE application", () => {
     const inv = inverseFrequencies(4, 10000); // [1, 0.01]
     const p = 0.7;
     const h = rotate(x, p, 4, "halves");
-    const c0 = Math.cos(p), s0 = Math.sin(p), c1 = Math.cos(p * inv[1]), s1 = Math.sin(p * inv[1]);
+    const c0 = Math.cos(p),
+      s0 = Math.sin(p),
+      c1 = Math.cos(p * inv[1]),
+      s1 = Math.sin(p * inv[1]);
     // halves: pair 0 = (x0, x2) at theta_0, pair 1 = (x1, x3) at theta_1
     expect(h[0]).toBeCloseTo(1 * c0 - 3 * s0, 14);
     expect(h[2]).toBeCloseTo(3 * c0 + 1 * s0, 14);
@@ -65,16 +75,26 @@ describe("RoPE application", () => {
 
   it("xPos: scaled q.k depends on m - n only through zeta^((m - n)/scaleBase) times the RoPE score", () => {
     fc.assert(
-      fc.property(pairing, vec(8), vec(8), fc.integer({ min: 0, max: 2000 }), fc.integer({ min: 0, max: 2000 }), fc.integer({ min: 0, max: 500 }),
+      fc.property(
+        pairing,
+        vec(8),
+        vec(8),
+        fc.integer({ min: 0, max: 2000 }),
+        fc.integer({ min: 0, max: 2000 }),
+        fc.integer({ min: 0, max: 500 }),
         (pr, q, k, m, n, shift) => {
           const opts = { pairing: pr, center: 100, scaleBase: 512 };
           const score = (mm: number, nn: number) => {
             const sq = xposScales([mm], 8, opts).query;
             const sk = xposScales([nn], 8, opts).key;
-            return dot(rotate(q, mm, 8, pr).map((v, c) => v * sq[c]), rotate(k, nn, 8, pr).map((v, c) => v * sk[c]));
+            return dot(
+              rotate(q, mm, 8, pr).map((v, c) => v * sq[c]),
+              rotate(k, nn, 8, pr).map((v, c) => v * sk[c]),
+            );
           };
           return near(score(m, n), score(m + shift, n + shift), dot(q, q) + dot(k, k));
-        }),
+        },
+      ),
     );
   });
 
@@ -83,7 +103,9 @@ describe("RoPE application", () => {
     expect(() => applyRope([1, 2, 3], t, { pairing: "halves", headDim: 4 })).toThrow(
       /rope.applyRope: x must hold L \* headDim = 2 \* 4 = 8 values, got 3/,
     );
-    expect(() => applyRope(new Float64Array(4), t, { pairing: "halves", headDim: 2 })).toThrow(/tables rotaryDim \(4\) exceeds options.headDim \(2\)/);
+    expect(() => applyRope(new Float64Array(4), t, { pairing: "halves", headDim: 2 })).toThrow(
+      /tables rotaryDim \(4\) exceeds options.headDim \(2\)/,
+    );
     // @ts-expect-error unknown pairing
     expect(() => tables(2, [1], { pairing: "gptj" })).toThrow(/rope.tables: options.pairing must be "halves" or "interleaved", got "gptj"/);
     expect(() => tables(2, [NaN], { pairing: "halves" })).toThrow(/rope.tables: invFreq\[0\] must be finite/);

@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { axialRope, axisPositions } from "../../src/pe/axialRope.js";
 import { positions2d } from "../../src/pe/randomized.js";
-import { cropConditioning, CROP_FIELDS, rpe2dPositions } from "../../src/pe/rpe2d.js";
+import { CROP_FIELDS, cropConditioning, rpe2dPositions } from "../../src/pe/rpe2d.js";
 import { expectClose, FLOAT64_FORMULA } from "../tolerance.js";
 
 describe("rpe2d.positions", () => {
@@ -24,8 +24,12 @@ describe("rpe2d.positions", () => {
     expect(() => rpe2dPositions({ ...grid, width: 13 }, { training: false })).toThrow(
       /rpe2d.positions: the inference grid 4x13 must fit the training range 8x12/,
     );
-    expect(() => rpe2dPositions(grid, { training: "yes" } as never)).toThrow(/rpe2d.positions: mode must be \{ training: true, seed \} or \{ training: false \}/);
-    expect(() => rpe2dPositions({ ...grid, height: 9 }, { training: true, seed: 1 })).toThrow(/grid.height \(9\) must be <= grid.maxHeight \(8\)/);
+    expect(() => rpe2dPositions(grid, { training: "yes" } as never)).toThrow(
+      /rpe2d.positions: mode must be \{ training: true, seed \} or \{ training: false \}/,
+    );
+    expect(() => rpe2dPositions({ ...grid, height: 9 }, { training: true, seed: 1 })).toThrow(
+      /grid.height \(9\) must be <= grid.maxHeight \(8\)/,
+    );
   });
 });
 
@@ -40,12 +44,21 @@ describe("rpe2d.cropConditioning equals SDXL's micro-conditioning features", () 
   it("property: six concatenated [cos | sin] embeddings per sample, in CROP_FIELDS order", () => {
     const size = fc.integer({ min: 0, max: 4096 });
     fc.assert(
-      fc.property(fc.array(fc.tuple(size, size, size, size, size, size), { minLength: 1, maxLength: 3 }), fc.integer({ min: 1, max: 16 }), fc.constantFrom(10000, 100), (rows, half, period) => {
-        const dim = 2 * half;
-        const crops = rows.map(([oh, ow, top, left, th, tw]) => ({ originalSize: [oh, ow] as const, cropTopLeft: [top, left] as const, targetSize: [th, tw] as const }));
-        const expected = rows.flatMap((r) => r.flatMap((v) => timestepEmbedding(v, dim, period)));
-        expectClose(cropConditioning(crops, dim, { maxPeriod: period }), expected, FLOAT64_FORMULA);
-      }),
+      fc.property(
+        fc.array(fc.tuple(size, size, size, size, size, size), { minLength: 1, maxLength: 3 }),
+        fc.integer({ min: 1, max: 16 }),
+        fc.constantFrom(10000, 100),
+        (rows, half, period) => {
+          const dim = 2 * half;
+          const crops = rows.map(([oh, ow, top, left, th, tw]) => ({
+            originalSize: [oh, ow] as const,
+            cropTopLeft: [top, left] as const,
+            targetSize: [th, tw] as const,
+          }));
+          const expected = rows.flatMap((r) => r.flatMap((v) => timestepEmbedding(v, dim, period)));
+          expectClose(cropConditioning(crops, dim, { maxPeriod: period }), expected, FLOAT64_FORMULA);
+        },
+      ),
       { numRuns: 50 },
     );
     expect(CROP_FIELDS).toEqual(["originalHeight", "originalWidth", "cropTop", "cropLeft", "targetHeight", "targetWidth"]);
@@ -58,8 +71,12 @@ describe("rpe2d.cropConditioning equals SDXL's micro-conditioning features", () 
   it("rejects bad input", () => {
     const ok = { originalSize: [1, 2] as const, cropTopLeft: [0, 0] as const, targetSize: [1, 1] as const };
     expect(() => cropConditioning([ok], 7)).toThrow(/rpe2d.cropConditioning: dim must be even, got 7/);
-    expect(() => cropConditioning([ok, { ...ok, cropTopLeft: [0, NaN] }], 4)).toThrow(/crops\[1\].cropTopLeft\[1\] must be a finite number, got NaN/);
-    expect(() => cropConditioning([{ ...ok, targetSize: [1] as never }], 4)).toThrow(/crops\[0\].targetSize must be a pair of numbers, got \[1\]/);
+    expect(() => cropConditioning([ok, { ...ok, cropTopLeft: [0, NaN] }], 4)).toThrow(
+      /crops\[1\].cropTopLeft\[1\] must be a finite number, got NaN/,
+    );
+    expect(() => cropConditioning([{ ...ok, targetSize: [1] as never }], 4)).toThrow(
+      /crops\[0\].targetSize must be a pair of numbers, got \[1\]/,
+    );
   });
 });
 
@@ -84,9 +101,36 @@ describe("axialRope with explicit per-axis positions", () => {
     expect(t.cos[n * 8 + 4]).toBe(Math.cos(11 * 1));
   });
   it("rejects positions of the wrong count or combined with refShape / gridOffset", () => {
-    expect(() => axialRope([2, 3], 8, { convention: "lang", positions: [[0, 1]] })).toThrow(/axialRope: options.positions must hold one list per axis \(2\), got 1/);
-    expect(() => axialRope([2, 3], 8, { convention: "lang", positions: [[0, 1], [0, 1]] })).toThrow(/options.positions\[1\] must hold shape\[1\] = 3 positions, got 2/);
-    expect(() => axialRope([2, 3], 8, { convention: "lang", positions: [[0, 1], [0, 1, 2]], gridOffset: 1 })).toThrow(/leave options.refShape and options.gridOffset unset/);
-    expect(() => axialRope([2, 3], 8, { convention: "lang", positions: [[0, Infinity], [0, 1, 2]] })).toThrow(/options.positions\[0\]\[1\] must be finite/);
+    expect(() => axialRope([2, 3], 8, { convention: "lang", positions: [[0, 1]] })).toThrow(
+      /axialRope: options.positions must hold one list per axis \(2\), got 1/,
+    );
+    expect(() =>
+      axialRope([2, 3], 8, {
+        convention: "lang",
+        positions: [
+          [0, 1],
+          [0, 1],
+        ],
+      }),
+    ).toThrow(/options.positions\[1\] must hold shape\[1\] = 3 positions, got 2/);
+    expect(() =>
+      axialRope([2, 3], 8, {
+        convention: "lang",
+        positions: [
+          [0, 1],
+          [0, 1, 2],
+        ],
+        gridOffset: 1,
+      }),
+    ).toThrow(/leave options.refShape and options.gridOffset unset/);
+    expect(() =>
+      axialRope([2, 3], 8, {
+        convention: "lang",
+        positions: [
+          [0, Infinity],
+          [0, 1, 2],
+        ],
+      }),
+    ).toThrow(/options.positions\[0\]\[1\] must be finite/);
   });
 });

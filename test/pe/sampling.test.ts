@@ -65,7 +65,9 @@ describe("learned-table initialisers", () => {
     expect(x.every((v) => v >= -1 && v <= 1)).toBe(true);
     const variance = x.reduce((a, b) => a + b * b, 0) / n;
     expect(Math.abs(variance - 0.29112509)).toBeLessThan(0.005);
-    expect(() => truncatedNormal(3, { std: 1, seed: 0, lower: 1, upper: 1 })).toThrow(/learned.truncatedNormal: init.lower must be < init.upper/);
+    expect(() => truncatedNormal(3, { std: 1, seed: 0, lower: 1, upper: 1 })).toThrow(
+      /learned.truncatedNormal: init.lower must be < init.upper/,
+    );
     expect(() => normal(3, { std: 0, seed: 0 })).toThrow(/learned.normal: init.std must be > 0, got 0/);
   });
 

@@ -8,7 +8,7 @@ function vaswani(L: number, d: number, base = 10000): number[] {
   for (let pos = 0; pos < L; pos++) {
     for (let k = 0; k < d; k++) {
       const i = Math.floor(k / 2);
-      const angle = pos / Math.pow(base, (2 * i) / d);
+      const angle = pos / base ** ((2 * i) / d);
       out.push(k % 2 === 0 ? Math.sin(angle) : Math.cos(angle));
     }
   }
@@ -39,8 +39,20 @@ describe("sinusoidal", () => {
   it("explicit (fractional) positions", () => {
     const t = sinusoidal([0.5, 3.25], 4, { layout: "interleaved" });
     const inv = inverseFrequencies(4);
-    expectClose(t, [Math.sin(0.5), Math.cos(0.5), Math.sin(0.5 * inv[1]), Math.cos(0.5 * inv[1]),
-      Math.sin(3.25), Math.cos(3.25), Math.sin(3.25 * inv[1]), Math.cos(3.25 * inv[1])], FLOAT64_FORMULA);
+    expectClose(
+      t,
+      [
+        Math.sin(0.5),
+        Math.cos(0.5),
+        Math.sin(0.5 * inv[1]),
+        Math.cos(0.5 * inv[1]),
+        Math.sin(3.25),
+        Math.cos(3.25),
+        Math.sin(3.25 * inv[1]),
+        Math.cos(3.25 * inv[1]),
+      ],
+      FLOAT64_FORMULA,
+    );
   });
 
   it("rejects bad input with the function and field named", () => {

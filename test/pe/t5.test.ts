@@ -59,6 +59,8 @@ describe("t5.relativeBucket", () => {
     expect(() => relativeBucket(1, { bidirectional: true, numBuckets: 32, maxDistance: 4 })).toThrow(
       /options.maxDistance \(4\) must exceed the exact range 8/,
     );
-    expect(() => relativeBucket(1, { bidirectional: true, numBuckets: NaN })).toThrow(/options.numBuckets must be an integer >= 2, got NaN/);
+    expect(() => relativeBucket(1, { bidirectional: true, numBuckets: NaN })).toThrow(
+      /options.numBuckets must be an integer >= 2, got NaN/,
+    );
   });
 });

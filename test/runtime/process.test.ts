@@ -49,30 +49,41 @@ describe("the built package", () => {
   });
 
   it("fails clearly when WebGPU is asked for and no adapter exists", () => {
-    const r = runModule(inside, `
+    const r = runModule(
+      inside,
+      `
 import { init } from "posenc";
 try { await init({ device: "webgpu" }); console.log("started"); } catch (e) { console.log(e.message); }
-`, { VK_ICD_FILENAMES: join(scratch, "no-such-icd.json") });
+`,
+      { VK_ICD_FILENAMES: join(scratch, "no-such-icd.json") },
+    );
     expect(r.stdout).toMatch(/posenc.init: device "webgpu" was requested but Dawn found no WebGPU adapter/);
   });
 
   it("'auto' falls back to wasm without an adapter", () => {
-    const r = runModule(inside, `
+    const r = runModule(
+      inside,
+      `
 import { init } from "posenc";
 console.log((await init({ device: "auto" })).device);
-`, { VK_ICD_FILENAMES: join(scratch, "no-such-icd.json") });
+`,
+      { VK_ICD_FILENAMES: join(scratch, "no-such-icd.json") },
+    );
     expect(r.stdout.trim()).toBe("wasm");
   });
 
   it("exits by itself after a WebGPU computation and teardown", () => {
-    const r = runModule(inside, `
+    const r = runModule(
+      inside,
+      `
 import { init, teardown } from "posenc";
 import { numpy as np } from "@jax-js/jax";
 await init({ device: "webgpu" });
 const x = np.arange(4).astype("float32");
 console.log(Array.from(await np.multiply(x.ref, x).data()).join(","));
 await teardown();
-`);
+`,
+    );
     expect(r.error).toBeUndefined();
     expect(r.signal).toBeNull();
     expect(r.status).toBe(0);

@@ -21,7 +21,9 @@ describe("runtime on wasm", () => {
 
   it("rejects an unknown device", async () => {
     // @ts-expect-error not a device
-    await expect(init({ device: "cuda" })).rejects.toThrow(/posenc.init: options.device must be "cpu", "wasm", "webgpu" or "auto", got "cuda"/);
+    await expect(init({ device: "cuda" })).rejects.toThrow(
+      /posenc.init: options.device must be "cpu", "wasm", "webgpu" or "auto", got "cuda"/,
+    );
   });
 
   it("tears down for good", async () => {

@@ -1,10 +1,11 @@
 /** safetensors bytes against the format, round trips, and a reloaded model giving the same outputs. "cpu" device. */
-import { numpy as np, tree, type JsTree } from "@jax-js/jax";
+
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { type JsTree, numpy as np, tree } from "@jax-js/jax";
 import { beforeAll, describe, expect, it } from "vitest";
-import { initLM, lmForward, type LMConfig, type LMParams } from "../../src/nn/lm.js";
+import { initLM, type LMConfig, type LMParams, lmForward } from "../../src/nn/lm.js";
 import { init } from "../../src/runtime/init.js";
 import { fromSafetensors, loadCheckpoint, saveCheckpoint, toSafetensors } from "../../src/train/checkpoint.js";
 import { read } from "../gradcheck.js";
@@ -59,15 +60,24 @@ describe("safetensors", () => {
     const broken = new TextEncoder().encode(new TextDecoder().decode(bytes.subarray(8, 8 + n)).replace("[0,16]", "[0,24]"));
     const copy = Uint8Array.from(bytes);
     copy.set(broken, 8);
-    expect(() => fromSafetensors(copy)).toThrow("fromSafetensors: a: data_offsets [0, 24] do not hold shape (2) of F64 inside the 16 data bytes");
+    expect(() => fromSafetensors(copy)).toThrow(
+      "fromSafetensors: a: data_offsets [0, 24] do not hold shape (2) of F64 inside the 16 data bytes",
+    );
   });
 
   it("a saved model reloads with the same structure and gives the same logits (float32 and float64)", async () => {
     const config: LMConfig = {
-      vocabSize: 9, width: 8, depth: 2, heads: 2,
-      mlp: { kind: "gelu", hidden: 16, approximate: false }, norm: { type: "layer", eps: 1e-5 },
-      pe: { type: "fire", hidden: 4 }, absolute: { kind: "learned", maxPositions: 8 },
-      tied: false, bias: true, embedStd: 0.3,
+      vocabSize: 9,
+      width: 8,
+      depth: 2,
+      heads: 2,
+      mlp: { kind: "gelu", hidden: 16, approximate: false },
+      norm: { type: "layer", eps: 1e-5 },
+      pe: { type: "fire", hidden: 4 },
+      absolute: { kind: "learned", maxPositions: 8 },
+      tied: false,
+      bias: true,
+      embedStd: 0.3,
     };
     const dir = await mkdtemp(join(tmpdir(), "posenc-ckpt-"));
     try {
@@ -79,7 +89,9 @@ describe("safetensors", () => {
         const loaded = await loadCheckpoint<LMParams, LMConfig>(dir);
         expect(loaded.config).toEqual(config);
         expect(JSON.parse(await readFile(join(dir, "config.json"), "utf8"))).toEqual(config);
-        expect(tree.structure(loaded.params as unknown as JsTree<np.Array>).equals(tree.structure(params as unknown as JsTree<np.Array>))).toBe(true);
+        expect(
+          tree.structure(loaded.params as unknown as JsTree<np.Array>).equals(tree.structure(params as unknown as JsTree<np.Array>)),
+        ).toBe(true);
         const after = await lmForward(loaded.params, loaded.config, tokens()).data();
         expect(Array.from(after)).toEqual(Array.from(before)); // bit-identical
         tree.dispose(params as unknown as JsTree<np.Array>);

@@ -8,9 +8,9 @@ import { initLM, type LMConfig } from "../../src/nn/lm.js";
 import { positions1d } from "../../src/pe/randomized.js";
 import { init } from "../../src/runtime/init.js";
 import { initAdamW } from "../../src/train/adamw.js";
-import { syntheticBatch, vocabSize, type TaskConfig } from "../../src/train/data/synthetic.js";
+import { syntheticBatch, type TaskConfig, vocabSize } from "../../src/train/data/synthetic.js";
 import { learningRate } from "../../src/train/schedule.js";
-import { makeTrainStep, toBatch, type TrainConfig } from "../../src/train/trainStep.js";
+import { makeTrainStep, type TrainConfig, toBatch } from "../../src/train/trainStep.js";
 
 beforeAll(async () => {
   await init({ device: "wasm" });
@@ -18,10 +18,16 @@ beforeAll(async () => {
 
 const task: TaskConfig = { task: "copy", length: 6, symbols: 8 };
 const model: LMConfig = {
-  vocabSize: vocabSize(task), width: 32, depth: 2, heads: 4,
-  mlp: { kind: "gelu", hidden: 128, approximate: false }, norm: { type: "layer", eps: 1e-5 },
+  vocabSize: vocabSize(task),
+  width: 32,
+  depth: 2,
+  heads: 4,
+  mlp: { kind: "gelu", hidden: 128, approximate: false },
+  norm: { type: "layer", eps: 1e-5 },
   pe: { type: "rotary", pairing: "halves", base: 10000 },
-  tied: true, bias: true, embedStd: 0.02,
+  tied: true,
+  bias: true,
+  embedStd: 0.02,
 };
 const train: TrainConfig = { adamw: { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.01, decay: "matrices" }, clipNorm: 1 };
 const STEPS = 60;

@@ -4,7 +4,18 @@ import { numpy as np } from "@jax-js/jax";
 import { beforeAll, describe, expect, it } from "vitest";
 import { bilinearMatrix, resizeBilinear } from "../../src/nn/bilinear.js";
 import { init } from "../../src/runtime/init.js";
-import { DIGIT_SIZE, digitBatches, digitImages, downsample, loadDigits, splitIndices, TEST_FRACTION, testSample, toImageBatch, transformedSize } from "../../src/train/data/digits.js";
+import {
+  DIGIT_SIZE,
+  digitBatches,
+  digitImages,
+  downsample,
+  loadDigits,
+  splitIndices,
+  TEST_FRACTION,
+  testSample,
+  toImageBatch,
+  transformedSize,
+} from "../../src/train/data/digits.js";
 import { expectClose, FLOAT64_FORMULA } from "../tolerance.js";
 
 beforeAll(async () => {
@@ -65,12 +76,19 @@ describe("digits", () => {
     const src = loadDigits().images.subarray(i * PIXELS, (i + 1) * PIXELS);
     const b = digitImages([i], { downsample: 2 });
     expect([b.height, b.width]).toEqual([14, 14]);
-    for (const [r, c] of [[5, 7], [10, 4], [0, 0]]) {
-      const direct = (src[2 * r * 28 + 2 * c] + src[2 * r * 28 + 2 * c + 1] + src[(2 * r + 1) * 28 + 2 * c] + src[(2 * r + 1) * 28 + 2 * c + 1]) / 4;
+    for (const [r, c] of [
+      [5, 7],
+      [10, 4],
+      [0, 0],
+    ]) {
+      const direct =
+        (src[2 * r * 28 + 2 * c] + src[2 * r * 28 + 2 * c + 1] + src[(2 * r + 1) * 28 + 2 * c] + src[(2 * r + 1) * 28 + 2 * c + 1]) / 4;
       expect(b.images[r * 14 + c]).toBeCloseTo(direct, 6);
     }
     expect(Array.from(downsample([1, 2, 3, 4, 5, 6, 7, 8, 9], 3, 3))).toEqual([5]);
-    expect(() => digitImages([i], { downsample: 3 })).toThrow("digits.transformedSize: transform.downsample (3) must divide the image size 28");
+    expect(() => digitImages([i], { downsample: 3 })).toThrow(
+      "digits.transformedSize: transform.downsample (3) must divide the image size 28",
+    );
   });
 
   it("bilinear resize: the identity at the same size, PyTorch's align_corners=False values, the matrix form agrees", () => {
@@ -82,7 +100,12 @@ describe("digits", () => {
     const up = [0, 0.25, 0.75, 1, 0.5, 0.75, 1.25, 1.5, 1.5, 1.75, 2.25, 2.5, 2, 2.25, 2.75, 3];
     expectClose(resizeBilinear([0, 1, 2, 3], 2, 2, 1, 4, 4), up, FLOAT64_FORMULA, "2x2 -> 4x4");
     const m = bilinearMatrix(2, 2, 4, 4);
-    expectClose(Array.from({ length: 16 }, (_, o) => [0, 1, 2, 3].reduce((s, v, k) => s + m[o * 4 + k] * v, 0)), up, FLOAT64_FORMULA, "matrix form");
+    expectClose(
+      Array.from({ length: 16 }, (_, o) => [0, 1, 2, 3].reduce((s, v, k) => s + m[o * 4 + k] * v, 0)),
+      up,
+      FLOAT64_FORMULA,
+      "matrix form",
+    );
     // 28 -> 20, output (6, 11): source s = (o + 0.5) 28/20 - 0.5: row 8.6 -> rows 8, 9 (lambda 0.6), column 15.6 -> 15, 16
     const b = digitImages([i], { resize: 20 });
     const at = (r: number, c: number) => src[r * 28 + c];
@@ -99,7 +122,9 @@ describe("digits", () => {
     const padded = digitImages([i], { pad: 3 });
     expect([padded.height, padded.images[0], padded.images[3 * 34 + 3]]).toEqual([34, 0, src[0]]);
     expect(transformedSize({ downsample: 2, resize: 20, pad: 2, crop: { size: 18, random: true } })).toBe(18);
-    expect(() => transformedSize({ crop: { size: 30, random: false } })).toThrow("digits.transformedSize: transform.crop.size (30) exceeds the 28 x 28 image it crops");
+    expect(() => transformedSize({ crop: { size: 30, random: false } })).toThrow(
+      "digits.transformedSize: transform.crop.size (30) exceeds the 28 x 28 image it crops",
+    );
     const batches = digitBatches({ split: "train", batchSize: 8, seed: 3, transform: { pad: 4, crop: { size: 28, random: true } } });
     const centred = digitBatches({ split: "train", batchSize: 8, seed: 3, transform: { pad: 4, crop: { size: 28, random: false } } });
     expect(Array.from(batches.next().value.images)).not.toEqual(Array.from(centred.next().value.images));
@@ -119,9 +144,12 @@ describe("digits", () => {
     const n = splitIndices("train").length;
     const epoch = take(5, Math.floor(n / 1000) + 1, 1000);
     const seen = new Set<string>();
-    for (const batch of epoch.slice(0, -1)) for (let k = 0; k < batch.size; k++) seen.add(batch.images.subarray(k * 196, (k + 1) * 196).join(","));
+    for (const batch of epoch.slice(0, -1))
+      for (let k = 0; k < batch.size; k++) seen.add(batch.images.subarray(k * 196, (k + 1) * 196).join(","));
     expect(seen.size).toBeGreaterThan(0.99 * Math.floor(n / 1000) * 1000); // distinct images (MNIST has a few exact duplicates)
-    expect(() => digitBatches({ split: "test", batchSize: 10 ** 6, seed: 1 })).toThrow("digitBatches: options.batchSize (1000000) exceeds the");
+    expect(() => digitBatches({ split: "test", batchSize: 10 ** 6, seed: 1 })).toThrow(
+      "digitBatches: options.batchSize (1000000) exceeds the",
+    );
   });
 
   it("toImageBatch: images (B, H, W, 1) of the dtype, labels (B) int32", async () => {

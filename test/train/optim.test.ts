@@ -1,10 +1,10 @@
 /** AdamW against torch.optim.AdamW's update written out in float64, the schedule and clipping against their formulas. "cpu" device. */
 import { numpy as np } from "@jax-js/jax";
 import { beforeAll, describe, expect, it } from "vitest";
-import { adamwUpdate, initAdamW, TORCH_ADAMW, type AdamWConfig } from "../../src/train/adamw.js";
+import { init } from "../../src/runtime/init.js";
+import { type AdamWConfig, adamwUpdate, initAdamW, TORCH_ADAMW } from "../../src/train/adamw.js";
 import { clipByGlobalNorm, globalNorm } from "../../src/train/clip.js";
 import { learningRate } from "../../src/train/schedule.js";
-import { init } from "../../src/runtime/init.js";
 import { arr } from "../attention/reference.js";
 import { randn, read } from "../gradcheck.js";
 import { expectClose, FLOAT64_FORMULA } from "../tolerance.js";
@@ -25,7 +25,12 @@ beforeAll(async () => {
  *   denom = exp_avg_sq.sqrt() / sqrt(bias_correction2) + eps
  *   param.addcdiv_(exp_avg, denom, value=-step_size)
  */
-function torchAdamW(p: Float64Array, grads: Float64Array[], lrs: number[], c: { beta1: number; beta2: number; eps: number; wd: number }): Float64Array {
+function torchAdamW(
+  p: Float64Array,
+  grads: Float64Array[],
+  lrs: number[],
+  c: { beta1: number; beta2: number; eps: number; wd: number },
+): Float64Array {
   const x = Float64Array.from(p);
   const m = new Float64Array(p.length);
   const v = new Float64Array(p.length);
@@ -71,14 +76,28 @@ describe("AdamW", () => {
     let params = [arr(b)];
     let state = initAdamW(params);
     for (const gs of g) ({ params, state } = adamwUpdate(params, [np.array(gs)], state, 0.01, TORCH_ADAMW));
-    expectClose(await read(params[0]), torchAdamW(b.data, g, [0.01, 0.01], { beta1: 0.9, beta2: 0.999, eps: 1e-8, wd: 0.01 }), FLOAT64_FORMULA, "b");
+    expectClose(
+      await read(params[0]),
+      torchAdamW(b.data, g, [0.01, 0.01], { beta1: 0.9, beta2: 0.999, eps: 1e-8, wd: 0.01 }),
+      FLOAT64_FORMULA,
+      "b",
+    );
   });
 
   it("refuses gradients of another structure, naming the shapes", () => {
     const params = { w: np.zeros([2, 2], { dtype: np.float64 }) };
     const state = initAdamW(params);
-    expect(() => adamwUpdate(params, { w: np.zeros([2, 2], { dtype: np.float64 }), extra: np.zeros([3], { dtype: np.float64 }) } as typeof params, state, 0.1, TORCH_ADAMW))
-      .toThrow("adamwUpdate: params and grads (and the state's moments) must have the same structure, got params (2, 2) and grads (2, 2) (3)");
+    expect(() =>
+      adamwUpdate(
+        params,
+        { w: np.zeros([2, 2], { dtype: np.float64 }), extra: np.zeros([3], { dtype: np.float64 }) } as typeof params,
+        state,
+        0.1,
+        TORCH_ADAMW,
+      ),
+    ).toThrow(
+      "adamwUpdate: params and grads (and the state's moments) must have the same structure, got params (2, 2) and grads (2, 2) (3)",
+    );
   });
 });
 
@@ -115,7 +134,12 @@ describe("global-norm clipping", () => {
     expectClose(await read(clipped.norm), [norm], FLOAT64_FORMULA, "norm before clipping");
     const f = 1 / (norm + 1e-6);
     expectClose(await read(globalNorm(clipped.grads)), [norm * f], FLOAT64_FORMULA, "norm after clipping"); // borrows the tree
-    expectClose(await read(clipped.grads.a), a.data.map((x) => x * f), FLOAT64_FORMULA, "a");
+    expectClose(
+      await read(clipped.grads.a),
+      a.data.map((x) => x * f),
+      FLOAT64_FORMULA,
+      "a",
+    );
     const kept = clipByGlobalNorm({ a: arr(a), b: arr(b) }, 2 * norm);
     expectClose(await read(kept.grads.b), b.data, FLOAT64_FORMULA, "b unclipped");
   });

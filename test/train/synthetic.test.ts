@@ -1,6 +1,16 @@
 /** Properties of the seeded synthetic tasks. */
 import { describe, expect, it } from "vitest";
-import { EQ, FILLER, FIRST_SYMBOL, KEY, PLUS, SEP, syntheticBatch, type TaskConfig, type TokenBatch } from "../../src/train/data/synthetic.js";
+import {
+  EQ,
+  FILLER,
+  FIRST_SYMBOL,
+  KEY,
+  PLUS,
+  SEP,
+  syntheticBatch,
+  type TaskConfig,
+  type TokenBatch,
+} from "../../src/train/data/synthetic.js";
 
 /** Row b as the full sequence s (tokens followed by the last target), and the answer part of s. */
 function row(t: TokenBatch, b: number): { s: number[]; answer: number[] } {
@@ -71,6 +81,8 @@ describe("synthetic tasks", () => {
     const config: TaskConfig = { task: "copy", length: 5, symbols: 9 };
     expect(syntheticBatch(config, 4, 7)).toEqual(syntheticBatch(config, 4, 7));
     expect(syntheticBatch(config, 4, 7).tokens).not.toEqual(syntheticBatch(config, 4, 8).tokens);
-    expect(() => syntheticBatch({ task: "recall", pairs: 5, symbols: 3 }, 1, 0)).toThrow("synthetic.example: config.symbols (3) must be >= config.pairs (5) for distinct keys");
+    expect(() => syntheticBatch({ task: "recall", pairs: 5, symbols: 3 }, 1, 0)).toThrow(
+      "synthetic.example: config.symbols (3) must be >= config.pairs (5) for distinct keys",
+    );
   });
 });

@@ -105,13 +105,21 @@ export function fftSharedWgsl(N: number, cols: number, wg: number): string {
       ).join("\n      ");
       const dft = registerDft(R);
       compute.push(`    var ${Array.from({ length: R }, (_, r) => `${y(r)}: vec2<f32>`).join("; var ")};
-    ${guard(b, `      let e = lid + ${b * wg}u; let base = (e / ${q}u) * ${N}u; let j = e % ${q}u; let k = j % ${Ns}u;
+    ${guard(
+      b,
+      `      let e = lid + ${b * wg}u; let base = (e / ${q}u) * ${N}u; let j = e % ${q}u; let k = j % ${Ns}u;
       ${loads}
       ${dft.code}
-      ${dft.out.map((o, r) => `${y(r)} = ${o};`).join(" ")}`)}`);
-      store.push(`    ${guard(b, `      let e = lid + ${b * wg}u; let j = e % ${q}u;
+      ${dft.out.map((o, r) => `${y(r)} = ${o};`).join(" ")}`,
+    )}`);
+      store.push(
+        `    ${guard(
+          b,
+          `      let e = lid + ${b * wg}u; let j = e % ${q}u;
       let dst = (e / ${q}u) * ${N}u + (j / ${Ns}u) * ${Ns * R}u + j % ${Ns}u;
-      ${Array.from({ length: R }, (_, r) => `sh[sp(dst + ${r * Ns}u)] = ${y(r)};`).join(" ")}`)}`);
+      ${Array.from({ length: R }, (_, r) => `sh[sp(dst + ${r * Ns}u)] = ${y(r)};`).join(" ")}`,
+        )}`,
+      );
     }
     stages.push(`  {
 ${compute.join("\n")}

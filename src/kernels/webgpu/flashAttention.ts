@@ -67,21 +67,22 @@
  * Milakov & Gimelshein, online softmax, https://arxiv.org/abs/1805.02867.
  */
 import { getWebGPUDevice, numpy as np } from "@jax-js/jax";
-import { isArray } from "../../attention/positions.js";
 import { resolveWindow } from "../../attention/attention.js";
-import { peArrays, type AttentionPE } from "../../attention/spec.js";
-import { fromHFConfig } from "../../pe/rope/hfConfig.js";
+import { isArray } from "../../attention/positions.js";
+import { type AttentionPE, peArrays } from "../../attention/spec.js";
+import { qkvShape } from "../../core/shapes.js";
 import { fail } from "../../core/validate.js";
+import { fromHFConfig } from "../../pe/rope/hfConfig.js";
 import {
   checkBufferSize,
   f32Literal,
   GpuTensor,
   grid2d,
+  type KernelLimits,
   PipelineCache,
   resolveLimits,
   storageBuffer,
   uniformBuffer,
-  type KernelLimits,
 } from "./gpuTensor.js";
 import { ROTATE_THREADS, rotateSource, rotateUniforms } from "./rotateShader.js";
 
@@ -194,30 +195,31 @@ export async function flashAttention(q: np.Array, k: np.Array, v: np.Array, opti
   };
   const shp = (x: np.Array) => `(${x.shape.join(", ")})`;
   const shapes = () => `q=${shp(q)}, k=${shp(k)}, v=${shp(v)}`;
-  if (q.ndim !== 4 || k.ndim !== 4 || v.ndim !== 4) abort(`q, k, v must be (B, H, L, D), got ${shapes()}`);
-  const [B, H, L, D] = q.shape;
-  const [Bk, Hkv, S, Dk] = k.shape;
-  const Dv = v.shape[3];
-  if (Bk !== B || v.shape[0] !== B || Dk !== D || v.shape[1] !== Hkv || v.shape[2] !== S) {
-    abort(`q, k, v shapes mismatch: ${shapes()} (need k (B, Hkv, S, D) and v (B, Hkv, S, Dv))`);
-  }
-  for (const [name, x] of [["q", q], ["k", k], ["v", v]] as const) {
+  const { B, H, L, D, Hkv, S, Dv } = qkvShape(q, k, v, true, abort);
+  for (const [name, x] of [
+    ["q", q],
+    ["k", k],
+    ["v", v],
+  ] as const) {
     if (x.dtype !== np.float32 && x.dtype !== np.float16) abort(`${name} must be float32 or float16, got ${x.dtype} (${shapes()})`);
     if (x.device !== "webgpu") abort(`${name} must be on the webgpu device, got ${x.device} (${shapes()})`);
   }
   // float16 storage: q, k, v read as f16 and widened to f32, every sum in f32, the output f32
   const half = q.dtype === np.float16;
-  if (k.dtype !== q.dtype || v.dtype !== q.dtype) abort(`q, k and v must share one dtype, got ${q.dtype}, ${k.dtype}, ${v.dtype} (${shapes()})`);
-  if (half && !getWebGPUDevice().features.has("shader-f16")) abort("float16 q, k, v need the adapter's shader-f16 feature, which this device lacks; pass float32");
+  if (k.dtype !== q.dtype || v.dtype !== q.dtype)
+    abort(`q, k and v must share one dtype, got ${q.dtype}, ${k.dtype}, ${v.dtype} (${shapes()})`);
+  if (half && !getWebGPUDevice().features.has("shader-f16"))
+    abort("float16 q, k, v need the adapter's shader-f16 feature, which this device lacks; pass float32");
   if (half && pe.type === "rotary") abort("RoPE with float16 storage is not supported by the fused kernel; pass float32 q, k, v");
   if (B < 1 || H < 1 || L < 1 || S < 1) abort(`B, H, L and S must be >= 1, got ${shapes()}`);
-  if (H % Hkv !== 0) abort(`query heads (${H}) must be a multiple of key/value heads (${Hkv}), got ${shapes()}`);
-  if (D < 1 || D > MAX_HEAD_DIM || Dv < 1 || Dv > MAX_HEAD_DIM) abort(`head dimensions D = ${D} and Dv = ${Dv} must be in [1, ${MAX_HEAD_DIM}] (${shapes()})`);
+  if (D < 1 || D > MAX_HEAD_DIM || Dv < 1 || Dv > MAX_HEAD_DIM)
+    abort(`head dimensions D = ${D} and Dv = ${Dv} must be in [1, ${MAX_HEAD_DIM}] (${shapes()})`);
   const queryOffset = options.queryOffset ?? S - L;
   if (!Number.isInteger(queryOffset) || queryOffset < 0 || queryOffset >= UNBOUNDED) {
     abort(`options.queryOffset must be an integer >= 0, got ${queryOffset} (${shapes()})`);
   }
-  if ((options as { paddingMask?: unknown }).paddingMask !== undefined) abort("padding masks are not supported by the fused kernel; use attention()");
+  if ((options as { paddingMask?: unknown }).paddingMask !== undefined)
+    abort("padding masks are not supported by the fused kernel; use attention()");
   const causal = options.causal ?? false;
   const window = resolveWindow(options.window, causal, abort);
   const left = window ? Math.min(window[0], UNBOUNDED) : UNBOUNDED;
@@ -228,9 +230,12 @@ export async function flashAttention(q: np.Array, k: np.Array, v: np.Array, opti
   if (stripes !== undefined) {
     const [gh, gw] = Array.isArray(stripes.grid) ? stripes.grid : [NaN, NaN];
     if (!Number.isInteger(gh) || !Number.isInteger(gw) || gh < 1 || gw < 1 || gh * gw !== L || S !== L || queryOffset !== 0) {
-      abort(`options.stripes.grid must be [height, width] with height * width = L = S and queryOffset 0, got grid ${JSON.stringify(stripes.grid)}, queryOffset ${queryOffset} (${shapes()})`);
+      abort(
+        `options.stripes.grid must be [height, width] with height * width = L = S and queryOffset 0, got grid ${JSON.stringify(stripes.grid)}, queryOffset ${queryOffset} (${shapes()})`,
+      );
     }
-    if (stripes.axis !== "rows" && stripes.axis !== "columns") abort(`options.stripes.axis must be "rows" or "columns", got ${JSON.stringify(stripes.axis)}`);
+    if (stripes.axis !== "rows" && stripes.axis !== "columns")
+      abort(`options.stripes.axis must be "rows" or "columns", got ${JSON.stringify(stripes.axis)}`);
     const extent = stripes.axis === "rows" ? gh : gw;
     if (!Number.isInteger(stripes.width) || stripes.width < 1 || stripes.width > extent) {
       abort(`options.stripes.width must be an integer in [1, ${extent}] (the grid's ${stripes.axis}), got ${stripes.width}`);
@@ -249,21 +254,31 @@ export async function flashAttention(q: np.Array, k: np.Array, v: np.Array, opti
   const device = getWebGPUDevice();
   const limits = resolveLimits(device, options.limits);
   const workgroupBytes = Math.min(device.limits.maxComputeWorkgroupStorageSize, options.limits?.maxComputeWorkgroupStorageSize ?? Infinity);
-  const tiling = chooseTiling(D, Dv, workgroupBytes) ?? abort(`no tiling of D = ${D}, Dv = ${Dv} fits ${workgroupBytes} bytes of workgroup memory`);
+  const tiling =
+    chooseTiling(D, Dv, workgroupBytes) ?? abort(`no tiling of D = ${D}, Dv = ${Dv} fits ${workgroupBytes} bytes of workgroup memory`);
   const JC = options.keyBlock ?? tiling.maxJC;
   if (!Number.isInteger(Math.log2(JC)) || JC < 4 || JC > tiling.maxJC) {
-    abort(`options.keyBlock must be a power of two in [4, ${tiling.maxJC}] (workgroup memory ${workgroupBytes} bytes for D = ${D}, Dv = ${Dv}), got ${JC}`);
+    abort(
+      `options.keyBlock must be a power of two in [4, ${tiling.maxJC}] (workgroup memory ${workgroupBytes} bytes for D = ${D}, Dv = ${Dv}), got ${JC}`,
+    );
   }
   const qTiles = Math.ceil(L / tiling.BQ);
   const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
-  if (qTiles > maxGroups || H > maxGroups || B > maxGroups) abort(`grid (${qTiles}, ${H}, ${B}) workgroups exceeds the device's ${maxGroups} per dimension (${shapes()})`);
+  if (qTiles > maxGroups || H > maxGroups || B > maxGroups)
+    abort(`grid (${qTiles}, ${H}, ${B}) workgroups exceeds the device's ${maxGroups} per dimension (${shapes()})`);
   try {
     const bytes = half ? 2 : 4;
     checkBufferSize(FN, `q ${shp(q)} ${q.dtype}`, q.size * bytes, limits);
     checkBufferSize(FN, `k ${shp(k)} ${k.dtype}`, k.size * bytes, limits);
     checkBufferSize(FN, `v ${shp(v)} ${v.dtype}`, v.size * bytes, limits);
     checkBufferSize(FN, `output (${B}, ${H}, ${L}, ${Dv}) float32`, B * H * L * Dv * 4, limits);
-    for (const e of plan.extras) checkBufferSize(FN, `positional-encoding array of ${e instanceof Float32Array ? e.length : e.size} floats`, (e instanceof Float32Array ? e.length : e.size) * 4, limits);
+    for (const e of plan.extras)
+      checkBufferSize(
+        FN,
+        `positional-encoding array of ${e instanceof Float32Array ? e.length : e.size} floats`,
+        (e instanceof Float32Array ? e.length : e.size) * 4,
+        limits,
+      );
   } catch (err) {
     for (const a of owned) a.dispose();
     throw err;
@@ -376,7 +391,7 @@ function planPE(pe: AttentionPE, H: number, Hkv: number, D: number, queryPositio
     case "none":
       return { kind: "none", extras: [], key: "none" };
     case "contextual":
-      return abort("CoPE (pe.type \"contextual\") is not supported by the fused kernel; use attention()");
+      return abort('CoPE (pe.type "contextual") is not supported by the fused kernel; use attention()');
     case "rotary": {
       if (pe.xpos) abort("xPos is not supported by the fused kernel; use attention()");
       const n = pe.heads ?? H;
@@ -386,13 +401,22 @@ function planPE(pe: AttentionPE, H: number, Hkv: number, D: number, queryPositio
       // as the composite: the current length is max(query position) + 1 ("dynamic" and "longrope" scaling follow it)
       let seqLen = -Infinity;
       for (let i = 0; i < queryPositions.length; i++) seqLen = Math.max(seqLen, queryPositions[i] + 1);
-      const fr = "hfConfig" in pe.frequencies ? fromHFConfig(pe.frequencies.hfConfig, { seqLen, layerType: pe.frequencies.layerType }) : pe.frequencies;
+      const fr =
+        "hfConfig" in pe.frequencies
+          ? fromHFConfig(pe.frequencies.hfConfig, { seqLen, layerType: pe.frequencies.layerType })
+          : pe.frequencies;
       const inv = Float32Array.from(fr.invFreq);
       const R = 2 * inv.length;
       if (inv.length < 1 || R > D) abort(`rotary invFreq must hold 1..D/2 = ${Math.floor(D / 2)} frequencies, got ${inv.length}`);
-      if (pe.pairing !== "halves" && pe.pairing !== "interleaved") abort(`pe.pairing must be "halves" or "interleaved", got ${JSON.stringify(pe.pairing)}`);
+      if (pe.pairing !== "halves" && pe.pairing !== "interleaved")
+        abort(`pe.pairing must be "halves" or "interleaved", got ${JSON.stringify(pe.pairing)}`);
       const factor = fr.attentionFactor ?? 1;
-      return { kind: "rotary", extras: [inv], key: `rotary:${R}:${pe.pairing}`, rotary: { R, pairing: pe.pairing, rotQ: H - n, rotK: Hkv - (n / H) * Hkv, factor } };
+      return {
+        kind: "rotary",
+        extras: [inv],
+        key: `rotary:${R}:${pe.pairing}`,
+        rotary: { R, pairing: pe.pairing, rotQ: H - n, rotK: Hkv - (n / H) * Hkv, factor },
+      };
     }
     case "bias":
       switch (pe.kind) {
@@ -411,15 +435,27 @@ function planPE(pe: AttentionPE, H: number, Hkv: number, D: number, queryPositio
           const half = bidirectional ? Math.floor(numBuckets / 2) : numBuckets;
           const maxExact = Math.floor(half / 2);
           if (!Number.isInteger(numBuckets) || !Number.isInteger(maxDistance) || maxExact < 1 || maxDistance <= maxExact) {
-            abort(`T5 needs integer numBuckets leaving exact buckets and maxDistance > ${maxExact}, got numBuckets ${numBuckets}, maxDistance ${maxDistance}`);
+            abort(
+              `T5 needs integer numBuckets leaving exact buckets and maxDistance > ${maxExact}, got numBuckets ${numBuckets}, maxDistance ${maxDistance}`,
+            );
           }
           checkArray("pe.table", pe.table, [numBuckets, H]);
-          return { kind: "t5", extras: [pe.table], key: `t5:${bidirectional}:${numBuckets}:${maxDistance}`, t5: { bidirectional, numBuckets, maxDistance } };
+          return {
+            kind: "t5",
+            extras: [pe.table],
+            key: `t5:${bidirectional}:${numBuckets}:${maxDistance}`,
+            t5: { bidirectional, numBuckets, maxDistance },
+          };
         }
         case "kerple": {
           checkArray("pe.r1", pe.r1, [H]);
           checkArray("pe.r2", pe.r2, [H]);
-          const kind = pe.variant === "log" ? "kerple-log" : pe.variant === "power" ? "kerple-power" : abort(`pe.variant must be "log" or "power", got ${JSON.stringify(pe.variant)}`);
+          const kind =
+            pe.variant === "log"
+              ? "kerple-log"
+              : pe.variant === "power"
+                ? "kerple-power"
+                : abort(`pe.variant must be "log" or "power", got ${JSON.stringify(pe.variant)}`);
           return { kind, extras: [pe.r1, pe.r2], key: kind };
         }
         case "fire":
@@ -504,7 +540,15 @@ function rowLoader(name: string, buf: string, n: number, chunk4: number, half: b
 }
 
 /** WGSL of the attention kernel for one configuration (module header: the tiling). */
-function flashSource(D: number, Dv: number, tiling: Tiling, JC: number, plan: Plan, stripes: "rows" | "columns" | null, half: boolean): string {
+function flashSource(
+  D: number,
+  Dv: number,
+  tiling: Tiling,
+  JC: number,
+  plan: Plan,
+  stripes: "rows" | "columns" | null,
+  half: boolean,
+): string {
   const { BQ, DC4, stage4 } = tiling;
   const BK = KEY_TILE;
   const BK4 = BK / 4;
@@ -605,10 +649,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   if (tLast - P.left < i32(P.S)) {
     lo = max(0, tFirst - P.left);
     hi = min(hi, tLast + P.right);
-  }${stripes === "rows" ? `
+  }${
+    stripes === "rows"
+      ? `
   // horizontal stripes are contiguous runs of tokens: keys of the block's first to last stripe
   lo = max(lo, stripe(tFirst) * P.gridW * P.stripeW);
-  hi = min(hi, (stripe(tLast) + 1) * P.gridW * P.stripeW - 1);` : ""}
+  hi = min(hi, (stripe(tLast) + 1) * P.gridW * P.stripeW - 1);`
+      : ""
+  }
 
   ${each(rows, (a) => `var m${a} = LOWEST;\n    var l${a} = 0.0;`)}
   ${outs((a, n) => `var o${a}_${n} = vec4<f32>(0.0);`, "\n  ")}
@@ -637,7 +685,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     ${each(rows, (a) => `var mx${a} = LOWEST;`)}
     // a tile whose keys all exist and are visible to every query of the block needs no mask
     let inside = j0 + ${BK}u <= P.S && tLast - i32(j0) <= P.left && i32(j0 + ${BK - 1}u) - tFirst <= P.right${
-      stripes === "rows" ? " && stripe(tFirst) == stripe(tLast) && stripe(i32(j0)) == stripe(tFirst) && stripe(i32(j0 + " + String(BK - 1) + "u)) == stripe(tFirst)" : stripes === "columns" ? " && false" : ""
+      stripes === "rows"
+        ? " && stripe(tFirst) == stripe(tLast) && stripe(i32(j0)) == stripe(tFirst) && stripe(i32(j0 + " +
+          String(BK - 1) +
+          "u)) == stripe(tFirst)"
+        : stripes === "columns"
+          ? " && false"
+          : ""
     };
     if (inside) {
       ${each(rows, (a) => `mx${a} = max(max(s${a}_0, s${a}_1), max(s${a}_2, s${a}_3));`, "\n      ")}
@@ -674,7 +728,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
           .map((n) => {
             const guard = colGuard.replace("NN", `${n}u`);
             const vs = [0, 1, 2, 3].map((e) => `let v${e} = stage[(4u * j4 + ${e}u) * ${DV4}u + tx + ${16 * n}u];`).join(" ");
-            const fmas = rows.map((a) => `o${a}_${n} = fma(vec4<f32>(pa${a}.w), v3, fma(vec4<f32>(pa${a}.z), v2, fma(vec4<f32>(pa${a}.y), v1, fma(vec4<f32>(pa${a}.x), v0, o${a}_${n}))));`).join("\n          ");
+            const fmas = rows
+              .map(
+                (a) =>
+                  `o${a}_${n} = fma(vec4<f32>(pa${a}.w), v3, fma(vec4<f32>(pa${a}.z), v2, fma(vec4<f32>(pa${a}.y), v1, fma(vec4<f32>(pa${a}.x), v0, o${a}_${n}))));`,
+              )
+              .join("\n          ");
             return `${guard}{\n          ${vs}\n          ${fmas}\n        }`;
           })
           .join("\n        ")}

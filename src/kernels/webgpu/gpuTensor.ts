@@ -106,7 +106,10 @@ export function checkBufferSize(fn: string, what: string, bytes: number, limits:
 /** A new STORAGE buffer, at least 4 bytes, filled with `values` when given. */
 export function storageBuffer(device: GPUDevice, bytes: number, values?: Float32Array | Uint32Array, extraUsage = 0): GPUBuffer {
   const size = Math.max(4, Math.ceil(bytes / 4) * 4);
-  const buffer = device.createBuffer({ size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST | extraUsage });
+  const buffer = device.createBuffer({
+    size,
+    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST | extraUsage,
+  });
   if (values && values.byteLength > 0) device.queue.writeBuffer(buffer, 0, values.buffer, values.byteOffset, values.byteLength);
   return buffer;
 }
@@ -131,7 +134,11 @@ export class PipelineCache {
     if (!pipeline) {
       const module = device.createShaderModule({ code: source() });
       const errors = (await module.getCompilationInfo()).messages.filter((m) => m.type === "error");
-      if (errors.length > 0) fail(fn, `WGSL compilation failed for configuration ${key}: ${errors.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join("; ")}`);
+      if (errors.length > 0)
+        fail(
+          fn,
+          `WGSL compilation failed for configuration ${key}: ${errors.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join("; ")}`,
+        );
       pipeline = await device.createComputePipelineAsync({ layout: "auto", compute: { module, entryPoint: "main" } });
       cache.set(key, pipeline);
     }

@@ -75,6 +75,7 @@
  */
 import { getWebGPUDevice, numpy as np } from "@jax-js/jax";
 import type { KernelizedRpeOptions } from "../../attention/kernelized.js";
+import { qkvShape } from "../../core/shapes.js";
 import { describe, fail } from "../../core/validate.js";
 import { fftSharedWgsl, paddedSize, splitFactors, twiddleTable } from "./fft.js";
 import {
@@ -82,11 +83,11 @@ import {
   f32Literal,
   GpuTensor,
   grid2d,
+  type KernelLimits,
   PipelineCache,
   resolveLimits,
   storageBuffer,
   uniformBuffer,
-  type KernelLimits,
 } from "./gpuTensor.js";
 
 export interface KernelizedFusedOptions extends Omit<KernelizedRpeOptions, "memory"> {
@@ -114,7 +115,7 @@ const POINTS_PER_GROUP = 4 * WG;
 /** Channel pairs per workgroup in the first and last pass, at most. */
 const MAX_PAIR_BATCH = 8;
 /** Largest head dimension D (a query or key row is kept in registers). */
-export const MAX_HEAD_DIM = 256;
+export const MAX_KERNELIZED_HEAD_DIM = 256;
 /** Largest number of features M (a query's exponents are kept in registers). */
 export const MAX_FEATURES = 512;
 const LOWEST = f32Literal(-3.4028234663852886e38);
@@ -175,7 +176,11 @@ export async function kernelizedAttentionFused(q: np.Array, k: np.Array, v: np.A
 
 /** The plan of a call, without running it (for tests and benchmarks). */
 export function planKernelizedFused(
-  B: number, H: number, L: number, M: number, Dv: number,
+  B: number,
+  H: number,
+  L: number,
+  M: number,
+  Dv: number,
   opts: { limits?: KernelLimits; maxWorkgroupFft?: number; maxScratchBytes?: number } = {},
 ): KernelizedFusedPlan {
   const device = getWebGPUDevice();
@@ -233,33 +238,39 @@ interface Pipes {
 }
 
 async function prepare(
-  q: np.Array, k: np.Array, v: np.Array, options: KernelizedFusedOptions, projection: np.Array | undefined, rpeArray: np.Array | undefined,
+  q: np.Array,
+  k: np.Array,
+  v: np.Array,
+  options: KernelizedFusedOptions,
+  projection: np.Array | undefined,
+  rpeArray: np.Array | undefined,
 ): Promise<Setup> {
   const shp = (x: np.Array) => `(${x.shape.join(", ")})`;
   const shapes = () => `q=${shp(q)}, k=${shp(k)}, v=${shp(v)}`;
-  if (q.ndim !== 4 || k.ndim !== 4 || v.ndim !== 4) fail(FN, `q, k, v must be (B, H, L, D), (B, H, L, D), (B, H, L, Dv), got ${shapes()}`);
-  const [B, H, L, D] = q.shape;
-  const Dv = v.shape[3];
-  if (k.shape.some((s, i) => s !== q.shape[i]) || v.shape[0] !== B || v.shape[1] !== H || v.shape[2] !== L) {
-    fail(FN, `q, k, v shapes mismatch: ${shapes()} (need q, k (B, H, L, D) and v (B, H, L, Dv))`);
-  }
-  for (const [name, x] of [["q", q], ["k", k], ["v", v]] as const) {
+  const { B, H, L, D, Dv } = qkvShape(q, k, v, false, (m) => fail(FN, m));
+  for (const [name, x] of [
+    ["q", q],
+    ["k", k],
+    ["v", v],
+  ] as const) {
     if (x.dtype !== np.float32) fail(FN, `${name} must be float32, got ${x.dtype} (${shapes()})`);
     if (x.device !== "webgpu") fail(FN, `${name} must be on the webgpu device, got ${x.device} (${shapes()})`);
   }
   if (B < 1 || H < 1 || L < 1 || D < 1 || Dv < 1) fail(FN, `B, H, L, D and Dv must be >= 1, got ${shapes()}`);
-  if (D > MAX_HEAD_DIM) fail(FN, `head dimension D = ${D} must be <= ${MAX_HEAD_DIM} (${shapes()})`);
+  if (D > MAX_KERNELIZED_HEAD_DIM) fail(FN, `head dimension D = ${D} must be <= ${MAX_KERNELIZED_HEAD_DIM} (${shapes()})`);
   if (typeof options?.causal !== "boolean") fail(FN, `options.causal must be true or false, got ${describe(options?.causal)}`);
-  if (options.qkNorm !== "l2" && options.qkNorm !== "none") fail(FN, `options.qkNorm must be "l2" or "none", got ${describe(options.qkNorm)}`);
+  if (options.qkNorm !== "l2" && options.qkNorm !== "none")
+    fail(FN, `options.qkNorm must be "l2" or "none", got ${describe(options.qkNorm)}`);
   const spec = options.features;
   const kind = (spec as { kind?: unknown } | undefined)?.kind;
-  if (kind !== "prf" && kind !== "relu" && kind !== "eluPlusOne") fail(FN, `options.features.kind must be "prf", "relu" or "eluPlusOne", got ${describe(kind)}`);
+  if (kind !== "prf" && kind !== "relu" && kind !== "eluPlusOne")
+    fail(FN, `options.features.kind must be "prf", "relu" or "eluPlusOne", got ${describe(kind)}`);
   if (spec.kind === "prf" && spec.inputScale !== "softmax" && spec.inputScale !== "none") {
     fail(FN, `options.features.inputScale must be "softmax" or "none", got ${describe(spec.inputScale)}`);
   }
   let M = D;
   if (spec.kind !== "eluPlusOne") {
-    if (!projection || projection.ndim !== 2 || projection.shape[1] !== D || projection.dtype !== np.float32 || projection.device !== "webgpu") {
+    if (projection?.ndim !== 2 || projection.shape[1] !== D || projection.dtype !== np.float32 || projection.device !== "webgpu") {
       const got = projection ? `${shp(projection)} ${projection.dtype} on ${projection.device}` : describe(spec.projection);
       fail(FN, `options.features.projection must be (M, D) = (M, ${D}) float32 on webgpu, got ${got}`);
     }
@@ -267,12 +278,22 @@ async function prepare(
     if (M < 1 || M > MAX_FEATURES) fail(FN, `the number of features M = ${M} must be in [1, ${MAX_FEATURES}]`);
   }
   const eps = options.eps ?? 0;
-  if (typeof eps !== "number" || !Number.isFinite(eps) || eps < 0) fail(FN, `options.eps must be a finite number >= 0, got ${describe(eps)}`);
+  if (typeof eps !== "number" || !Number.isFinite(eps) || eps < 0)
+    fail(FN, `options.eps must be a finite number >= 0, got ${describe(eps)}`);
   const K = 2 * L - 1;
   let rpeValues: Float32Array | null = null;
   if (rpeArray) {
-    if (rpeArray.ndim !== 2 || rpeArray.shape[0] !== H || rpeArray.shape[1] !== K || rpeArray.dtype !== np.float32 || rpeArray.device !== "webgpu") {
-      fail(FN, `options.rpe must be (H, 2L-1) = (${H}, ${K}) float32 on webgpu, got ${shp(rpeArray)} ${rpeArray.dtype} on ${rpeArray.device}`);
+    if (
+      rpeArray.ndim !== 2 ||
+      rpeArray.shape[0] !== H ||
+      rpeArray.shape[1] !== K ||
+      rpeArray.dtype !== np.float32 ||
+      rpeArray.device !== "webgpu"
+    ) {
+      fail(
+        FN,
+        `options.rpe must be (H, 2L-1) = (${H}, ${K}) float32 on webgpu, got ${shp(rpeArray)} ${rpeArray.dtype} on ${rpeArray.device}`,
+      );
     }
   } else if (options.rpe !== undefined) {
     const values = options.rpe as ArrayLike<number>;
@@ -282,7 +303,10 @@ async function prepare(
     for (let i = 0; i < values.length; i++) {
       if (!Number.isFinite(values[i])) {
         const h = Math.floor(i / K);
-        fail(FN, `options.rpe[${h}][${i - h * K}] (head ${h}, offset j-i = ${i - h * K - (L - 1)}) must be finite, got ${describe(values[i])}`);
+        fail(
+          FN,
+          `options.rpe[${h}][${i - h * K}] (head ${h}, offset j-i = ${i - h * K - (L - 1)}) must be finite, got ${describe(values[i])}`,
+        );
       }
     }
     rpeValues = Float32Array.from(values);
@@ -317,17 +341,28 @@ async function prepare(
 }
 
 function plan(
-  device: GPUDevice, B: number, H: number, L: number, M: number, Dv: number, limits: Required<KernelLimits>,
-  maxWorkgroupFft: number | undefined, maxScratchBytes: number | undefined,
+  device: GPUDevice,
+  B: number,
+  H: number,
+  L: number,
+  M: number,
+  Dv: number,
+  limits: Required<KernelLimits>,
+  maxWorkgroupFft: number | undefined,
+  maxScratchBytes: number | undefined,
 ): KernelizedFusedPlan {
   const n = Math.max(2, 2 ** Math.ceil(Math.log2(2 * L - 1)));
   const capacity = capacityOf(device);
   const maxFft = maxWorkgroupFft ?? capacity;
   if (!Number.isInteger(maxFft) || maxFft < 2 || maxFft > capacity || floorPow2(maxFft) !== maxFft) {
-    fail(FN, `options.maxWorkgroupFft must be a power of two in [2, ${capacity}] (workgroup memory ${device.limits.maxComputeWorkgroupStorageSize} bytes), got ${describe(maxWorkgroupFft)}`);
+    fail(
+      FN,
+      `options.maxWorkgroupFft must be a power of two in [2, ${capacity}] (workgroup memory ${device.limits.maxComputeWorkgroupStorageSize} bytes), got ${describe(maxWorkgroupFft)}`,
+    );
   }
   const scratchCap = maxScratchBytes ?? Infinity;
-  if (typeof scratchCap !== "number" || !(scratchCap > 0)) fail(FN, `options.maxScratchBytes must be a number > 0, got ${describe(maxScratchBytes)}`);
+  if (typeof scratchCap !== "number" || !(scratchCap > 0))
+    fail(FN, `options.maxScratchBytes must be a number > 0, got ${describe(maxScratchBytes)}`);
   const N0 = Math.min(n, FIRST_LEVEL, maxFft);
   const S0 = n / N0;
   const columns = Math.min(S0, WG / (N0 / 2));
@@ -340,8 +375,11 @@ function plan(
   const cap = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize, scratchCap);
   const units = Math.floor(cap / unit);
   if (units < 1) {
-    fail(FN, `one channel pair of one head, ${n} complex float32 (L = ${L}), needs ${unit} bytes of scratch, more than allowed ` +
-      `(maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize}, maxBufferSize ${limits.maxBufferSize}, maxScratchBytes ${scratchCap})`);
+    fail(
+      FN,
+      `one channel pair of one head, ${n} complex float32 (L = ${L}), needs ${unit} bytes of scratch, more than allowed ` +
+        `(maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize}, maxBufferSize ${limits.maxBufferSize}, maxScratchBytes ${scratchCap})`,
+    );
   }
   const BH = B * H;
   const chunks: Chunk[] = [];
@@ -351,11 +389,13 @@ function plan(
     const per = Math.floor(units / Mp);
     pairBatch = Math.min(pairBatch, per);
     const dPer = Math.floor(per / pairBatch) * pairBatch;
-    for (let bh = 0; bh < BH; bh++) for (const [d0, d1] of ranges(V, dPer)) chunks.push({ bh0: bh, bhN: 1, d0, dN: d1 - d0, mp0: 0, mpN: Mp });
+    for (let bh = 0; bh < BH; bh++)
+      for (const [d0, d1] of ranges(V, dPer)) chunks.push({ bh0: bh, bhN: 1, d0, dN: d1 - d0, mp0: 0, mpN: Mp });
   } else {
     pairBatch = 1;
     for (let bh = 0; bh < BH; bh++) {
-      for (let d = 0; d < V; d++) for (const [m0, m1] of ranges(Mp, units)) chunks.push({ bh0: bh, bhN: 1, d0: d, dN: 1, mp0: m0, mpN: m1 - m0 });
+      for (let d = 0; d < V; d++)
+        for (const [m0, m1] of ranges(Mp, units)) chunks.push({ bh0: bh, bhN: 1, d0: d, dN: 1, mp0: m0, mpN: m1 - m0 });
     }
   }
   const scratchBytes = Math.max(...chunks.map((c) => c.bhN * c.dN * c.mpN * unit));
@@ -407,8 +447,15 @@ function capacityOf(device: GPUDevice): number {
 }
 
 async function compile(
-  device: GPUDevice, D: number, M: number, Dv: number, spec: KernelizedFusedOptions["features"], qkNorm: "l2" | "none",
-  causal: boolean, hasRpe: boolean, p: KernelizedFusedPlan,
+  device: GPUDevice,
+  D: number,
+  M: number,
+  Dv: number,
+  spec: KernelizedFusedOptions["features"],
+  qkNorm: "l2" | "none",
+  causal: boolean,
+  hasRpe: boolean,
+  p: KernelizedFusedPlan,
 ): Promise<Pipes> {
   const get = (key: string, source: () => string) => pipelines.get(device, FN, key, source);
   const feat = spec.kind === "prf" ? `prf:${spec.inputScale}` : spec.kind;
@@ -421,11 +468,17 @@ async function compile(
   const pb = p.pairBatch;
   const W0 = p.columns;
   return {
-    featQ: await get(`feat:q:${feat}:${qkNorm}:${D}:${M}`, () => featuresSource("query", spec.kind, spec.kind === "prf" ? spec.inputScale : "none", qkNorm, D, M)),
-    featK: await get(`feat:k:${feat}:${qkNorm}:${D}:${M}`, () => featuresSource("key", spec.kind, spec.kind === "prf" ? spec.inputScale : "none", qkNorm, D, M)),
+    featQ: await get(`feat:q:${feat}:${qkNorm}:${D}:${M}`, () =>
+      featuresSource("query", spec.kind, spec.kind === "prf" ? spec.inputScale : "none", qkNorm, D, M),
+    ),
+    featK: await get(`feat:k:${feat}:${qkNorm}:${D}:${M}`, () =>
+      featuresSource("key", spec.kind, spec.kind === "prf" ? spec.inputScale : "none", qkNorm, D, M),
+    ),
     keyFinal: spec.kind === "prf" ? await get(`keyfinal:${M}`, () => keyFinalSource(M)) : null,
     gBuild: await get(`g:${causal}:${hasRpe}`, () => gSource(causal, hasRpe)),
-    specStrided: await Promise.all([level0, ...middle].map((l) => get(`strided:f:${l.N}:${l.W}`, () => stridedSource(l.N, l.W, "forward")))),
+    specStrided: await Promise.all(
+      [level0, ...middle].map((l) => get(`strided:f:${l.N}:${l.W}`, () => stridedSource(l.N, l.W, "forward"))),
+    ),
     specLast: await get(`last:spectrum:${Nl}:${rows}`, () => lastSource(Nl, rows, "spectrum")),
     first: await get(`first:${N0}:${W0}:${pb}:${M}:${Dv}`, () => firstSource(N0, W0, pb, M, Dv)),
     fwd: await Promise.all(middle.map((l) => get(`strided:f:${l.N}:${l.W}`, () => stridedSource(l.N, l.W, "forward")))),
@@ -494,7 +547,14 @@ function run(s: Setup): GpuTensor {
     dispatch(pipeline, [n, l.S, l.N * l.S, perPair, l.S / l.W, pairs], [tw, data], pairs * perPair);
   };
   stridedLevels.forEach((l, i) => strided(pipes.specStrided[i], l, H, G));
-  const last = (pipeline: GPUComputePipeline, pairs: number, pairsPerBh: number, bh0: number, data: GPUBuffer, spectrum: GPUBuffer | null) => {
+  const last = (
+    pipeline: GPUComputePipeline,
+    pairs: number,
+    pairsPerBh: number,
+    bh0: number,
+    data: GPUBuffer,
+    spectrum: GPUBuffer | null,
+  ) => {
     const total = (pairs * n) / Nl;
     dispatch(pipeline, [n, total, pairsPerBh, bh0, H], spectrum ? [tw, data, spectrum] : [tw, data], Math.ceil(total / rows));
   };
@@ -510,7 +570,10 @@ function run(s: Setup): GpuTensor {
     dispatch(pipes.first, words, [tw, scratch, phiK, buffers.v], c.bhN * c.mpN * dBlocks * colBlocks);
     stridedLevels.slice(1).forEach((l, i) => strided(pipes.fwd[i], l, pairs, scratch));
     last(pipes.last, pairs, c.dN * c.mpN, c.bh0, scratch, G);
-    stridedLevels.slice(1).reverse().forEach((l, i) => strided(pipes.inv[pipes.inv.length - 1 - i], l, pairs, scratch));
+    stridedLevels
+      .slice(1)
+      .reverse()
+      .forEach((l, i) => strided(pipes.inv[pipes.inv.length - 1 - i], l, pairs, scratch));
     dispatch(pipes.contract, [...words, c.mp0 > 0 ? 1 : 0], [tw, scratch, phiQ, numDen], c.bhN * dBlocks * colBlocks);
   }
 
@@ -573,7 +636,14 @@ const ORDER_KEY = `fn orderKey(x: f32) -> u32 { let b = bitcast<u32>(x); return 
 fn fromOrderKey(u: u32) -> f32 { return bitcast<f32>(select(~u, u & 0x7fffffffu, (u & 0x80000000u) != 0u)); }`;
 
 /** Features of one role: a row per invocation, 64 rows of one (batch, head) per workgroup. */
-function featuresSource(role: "query" | "key", kind: "prf" | "relu" | "eluPlusOne", inputScale: "softmax" | "none", qkNorm: "l2" | "none", D: number, M: number): string {
+function featuresSource(
+  role: "query" | "key",
+  kind: "prf" | "relu" | "eluPlusOne",
+  inputScale: "softmax" | "none",
+  qkNorm: "l2" | "none",
+  D: number,
+  M: number,
+): string {
   const keyMax = kind === "prf" && role === "key";
   const inv = f32Literal(1 / Math.sqrt(M));
   let body: string;
@@ -698,9 +768,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     var val = 0.0;
     if (t < L) {
       val = ${c("L - 1u - t")};
-    }${causal ? "" : ` else if (t > P.n - L) {
+    }${
+      causal
+        ? ""
+        : ` else if (t > P.n - L) {
       val = ${c("L - 1u + (P.n - t)")};
-    }`}
+    }`
+    }
     g[h * P.n + t] = vec2<f32>(val, 0.0);
   }
 }
@@ -813,14 +887,16 @@ function staged(size: number): string {
   return `{\n    ${loads.join("\n    ")}\n    ${stores.join("\n    ")}\n  }`;
 }
 
-const CHUNK_PARAMS = "L: u32, n: u32, S0: u32, colBlocks: u32, dBlocks: u32, Mpc: u32, Dc: u32, d0: u32, mp0: u32, bh0: u32, bhN: u32, split: u32";
+const CHUNK_PARAMS =
+  "L: u32, n: u32, S0: u32, colBlocks: u32, dBlocks: u32, Mpc: u32, Dc: u32, d0: u32, mp0: u32, bh0: u32, bhN: u32, split: u32";
 
 /**
  * W_n^x for x < n as W_{n / 2^s}^{x >> s} W_n^{x mod 2^s} (s = P.split): two
  * entries of short tables that stay in cache, where the twiddles of level 0
  * (x = r f over the whole table) would each touch a different cache line.
  */
-const LEVEL0_TWIDDLE = "fn twn(x: u32) -> vec2<f32> { return cmul(tw[(P.n >> P.split) + (x >> P.split)], tw[P.n + (x & ((1u << P.split) - 1u))]); }";
+const LEVEL0_TWIDDLE =
+  "fn twn(x: u32) -> vec2<f32> { return cmul(tw[(P.n >> P.split) + (x >> P.split)], tw[P.n + (x & ((1u << P.split) - 1u))]); }";
 
 /**
  * Level 0 forward with the outer products formed on load: per (batch x head,
@@ -942,7 +1018,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let mcol = lid % ${W}u;
   let mt = mt0 * P.S0 + cb * ${W}u + mcol;
   let mine = mt0 < ${N0 / 2}u && mt < P.L;
-  ${range(PB).map((j) => `var acc${j} = 0.0;`).join(" ")}
+  ${range(PB)
+    .map((j) => `var acc${j} = 0.0;`)
+    .join(" ")}
   for (var mpl = 0u; mpl < P.Mpc; mpl++) {
     mp = mpl;
     ${staged(size)}
@@ -955,13 +1033,20 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     workgroupBarrier();
     fftShared(lid);
     if (mine) {
-      ${range(PB).map((j) => `let y${j} = sh[sp(${j * W}u * ${N0}u + mcol * ${N0}u + mt0)]; acc${j} = acc${j} + (qa * y${j}.x - qb * y${j}.y);`).join("\n      ")}
+      ${range(PB)
+        .map((j) => `let y${j} = sh[sp(${j * W}u * ${N0}u + mcol * ${N0}u + mt0)]; acc${j} = acc${j} + (qa * y${j}.x - qb * y${j}.y);`)
+        .join("\n      ")}
     }
     workgroupBarrier();
   }
   if (mine) {
     let row = (bh * P.L + mt) * ${V}u + P.d0 + db * ${PB}u;
-    ${range(PB).map((j) => `if (db * ${PB}u + ${j}u < P.Dc) { numDen[row + ${j}u] = select(acc${j}, numDen[row + ${j}u] + acc${j}, P.accumulate != 0u); }`).join("\n    ")}
+    ${range(PB)
+      .map(
+        (j) =>
+          `if (db * ${PB}u + ${j}u < P.Dc) { numDen[row + ${j}u] = select(acc${j}, numDen[row + ${j}u] + acc${j}, P.accumulate != 0u); }`,
+      )
+      .join("\n    ")}
   }
 }
 `;

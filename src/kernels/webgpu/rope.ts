@@ -23,17 +23,17 @@
  * `apply_rotary_pos_emb`.
  */
 import { getWebGPUDevice, numpy as np } from "@jax-js/jax";
-import { checkPairing, type Pairing } from "../../pe/rope/pairing.js";
 import { fail } from "../../core/validate.js";
+import { checkPairing, type Pairing } from "../../pe/rope/pairing.js";
 import {
   checkBufferSize,
   GpuTensor,
   grid2d,
+  type KernelLimits,
   PipelineCache,
   resolveLimits,
   storageBuffer,
   uniformBuffer,
-  type KernelLimits,
 } from "./gpuTensor.js";
 import { ROTATE_THREADS, rotateSource, rotateUniforms } from "./rotateShader.js";
 
@@ -87,7 +87,8 @@ export async function rope(x: np.Array | GpuTensor, options: RopeKernelOptions):
   if (!Number.isFinite(offset)) abort(`options.offset must be finite, got ${offset}`);
   let pos: Float32Array;
   if (options.positions !== undefined) {
-    if (options.positions.length !== L) abort(`options.positions must hold L = ${L} positions for x ${shapeText}, got ${options.positions.length}`);
+    if (options.positions.length !== L)
+      abort(`options.positions must hold L = ${L} positions for x ${shapeText}, got ${options.positions.length}`);
     pos = Float32Array.from(options.positions);
     if (!pos.every(Number.isFinite)) abort("options.positions must be finite");
   } else {

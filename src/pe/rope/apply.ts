@@ -13,7 +13,7 @@
  * `apply_rotary_pos_emb` (models/gptj).
  */
 import { fail, finite, finiteArray, integer, positionsOf } from "../../core/validate.js";
-import { checkPairing, frequencyIndex, partner, type Pairing } from "./pairing.js";
+import { checkPairing, frequencyIndex, type Pairing, partner } from "./pairing.js";
 
 export interface RopeTables {
   /** (L, rotaryDim) row-major. */

@@ -10,7 +10,7 @@ import { evenDim, positive } from "../../core/validate.js";
 export function inverseFrequencies(rotaryDim: number, base: number): Float64Array {
   evenDim("rope.inverseFrequencies", "rotaryDim", rotaryDim);
   positive("rope.inverseFrequencies", "base", base);
-  return Float64Array.from({ length: rotaryDim / 2 }, (_, i) => Math.pow(base, -(2 * i) / rotaryDim));
+  return Float64Array.from({ length: rotaryDim / 2 }, (_, i) => base ** (-(2 * i) / rotaryDim));
 }
 
 /** Wavelength 2 pi / theta of each frequency, in positions. */

@@ -24,8 +24,8 @@
  *
  * Reference: https://github.com/huggingface/transformers/blob/main/src/transformers/modeling_rope_utils.py
  */
-import { describe as show, fail } from "../../core/validate.js";
-import { ROPE_TYPES, ropeFrequencies, type RopeFrequencies, type RopeParameters, type RopeType } from "./scaling.js";
+import { fail, describe as show } from "../../core/validate.js";
+import { ROPE_TYPES, type RopeFrequencies, type RopeParameters, type RopeType, ropeFrequencies } from "./scaling.js";
 
 /** A parsed `config.json`: only the fields RoPE reads are typed. */
 export interface HFConfig {
@@ -89,7 +89,10 @@ export function parseHFConfig(config: HFConfig, options: Pick<FromHFConfigOption
   const type = rawType as RopeType;
   const field = (name: string) => `rope_parameters.${name}`;
   const base = positiveNumber(field("rope_theta"), rp.rope_theta ?? config.rope_theta ?? config.rotary_emb_base ?? 10000);
-  const partial = positiveNumber(field("partial_rotary_factor"), rp.partial_rotary_factor ?? config.partial_rotary_factor ?? config.rotary_pct ?? 1);
+  const partial = positiveNumber(
+    field("partial_rotary_factor"),
+    rp.partial_rotary_factor ?? config.partial_rotary_factor ?? config.rotary_pct ?? 1,
+  );
   if (partial > 1) fail(FN, `${field("partial_rotary_factor")} must be in (0, 1], got ${partial}`);
   const headDim = headDimOf(config);
   const rotaryDim = Math.trunc(headDim * partial);
@@ -108,7 +111,10 @@ export function parseHFConfig(config: HFConfig, options: Pick<FromHFConfigOption
   const originalMax = (): number => {
     const v = config.original_max_position_embeddings ?? rp.original_max_position_embeddings ?? config.max_position_embeddings;
     if (v === undefined || v === null) {
-      fail(FN, `rope_type "${type}" needs the original context length: set ${field("original_max_position_embeddings")} (or max_position_embeddings)`);
+      fail(
+        FN,
+        `rope_type "${type}" needs the original context length: set ${field("original_max_position_embeddings")} (or max_position_embeddings)`,
+      );
     }
     return positiveInt(field("original_max_position_embeddings"), v);
   };
@@ -132,12 +138,22 @@ export function parseHFConfig(config: HFConfig, options: Pick<FromHFConfigOption
       // transformers: `beta_fast or 32`, `beta_slow or 1` (0 and null take the default)
       const betaFast = optionalNumber("beta_fast") || 32;
       const betaSlow = optionalNumber("beta_slow") || 1;
-      if (betaFast <= 0 || betaSlow <= 0) fail(FN, `${field("beta_fast")} and ${field("beta_slow")} must be > 0, got ${betaFast} and ${betaSlow}`);
+      if (betaFast <= 0 || betaSlow <= 0)
+        fail(FN, `${field("beta_fast")} and ${field("beta_slow")} must be > 0, got ${betaFast} and ${betaSlow}`);
       const truncate = rp.truncate ?? true;
       if (typeof truncate !== "boolean") fail(FN, `${field("truncate")} must be true or false, got ${show(truncate)}`);
       return {
-        type, base, rotaryDim, factor: f, originalMaxPositions: original, betaFast, betaSlow,
-        mscale: optionalNumber("mscale"), mscaleAllDim: optionalNumber("mscale_all_dim"), attentionFactor, truncate,
+        type,
+        base,
+        rotaryDim,
+        factor: f,
+        originalMaxPositions: original,
+        betaFast,
+        betaSlow,
+        mscale: optionalNumber("mscale"),
+        mscaleAllDim: optionalNumber("mscale_all_dim"),
+        attentionFactor,
+        truncate,
       };
     }
     case "longrope": {
@@ -146,7 +162,12 @@ export function parseHFConfig(config: HFConfig, options: Pick<FromHFConfigOption
       const attentionFactor = optionalNumber("attention_factor");
       if (attentionFactor !== null && attentionFactor < 0) fail(FN, `${field("attention_factor")} must be >= 0, got ${attentionFactor}`);
       return {
-        type, base, rotaryDim, factor: f, originalMaxPositions: original, attentionFactor,
+        type,
+        base,
+        rotaryDim,
+        factor: f,
+        originalMaxPositions: original,
+        attentionFactor,
         shortFactor: factorList(field("short_factor"), rp.short_factor, rotaryDim / 2),
         longFactor: factorList(field("long_factor"), rp.long_factor, rotaryDim / 2),
       };
@@ -190,7 +211,9 @@ function rawParameters(config: HFConfig): Record<string, unknown> {
 
 function selectLayer(rp: Record<string, unknown>, config: HFConfig, layerType: string | undefined): Record<string, unknown> {
   const declared = Array.isArray(config.layer_types) ? config.layer_types : [];
-  const nestedKeys = Object.keys(rp).filter((k) => declared.includes(k) || (typeof rp[k] === "object" && rp[k] !== null && !Array.isArray(rp[k])));
+  const nestedKeys = Object.keys(rp).filter(
+    (k) => declared.includes(k) || (typeof rp[k] === "object" && rp[k] !== null && !Array.isArray(rp[k])),
+  );
   if (nestedKeys.length === 0) {
     if (layerType !== undefined) fail(FN, `options.layerType "${layerType}" given, but rope_parameters is not per layer type`);
     return rp;

@@ -98,22 +98,24 @@ export function ropeFrequencies(p: RopeParameters, seqLen?: number): RopeFrequen
       return result(inverseFrequencies(d, p.base).map((f) => f / p.factor));
     case "dynamic": {
       const s = Math.max(seqLen ?? p.maxPositions, p.maxPositions);
-      const base = p.base * Math.pow((p.factor * s) / p.maxPositions - (p.factor - 1), d / (d - 2));
+      const base = p.base * ((p.factor * s) / p.maxPositions - (p.factor - 1)) ** (d / (d - 2));
       return result(inverseFrequencies(d, base));
     }
     case "yarn":
       return result(yarnInvFreq(p), yarnAttentionFactor(p));
     case "longrope": {
       const ext = seqLen !== undefined && seqLen > p.originalMaxPositions ? p.longFactor : p.shortFactor;
-      const attention =
-        p.attentionFactor ?? (p.factor <= 1 ? 1 : Math.sqrt(1 + Math.log(p.factor) / Math.log(p.originalMaxPositions)));
-      return result(inverseFrequencies(d, p.base).map((f, i) => f / ext[i]), attention);
+      const attention = p.attentionFactor ?? (p.factor <= 1 ? 1 : Math.sqrt(1 + Math.log(p.factor) / Math.log(p.originalMaxPositions)));
+      return result(
+        inverseFrequencies(d, p.base).map((f, i) => f / ext[i]),
+        attention,
+      );
     }
     case "llama3":
       return result(llama3InvFreq(p));
     case "proportional": {
       const inv = new Float64Array(p.headDim / 2);
-      for (let k = 0; k < p.rotatedPairs; k++) inv[k] = Math.pow(p.base, -(2 * k) / p.headDim) / p.factor;
+      for (let k = 0; k < p.rotatedPairs; k++) inv[k] = p.base ** (-(2 * k) / p.headDim) / p.factor;
       return result(inv);
     }
     default:

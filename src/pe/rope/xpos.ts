@@ -45,7 +45,7 @@ export function xposScales(positions: number | ArrayLike<number>, rotaryDim: num
   for (let p = 0; p < pos.length; p++) {
     const power = (pos[p] - center) / scaleBase;
     for (let c = 0; c < rotaryDim; c++) {
-      const s = Math.pow(zeta[frequencyIndex(pairing, c, rotaryDim)], power);
+      const s = zeta[frequencyIndex(pairing, c, rotaryDim)] ** power;
       query[p * rotaryDim + c] = s;
       key[p * rotaryDim + c] = 1 / s;
     }

@@ -30,12 +30,12 @@
  * package, https://github.com/cazala/mnist
  */
 import { createRequire } from "node:module";
-import { numpy as np, type DType } from "@jax-js/jax";
+import { type DType, numpy as np } from "@jax-js/jax";
 import { constant } from "../../core/constant.js";
+import { fail, integer } from "../../core/validate.js";
 import { resizeBilinear } from "../../nn/bilinear.js";
 import type { ImageBatch } from "../../nn/classifier.js";
-import { rng, type Rng } from "../../pe/random.js";
-import { fail, integer } from "../../core/validate.js";
+import { type Rng, rng } from "../../pe/random.js";
 
 /** Side of the source images. */
 export const DIGIT_SIZE = 28;
@@ -150,10 +150,12 @@ export function transformedSize(transform: DigitTransform = {}): number {
 export function downsample(image: ArrayLike<number>, size: number, factor: number): Float64Array {
   const fn = "digits.downsample";
   integer(fn, "factor", factor, 1);
-  if (size % factor !== 0 || image.length !== size * size) fail(fn, `need a (size, size) image with size divisible by factor ${factor}, got ${image.length} values for size ${size}`);
+  if (size % factor !== 0 || image.length !== size * size)
+    fail(fn, `need a (size, size) image with size divisible by factor ${factor}, got ${image.length} values for size ${size}`);
   const out = size / factor;
   const y = new Float64Array(out * out);
-  for (let r = 0; r < size; r++) for (let c = 0; c < size; c++) y[Math.floor(r / factor) * out + Math.floor(c / factor)] += image[r * size + c] / (factor * factor);
+  for (let r = 0; r < size; r++)
+    for (let c = 0; c < size; c++) y[Math.floor(r / factor) * out + Math.floor(c / factor)] += image[r * size + c] / (factor * factor);
   return y;
 }
 
@@ -199,7 +201,8 @@ export function digitImages(indices: ArrayLike<number>, transform: DigitTransfor
   const labels = new Int32Array(indices.length);
   for (let n = 0; n < indices.length; n++) {
     const i = indices[n];
-    if (!Number.isInteger(i) || i < 0 || i >= data.count) fail("digitImages", `indices[${n}] must be an integer in [0, ${data.count}), got ${i}`);
+    if (!Number.isInteger(i) || i < 0 || i >= data.count)
+      fail("digitImages", `indices[${n}] must be an integer in [0, ${data.count}), got ${i}`);
     images.set(transformImage(data.images.subarray(i * pixels, (i + 1) * pixels), transform, r), n * size * size);
     labels[n] = data.labels[i];
   }
@@ -210,7 +213,12 @@ export function digitImages(indices: ArrayLike<number>, transform: DigitTransfor
  * Endless seeded batches of a split: each epoch a new shuffle, cut into
  * floor(n / batchSize) full batches. The options are checked at the call.
  */
-export function digitBatches(options: { split: Split; batchSize: number; seed: number; transform?: DigitTransform }): Generator<DigitBatch, never> {
+export function digitBatches(options: {
+  split: Split;
+  batchSize: number;
+  seed: number;
+  transform?: DigitTransform;
+}): Generator<DigitBatch, never> {
   const fn = "digitBatches";
   const order = Array.from(splitIndices(options.split));
   const batchSize = integer(fn, "options.batchSize", options.batchSize, 1);

@@ -20,8 +20,9 @@
  * Hierarchy", https://arxiv.org/abs/2207.02098; Mohtashami & Jaggi (2023)
  * passkey retrieval, https://arxiv.org/abs/2305.16300
  */
-import { rng, type Rng } from "../../pe/random.js";
+
 import { fail, integer } from "../../core/validate.js";
+import { type Rng, rng } from "../../pe/random.js";
 
 export const PAD = 0;
 export const SEP = 1;
@@ -33,10 +34,14 @@ export const FILLER = 5;
 export const FIRST_SYMBOL = 6;
 
 export type TaskConfig =
-  | { task: "copy" | "reverse"; /** Sequence length n. */ length: number; /** Symbols in the alphabet. */ symbols: number }
-  | { task: "addition"; /** Digits per operand. */ digits: number; /** Sum digits least significant first. */ reverseAnswer: boolean }
-  | { task: "recall"; /** Key-value pairs. */ pairs: number; /** Symbols; keys and values are drawn from them, keys distinct. */ symbols: number }
-  | { task: "passkey"; /** Total filler tokens. */ filler: number; /** Digits of the passkey. */ digits: number };
+  | { task: "copy" | "reverse" /** Sequence length n. */; length: number /** Symbols in the alphabet. */; symbols: number }
+  | { task: "addition" /** Digits per operand. */; digits: number /** Sum digits least significant first. */; reverseAnswer: boolean }
+  | {
+      task: "recall" /** Key-value pairs. */;
+      pairs: number /** Symbols; keys and values are drawn from them, keys distinct. */;
+      symbols: number;
+    }
+  | { task: "passkey" /** Total filler tokens. */; filler: number /** Digits of the passkey. */; digits: number };
 
 export interface TokenBatch {
   batch: number;

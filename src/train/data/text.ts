@@ -10,8 +10,8 @@
  */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { rng } from "../../pe/random.js";
 import { integer } from "../../core/validate.js";
+import { rng } from "../../pe/random.js";
 import type { TokenBatch } from "./synthetic.js";
 
 export interface Corpus {
@@ -46,7 +46,14 @@ export function textBatch(ids: Int32Array, vocabSize: number, batch: number, len
   integer(fn, "length", length, 1);
   if (ids.length < length + 1) throw new Error(`${fn}: the text (${ids.length} tokens) is shorter than length + 1 = ${length + 1}`);
   const r = rng(integer(fn, "seed", seed, 0));
-  const out: TokenBatch = { batch, length, vocabSize, tokens: new Int32Array(batch * length), targets: new Int32Array(batch * length), mask: new Float32Array(batch * length).fill(1) };
+  const out: TokenBatch = {
+    batch,
+    length,
+    vocabSize,
+    tokens: new Int32Array(batch * length),
+    targets: new Int32Array(batch * length),
+    mask: new Float32Array(batch * length).fill(1),
+  };
   for (let b = 0; b < batch; b++) {
     const start = r.below(ids.length - length);
     out.tokens.set(ids.subarray(start, start + length), b * length);
