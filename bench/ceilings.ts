@@ -17,7 +17,8 @@
  * ~25 ms of work) and waits for `queue.onSubmittedWorkDone()`; the time per
  * dispatch is the sample's time over their number.
  */
-import { grid2d, PipelineCache, readFloats, storageBuffer } from "../src/kernels/webgpu/gpuTensor.js";
+import { grid2d, readFloats, storageBuffer } from "../src/kernels/webgpu/gpuTensor.js";
+import { PipelineCache } from "../src/kernels/webgpu/program.js";
 import { median, timeOnce } from "./timing.js";
 
 export interface MatmulCeiling {

@@ -73,17 +73,8 @@ import { type AttentionPE, peArrays } from "../../attention/spec.js";
 import { qkvShape } from "../../core/shapes.js";
 import { fail } from "../../core/validate.js";
 import { fromHFConfig } from "../../pe/rope/hfConfig.js";
-import {
-  checkBufferSize,
-  f32Literal,
-  GpuTensor,
-  grid2d,
-  type KernelLimits,
-  PipelineCache,
-  resolveLimits,
-  storageBuffer,
-  uniformBuffer,
-} from "./gpuTensor.js";
+import { checkBufferSize, f32Literal, GpuTensor, type KernelLimits, resolveLimits, storageBuffer } from "./gpuTensor.js";
+import { consuming, Dispatcher, PipelineCache } from "./program.js";
 import { ROTATE_THREADS, rotateSource, rotateUniforms } from "./rotateShader.js";
 
 export interface FlashAttentionOptions {
@@ -188,11 +179,12 @@ function chooseTiling(D: number, Dv: number, bytes: number): Tiling | null {
  */
 export async function flashAttention(q: np.Array, k: np.Array, v: np.Array, options: FlashAttentionOptions = {}): Promise<GpuTensor> {
   const pe = options.pe ?? { type: "none" };
-  const owned = [q, k, v, ...peArrays(pe)];
-  const abort = (message: string): never => {
-    for (const a of owned) a.dispose();
-    return fail(FN, message);
-  };
+  return consuming([q, k, v, ...peArrays(pe)], () => launch(q, k, v, options, pe));
+}
+
+/** Validates, plans, compiles and dispatches one call; `flashAttention` disposes the arrays. */
+async function launch(q: np.Array, k: np.Array, v: np.Array, options: FlashAttentionOptions, pe: AttentionPE): Promise<GpuTensor> {
+  const abort = (message: string): never => fail(FN, message);
   const shp = (x: np.Array) => `(${x.shape.join(", ")})`;
   const shapes = () => `q=${shp(q)}, k=${shp(k)}, v=${shp(v)}`;
   const { B, H, L, D, Hkv, S, Dv } = qkvShape(q, k, v, true, abort);
@@ -243,13 +235,7 @@ export async function flashAttention(q: np.Array, k: np.Array, v: np.Array, opti
   }
   const qpos = positions(options.queryPositions, "options.queryPositions", L, queryOffset, abort);
   const kpos = positions(options.keyPositions, "options.keyPositions", S, 0, abort);
-  let plan: Plan;
-  try {
-    plan = planPE(pe, H, Hkv, D, options.queryPositions ?? qpos, (m) => fail(FN, m));
-  } catch (err) {
-    for (const a of owned) a.dispose();
-    throw err;
-  }
+  const plan = planPE(pe, H, Hkv, D, options.queryPositions ?? qpos, (m) => fail(FN, m));
 
   const device = getWebGPUDevice();
   const limits = resolveLimits(device, options.limits);
@@ -266,38 +252,26 @@ export async function flashAttention(q: np.Array, k: np.Array, v: np.Array, opti
   const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
   if (qTiles > maxGroups || H > maxGroups || B > maxGroups)
     abort(`grid (${qTiles}, ${H}, ${B}) workgroups exceeds the device's ${maxGroups} per dimension (${shapes()})`);
-  try {
-    const bytes = half ? 2 : 4;
-    checkBufferSize(FN, `q ${shp(q)} ${q.dtype}`, q.size * bytes, limits);
-    checkBufferSize(FN, `k ${shp(k)} ${k.dtype}`, k.size * bytes, limits);
-    checkBufferSize(FN, `v ${shp(v)} ${v.dtype}`, v.size * bytes, limits);
-    checkBufferSize(FN, `output (${B}, ${H}, ${L}, ${Dv}) float32`, B * H * L * Dv * 4, limits);
-    for (const e of plan.extras)
-      checkBufferSize(
-        FN,
-        `positional-encoding array of ${e instanceof Float32Array ? e.length : e.size} floats`,
-        (e instanceof Float32Array ? e.length : e.size) * 4,
-        limits,
-      );
-  } catch (err) {
-    for (const a of owned) a.dispose();
-    throw err;
-  }
+  const bytes = half ? 2 : 4;
+  checkBufferSize(FN, `q ${shp(q)} ${q.dtype}`, q.size * bytes, limits);
+  checkBufferSize(FN, `k ${shp(k)} ${k.dtype}`, k.size * bytes, limits);
+  checkBufferSize(FN, `v ${shp(v)} ${v.dtype}`, v.size * bytes, limits);
+  checkBufferSize(FN, `output (${B}, ${H}, ${L}, ${Dv}) float32`, B * H * L * Dv * 4, limits);
+  for (const e of plan.extras)
+    checkBufferSize(
+      FN,
+      `positional-encoding array of ${e instanceof Float32Array ? e.length : e.size} floats`,
+      (e instanceof Float32Array ? e.length : e.size) * 4,
+      limits,
+    );
 
   // RoPE happens in its own pass: the attention kernel is the one without an encoding
   const key = `${D}:${Dv}:${tiling.BQ}:${tiling.DC4}:${JC}:${plan.kind === "rotary" ? "none" : plan.key}:${stripes?.axis ?? "-"}:${half ? "f16" : "f32"}`;
-  let pipeline: GPUComputePipeline;
-  let rotate: GPUComputePipeline | null = null;
-  try {
-    pipeline = await pipelines.get(device, FN, key, () => flashSource(D, Dv, tiling, JC, plan, stripes?.axis ?? null, half));
-    if (plan.rotary) {
-      const { R, pairing } = plan.rotary;
-      rotate = await pipelines.get(device, FN, `rotate:${D}:${R}:${pairing}`, () => rotateSource(D, R, pairing));
-    }
-  } catch (err) {
-    for (const a of owned) a.dispose();
-    throw err;
-  }
+  const pipeline = await pipelines.get(device, FN, key, () => flashSource(D, Dv, tiling, JC, plan, stripes?.axis ?? null, half));
+  const rotary = plan.rotary;
+  const rotate = rotary
+    ? await pipelines.get(device, FN, `rotate:${D}:${rotary.R}:${rotary.pairing}`, () => rotateSource(D, rotary.R, rotary.pairing))
+    : null;
   const out = new GpuTensor([B, H, L, Dv], storageBuffer(device, B * H * L * Dv * 4));
   const params = new ArrayBuffer(48);
   const u = new Uint32Array(params);
@@ -308,62 +282,31 @@ export async function flashAttention(q: np.Array, k: np.Array, v: np.Array, opti
   u[7] = qTiles;
   f[8] = scale;
   if (stripes) u.set([stripes.grid[1], stripes.width], 9); // grid width, stripe width
-  const temps: GPUBuffer[] = [uniformBuffer(device, params)];
-  const encoder = device.createCommandEncoder();
-  const pass = encoder.beginComputePass();
+  const run = new Dispatcher(device, FN);
+  const bindings = [run.uniform(params)];
   let qBuffer = await q.ref.gpuBuffer();
   let kBuffer = await k.ref.gpuBuffer();
-  if (rotate && plan.rotary) {
+  if (rotate && rotary) {
     // q~ and k~ into temporary buffers: (x, rows per head, heads, first rotated head, positions)
     const invFreq = plan.extras[0] as Float32Array;
-    const inv = storageBuffer(device, invFreq.byteLength, invFreq);
-    temps.push(inv);
+    const inv = run.temporary(invFreq.byteLength, invFreq);
     const rotated = (x: GPUBuffer, n: number, rows: number, heads: number, first: number, pos: Float32Array): GPUBuffer => {
-      const y = storageBuffer(device, n * 4);
-      const p = storageBuffer(device, pos.byteLength, pos);
-      const [gx, gy] = grid2d(device, FN, Math.ceil(n / ROTATE_THREADS));
-      const ub = uniformBuffer(device, rotateUniforms(n, rows, heads, first, gx * ROTATE_THREADS, plan.rotary!.factor));
-      temps.push(y, p, ub);
-      const entries = [ub, x, y, p, inv].map((buffer, binding) => ({ binding, resource: { buffer } }));
-      pass.setPipeline(rotate!);
-      pass.setBindGroup(0, device.createBindGroup({ layout: rotate!.getBindGroupLayout(0), entries }));
-      pass.dispatchWorkgroups(gx, gy);
+      const y = run.temporary(n * 4);
+      const groups = run.grid(Math.ceil(n / ROTATE_THREADS));
+      const ub = run.uniform(rotateUniforms(n, rows, heads, first, groups[0] * ROTATE_THREADS, rotary.factor));
+      run.dispatch(rotate, [ub, x, y, run.temporary(pos.byteLength, pos), inv], groups);
       return y;
     };
-    qBuffer = rotated(qBuffer, q.size, L, H, plan.rotary.rotQ, qpos);
-    kBuffer = rotated(kBuffer, k.size, S, Hkv, plan.rotary.rotK, kpos);
+    qBuffer = rotated(qBuffer, q.size, L, H, rotary.rotQ, qpos);
+    kBuffer = rotated(kBuffer, k.size, S, Hkv, rotary.rotK, kpos);
   }
-  const entries: GPUBindGroupEntry[] = [
-    { binding: 0, resource: { buffer: temps[0] } },
-    { binding: 1, resource: { buffer: qBuffer } },
-    { binding: 2, resource: { buffer: kBuffer } },
-    { binding: 3, resource: { buffer: await v.ref.gpuBuffer() } },
-    { binding: 4, resource: { buffer: out.buffer } },
-  ];
+  bindings.push(qBuffer, kBuffer, await v.ref.gpuBuffer(), out.buffer);
   if (plan.kind !== "none" && plan.kind !== "rotary") {
-    const qb = storageBuffer(device, qpos.byteLength, qpos);
-    const kb = storageBuffer(device, kpos.byteLength, kpos);
-    temps.push(qb, kb);
-    entries.push({ binding: 5, resource: { buffer: qb } }, { binding: 6, resource: { buffer: kb } });
-    for (const [n, e] of plan.extras.entries()) {
-      let buffer: GPUBuffer;
-      if (e instanceof Float32Array) {
-        buffer = storageBuffer(device, e.byteLength, e);
-        temps.push(buffer);
-      } else {
-        buffer = await e.ref.gpuBuffer();
-      }
-      entries.push({ binding: 7 + n, resource: { buffer } });
-    }
+    bindings.push(run.temporary(qpos.byteLength, qpos), run.temporary(kpos.byteLength, kpos));
+    for (const e of plan.extras) bindings.push(e instanceof Float32Array ? run.temporary(e.byteLength, e) : await e.ref.gpuBuffer());
   }
-  pass.setPipeline(pipeline);
-  pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
-  pass.dispatchWorkgroups(qTiles, H, B);
-  pass.end();
-  device.queue.submit([encoder.finish()]);
-  // Submitted work keeps what it reads alive; jax-js may reuse the inputs' buffers only for later work.
-  for (const t of temps) t.destroy();
-  for (const a of owned) a.dispose();
+  run.dispatch(pipeline, bindings, [qTiles, H, B]);
+  run.submit();
   return out;
 }
 

@@ -122,35 +122,6 @@ export function uniformBuffer(device: GPUDevice, words: ArrayBuffer): GPUBuffer 
   return buffer;
 }
 
-/** Compute pipelines compiled once per device and configuration key. */
-export class PipelineCache {
-  #byDevice = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
-
-  /** The pipeline for `key`, compiled from `source()` the first time; shader errors are thrown, naming `fn`. */
-  async get(device: GPUDevice, fn: string, key: string, source: () => string): Promise<GPUComputePipeline> {
-    let cache = this.#byDevice.get(device);
-    if (!cache) this.#byDevice.set(device, (cache = new Map()));
-    let pipeline = cache.get(key);
-    if (!pipeline) {
-      const module = device.createShaderModule({ code: source() });
-      const errors = (await module.getCompilationInfo()).messages.filter((m) => m.type === "error");
-      if (errors.length > 0)
-        fail(
-          fn,
-          `WGSL compilation failed for configuration ${key}: ${errors.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join("; ")}`,
-        );
-      pipeline = await device.createComputePipelineAsync({ layout: "auto", compute: { module, entryPoint: "main" } });
-      cache.set(key, pipeline);
-    }
-    return pipeline;
-  }
-
-  /** Number of compiled pipelines on `device` (for tests). */
-  size(device: GPUDevice): number {
-    return this.#byDevice.get(device)?.size ?? 0;
-  }
-}
-
 /** A WGSL f32 literal with the exact bits of fround(x). */
 export function f32Literal(x: number): string {
   const bits = new Uint32Array(new Float32Array([x]).buffer)[0];

@@ -78,17 +78,8 @@ import type { KernelizedRpeOptions } from "../../attention/kernelized.js";
 import { qkvShape } from "../../core/shapes.js";
 import { describe, fail } from "../../core/validate.js";
 import { fftSharedWgsl, paddedSize, splitFactors, twiddleTable } from "./fft.js";
-import {
-  checkBufferSize,
-  f32Literal,
-  GpuTensor,
-  grid2d,
-  type KernelLimits,
-  PipelineCache,
-  resolveLimits,
-  storageBuffer,
-  uniformBuffer,
-} from "./gpuTensor.js";
+import { checkBufferSize, f32Literal, GpuTensor, type KernelLimits, resolveLimits, storageBuffer } from "./gpuTensor.js";
+import { consuming, Dispatcher, PipelineCache } from "./program.js";
 
 export interface KernelizedFusedOptions extends Omit<KernelizedRpeOptions, "memory"> {
   /** Lower buffer limits than the device's (for tests). */
@@ -159,19 +150,7 @@ export async function kernelizedAttentionFused(q: np.Array, k: np.Array, v: np.A
   const spec = options?.features;
   const projection = spec && spec.kind !== "eluPlusOne" && isArray(spec.projection) ? spec.projection : undefined;
   const rpeArray = isArray(options?.rpe) ? options.rpe : undefined;
-  const owned = [q, k, v, projection, rpeArray].filter((a): a is np.Array => a !== undefined);
-  const release = () => {
-    for (const a of owned) a.dispose();
-  };
-  try {
-    const setup = await prepare(q, k, v, options, projection, rpeArray);
-    const out = run(setup);
-    release();
-    return out;
-  } catch (err) {
-    release();
-    throw err;
-  }
+  return consuming([q, k, v, projection, rpeArray], async () => run(await prepare(q, k, v, options, projection, rpeArray)));
 }
 
 /** The plan of a call, without running it (for tests and benchmarks). */
@@ -217,9 +196,9 @@ interface Setup {
   eps: number;
   plan: KernelizedFusedPlan;
   buffers: { q: GPUBuffer; k: GPUBuffer; v: GPUBuffer; w: GPUBuffer | null; rpe: GPUBuffer | null };
+  /** Numeric bias values, uploaded by the call (when the bias is not a jax-js array). */
+  rpeValues: Float32Array | null;
   pipes: Pipes;
-  /** Buffers this call created for numeric bias values. */
-  temps: GPUBuffer[];
 }
 
 interface Pipes {
@@ -327,9 +306,7 @@ async function prepare(
 
   checkBufferSize(FN, `the bias (${H}, ${K}) float32`, H * K * 4, limits);
   const pipes = await compile(device, D, M, Dv, spec, options.qkNorm, options.causal, rpeArray !== undefined || rpeValues !== null, p);
-  const temps: GPUBuffer[] = [];
-  const rpe = rpeArray ? await rpeArray.ref.gpuBuffer() : rpeValues ? storageBuffer(device, rpeValues.byteLength, rpeValues) : null;
-  if (rpeValues && rpe) temps.push(rpe);
+  const rpe = rpeArray ? await rpeArray.ref.gpuBuffer() : null;
   const buffers = {
     q: await q.ref.gpuBuffer(),
     k: await k.ref.gpuBuffer(),
@@ -337,7 +314,7 @@ async function prepare(
     w: projection ? await projection.ref.gpuBuffer() : null,
     rpe,
   };
-  return { device, B, H, L, M, Dv, eps, plan: p, buffers, pipes, temps };
+  return { device, B, H, L, M, Dv, eps, plan: p, buffers, rpeValues, pipes };
 }
 
 function plan(
@@ -508,7 +485,6 @@ function run(s: Setup): GpuTensor {
   const S = strides(n, p.levels);
   const Nl = p.levels[p.levels.length - 1];
   const rows = lastRows(device, Nl);
-  const temps = [...s.temps];
   const tw = twiddles(device, n);
   const phiQ = workBuffer(device, "phiQ", BH * L * M * 4);
   const phiK = workBuffer(device, "phiK", BH * L * M * 4);
@@ -518,18 +494,13 @@ function run(s: Setup): GpuTensor {
   const scratch = workBuffer(device, "scratch", p.scratchBytes);
   const out = new GpuTensor([B, H, L, Dv], storageBuffer(device, BH * L * Dv * 4));
 
-  const encoder = device.createCommandEncoder();
-  encoder.clearBuffer(smax); // atomicMax starts from 0, below every key
-  const pass = encoder.beginComputePass();
+  const run = new Dispatcher(device, FN);
+  const rpe = buffers.rpe ?? (s.rpeValues ? run.temporary(s.rpeValues.byteLength, s.rpeValues) : null);
+  run.clear(smax); // atomicMax starts from 0, below every key
+  // the uniform words of a pass end with the grid's width in workgroups
   const dispatch = (pipeline: GPUComputePipeline, words: number[], bindings: GPUBuffer[], groups: number | [number, number]) => {
-    const [gx, gy] = typeof groups === "number" ? grid2d(device, FN, groups) : groups;
-    const uniform = uniformBuffer(device, new Uint32Array([...words, gx]).buffer);
-    temps.push(uniform);
-    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: uniform } }];
-    bindings.forEach((b, i) => entries.push({ binding: i + 1, resource: { buffer: b } }));
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
-    pass.dispatchWorkgroups(gx, gy);
+    const grid = typeof groups === "number" ? run.grid(groups) : groups;
+    run.dispatch(pipeline, [run.uniform(new Uint32Array([...words, grid[0]]).buffer), ...bindings], grid);
   };
 
   // 1. features
@@ -540,7 +511,7 @@ function run(s: Setup): GpuTensor {
   if (pipes.keyFinal) dispatch(pipes.keyFinal, [BH * L * M, L * M], [phiK, smax], Math.ceil((BH * L * M) / WG));
 
   // 2. spectrum of g, (H, n), in the layout of the channel spectra, scaled by 1/n
-  dispatch(pipes.gBuild, [L, n], [...(buffers.rpe ? [buffers.rpe] : []), G], [H, 1]);
+  dispatch(pipes.gBuild, [L, n], [...(rpe ? [rpe] : []), G], [H, 1]);
   const stridedLevels = p.levels.slice(0, -1).map((N, l) => ({ N, S: S[l], W: stridedColumns(device, N, S[l]) }));
   const strided = (pipeline: GPUComputePipeline, l: { N: number; S: number; W: number }, pairs: number, data: GPUBuffer) => {
     const perPair = n / (l.N * l.W);
@@ -580,10 +551,7 @@ function run(s: Setup): GpuTensor {
   // 4. z = num / (den + eps)
   const epsBits = new Uint32Array(new Float32Array([s.eps]).buffer)[0];
   dispatch(pipes.ratio, [BH * L * Dv, epsBits], [numDen, out.buffer], Math.ceil((BH * L * Dv) / WG));
-  pass.end();
-  device.queue.submit([encoder.finish()]);
-  // Submitted work keeps what it uses alive.
-  for (const t of temps) t.destroy();
+  run.submit();
   return out;
 }
 

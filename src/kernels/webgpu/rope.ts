@@ -25,16 +25,8 @@
 import { getWebGPUDevice, numpy as np } from "@jax-js/jax";
 import { fail } from "../../core/validate.js";
 import { checkPairing, type Pairing } from "../../pe/rope/pairing.js";
-import {
-  checkBufferSize,
-  GpuTensor,
-  grid2d,
-  type KernelLimits,
-  PipelineCache,
-  resolveLimits,
-  storageBuffer,
-  uniformBuffer,
-} from "./gpuTensor.js";
+import { checkBufferSize, GpuTensor, type KernelLimits, resolveLimits, storageBuffer } from "./gpuTensor.js";
+import { consuming, Dispatcher, PipelineCache } from "./program.js";
 import { ROTATE_THREADS, rotateSource, rotateUniforms } from "./rotateShader.js";
 
 export interface RopeKernelOptions {
@@ -57,93 +49,54 @@ const pipelines = new PipelineCache();
 /** Rotates x (..., L, D) by positions; returns a new float32 `GpuTensor` of the same shape. */
 export async function rope(x: np.Array | GpuTensor, options: RopeKernelOptions): Promise<GpuTensor> {
   const owned = x instanceof GpuTensor ? null : x;
-  const abort = (message: string): never => {
-    owned?.dispose();
-    return fail(FN, message);
-  };
-  const shape = [...x.shape];
-  const shapeText = `(${shape.join(", ")})`;
-  if (owned) {
-    if (owned.device !== "webgpu") abort(`x must be on the webgpu device, got ${owned.device} (shape ${shapeText})`);
-    if (owned.dtype !== np.float32) abort(`x must be float32, got ${owned.dtype} (shape ${shapeText})`);
-  }
-  if (shape.length < 2) abort(`x must be (..., L, D), got shape ${shapeText}`);
-  const L = shape[shape.length - 2];
-  const D = shape[shape.length - 1];
-  try {
+  return consuming([owned], async () => {
+    const shape = [...x.shape];
+    const shapeText = `(${shape.join(", ")})`;
+    if (owned) {
+      if (owned.device !== "webgpu") fail(FN, `x must be on the webgpu device, got ${owned.device} (shape ${shapeText})`);
+      if (owned.dtype !== np.float32) fail(FN, `x must be float32, got ${owned.dtype} (shape ${shapeText})`);
+    }
+    if (shape.length < 2) fail(FN, `x must be (..., L, D), got shape ${shapeText}`);
+    const L = shape[shape.length - 2];
+    const D = shape[shape.length - 1];
     checkPairing(FN, options?.pairing);
-  } catch (err) {
-    owned?.dispose();
-    throw err;
-  }
-  const half = options.invFreq?.length ?? 0;
-  const R = 2 * half;
-  if (half < 1 || R > D) abort(`invFreq must hold 1..D/2 = ${Math.floor(D / 2)} frequencies for x ${shapeText}, got ${half}`);
-  const inv = Float32Array.from(options.invFreq);
-  if (!inv.every(Number.isFinite)) abort("invFreq must be finite");
-  const a = options.attentionFactor ?? 1;
-  if (!Number.isFinite(a)) abort(`options.attentionFactor must be finite, got ${a}`);
-  const offset = options.offset ?? 0;
-  if (!Number.isFinite(offset)) abort(`options.offset must be finite, got ${offset}`);
-  let pos: Float32Array;
-  if (options.positions !== undefined) {
-    if (options.positions.length !== L)
-      abort(`options.positions must hold L = ${L} positions for x ${shapeText}, got ${options.positions.length}`);
-    pos = Float32Array.from(options.positions);
-    if (!pos.every(Number.isFinite)) abort("options.positions must be finite");
-  } else {
-    pos = Float32Array.from({ length: L }, (_, l) => offset + l);
-  }
+    const half = options.invFreq?.length ?? 0;
+    const R = 2 * half;
+    if (half < 1 || R > D) fail(FN, `invFreq must hold 1..D/2 = ${Math.floor(D / 2)} frequencies for x ${shapeText}, got ${half}`);
+    const inv = Float32Array.from(options.invFreq);
+    if (!inv.every(Number.isFinite)) fail(FN, "invFreq must be finite");
+    const a = options.attentionFactor ?? 1;
+    if (!Number.isFinite(a)) fail(FN, `options.attentionFactor must be finite, got ${a}`);
+    const offset = options.offset ?? 0;
+    if (!Number.isFinite(offset)) fail(FN, `options.offset must be finite, got ${offset}`);
+    let pos: Float32Array;
+    if (options.positions !== undefined) {
+      if (options.positions.length !== L)
+        fail(FN, `options.positions must hold L = ${L} positions for x ${shapeText}, got ${options.positions.length}`);
+      pos = Float32Array.from(options.positions);
+      if (!pos.every(Number.isFinite)) fail(FN, "options.positions must be finite");
+    } else {
+      pos = Float32Array.from({ length: L }, (_, l) => offset + l);
+    }
 
-  const device = getWebGPUDevice();
-  const limits = resolveLimits(device, options.limits);
-  const total = shape.reduce((p, n) => p * n, 1);
-  try {
+    const device = getWebGPUDevice();
+    const limits = resolveLimits(device, options.limits);
+    const total = shape.reduce((p, n) => p * n, 1);
     checkBufferSize(FN, `x ${shapeText} float32`, total * 4, limits);
     checkBufferSize(FN, `output ${shapeText} float32`, total * 4, limits);
     if (total >= 2 ** 32) fail(FN, `x ${shapeText} has more than 2^32 elements`);
-  } catch (err) {
-    owned?.dispose();
-    throw err;
-  }
-  let pipeline: GPUComputePipeline;
-  try {
-    pipeline = await pipelines.get(device, FN, `${D}:${R}:${options.pairing}`, () => rotateSource(D, R, options.pairing));
-  } catch (err) {
-    owned?.dispose();
-    throw err;
-  }
-  const out = new GpuTensor(shape, storageBuffer(device, total * 4));
-  if (total === 0) {
-    owned?.dispose();
+    const pipeline = await pipelines.get(device, FN, `${D}:${R}:${options.pairing}`, () => rotateSource(D, R, options.pairing));
+    const out = new GpuTensor(shape, storageBuffer(device, total * 4));
+    if (total === 0) return out;
+    const input = owned ? await owned.ref.gpuBuffer() : (x as GpuTensor).buffer;
+    const run = new Dispatcher(device, FN);
+    const groups = run.grid(Math.ceil(total / ROTATE_THREADS));
+    // every row of every head rotated: one head of L rows
+    const params = run.uniform(rotateUniforms(total, L, 1, 0, groups[0] * ROTATE_THREADS, a));
+    run.dispatch(pipeline, [params, input, out.buffer, run.temporary(pos.byteLength, pos), run.temporary(inv.byteLength, inv)], groups);
+    run.submit();
     return out;
-  }
-  const input = owned ? await owned.ref.gpuBuffer() : (x as GpuTensor).buffer;
-  const [gx, gy] = grid2d(device, FN, Math.ceil(total / ROTATE_THREADS));
-  // every row of every head rotated: one head of L rows
-  const params = rotateUniforms(total, L, 1, 0, gx * ROTATE_THREADS, a);
-  const temps = [uniformBuffer(device, params), storageBuffer(device, pos.byteLength, pos), storageBuffer(device, inv.byteLength, inv)];
-  const bind = device.createBindGroup({
-    layout: pipeline.getBindGroupLayout(0),
-    entries: [
-      { binding: 0, resource: { buffer: temps[0] } },
-      { binding: 1, resource: { buffer: input } },
-      { binding: 2, resource: { buffer: out.buffer } },
-      { binding: 3, resource: { buffer: temps[1] } },
-      { binding: 4, resource: { buffer: temps[2] } },
-    ],
   });
-  const encoder = device.createCommandEncoder();
-  const pass = encoder.beginComputePass();
-  pass.setPipeline(pipeline);
-  pass.setBindGroup(0, bind);
-  pass.dispatchWorkgroups(gx, gy);
-  pass.end();
-  device.queue.submit([encoder.finish()]);
-  // Submitted work keeps what it reads alive; jax-js may reuse x's buffer only for later work.
-  for (const t of temps) t.destroy();
-  owned?.dispose();
-  return out;
 }
 
 /** Number of compiled RoPE pipelines on the current device (one per D, R, pairing). */
