@@ -26,7 +26,7 @@ import type { PEConfig, RopeScaling } from "../nn/positional.js";
 import { positions1d } from "../pe/randomized.js";
 import { syntheticBatch, type TaskConfig, vocabSize } from "../train/data/synthetic.js";
 import type { ReportMeta } from "./experiment.js";
-import { type Accuracy, evaluateLM, LAB_ADAMW, trainLM } from "./lmRun.js";
+import { type Accuracy, evaluateLM, LAB_ADAMW, labLM, trainLM } from "./lmRun.js";
 import type { ProgressSink } from "./progress.js";
 import type { LabReport } from "./report.js";
 import { lineChart } from "./svg.js";
@@ -212,20 +212,7 @@ export async function runLength(s: LengthSettings, progress: ProgressSink): Prom
   for (let seed = 0; seed < s.seeds; seed++) {
     for (const key of trainings) {
       const t = training(key, maxT);
-      const model: LMConfig = {
-        vocabSize: V,
-        width: s.width,
-        depth: s.depth,
-        heads: s.heads,
-        mlp: { kind: "gelu", hidden: 4 * s.width, approximate: false },
-        norm: { type: "layer", eps: 1e-5 },
-        pe: t.pe,
-        absolute: t.absolute,
-        kernel: t.kernel,
-        tied: true,
-        bias: true,
-        embedStd: 0.02,
-      };
+      const model = labLM(V, s, { pe: t.pe, absolute: t.absolute, kernel: t.kernel });
       const randomized = t.randomized ? (i: number, length = T) => positions1d(length, maxT, 7919 * (seed + 1) + i) : undefined;
       const trained = await trainLM(
         model,

@@ -25,6 +25,30 @@ export interface TrainSettings {
 /** Lab default: AdamW with decay on matrices only (nanoGPT), betas (0.9, 0.99). */
 export const LAB_ADAMW: AdamWConfig = { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.01, decay: "matrices" };
 
+/**
+ * The lab's language model: a pre-norm decoder with LayerNorm, a GELU MLP of
+ * 4x the width, biases and tied embeddings; `pe`, `absolute` and `kernel`
+ * are the variant's.
+ */
+export function labLM(
+  vocabSize: number,
+  size: { width: number; depth: number; heads: number },
+  position: Pick<LMConfig, "pe" | "absolute" | "kernel">,
+): LMConfig {
+  return {
+    vocabSize,
+    width: size.width,
+    depth: size.depth,
+    heads: size.heads,
+    mlp: { kind: "gelu", hidden: 4 * size.width, approximate: false },
+    norm: { type: "layer", eps: 1e-5 },
+    ...position,
+    tied: true,
+    bias: true,
+    embedStd: 0.02,
+  };
+}
+
 export interface TrainedLM {
   params: LMParams;
   /** Loss at every step (NaN once it diverged). */

@@ -20,12 +20,12 @@
 import { type JsTree, jit, type numpy as np, tree } from "@jax-js/jax";
 import { fail } from "../core/validate.js";
 import type { KernelConfig } from "../nn/kernelAttention.js";
-import { type LMConfig, type LMParams, lmLoss } from "../nn/lm.js";
+import { type LMParams, lmLoss } from "../nn/lm.js";
 import type { PEConfig } from "../nn/positional.js";
 import { sonnets, textBatch } from "../train/data/text.js";
 import { toBatch } from "../train/trainStep.js";
 import type { ReportMeta } from "./experiment.js";
-import { LAB_ADAMW, trainLM } from "./lmRun.js";
+import { LAB_ADAMW, labLM, trainLM } from "./lmRun.js";
 import type { ProgressSink } from "./progress.js";
 import type { LabReport } from "./report.js";
 import { lineChart } from "./svg.js";
@@ -154,19 +154,7 @@ export async function runStability(s: StabilitySettings, progress: ProgressSink)
   for (let seed = 0; seed < s.seeds; seed++) {
     for (const name of s.variants) {
       const v = STABILITY_VARIANTS[name];
-      const model: LMConfig = {
-        vocabSize: V,
-        width: s.width,
-        depth: s.depth,
-        heads: s.heads,
-        mlp: { kind: "gelu", hidden: 4 * s.width, approximate: false },
-        norm: { type: "layer", eps: 1e-5 },
-        pe: v.pe,
-        kernel: v.kernel && { ...v.kernel, seed: 500 + seed },
-        tied: true,
-        bias: true,
-        embedStd: 0.02,
-      };
+      const model = labLM(V, s, { pe: v.pe, kernel: v.kernel && { ...v.kernel, seed: 500 + seed } });
       const trained = await trainLM(
         model,
         (i) => textBatch(corpus.train, V, s.batch, s.length, 200000 * (seed + 1) + i),
