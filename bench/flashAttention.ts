@@ -24,20 +24,21 @@ import { slopes } from "../src/pe/alibi.js";
 import { rng } from "../src/pe/random.js";
 import { inverseFrequencies } from "../src/pe/rope/frequencies.js";
 import { init, teardown } from "../src/runtime/init.js";
+import { parseFlags } from "./flags.js";
 import { timeRuns } from "./timing.js";
 
-const args = process.argv.slice(2);
-const option = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
-const sizes = option("sizes", "256,512").split(",").map(Number);
-const H = Number(option("heads", "4"));
-const D = Number(option("dim", "64"));
-const reps = Number(option("reps", "5"));
+const flags = parseFlags("bench/flashAttention.ts", process.argv.slice(2), {
+  sizes: { kind: "ints", default: [256, 512] },
+  heads: { kind: "int", default: 4 },
+  dim: { kind: "int", default: 64 },
+  reps: { kind: "int", default: 5 },
+  pe: { kind: "names", default: ["none", "alibi", "rope"], allowed: ["none", "alibi", "rope"] },
+  "no-composite": { kind: "switch" },
+});
+const { sizes, heads: H, dim: D, reps } = flags;
 const warmup = 2;
-const withComposite = !args.includes("--no-composite");
-const peFilter = option("pe", "none,alibi,rope").split(",");
+const withComposite = !flags["no-composite"];
+const peFilter = flags.pe;
 
 const rt = await init({ device: "webgpu" });
 const device = getWebGPUDevice();

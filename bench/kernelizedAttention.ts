@@ -26,19 +26,20 @@ import { kernelizedAttentionFused, kernelizedFusedTraffic, planKernelizedFused }
 import { gaussianOrthogonalProjection } from "../src/pe/orthogonalFeatures.js";
 import { rng } from "../src/pe/random.js";
 import { init, teardown } from "../src/runtime/init.js";
+import { parseFlags } from "./flags.js";
 import { timeRuns } from "./timing.js";
 
-const args = process.argv.slice(2);
-const option = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
-const sizes = option("sizes", "1024,4096").split(",").map(Number);
-const H = Number(option("heads", "8"));
-const D = Number(option("dim", "64"));
-const reps = Number(option("reps", "5"));
-const withComposite = !args.includes("--no-composite");
-const maxWorkgroupFft = args.includes("--max-workgroup-fft") ? Number(option("max-workgroup-fft", "")) : undefined;
+const flags = parseFlags("bench/kernelizedAttention.ts", process.argv.slice(2), {
+  sizes: { kind: "ints", default: [1024, 4096] },
+  heads: { kind: "int", default: 8 },
+  dim: { kind: "int", default: 64 },
+  reps: { kind: "int", default: 5 },
+  "max-workgroup-fft": { kind: "int", default: undefined },
+  "no-composite": { kind: "switch" },
+});
+const { sizes, heads: H, dim: D, reps } = flags;
+const withComposite = !flags["no-composite"];
+const maxWorkgroupFft = flags["max-workgroup-fft"];
 const warmup = 2;
 const M = D;
 const Dv = D;

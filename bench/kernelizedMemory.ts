@@ -15,6 +15,7 @@
  */
 import { Worker } from "node:worker_threads";
 import { wasmMemories } from "../src/lab/wasmMemory.js"; // first: before jax-js creates its memory
+import { parseFlags } from "./flags.js";
 
 const { numpy: np } = await import("@jax-js/jax");
 const { init } = await import("../src/runtime/init.js");
@@ -23,17 +24,16 @@ const { memoryBudget } = await import("../src/attention/memoryBudget.js");
 const { fftLength } = await import("../src/attention/toeplitz.js");
 const { rng } = await import("../src/pe/random.js");
 
-const args = process.argv.slice(2);
-const option = (name: string, fallback: number) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-};
-const L = option("L", 16384);
-const H = option("H", 8);
-const M = option("M", 64);
-const Dv = option("Dv", 64);
-const B = option("B", 1);
-const causal = !args.includes("--bidirectional");
+const flags = parseFlags("bench/kernelizedMemory.ts", process.argv.slice(2), {
+  L: { kind: "int", default: 16384 },
+  H: { kind: "int", default: 8 },
+  M: { kind: "int", default: 64 },
+  Dv: { kind: "int", default: 64 },
+  B: { kind: "int", default: 1 },
+  bidirectional: { kind: "switch" },
+});
+const { L, H, M, Dv, B } = flags;
+const causal = !flags.bidirectional;
 
 const MiB = 2 ** 20;
 const mib = (bytes: number) => (bytes / MiB).toFixed(0);
