@@ -28,17 +28,8 @@
 import { type JsTree, numpy as np, tree } from "@jax-js/jax";
 import { constant } from "../core/constant.js";
 import { fail } from "../core/validate.js";
-import {
-  type DitBatch,
-  type DitConfig,
-  type DitParams,
-  type DitPE,
-  ditLoss,
-  ditSample,
-  ditTrainingPositions,
-  dropLabels,
-  initDit,
-} from "../nn/dit.js";
+import { type DitBatch, type DitConfig, type DitParams, type DitPE, initDit } from "../nn/dit.js";
+import { ditLoss, ditSample, ditTrainingPositions, dropLabels } from "../nn/ditDiffusion.js";
 import { rng } from "../pe/random.js";
 import { type CropCondition, cropConditioning } from "../pe/rpe2d.js";
 import { type AdamWConfig, initAdamW } from "../train/adamw.js";

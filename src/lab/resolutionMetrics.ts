@@ -27,7 +27,8 @@ import { type JsTree, jit, numpy as np, tree } from "@jax-js/jax";
 import { blocks } from "../attention/memoryBudget.js";
 import { constant } from "../core/constant.js";
 import { fail, integer } from "../core/validate.js";
-import { type DitBatch, type DitConfig, type DitParams, ditLoss } from "../nn/dit.js";
+import type { DitBatch, DitConfig, DitParams } from "../nn/dit.js";
+import { ditLoss } from "../nn/ditDiffusion.js";
 import { rng } from "../pe/random.js";
 import { type CropCondition, cropConditioning } from "../pe/rpe2d.js";
 

@@ -5,7 +5,8 @@
 import { type JsTree, numpy as np, tree } from "@jax-js/jax";
 import { beforeAll, describe, expect, it } from "vitest";
 import { denoisingLossByTimestep, type ImageSet, radialPowerSpectrum, spectrumDistance, tiling } from "../../src/lab/resolutionMetrics.js";
-import { type DitConfig, type DitParams, ditLoss, initDit } from "../../src/nn/dit.js";
+import { type DitConfig, type DitParams, initDit } from "../../src/nn/dit.js";
+import { ditLoss } from "../../src/nn/ditDiffusion.js";
 import { rng } from "../../src/pe/random.js";
 import { cropConditioning } from "../../src/pe/rpe2d.js";
 import { init } from "../../src/runtime/init.js";

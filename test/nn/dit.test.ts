@@ -8,20 +8,8 @@
  */
 import { type JsTree, jit, numpy as np, tree } from "@jax-js/jax";
 import { beforeAll, describe, expect, it } from "vitest";
-import {
-  type DitConfig,
-  type DitParams,
-  ddpmSchedule,
-  ditBlock,
-  ditFlops,
-  ditForward,
-  ditLoss,
-  ditSample,
-  ditTrainingPositions,
-  dropLabels,
-  initDit,
-  ropeTables2d,
-} from "../../src/nn/dit.js";
+import { type DitConfig, type DitParams, ditBlock, ditFlops, ditForward, initDit, ropeTables2d } from "../../src/nn/dit.js";
+import { ddpmSchedule, ditLoss, ditSample, ditTrainingPositions, dropLabels } from "../../src/nn/ditDiffusion.js";
 import { axialRope } from "../../src/pe/axialRope.js";
 import { rng } from "../../src/pe/random.js";
 import { cropConditioning } from "../../src/pe/rpe2d.js";
