@@ -47,6 +47,9 @@
  * when it throws; all but `kernelizedAttentionInChunks` are differentiable
  * and jit-able (shapes are static; no branch on values).
  *
+ * Over 400 lines: the four entry points share one validation and one plan
+ * of the chunks, which read best beside them.
+ *
  * Reference: Luo et al., "Stable, Fast and Accurate: Kernelized Attention
  * with Relative Positional Encoding" (NeurIPS 2021), https://arxiv.org/abs/2106.12566
  */
