@@ -50,18 +50,32 @@ export function rpe2dTables(dim: number, opts: Rpe2dTableOptions): RotaryTables 
     throw e;
   }
   const { height: H, width: W } = opts;
-  const K = dim / 4;
   const dtype = [opts.rows, opts.cols].find(isArray)?.dtype ?? opts.dtype ?? np.float32;
   const rows = positionArray(fn, "opts.rows", opts.rows ?? axisPositions(H, opts), H, dtype); // (H)
   const cols = positionArray(fn, "opts.cols", opts.cols ?? axisPositions(W, opts), W, dtype); // (W)
+  const t = axialRotaryTables(rows.reshape([1, H]), cols.reshape([1, W]), omega, opts.gridIndexing ?? "ij"); // (1, H*W, dim)
+  return { cos: t.cos.reshape([H * W, dim]), sin: t.sin.reshape([H * W, dim]) };
+}
+
+/**
+ * The axial tables at per-image positions: rows (Bp, H) and cols (Bp, W)
+ * (either Bp may be 1), bands omega (K) -> cos/sin (Bp, H*W, 4K), the angles
+ * of the file header. Consumes rows and cols. Used by `rpe2dTables` and by
+ * the DiT, whose training positions are drawn per image.
+ */
+export function axialRotaryTables(rows: np.Array, cols: np.Array, omega: Float64Array, gridIndexing: "ij" | "xy" = "ij"): RotaryTables {
+  const [Br, H] = rows.shape;
+  const [Bc, W] = cols.shape;
+  const Bp = Math.max(Br, Bc);
+  const K = omega.length;
   const pairs = constant(
     Array.from({ length: 2 * K }, (_, c) => omega[c >> 1]),
-    dtype,
-  ).reshape([1, 1, 2 * K]); // band of each channel
-  const rowAngles = np.broadcastTo(np.multiply(rows.reshape([H, 1, 1]), pairs.ref), [H, W, 2 * K]); // (H, W, 2K)
-  const colAngles = np.broadcastTo(np.multiply(cols.reshape([1, W, 1]), pairs), [H, W, 2 * K]); // (H, W, 2K)
-  const blocks = (opts.gridIndexing ?? "ij") === "ij" ? [rowAngles, colAngles] : [colAngles, rowAngles];
-  const angles = np.concatenate(blocks, -1).reshape([H * W, dim]); // (H*W, dim)
+    rows.dtype,
+  ).reshape([1, 1, 1, 2 * K]); // band of each channel
+  const rowAngles = np.broadcastTo(np.multiply(rows.reshape([Br, H, 1, 1]), pairs.ref), [Bp, H, W, 2 * K]); // (Bp, H, W, 2K)
+  const colAngles = np.broadcastTo(np.multiply(cols.reshape([Bc, 1, W, 1]), pairs), [Bp, H, W, 2 * K]); // (Bp, H, W, 2K)
+  const blocks = gridIndexing === "ij" ? [rowAngles, colAngles] : [colAngles, rowAngles];
+  const angles = np.concatenate(blocks, -1).reshape([Bp, H * W, 4 * K]); // (Bp, H*W, 4K)
   return { cos: np.cos(angles.ref), sin: np.sin(angles) };
 }
 

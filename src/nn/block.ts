@@ -1,20 +1,32 @@
 /**
- * Pre-norm transformer block (GPT-2 / Llama order):
+ * The pre-norm transformer block (GPT-2 / Llama order), the one block of the
+ * LM, the ViT and the DiT:
  *
- *   x = x + Proj(Attention(Norm1(x) Wq, Norm1(x) Wk, Norm1(x) Wv; PE))
- *   x = x + MLP(Norm2(x))
+ *   x = x + g1 Proj(Attention(Rot(h1 Wq), Rot(h1 Wk), h1 Wv; PE)),   h1 = Mod1(Norm1(x))
+ *   x = x + g2 MLP(Mod2(Norm2(x)))
  *
  * Multi-head self-attention splits C into H heads of D = C / H and runs
  * `attention` with the layer's positional-encoding spec, built from the
  * parameters the block owns (learnable PEs) at every call, or kernelized
  * attention with its relative bias (`kernelAttention.ts`) when configured.
  *
+ * Hooks (`BlockHooks`), each the identity when absent:
+ * - Rot: q and k rotated by given tables before attention (the 2-D RoPE of
+ *   the ViT and the DiT, whose positions are a grid rather than a sequence);
+ * - Mod and g: adaLN-Zero conditioning (DiT), Mod(h) = h (1 + scale) + shift
+ *   and gates g, all six from Linear(SiLU(c)).
+ * `sublayers()` is the structure itself, with the norms and the attention
+ * as parts, for a model whose norms are not a `NormConfig` (the DiT's
+ * LayerNorm has no affine parameters).
+ *
  * Reference: Radford et al. (2019) GPT-2; Karpathy, nanoGPT `model.py`
- * (`Block`, `CausalSelfAttention`), https://github.com/karpathy/nanoGPT
+ * (`Block`, `CausalSelfAttention`), https://github.com/karpathy/nanoGPT;
+ * Peebles & Xie (2023), DiT `DiTBlock` (adaLN-Zero), https://arxiv.org/abs/2212.09748
  */
-import { type DType, numpy as np } from "@jax-js/jax";
+import { type DType, nn, numpy as np } from "@jax-js/jax";
 import { attention } from "../attention/attention.js";
 import { isArray, type Positions } from "../attention/positions.js";
+import { applyRotary, type RotaryTables } from "../attention/rotary.js";
 import { shapeOf } from "../core/shapes.js";
 import { fail } from "../core/validate.js";
 import type { Rng } from "../pe/random.js";
@@ -40,14 +52,9 @@ export interface BlockConfig {
   kernel?: KernelConfig;
 }
 
-export interface BlockParams {
+export interface BlockParams extends SublayerParams {
   norm1: NormParams;
-  /** C -> 3 C, columns [q | k | v], each head-major (H, D). */
-  qkv: LinearParams;
-  /** C -> C */
-  proj: LinearParams;
   norm2: NormParams;
-  mlp: MlpParams;
   /** Parameters of a learnable positional encoding (absent otherwise). */
   pe?: PEParams;
   /** Kernelized attention's relative bias (with `config.kernel.rpe`). */
@@ -72,40 +79,104 @@ export function initBlock(r: Rng, config: BlockConfig, dtype: DType = np.float32
 }
 
 /**
+ * What a model changes in the shared block; the LM uses none, the ViT `rotary`,
+ * the DiT `rotary` and `adaLN`.
+ */
+export interface BlockHooks {
+  /** Rotates q and k before attention, interleaved pairs (2-D RoPE): cos/sin broadcastable to (B, H, T, D). Borrowed. */
+  rotary?: RotaryTables;
+  /**
+   * adaLN-Zero conditioning (DiT): shift, scale and gate of each sublayer, (B, 1, C) each, from Linear(SiLU(c)):
+   * the pre-norm output becomes h (1 + scale) + shift and the sublayer's output is multiplied by gate.
+   */
+  adaLN?: { modulation: LinearParams; c: np.Array };
+}
+
+/** The parameters every block has, whatever its norms and attention. */
+export interface SublayerParams {
+  /** C -> 3 C, columns [q | k | v], each head-major (H, D). */
+  qkv: LinearParams;
+  /** C -> C */
+  proj: LinearParams;
+  mlp: MlpParams;
+}
+
+/** How a block normalises and attends: pre-norm of sublayer 1 (attention) or 2 (MLP), and the attention of its heads. */
+export interface BlockParts {
+  heads: number;
+  mlp: MlpConfig;
+  /** (B, T, C) -> (B, T, C). Consumes x. */
+  preNorm: (sublayer: 1 | 2, x: np.Array) => np.Array;
+  /** q, k, v (B, H, T, D) -> (B, H, T, D). Consumes them. */
+  attend: (q: np.Array, k: np.Array, v: np.Array) => np.Array;
+}
+
+/**
  * (B, L, C) -> (B, L, C). `positions` (default 0..L-1) feed the positional
  * encoding of queries and keys, e.g. randomized positions at training time.
- * Borrows the parameters and the positions, consumes x.
+ * Borrows the parameters, the positions and the hooks' tables, consumes x
+ * (and the adaLN conditioning).
  */
-export function block(p: BlockParams, x: np.Array, config: BlockConfig, positions?: Positions): np.Array {
+export function block(p: BlockParams, x: np.Array, config: BlockConfig, positions?: Positions, hooks: BlockHooks = {}): np.Array {
   if (x.ndim !== 3 || x.shape[2] !== config.width) {
     const s = shapeOf(x);
     x.dispose();
+    hooks.adaLN?.c.dispose();
     fail("block", `x must be (B, L, C) with C = ${config.width}, got ${s}`);
   }
   if (config.kernel && positions !== undefined) {
     x.dispose();
+    hooks.adaLN?.c.dispose();
     if (isArray(positions)) positions.dispose();
     fail("block", "kernelized attention uses index offsets j - i; positions are not supported with config.kernel");
   }
-  const [B, L, C] = x.shape;
   const H = config.heads;
-  const D = C / H;
-  const heads = (t: np.Array) => t.reshape([B, L, H, D]).transpose([0, 2, 1, 3]); // (B, H, L, D)
+  const D = config.width / H;
+  const attend = (q: np.Array, k: np.Array, v: np.Array): np.Array =>
+    config.kernel
+      ? kernelAttention(config.kernel, p.kernel ?? {}, q, k, v, config.causal) // (B, H, L, D)
+      : attention(q, k, v, {
+          causal: config.causal,
+          pe: peSpec(config.pe, p.pe ?? {}, { heads: H, headDim: D }),
+          queryPositions: isArray(positions) ? positions.ref : positions, // borrowed: attention consumes a new reference
+          keyPositions: isArray(positions) ? positions.ref : positions,
+        }); // (B, H, L, D)
+  const preNorm = (sublayer: 1 | 2, h: np.Array) => norm(config.norm, sublayer === 1 ? p.norm1 : p.norm2, h);
+  return sublayers(p, x, { heads: H, mlp: config.mlp, preNorm, attend }, hooks);
+}
 
-  const h = norm(config.norm, p.norm1, x.ref); // (B, L, C)
-  const qkv = linear(p.qkv, h); // (B, L, 3C)
-  const q = heads(qkv.ref.slice([], [], [0, C])); // (B, H, L, D)
-  const k = heads(qkv.ref.slice([], [], [C, 2 * C])); // (B, H, L, D)
-  const v = heads(qkv.slice([], [], [2 * C, 3 * C])); // (B, H, L, D)
-  const y = config.kernel
-    ? kernelAttention(config.kernel, p.kernel ?? {}, q, k, v, config.causal) // (B, H, L, D)
-    : attention(q, k, v, {
-        causal: config.causal,
-        pe: peSpec(config.pe, p.pe ?? {}, { heads: H, headDim: D }),
-        queryPositions: isArray(positions) ? positions.ref : positions, // borrowed: attention consumes a new reference
-        keyPositions: isArray(positions) ? positions.ref : positions,
-      }); // (B, H, L, D)
-  const merged = y.transpose([0, 2, 1, 3]).reshape([B, L, C]); // (B, L, C)
-  x = np.add(x, linear(p.proj, merged)); // (B, L, C)
-  return np.add(x.ref, mlp(p.mlp, norm(config.norm, p.norm2, x), config.mlp)); // (B, L, C)
+/**
+ * The pre-norm residual structure of every posenc transformer block, with its hooks (see the file header):
+ * (B, T, C) -> (B, T, C). Borrows the parameters and the rotary tables, consumes x and the adaLN conditioning.
+ */
+export function sublayers(p: SublayerParams, x: np.Array, parts: BlockParts, hooks: BlockHooks = {}): np.Array {
+  const [B, T, C] = x.shape;
+  const H = parts.heads;
+  const D = C / H;
+  const heads = (t: np.Array) => t.reshape([B, T, H, D]).transpose([0, 2, 1, 3]); // (B, H, T, D)
+  const rotate = (t: np.Array) => {
+    const r = hooks.rotary;
+    return r ? applyRotary(t, r.cos.ref, r.sin.ref, "interleaved") : t; // (B, H, T, D)
+  };
+  let mod: np.Array | null = null; // (B, 6C)
+  if (hooks.adaLN) mod = linear(hooks.adaLN.modulation, nn.silu(hooks.adaLN.c));
+  const chunk = (i: number) => mod!.ref.slice([], [i * C, (i + 1) * C]).reshape([B, 1, C]); // (B, 1, C)
+  const modulated = (sublayer: 1 | 2, h: np.Array) => (mod ? modulate(h, chunk(3 * sublayer - 3), chunk(3 * sublayer - 2)) : h);
+  const gated = (sublayer: 1 | 2, y: np.Array) => (mod ? np.multiply(chunk(3 * sublayer - 1), y) : y);
+
+  const h = modulated(1, parts.preNorm(1, x.ref)); // (B, T, C)
+  const qkv = linear(p.qkv, h); // (B, T, 3C)
+  const q = rotate(heads(qkv.ref.slice([], [], [0, C]))); // (B, H, T, D)
+  const k = rotate(heads(qkv.ref.slice([], [], [C, 2 * C]))); // (B, H, T, D)
+  const v = heads(qkv.slice([], [], [2 * C, 3 * C])); // (B, H, T, D)
+  const merged = parts.attend(q, k, v).transpose([0, 2, 1, 3]).reshape([B, T, C]); // (B, T, C)
+  x = np.add(x, gated(1, linear(p.proj, merged))); // (B, T, C)
+  const out = np.add(x.ref, gated(2, mlp(p.mlp, modulated(2, parts.preNorm(2, x)), parts.mlp))); // (B, T, C)
+  mod?.dispose();
+  return out;
+}
+
+/** x (B, T, C) (1 + scale) + shift, scale and shift (B, 1, C): adaLN's modulation. Consumes all three. */
+export function modulate(x: np.Array, shift: np.Array, scale: np.Array): np.Array {
+  return np.add(np.multiply(x, np.add(scale, 1)), shift); // (B, T, C)
 }

@@ -50,7 +50,8 @@ import { type DType, nn, numpy as np } from "@jax-js/jax";
 import { attention } from "../attention/attention.js";
 import { peg } from "../attention/peg.js";
 import { isArray, type Positions } from "../attention/positions.js";
-import { applyRotary, type RotaryTables } from "../attention/rotary.js";
+import type { RotaryTables } from "../attention/rotary.js";
+import { axialRotaryTables } from "../attention/rpe2d.js";
 import { constant } from "../core/constant.js";
 import { rowsAt } from "../core/rowsAt.js";
 import { reject, shapeOf } from "../core/shapes.js";
@@ -58,9 +59,10 @@ import { fail, integer, positive } from "../core/validate.js";
 import { axisPositions, bands } from "../pe/axialRope.js";
 import { type Rng, rng } from "../pe/random.js";
 import { rpe2dPositions } from "../pe/rpe2d.js";
+import { type BlockParts, modulate, sublayers } from "./block.js";
 import { normal, uniform } from "./init.js";
+import { normalize } from "./layerNorm.js";
 import { type LinearParams, linear } from "./linear.js";
-import { type MlpConfig, mlp } from "./mlp.js";
 
 /** 2-D positional encoding of the DiT (see the file header). Temperature T of the bands: default 10000. */
 export type DitPE =
@@ -272,18 +274,6 @@ export function initDit(config: DitConfig, seed: number, dtype: DType = np.float
 
 // ---------------------------------------------------------------- building blocks
 
-/** LayerNorm without affine parameters over the last axis: (x - mean) / sqrt(var + eps). Consumes x. */
-function layerNorm(x: np.Array, eps: number): np.Array {
-  const centered = np.subtract(x.ref, np.mean(x, -1, { keepdims: true })); // (..., C)
-  const variance = np.mean(np.square(centered.ref), -1, { keepdims: true }); // (..., 1)
-  return np.multiply(centered, np.reciprocal(np.sqrt(np.add(variance, eps)))); // (..., C)
-}
-
-/** x (B, N, C) (1 + scale) + shift, scale and shift (B, 1, C). Consumes all three. */
-function modulate(x: np.Array, shift: np.Array, scale: np.Array): np.Array {
-  return np.add(np.multiply(x, np.add(scale, 1)), shift); // (B, N, C)
-}
-
 /** Linear -> SiLU -> Linear. Borrows p, consumes x. */
 function embedMlp(p: EmbedderParams, x: np.Array): np.Array {
   return linear(p.proj, nn.silu(linear(p.fc, x))); // (B, C)
@@ -323,30 +313,17 @@ function unpatchify(x: np.Array, Gh: number, Gw: number, p: number, Ci: number):
 }
 
 /**
- * Axial 2-D RoPE tables at per-axis positions, as `attention/rpe2d` ("lang"
- * bands, "ij" order) but with positions shared (Gh) or per image (Bp, Gh):
- * with K = D / 4 bands w_k = T^(-k/K), token n = r Gw + c gets
- *
- *   angles[n] = [t_r w_0, t_r w_0, ..., t_r w_{K-1}, t_r w_{K-1} | same for t_c]
- *
- * Returns cos/sin (Bp, 1, N, D), to rotate q, k (B, H, N, D) with
+ * Axial 2-D RoPE tables at per-axis positions, `axialRotaryTables` of
+ * attention/rpe2d.ts with "lang" bands w_k = T^(-k/K), K = D / 4, "ij" order,
+ * positions shared (1, Gh) or per image (Bp, Gh). Returns cos/sin (Bp, 1, N, D), to rotate q, k (B, H, N, D) with
  * `applyRotary(x, cos, sin, "interleaved")`. Consumes rows (Bp, Gh) and cols (Bp, Gw).
  *
  * Reference: timm `build_rotary_pos_embed`; Heo et al., https://arxiv.org/abs/2403.13298
  */
 export function ropeTables2d(rows: np.Array, cols: np.Array, headDim: number, temperature = TEMPERATURE): RotaryTables {
-  const [Bp, Gh] = rows.shape;
-  const Gw = cols.shape[1];
-  const K = headDim / 4;
-  const omega = bands(K, { convention: "lang", temperature });
-  const pairs = constant(
-    Array.from({ length: 2 * K }, (_, c) => omega[c >> 1]),
-    rows.dtype,
-  ).reshape([1, 1, 1, 2 * K]); // band of each channel
-  const rowAngles = np.broadcastTo(np.multiply(rows.reshape([Bp, Gh, 1, 1]), pairs.ref), [Bp, Gh, Gw, 2 * K]); // (Bp, Gh, Gw, 2K)
-  const colAngles = np.broadcastTo(np.multiply(cols.reshape([Bp, 1, Gw, 1]), pairs), [Bp, Gh, Gw, 2 * K]); // (Bp, Gh, Gw, 2K)
-  const angles = np.concatenate([rowAngles, colAngles], -1).reshape([Bp, 1, Gh * Gw, headDim]); // (Bp, 1, N, D)
-  return { cos: np.cos(angles.ref), sin: np.sin(angles) };
+  const t = axialRotaryTables(rows, cols, bands(headDim / 4, { convention: "lang", temperature })); // (Bp, N, D)
+  const [Bp, N] = t.cos.shape;
+  return { cos: t.cos.reshape([Bp, 1, N, headDim]), sin: t.sin.reshape([Bp, 1, N, headDim]) };
 }
 
 /**
@@ -416,30 +393,13 @@ function positionProblem(field: string, p: Positions, n: number, B: number): str
  * Reference: facebookresearch/DiT `models.py` `DiTBlock` (Peebles & Xie, section 3.2, "adaLN-Zero block").
  */
 export function ditBlock(p: DitBlockParams, x: np.Array, c: np.Array, config: DitConfig, rope: RotaryTables | null): np.Array {
-  const [B, N, C] = x.shape;
-  const H = config.heads;
-  const D = C / H;
-  const mod = linear(p.modulation, nn.silu(c)); // (B, 6C)
-  const chunk = (i: number) => mod.ref.slice([], [i * C, (i + 1) * C]).reshape([B, 1, C]); // (B, 1, C)
-  const heads = (t: np.Array) => t.reshape([B, N, H, D]).transpose([0, 2, 1, 3]); // (B, H, N, D)
-
-  const h = modulate(layerNorm(x.ref, config.eps), chunk(0), chunk(1)); // (B, N, C)
-  const qkv = linear(p.qkv, h); // (B, N, 3C)
-  let q = heads(qkv.ref.slice([], [], [0, C])); // (B, H, N, D)
-  let k = heads(qkv.ref.slice([], [], [C, 2 * C])); // (B, H, N, D)
-  const v = heads(qkv.slice([], [], [2 * C, 3 * C])); // (B, H, N, D)
-  if (rope) {
-    q = applyRotary(q, rope.cos.ref, rope.sin.ref, "interleaved"); // (B, H, N, D)
-    k = applyRotary(k, rope.cos.ref, rope.sin.ref, "interleaved"); // (B, H, N, D)
-  }
-  const y = attention(q, k, v).transpose([0, 2, 1, 3]).reshape([B, N, C]); // (B, N, C)
-  x = np.add(x, np.multiply(chunk(2), linear(p.proj, y))); // (B, N, C)
-
-  const mlpConfig: MlpConfig = { kind: "gelu", hidden: config.mlpRatio * C, approximate: true }; // DiT: GELU(approximate="tanh")
-  const m = mlp(p.mlp, modulate(layerNorm(x.ref, config.eps), chunk(3), chunk(4)), mlpConfig); // (B, N, C)
-  const out = np.add(x, np.multiply(chunk(5), m)); // (B, N, C)
-  mod.dispose();
-  return out;
+  const parts: BlockParts = {
+    heads: config.heads,
+    mlp: { kind: "gelu", hidden: config.mlpRatio * config.width, approximate: true }, // DiT: GELU(approximate="tanh")
+    preNorm: (_, h) => normalize(h, config.eps),
+    attend: (q, k, v) => attention(q, k, v),
+  };
+  return sublayers(p, x, parts, { rotary: rope ?? undefined, adaLN: { modulation: p.modulation, c } }); // (B, N, C)
 }
 
 /**
@@ -519,7 +479,7 @@ export function ditForward(
   const mod = linear(params.final.modulation, nn.silu(c)); // (B, 2C)
   const shift = mod.ref.slice([], [0, C]).reshape([B, 1, C]); // (B, 1, C)
   const scale = mod.slice([], [C, 2 * C]).reshape([B, 1, C]); // (B, 1, C)
-  const out = linear(params.final.linear, modulate(layerNorm(x, config.eps), shift, scale)); // (B, N, P)
+  const out = linear(params.final.linear, modulate(normalize(x, config.eps), shift, scale)); // (B, N, P)
   return unpatchify(out, Gh, Gw, p, Ci); // (B, Ih, Iw, Ci)
 }
 

@@ -24,8 +24,15 @@ export function initLayerNorm(width: number, dtype: DType = np.float32): LayerNo
 
 /** Normalises the last axis. Borrows the parameters, consumes x. `eps` as torch's default 1e-5 when omitted. */
 export function layerNorm(p: LayerNormParams, x: np.Array, eps = 1e-5): np.Array {
+  return np.add(np.multiply(normalize(x, eps), p.gamma.ref), p.beta.ref); // (..., C)
+}
+
+/**
+ * LayerNorm without affine parameters (torch's `elementwise_affine=False`, as in DiT's blocks):
+ * (x - mean) / sqrt(var + eps) over the last axis. Consumes x.
+ */
+export function normalize(x: np.Array, eps: number): np.Array {
   const centered = np.subtract(x.ref, np.mean(x, -1, { keepdims: true })); // (..., C)
   const variance = np.mean(np.square(centered.ref), -1, { keepdims: true }); // (..., 1)
-  const normed = np.multiply(centered, np.reciprocal(np.sqrt(np.add(variance, eps)))); // (..., C)
-  return np.add(np.multiply(normed, p.gamma.ref), p.beta.ref); // (..., C)
+  return np.multiply(centered, np.reciprocal(np.sqrt(np.add(variance, eps)))); // (..., C)
 }

@@ -29,9 +29,9 @@
  *   on the patch tokens added back to them after the first block (the class
  *   token passes unchanged); weights U(-1/3, 1/3), PyTorch's Conv2d init with
  *   fan-in 9.
- * The class token starts at N(0, 1e-6^2) (timm). Blocks without 2-D RoPE are
- * `block()` of src/nn/block.ts (causal false, attention PE none); with it the
- * same block is written out here with q and k rotated before attention.
+ * The class token starts at N(0, 1e-6^2) (timm). The blocks are `block()` of
+ * src/nn/block.ts (causal false, attention PE none), with its rotary hook
+ * for 2-D RoPE.
  *
  * Parameters are a pytree of jax-js arrays (jit, grad take them directly);
  * forward functions borrow the parameters and consume their inputs.
@@ -43,9 +43,8 @@
  * models/eva.py (https://github.com/huggingface/pytorch-image-models)
  */
 import { type DType, numpy as np } from "@jax-js/jax";
-import { attention } from "../attention/attention.js";
 import { peg } from "../attention/peg.js";
-import { applyRotary, type RotaryTables } from "../attention/rotary.js";
+import type { RotaryTables } from "../attention/rotary.js";
 import { constant } from "../core/constant.js";
 import { fail, integer } from "../core/validate.js";
 import { type AxialConvention, axialRope } from "../pe/axialRope.js";
@@ -57,7 +56,7 @@ import { batchLoss, type ImageBatch, imageGrid } from "./classifier.js";
 import { patches } from "./conv.js";
 import { normal, uniform } from "./init.js";
 import { initLinear, type LinearParams, linear } from "./linear.js";
-import { type MlpConfig, mlp } from "./mlp.js";
+import type { MlpConfig } from "./mlp.js";
 import { initNorm, type NormConfig, type NormParams, norm } from "./norm.js";
 
 /** The ViT's positional encoding (see the file's header). */
@@ -213,7 +212,7 @@ export function vitForward(p: VitParams, config: VitConfig, images: np.Array): n
   const rope = config.pe.kind === "rope2d" ? ropeTables(config.pe, config, Gh, Gw, x.dtype) : null; // (T, D) each
   const bc = blockConfig(config);
   p.blocks.forEach((b, i) => {
-    x = rope ? ropeBlock(b, x, bc, rope) : block(b, x, bc); // (B, T, C)
+    x = block(b, x, bc, undefined, rope ? { rotary: rope } : {}); // (B, T, C)
     if (i === 0 && config.peg) x = applyPeg(p.peg!, x, T - N, Gh, Gw); // (B, T, C)
   });
   if (rope) for (const t of [rope.cos, rope.sin]) t.dispose();
@@ -278,28 +277,6 @@ function ropeTables(pe: Extract<VitPE, { kind: "rope2d" }>, config: VitConfig, G
   sin.set(t.sin, prefix);
   const T = cos.length / D;
   return { cos: constant(cos, dtype).reshape([T, D]), sin: constant(sin, dtype).reshape([T, D]) };
-}
-
-/**
- * `block()` with q and k rotated by the 2-D RoPE tables (T, D) before
- * attention: (B, T, C) -> (B, T, C). Borrows the parameters and tables, consumes x.
- */
-function ropeBlock(p: BlockParams, x: np.Array, config: BlockConfig, rope: RotaryTables): np.Array {
-  const [B, T, C] = x.shape;
-  const H = config.heads;
-  const D = C / H;
-  const heads = (t: np.Array) => t.reshape([B, T, H, D]).transpose([0, 2, 1, 3]); // (B, H, T, D)
-  const rotate = (t: np.Array) => applyRotary(t, rope.cos.ref, rope.sin.ref, "interleaved"); // (B, H, T, D)
-
-  const h = norm(config.norm, p.norm1, x.ref); // (B, T, C)
-  const qkv = linear(p.qkv, h); // (B, T, 3C)
-  const q = rotate(heads(qkv.ref.slice([], [], [0, C]))); // (B, H, T, D)
-  const k = rotate(heads(qkv.ref.slice([], [], [C, 2 * C]))); // (B, H, T, D)
-  const v = heads(qkv.slice([], [], [2 * C, 3 * C])); // (B, H, T, D)
-  const y = attention(q, k, v, { causal: false }); // (B, H, T, D)
-  const merged = y.transpose([0, 2, 1, 3]).reshape([B, T, C]); // (B, T, C)
-  x = np.add(x, linear(p.proj, merged)); // (B, T, C)
-  return np.add(x.ref, mlp(p.mlp, norm(config.norm, p.norm2, x), config.mlp)); // (B, T, C)
 }
 
 /** PEG on the patch tokens after `prefix` class tokens: (B, T, C) -> (B, T, C). Borrows the weights, consumes x. */
