@@ -67,9 +67,9 @@ function model(variant: string, side: number, size: "small" | "tiny"): Model {
   });
   switch (variant) {
     case "vit":
-      return vit({ kind: "learned" }, false);
+      return vit({ type: "learned" }, false);
     case "vit-peg":
-      return vit({ kind: "none" }, true);
+      return vit({ type: "none" }, true);
     case "cswin":
       return {
         kind: "cswin",

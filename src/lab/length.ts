@@ -20,7 +20,7 @@
  */
 import { type JsTree, type numpy as np, tree } from "@jax-js/jax";
 import { fail } from "../core/validate.js";
-import type { KernelConfig } from "../nn/kernelAttention.js";
+import type { KernelizedLayerConfig } from "../nn/kernelizedLayer.js";
 import type { LMConfig } from "../nn/lm.js";
 import type { PEConfig, RopeScaling } from "../nn/positional.js";
 import { positions1d } from "../pe/randomized.js";
@@ -32,7 +32,7 @@ import type { LabReport } from "./report.js";
 import { lineChart } from "./svg.js";
 
 /** How a variant's model is trained: the PE of its layers, an absolute encoding, kernelized attention, randomized positions. */
-type Training = { pe: PEConfig; absolute?: LMConfig["absolute"]; kernel?: KernelConfig; randomized?: boolean };
+type Training = { pe: PEConfig; absolute?: LMConfig["absolute"]; kernel?: KernelizedLayerConfig; randomized?: boolean };
 
 interface Variant {
   label: string;

@@ -126,11 +126,11 @@ export const RESOLUTION_PRESETS: Record<"tiny" | "quick" | "full", ResolutionSet
 function config(variant: string, size: "small" | "tiny"): DitConfig {
   const pe: DitPE =
     variant === "rpe2d" || variant === "rpe2d-nocrop"
-      ? { kind: "rpe2d", maxHeight: 2 * GRID, maxWidth: 2 * GRID, temperature: 100 }
+      ? { type: "rpe2d", maxHeight: 2 * GRID, maxWidth: 2 * GRID, temperature: 100 }
       : variant === "interpolate"
-        ? { kind: "rope2d-interpolate", trainHeight: GRID, trainWidth: GRID, temperature: 100 }
+        ? { type: "rope2d-interpolate", trainHeight: GRID, trainWidth: GRID, temperature: 100 }
         : variant === "extrapolate"
-          ? { kind: "rope2d-extrapolate", temperature: 100 }
+          ? { type: "rope2d-extrapolate", temperature: 100 }
           : fail("lab resolution", `unknown variant ${JSON.stringify(variant)}; known: ${RESOLUTION_VARIANTS.join(", ")}`);
   const tiny = size === "tiny";
   return {
@@ -239,7 +239,7 @@ export async function runResolution(s: ResolutionSettings, progress: ProgressSin
           timesteps: np.array(Int32Array.from({ length: s.batch }, () => r.below(c.diffusionSteps))),
           labels: np.array(dropLabels(d.labels, c, 0.1, 5000 * (seed + 1) + i)),
         };
-        if (c.pe.kind === "rpe2d") batch.positions = ditTrainingPositions(c, { height: GRID, width: GRID }, s.batch, 7000 * (seed + 1) + i);
+        if (c.pe.type === "rpe2d") batch.positions = ditTrainingPositions(c, { height: GRID, width: GRID }, s.batch, 7000 * (seed + 1) + i);
         if (cropping) batch.crop = constant(cropConditioning(crops, c.crop!.dim), np.float32).reshape([s.batch, 6 * c.crop!.dim]);
         const out = step(params, state, batch, learningRate(i, schedule));
         ({ params, state } = out);
@@ -249,7 +249,7 @@ export async function runResolution(s: ResolutionSettings, progress: ProgressSin
       }
       step.dispose();
       tree.dispose(state as unknown as JsTree<np.Array>);
-      const positions = (grid: number) => (c.pe.kind === "rpe2d" ? spread(grid, c.pe.maxHeight) : undefined);
+      const positions = (grid: number) => (c.pe.type === "rpe2d" ? spread(grid, c.pe.maxHeight) : undefined);
       const denoise = (set: ImageSet & { labels: number[] }) =>
         denoisingLossByTimestep(params, c, set, {
           timesteps: s.timesteps,

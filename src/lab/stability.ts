@@ -19,7 +19,7 @@
  */
 import { type JsTree, jit, type numpy as np, tree } from "@jax-js/jax";
 import { fail } from "../core/validate.js";
-import type { KernelConfig } from "../nn/kernelAttention.js";
+import type { KernelizedLayerConfig } from "../nn/kernelizedLayer.js";
 import { type LMParams, lmLoss } from "../nn/lm.js";
 import type { PEConfig } from "../nn/positional.js";
 import { sonnets, textBatch } from "../train/data/text.js";
@@ -36,7 +36,7 @@ export const DIVERGENCE_RATIO = 1.5;
 interface StabilityVariant {
   label: string;
   pe: PEConfig;
-  kernel?: Omit<KernelConfig, "seed">;
+  kernel?: Omit<KernelizedLayerConfig, "seed">;
 }
 
 const PRF = { features: 32, featureMap: "prf" } as const;

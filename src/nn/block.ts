@@ -8,7 +8,7 @@
  * Multi-head self-attention splits C into H heads of D = C / H and runs
  * `attention` with the layer's positional-encoding spec, built from the
  * parameters the block owns (learnable PEs) at every call, or kernelized
- * attention with its relative bias (`kernelAttention.ts`) when configured.
+ * attention with its relative bias (`kernelizedLayer.ts`) when configured.
  *
  * Hooks (`BlockHooks`), each the identity when absent:
  * - Rot: q and k rotated by given tables before attention (the 2-D RoPE of
@@ -30,7 +30,7 @@ import { applyRotary, type RotaryTables } from "../attention/rotary.js";
 import { shapeOf } from "../core/shapes.js";
 import { fail } from "../core/validate.js";
 import type { Rng } from "../pe/random.js";
-import { initKernel, type KernelConfig, type KernelParams, kernelAttention } from "./kernelAttention.js";
+import { initKernelizedLayer, type KernelizedLayerConfig, type KernelizedLayerParams, kernelizedLayer } from "./kernelizedLayer.js";
 import { initLinear, type LinearParams, linear } from "./linear.js";
 import { initMlp, type MlpConfig, type MlpParams, mlp } from "./mlp.js";
 import { initNorm, type NormConfig, type NormParams, norm } from "./norm.js";
@@ -49,7 +49,7 @@ export interface BlockConfig {
   /** Biases on the q, k, v and output projections (GPT-2: true, Llama: false). */
   bias: boolean;
   /** Kernelized attention (with its own relative bias) instead of softmax attention; `pe` must then be "none". */
-  kernel?: KernelConfig;
+  kernel?: KernelizedLayerConfig;
 }
 
 export interface BlockParams extends SublayerParams {
@@ -58,7 +58,7 @@ export interface BlockParams extends SublayerParams {
   /** Parameters of a learnable positional encoding (absent otherwise). */
   pe?: PEParams;
   /** Kernelized attention's relative bias (with `config.kernel.rpe`). */
-  kernel?: KernelParams;
+  kernel?: KernelizedLayerParams;
 }
 
 export function initBlock(r: Rng, config: BlockConfig, dtype: DType = np.float32): BlockParams {
@@ -74,7 +74,7 @@ export function initBlock(r: Rng, config: BlockConfig, dtype: DType = np.float32
     mlp: initMlp(r, C, config.mlp, dtype),
   };
   if (isLearnable(config.pe)) params.pe = initPE(r, config.pe, { width: C, heads: H, headDim: C / H }, dtype);
-  if (config.kernel) params.kernel = initKernel(config.kernel, H, dtype);
+  if (config.kernel) params.kernel = initKernelizedLayer(config.kernel, H, dtype);
   return params;
 }
 
@@ -134,7 +134,7 @@ export function block(p: BlockParams, x: np.Array, config: BlockConfig, position
   const D = config.width / H;
   const attend = (q: np.Array, k: np.Array, v: np.Array): np.Array =>
     config.kernel
-      ? kernelAttention(config.kernel, p.kernel ?? {}, q, k, v, config.causal) // (B, H, L, D)
+      ? kernelizedLayer(config.kernel, p.kernel ?? {}, q, k, v, config.causal) // (B, H, L, D)
       : attention(q, k, v, {
           causal: config.causal,
           pe: peSpec(config.pe, p.pe ?? {}, { heads: H, headDim: D }),

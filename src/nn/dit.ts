@@ -53,6 +53,7 @@ import { isArray, type Positions } from "../attention/positions.js";
 import type { RotaryTables } from "../attention/rotary.js";
 import { axialRotaryTables } from "../attention/rpe2d.js";
 import { constant } from "../core/constant.js";
+import { renamedField } from "../core/renamed.js";
 import { rowsAt } from "../core/rowsAt.js";
 import { reject, shapeOf } from "../core/shapes.js";
 import { fail, integer, positive } from "../core/validate.js";
@@ -67,19 +68,19 @@ import { type LinearParams, linear } from "./linear.js";
 /** 2-D positional encoding of the DiT (see the file header). Temperature T of the bands: default 10000. */
 export type DitPE =
   | {
-      kind: "rpe2d" /** Training range of row positions [0, maxHeight). */;
+      type: "rpe2d" /** Training range of row positions [0, maxHeight). */;
       maxHeight: number /** Training range of column positions. */;
       maxWidth: number;
       temperature?: number;
     }
   | {
-      kind: "rope2d-interpolate" /** Training token grid the positions are squeezed into. */;
+      type: "rope2d-interpolate" /** Training token grid the positions are squeezed into. */;
       trainHeight: number;
       trainWidth: number;
       temperature?: number;
     }
-  | { kind: "rope2d-extrapolate"; temperature?: number }
-  | { kind: "sincos2d"; temperature?: number };
+  | { type: "rope2d-extrapolate"; temperature?: number }
+  | { type: "sincos2d"; temperature?: number };
 
 /** A DiT as plain JSON (DiT-S/2 is width 384, depth 12, heads 6, patch 2, mlpRatio 4, frequencyDim 256). */
 export interface DitConfig {
@@ -101,6 +102,7 @@ export interface DitConfig {
   classes: { count: number; nullClass: boolean } | null;
   /** Crop micro-conditioning: Fourier features per scalar (SDXL: 256), E = 6 dim. */
   crop: { dim: number } | null;
+  /** Tagged `type`; its old name `kind` is still read for one release (deprecated). */
   pe: DitPE;
   /** PEG depthwise 3x3 convolution after the first block. */
   peg: boolean;
@@ -176,9 +178,11 @@ const EMBED_STD = 0.02;
 
 // ---------------------------------------------------------------- configuration
 
-/** Throws `fn: ...` naming the first field of `config` out of range. */
-export function checkConfig(fn: string, config: DitConfig): void {
-  if (typeof config !== "object" || config === null) fail(fn, `config must be a DitConfig object, got ${typeof config}`);
+/** Throws `fn: ...` naming the first field of `dit` out of range; returns it with the PE tag under its current name. */
+export function checkConfig(fn: string, dit: DitConfig): DitConfig {
+  if (typeof dit !== "object" || dit === null) fail(fn, `config must be a DitConfig object, got ${typeof dit}`);
+  const pe = renamedField(fn, "config.pe", dit.pe, "kind", "type");
+  const config = pe === dit.pe ? dit : { ...dit, pe };
   integer(fn, "config.channels", config.channels, 1);
   integer(fn, "config.patch", config.patch, 1);
   const C = integer(fn, "config.width", config.width, 1);
@@ -196,8 +200,8 @@ export function checkConfig(fn: string, config: DitConfig): void {
   integer(fn, "config.diffusionSteps", config.diffusionSteps, 1);
   positive(fn, "config.eps", config.eps);
   positive(fn, "config.pe.temperature", config.pe?.temperature ?? TEMPERATURE);
-  const kind = config.pe?.kind;
-  switch (kind) {
+  const type = config.pe?.type;
+  switch (type) {
     case "rpe2d":
       integer(fn, "config.pe.maxHeight", config.pe.maxHeight, 1);
       integer(fn, "config.pe.maxWidth", config.pe.maxWidth, 1);
@@ -210,11 +214,12 @@ export function checkConfig(fn: string, config: DitConfig): void {
     case "sincos2d":
       break;
     default:
-      fail(fn, `config.pe.kind must be "rpe2d", "rope2d-interpolate", "rope2d-extrapolate" or "sincos2d", got ${JSON.stringify(kind)}`);
+      fail(fn, `config.pe.type must be "rpe2d", "rope2d-interpolate", "rope2d-extrapolate" or "sincos2d", got ${JSON.stringify(type)}`);
   }
-  if (kind === "sincos2d" && C % 4 !== 0) fail(fn, `sincos2d needs config.width divisible by 4, got ${C}`);
-  if (kind !== "sincos2d" && (C / H) % 4 !== 0)
+  if (type === "sincos2d" && C % 4 !== 0) fail(fn, `sincos2d needs config.width divisible by 4, got ${C}`);
+  if (type !== "sincos2d" && (C / H) % 4 !== 0)
     fail(fn, `2-D RoPE needs the head dim (width / heads = ${C / H}) divisible by 4: two axes of rotated pairs`);
+  return config;
 }
 
 // ---------------------------------------------------------------- initialisation
@@ -245,8 +250,8 @@ function embedder(r: Rng, inDim: number, C: number, dtype: DType): EmbedderParam
  *
  * Reference: facebookresearch/DiT `models.py` `DiT.initialize_weights`.
  */
-export function initDit(config: DitConfig, seed: number, dtype: DType = np.float32): DitParams {
-  checkConfig("initDit", config);
+export function initDit(dit: DitConfig, seed: number, dtype: DType = np.float32): DitParams {
+  const config = checkConfig("initDit", dit);
   const r = rng(seed);
   const { width: C, patch: p, channels: Ci } = config;
   const P = p * p * Ci;
@@ -349,7 +354,7 @@ function sincosTable(rows: np.Array, cols: np.Array, C: number, temperature: num
 /** The PE's positions of a Gh x Gw grid when none are given (see `DitPE`). */
 function defaultPositions(pe: DitPE, Gh: number, Gw: number): { rows: Float64Array; cols: Float64Array } {
   const grid = (n: number) => Float64Array.from({ length: n }, (_, i) => i);
-  switch (pe.kind) {
+  switch (pe.type) {
     case "rpe2d":
       return rpe2dPositions({ height: Gh, width: Gw, maxHeight: pe.maxHeight, maxWidth: pe.maxWidth }, { training: false });
     case "rope2d-interpolate":
@@ -411,7 +416,7 @@ export function ditBlock(p: DitBlockParams, x: np.Array, c: np.Array, config: Di
  */
 export function ditForward(
   params: DitParams,
-  config: DitConfig,
+  dit: DitConfig,
   noisy: np.Array,
   t: np.Array,
   labels: np.Array | null = null,
@@ -429,7 +434,7 @@ export function ditForward(
       throw e;
     }
   };
-  guard(() => checkConfig(fn, config));
+  const config = guard(() => checkConfig(fn, dit));
   const { patch: p, channels: Ci, width: C } = config;
   if (noisy.ndim !== 4 || noisy.shape[3] !== Ci || noisy.shape[1] % p !== 0 || noisy.shape[2] % p !== 0) {
     abort(`noisy must be (B, Ih, Iw, ${Ci}) with Ih and Iw multiples of the patch size ${p}, got ${shapeOf(noisy)}`);
@@ -456,7 +461,7 @@ export function ditForward(
   // tokens
   let x = linear(params.patchEmbed, patchify(noisy, p)); // (B, N, C)
   let rope: RotaryTables | null = null;
-  if (config.pe.kind === "sincos2d")
+  if (config.pe.type === "sincos2d")
     x = np.add(x, sincosTable(rows, cols, C, temperature)); // (B, N, C)
   else rope = ropeTables2d(rows, cols, C / config.heads, temperature); // (Bp, 1, N, D)
 
@@ -496,9 +501,9 @@ export function ditForward(
  *
  * Reference: Peebles & Xie (2023), https://arxiv.org/abs/2212.09748, section 3.2 (Gflops as model complexity).
  */
-export function ditFlops(config: DitConfig, grid: { height: number; width: number }): number {
+export function ditFlops(dit: DitConfig, grid: { height: number; width: number }): number {
   const fn = "ditFlops";
-  checkConfig(fn, config);
+  const config = checkConfig(fn, dit);
   const N = integer(fn, "grid.height", grid?.height, 1) * integer(fn, "grid.width", grid.width, 1);
   const { width: C, patch: p, channels: Ci, mlpRatio: r, frequencyDim: F } = config;
   const P = p * p * Ci;

@@ -18,6 +18,7 @@
 import { type DType, type JsTree, jit, numpy as np, tree } from "@jax-js/jax";
 import { blocks } from "../attention/memoryBudget.js";
 import { constant } from "../core/constant.js";
+import { renamedField } from "../core/renamed.js";
 import { rowsAt } from "../core/rowsAt.js";
 import { reject, shapeOf } from "../core/shapes.js";
 import { fail, integer } from "../core/validate.js";
@@ -93,7 +94,7 @@ export function ditLoss(params: DitParams, config: DitConfig, batch: DitBatch): 
 /**
  * Per-image randomized RPE-2D positions for a training batch (B, Gh), (B, Gw):
  * image b takes `rpe2dPositions(grid, { training: true, seed_b })`, seeds
- * drawn from `seed`. Needs `config.pe.kind` "rpe2d".
+ * drawn from `seed`. Needs `config.pe.type` "rpe2d".
  *
  * Reference: Hou, Liu et al. (2025), https://arxiv.org/abs/2503.18719
  */
@@ -105,10 +106,11 @@ export function ditTrainingPositions(
   dtype: DType = np.float32,
 ): { rows: np.Array; cols: np.Array } {
   const fn = "ditTrainingPositions";
-  if (config?.pe?.kind !== "rpe2d") fail(fn, `config.pe.kind must be "rpe2d", got ${JSON.stringify(config?.pe?.kind)}`);
+  const pe = renamedField(fn, "config.pe", config?.pe, "kind", "type");
+  if (pe?.type !== "rpe2d") fail(fn, `config.pe.type must be "rpe2d", got ${JSON.stringify(pe?.type)}`);
   integer(fn, "batch", batch, 1);
   const r = rng(seed);
-  const range = { height: grid?.height, width: grid?.width, maxHeight: config.pe.maxHeight, maxWidth: config.pe.maxWidth };
+  const range = { height: grid?.height, width: grid?.width, maxHeight: pe.maxHeight, maxWidth: pe.maxWidth };
   const each = Array.from({ length: batch }, () => rpe2dPositions(range, { training: true, seed: r.below(2 ** 31) }));
   return {
     rows: constant(
@@ -183,9 +185,9 @@ export interface DitSampleOptions {
  * diffusers `DDIMScheduler`; Ho & Salimans, classifier-free guidance,
  * https://arxiv.org/abs/2207.12598; DiT `forward_with_cfg`.
  */
-export async function ditSample(params: DitParams, config: DitConfig, options: DitSampleOptions): Promise<np.Array> {
+export async function ditSample(params: DitParams, dit: DitConfig, options: DitSampleOptions): Promise<np.Array> {
   const fn = "ditSample";
-  checkConfig(fn, config);
+  const config = checkConfig(fn, dit);
   const Gh = integer(fn, "options.grid.height", options?.grid?.height, 1);
   const Gw = integer(fn, "options.grid.width", options.grid.width, 1);
   const T = config.diffusionSteps;

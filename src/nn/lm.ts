@@ -27,7 +27,7 @@ import { type BlockConfig, type BlockParams, block, initBlock } from "./block.js
 import { crossEntropy } from "./crossEntropy.js";
 import { type EmbeddingParams, embed, initEmbedding, unembed } from "./embedding.js";
 import { normal } from "./init.js";
-import type { KernelConfig } from "./kernelAttention.js";
+import type { KernelizedLayerConfig } from "./kernelizedLayer.js";
 import { initLinear, type LinearParams, linear } from "./linear.js";
 import type { MlpConfig } from "./mlp.js";
 import { initNorm, type NormConfig, type NormParams, norm } from "./norm.js";
@@ -47,7 +47,7 @@ export interface LMConfig {
   /** Positional encoding inside attention (every layer). */
   pe: PEConfig;
   /** Kernelized attention with its relative bias in every layer instead of softmax attention (pe "none"). */
-  kernel?: KernelConfig;
+  kernel?: KernelizedLayerConfig;
   /** Absolute encoding added to the token embeddings; none when absent. */
   absolute?: AbsoluteConfig;
   /** Output head tied to the token embedding (GPT-2) or a separate C -> V matrix. */

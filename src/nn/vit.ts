@@ -46,6 +46,7 @@ import { type DType, numpy as np } from "@jax-js/jax";
 import { peg } from "../attention/peg.js";
 import type { RotaryTables } from "../attention/rotary.js";
 import { constant } from "../core/constant.js";
+import { renamedField } from "../core/renamed.js";
 import { fail, integer } from "../core/validate.js";
 import { type AxialConvention, axialRope } from "../pe/axialRope.js";
 import { rng } from "../pe/random.js";
@@ -61,11 +62,11 @@ import { initNorm, type NormConfig, type NormParams, norm } from "./norm.js";
 
 /** The ViT's positional encoding (see the file's header). */
 export type VitPE =
-  | { kind: "none" }
-  | { kind: "learned" }
-  | { kind: "sincos2d" /** Frequency temperature (default 10000). */; temperature?: number }
+  | { type: "none" }
+  | { type: "learned" }
+  | { type: "sincos2d" /** Frequency temperature (default 10000). */; temperature?: number }
   | {
-      kind: "rope2d";
+      type: "rope2d";
       /** "lang": integer positions, bands T^(-k/K); "pixel": positions on [-1, 1], pi-scaled bands. */
       convention: AxialConvention;
       /** "lang" temperature (default 10000). */
@@ -94,6 +95,7 @@ export interface VitConfig {
   norm: NormConfig;
   /** "mean": average of the tokens; "class": a class token's output. */
   pool: "mean" | "class";
+  /** Tagged `type`; its old name `kind` is still read for one release (deprecated). */
   pe: VitPE;
   /** A PEG (depthwise 3x3 conv) after the first block. */
   peg: boolean;
@@ -141,8 +143,9 @@ function blockConfig(config: VitConfig): BlockConfig {
   };
 }
 
-function validate(fn: string, config: VitConfig): void {
-  const [h, w] = config.image ?? [];
+/** Throws `fn: ...` naming the first field of `config` out of range; returns it with the PE tag under its current name. */
+function validate(fn: string, config: VitConfig): VitConfig {
+  const [h, w] = config?.image ?? [];
   integer(fn, "config.image[0]", h, 1);
   integer(fn, "config.image[1]", w, 1);
   integer(fn, "config.channels", config.channels, 1);
@@ -155,16 +158,18 @@ function validate(fn: string, config: VitConfig): void {
   if (C % H !== 0) fail(fn, `config.width (${C}) must be a multiple of config.heads (${H})`);
   if (config.pool !== "mean" && config.pool !== "class")
     fail(fn, `config.pool must be "mean" or "class", got ${JSON.stringify(config.pool)}`);
-  const kind = config.pe?.kind;
-  if (kind === "sincos2d" && C % 4 !== 0) fail(fn, `config.pe "sincos2d" needs config.width divisible by 4, got ${C}`);
-  if (kind === "rope2d" && (C / H) % 4 !== 0) fail(fn, `config.pe "rope2d" needs the head dim width / heads = ${C}/${H} divisible by 4`);
-  if (kind !== "none" && kind !== "learned" && kind !== "sincos2d" && kind !== "rope2d")
-    fail(fn, `config.pe.kind must be "none", "learned", "sincos2d" or "rope2d", got ${JSON.stringify(kind)}`);
+  const pe = renamedField(fn, "config.pe", config.pe, "kind", "type");
+  const type = pe?.type;
+  if (type === "sincos2d" && C % 4 !== 0) fail(fn, `config.pe "sincos2d" needs config.width divisible by 4, got ${C}`);
+  if (type === "rope2d" && (C / H) % 4 !== 0) fail(fn, `config.pe "rope2d" needs the head dim width / heads = ${C}/${H} divisible by 4`);
+  if (type !== "none" && type !== "learned" && type !== "sincos2d" && type !== "rope2d")
+    fail(fn, `config.pe.type must be "none", "learned", "sincos2d" or "rope2d", got ${JSON.stringify(type)}`);
+  return pe === config.pe ? config : { ...config, pe };
 }
 
 /** Seeded parameters: same config and seed, same model on every device. */
-export function initVit(config: VitConfig, seed: number, dtype: DType = np.float32): VitParams {
-  validate("initVit", config);
+export function initVit(vit: VitConfig, seed: number, dtype: DType = np.float32): VitParams {
+  const config = validate("initVit", vit);
   const r = rng(seed);
   const { width: C, patch: p, channels } = config;
   const [Gh, Gw] = vitGrid(config);
@@ -176,7 +181,7 @@ export function initVit(config: VitConfig, seed: number, dtype: DType = np.float
     head: initLinear(r, C, config.classes, { dtype }),
   };
   if (config.pool === "class") params.cls = normal(r, [C], CLS_STD, dtype);
-  if (config.pe.kind === "learned") params.pos = normal(r, [Gh * Gw, C], POS_STD, dtype);
+  if (config.pe.type === "learned") params.pos = normal(r, [Gh * Gw, C], POS_STD, dtype);
   for (let i = 0; i < config.depth; i++) params.blocks.push(initBlock(r, blockConfig(config), dtype));
   if (config.peg) params.peg = { weight: uniform(r, [C, 3, 3], 1 / 3, dtype), bias: uniform(r, [C], 1 / 3, dtype) };
   return params;
@@ -186,15 +191,22 @@ export function initVit(config: VitConfig, seed: number, dtype: DType = np.float
  * images (B, Hi, Wi, Cin) -> logits (B, K), on the training grid or any grid
  * of whole patches. Borrows the parameters, consumes the images.
  */
-export function vitForward(p: VitParams, config: VitConfig, images: np.Array): np.Array {
+export function vitForward(p: VitParams, vit: VitConfig, images: np.Array): np.Array {
   const fn = "vitForward";
+  let config: VitConfig;
+  try {
+    config = validate(fn, vit);
+  } catch (e) {
+    images.dispose();
+    throw e;
+  }
   const [Gh, Gw] = imageGrid(fn, images, config.channels, config.patch);
   const missing = (what: string): never => {
     images.dispose();
     return fail(fn, what);
   };
   if (config.pool === "class" && !p.cls) missing('config.pool "class" needs params.cls');
-  if (config.pe.kind === "learned" && !p.pos) missing('config.pe "learned" needs params.pos');
+  if (config.pe.type === "learned" && !p.pos) missing('config.pe "learned" needs params.pos');
   if (config.peg && !p.peg) missing("config.peg needs params.peg");
   if (p.blocks.length !== config.depth) missing(`params hold ${p.blocks.length} blocks, config.depth is ${config.depth}`);
   const [B] = images.shape;
@@ -204,12 +216,12 @@ export function vitForward(p: VitParams, config: VitConfig, images: np.Array): n
 
   const pixels = patches(images, { kernel: P, stride: P, padding: 0 }).reshape([B, N, P * P * Cin]); // (B, N, p p Cin)
   let x = linear(p.patch, pixels); // (B, N, C)
-  if (config.pe.kind === "learned") x = np.add(x, learnedTable(p.pos!, config, Gh, Gw)); // (B, N, C)
-  if (config.pe.kind === "sincos2d")
+  if (config.pe.type === "learned") x = np.add(x, learnedTable(p.pos!, config, Gh, Gw)); // (B, N, C)
+  if (config.pe.type === "sincos2d")
     x = np.add(x, constant(sincos2d(Gh, Gw, C, { temperature: config.pe.temperature }), x.dtype).reshape([1, N, C])); // (B, N, C)
   if (config.pool === "class") x = np.concatenate([np.broadcastTo(p.cls!.ref.reshape([1, 1, C]), [B, 1, C]), x], 1); // (B, T, C)
 
-  const rope = config.pe.kind === "rope2d" ? ropeTables(config.pe, config, Gh, Gw, x.dtype) : null; // (T, D) each
+  const rope = config.pe.type === "rope2d" ? ropeTables(config.pe, config, Gh, Gw, x.dtype) : null; // (T, D) each
   const bc = blockConfig(config);
   p.blocks.forEach((b, i) => {
     x = block(b, x, bc, undefined, rope ? { rotary: rope } : {}); // (B, T, C)
@@ -238,8 +250,8 @@ export function vitLoss(p: VitParams, config: VitConfig, batch: ImageBatch): np.
  *
  * with M the MLP hidden width and m = 2 (GELU) or 3 (SwiGLU).
  */
-export function vitFlops(config: VitConfig, grid: [number, number] = vitGrid(config)): number {
-  validate("vitFlops", config);
+export function vitFlops(vit: VitConfig, grid: [number, number] = vitGrid(vit)): number {
+  const config = validate("vitFlops", vit);
   const [Gh, Gw] = grid;
   integer("vitFlops", "grid[0]", Gh, 1);
   integer("vitFlops", "grid[1]", Gw, 1);
@@ -262,7 +274,7 @@ function learnedTable(table: np.Array, config: VitConfig, Gh: number, Gw: number
 }
 
 /** Axial 2-D RoPE tables (T, D) of a Gh x Gw grid, identity rows for a class token first. */
-function ropeTables(pe: Extract<VitPE, { kind: "rope2d" }>, config: VitConfig, Gh: number, Gw: number, dtype: DType): RotaryTables {
+function ropeTables(pe: Extract<VitPE, { type: "rope2d" }>, config: VitConfig, Gh: number, Gw: number, dtype: DType): RotaryTables {
   const D = config.width / config.heads;
   const t = axialRope([Gh, Gw], D, {
     convention: pe.convention,

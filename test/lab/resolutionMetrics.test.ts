@@ -129,7 +129,7 @@ describe("held-out denoising loss", () => {
       frequencyDim: 16,
       classes: { count: 3, nullClass: true },
       crop: { dim: 4 },
-      pe: { kind: "rpe2d", maxHeight: 8, maxWidth: 8 },
+      pe: { type: "rpe2d", maxHeight: 8, maxWidth: 8 },
       peg: false,
       diffusionSteps: 100,
       eps: 1e-6,

@@ -33,7 +33,7 @@ const config: DitConfig = {
   frequencyDim: 16,
   classes: { count: 3, nullClass: true },
   crop: { dim: 4 },
-  pe: { kind: "rpe2d", maxHeight: 8, maxWidth: 8 },
+  pe: { type: "rpe2d", maxHeight: 8, maxWidth: 8 },
   peg: true,
   diffusionSteps: 100,
   eps: 1e-6,
@@ -241,11 +241,11 @@ describe("on WebAssembly", () => {
       expect(y.every(Number.isFinite)).toBe(true);
       return y;
     };
-    const interpolate = { kind: "rope2d-interpolate", trainHeight: 4, trainWidth: 4 } as const;
-    const extrapolate = { kind: "rope2d-extrapolate" } as const;
+    const interpolate = { type: "rope2d-interpolate", trainHeight: 4, trainWidth: 4 } as const;
+    const extrapolate = { type: "rope2d-extrapolate" } as const;
     expectClose(await outputs(interpolate, 8), await outputs(extrapolate, 8), FLOAT64_FORMULA, "training grid");
     expect(maxDiff(await outputs(interpolate, 16), await outputs(extrapolate, 16))).toBeGreaterThan(1e-3);
-    await outputs({ kind: "sincos2d" }, 16);
+    await outputs({ type: "sincos2d" }, 16);
   });
 
   it("DDIM is deterministic for a seed and returns the requested grid; guidance and other seeds change the samples", async () => {
@@ -287,8 +287,8 @@ describe("on WebAssembly", () => {
     const crop = () => cropOf(config, 2, 0);
     expect(() => initDit({ ...config, heads: 3 }, 0)).toThrow("initDit: config.width (16) must be a multiple of config.heads (3)");
     expect(() => initDit({ ...config, heads: 8 }, 0)).toThrow("initDit: 2-D RoPE needs the head dim (width / heads = 2) divisible by 4");
-    expect(() => initDit({ ...config, pe: { kind: "rope" } as unknown as DitConfig["pe"] }, 0)).toThrow(
-      'initDit: config.pe.kind must be "rpe2d"',
+    expect(() => initDit({ ...config, pe: { type: "rope" } as unknown as DitConfig["pe"] }, 0)).toThrow(
+      'initDit: config.pe.type must be "rpe2d"',
     );
     expect(() => ditForward(p, config, images(2, 7, 1), ints([0, 1]), ints([0, 1]), null, crop())).toThrow(
       "ditForward: noisy must be (B, Ih, Iw, 1) with Ih and Iw multiples of the patch size 2, got (2, 7, 7, 1)",
@@ -320,8 +320,8 @@ describe("on WebAssembly", () => {
     await expect(ditSample(p, config, { grid: { height: 2, width: 2 }, steps: 2, seed: 0, labels: [5] })).rejects.toThrow(
       "ditSample: options.labels[0] (5) must be a class in [0, 3) or the null class",
     );
-    expect(() => ditTrainingPositions({ ...config, pe: { kind: "sincos2d" } }, { height: 4, width: 4 }, 2, 0)).toThrow(
-      'ditTrainingPositions: config.pe.kind must be "rpe2d"',
+    expect(() => ditTrainingPositions({ ...config, pe: { type: "sincos2d" } }, { height: 4, width: 4 }, 2, 0)).toThrow(
+      'ditTrainingPositions: config.pe.type must be "rpe2d"',
     );
     expect(() => dropLabels(Int32Array.of(1), { ...config, classes: { count: 3, nullClass: false } }, 0.1, 0)).toThrow(
       "dropLabels: config.classes.nullClass must be true",

@@ -15,11 +15,11 @@ beforeAll(async () => {
 
 const f64 = np.float64;
 const PES: VitPE[] = [
-  { kind: "none" },
-  { kind: "learned" },
-  { kind: "sincos2d" },
-  { kind: "rope2d", convention: "lang", interpolate: false },
-  { kind: "rope2d", convention: "pixel", maxRes: 16, interpolate: true },
+  { type: "none" },
+  { type: "learned" },
+  { type: "sincos2d" },
+  { type: "rope2d", convention: "lang", interpolate: false },
+  { type: "rope2d", convention: "pixel", maxRes: 16, interpolate: true },
 ];
 const tiny = (pe: VitPE, over: Partial<VitConfig> = {}): VitConfig => ({
   image: [4, 4],
@@ -42,7 +42,7 @@ const images = (size: number, seed: number, batch = 2) =>
 const dispose = (p: unknown) => tree.dispose(p as JsTree<np.Array>);
 const leaves = async (p: unknown) =>
   Promise.all((tree.leaves(p as JsTree<np.Array>) as np.Array[]).map(async (x) => Array.from(await read(x.ref))));
-const label = (pe: VitPE) => (pe.kind === "rope2d" ? `rope2d ${pe.convention}` : pe.kind);
+const label = (pe: VitPE) => (pe.type === "rope2d" ? `rope2d ${pe.convention}` : pe.type);
 
 /**
  * All parameter leaves as one gradcheck input z = SCALE * theta (concatenated), and the
@@ -69,7 +69,7 @@ describe("ViT", () => {
   );
 
   it("same seed, same parameters and logits; another seed, others", async () => {
-    const config = tiny({ kind: "learned" }, { pool: "class", peg: true });
+    const config = tiny({ type: "learned" }, { pool: "class", peg: true });
     const [a, b, c] = [initVit(config, 5, f64), initVit(config, 5, f64), initVit(config, 6, f64)];
     expect(await leaves(b)).toEqual(await leaves(a));
     expect(await leaves(c)).not.toEqual(await leaves(a));
@@ -87,7 +87,7 @@ describe("ViT", () => {
   it("gradients: 2-D RoPE, class token, PEG on a 2x2 grid: images and every parameter", async () => {
     // GELU's tanh form: the cpu device's erf is an approximation whose slope is not exp(-x^2) 2/sqrt(pi) to 1e-6
     const mlp = { kind: "gelu", hidden: 16, approximate: true } as const;
-    const config = tiny({ kind: "rope2d", convention: "lang", interpolate: false }, { pool: "class", peg: true, mlp });
+    const config = tiny({ type: "rope2d", convention: "lang", interpolate: false }, { pool: "class", peg: true, mlp });
     const p = initVit(config, 7, f64);
     // an O(1) class token: at its N(0, 1e-12) init, LayerNorm's curvature at a near-zero input swamps the difference quotient
     p.cls!.dispose();
@@ -105,7 +105,7 @@ describe("ViT", () => {
   });
 
   it("gradients: learned 2x2 table resampled to a 3x3 grid, SwiGLU, RMSNorm, mean pool, through the loss: every parameter", async () => {
-    const config = tiny({ kind: "learned" }, { mlp: { kind: "swiglu", hidden: 8 }, norm: { type: "rms", eps: 1e-6 } });
+    const config = tiny({ type: "learned" }, { mlp: { kind: "swiglu", hidden: 8 }, norm: { type: "rms", eps: 1e-6 } });
     const p = initVit(config, 9, f64);
     p.pos!.dispose();
     p.pos = np.array(randn([4, 8], 10).data).reshape([4, 8]); // O(1) entries, so that the table matters
@@ -123,7 +123,7 @@ describe("ViT", () => {
   });
 
   it("runs on a larger grid than trained: none, sincos2d, rope2d, PEG; a learned table is resampled bilinearly", async () => {
-    for (const pe of PES.filter((e) => e.kind !== "learned")) {
+    for (const pe of PES.filter((e) => e.type !== "learned")) {
       const config = tiny(pe, { peg: true, pool: "class" });
       const p = initVit(config, 12, f64);
       const y = await read(vitForward(p, config, images(8, 13)));
@@ -133,7 +133,7 @@ describe("ViT", () => {
     }
     // A model trained on 4x4 images (2x2 grid) run on 8x8 images (4x4 grid) equals a model trained
     // on 8x8 whose table is the 2x2 table resized to 4x4 image-wise (host code, src/nn/bilinear.ts).
-    const config = tiny({ kind: "learned" });
+    const config = tiny({ type: "learned" });
     const p = initVit(config, 14, f64);
     const table = await read(p.pos!.ref);
     const big = await read(vitForward(p, config, images(8, 15)));
@@ -145,7 +145,7 @@ describe("ViT", () => {
   });
 
   it("PEG: zero weights give the model without PEG; it makes a PE-free, mean-pooled ViT see where the patches are", async () => {
-    const base = tiny({ kind: "none" });
+    const base = tiny({ type: "none" });
     const withPeg = { ...base, peg: true };
     const p = initVit(withPeg, 16, f64);
     const x = randn([1, 4, 4, 1], 17);
@@ -167,7 +167,7 @@ describe("ViT", () => {
 
   it("FLOPs and parameters: the hand count of a tiny config", () => {
     // 4x4 image, patch 2: N = 4 patches, T = 5 tokens with the class token, C = 8, one block, GELU hidden 16, PEG, K = 3.
-    const config = tiny({ kind: "sincos2d" }, { pool: "class", peg: true });
+    const config = tiny({ type: "sincos2d" }, { pool: "class", peg: true });
     const patch = 4 * (2 * 2 * 1) * 8; // N p^2 Cin C = 128
     const qkvProj = 5 * 8 * 24 + 5 * 8 * 8; // 960 + 320
     const scores = 2 * 5 * 5 * 8; // q k^T and attention times v: 400
@@ -185,10 +185,10 @@ describe("ViT", () => {
   });
 
   it("refuses bad configs and images, naming the function, argument and shapes", () => {
-    const config = tiny({ kind: "none" });
+    const config = tiny({ type: "none" });
     expect(() => initVit({ ...config, heads: 3 }, 1)).toThrow("initVit: config.width (8) must be a multiple of config.heads (3)");
     expect(() => initVit({ ...config, image: [5, 4] }, 1)).toThrow("initVit: config.image 5x4 must be divisible by config.patch 2");
-    expect(() => initVit({ ...config, width: 8, heads: 4, pe: { kind: "rope2d", convention: "lang", interpolate: false } }, 1)).toThrow(
+    expect(() => initVit({ ...config, width: 8, heads: 4, pe: { type: "rope2d", convention: "lang", interpolate: false } }, 1)).toThrow(
       'initVit: config.pe "rope2d" needs the head dim width / heads = 8/4 divisible by 4',
     );
     const p = initVit(config, 1, f64);
@@ -219,7 +219,7 @@ describe("ViT training on digits (wasm, jitted step)", () => {
       mlp: { kind: "gelu", hidden: 32, approximate: false },
       norm: { type: "layer", eps: 1e-5 },
       pool: "mean",
-      pe: { kind: "learned" },
+      pe: { type: "learned" },
       peg: false,
       classes: 10,
       bias: true,

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { projection } from "../../src/attention/featureMaps.js";
 import { kernelizedRpeAttention } from "../../src/attention/kernelized.js";
 import { type BlockConfig, block, initBlock } from "../../src/nn/block.js";
-import { initKernel, KERNEL_EPS, type KernelConfig, kernelAttention } from "../../src/nn/kernelAttention.js";
+import { initKernelizedLayer, KERNELIZED_EPS, type KernelizedLayerConfig, kernelizedLayer } from "../../src/nn/kernelizedLayer.js";
 import { rotaryFrequencies } from "../../src/nn/positional.js";
 import { rng } from "../../src/pe/random.js";
 import { inverseFrequencies } from "../../src/pe/rope/frequencies.js";
@@ -17,9 +17,9 @@ beforeAll(async () => {
   await init({ device: "cpu" });
 });
 
-const config: KernelConfig = { features: 6, featureMap: "prf", rpe: { maxDistance: 2 }, qkNorm: "none", seed: 3 };
+const config: KernelizedLayerConfig = { features: 6, featureMap: "prf", rpe: { maxDistance: 2 }, qkNorm: "none", seed: 3 };
 
-describe("kernelAttention", () => {
+describe("kernelizedLayer", () => {
   it("equals kernelizedRpeAttention with b_{j-i} = table[clip(j - i, -R, R)] and the seeded projection", async () => {
     const [B, H, L, D] = [1, 2, 5, 4];
     const table = randn([H, 5], 1);
@@ -27,7 +27,7 @@ describe("kernelAttention", () => {
     const k = randn([B, H, L, D], 3);
     const v = randn([B, H, L, D], 4);
     const arr = (x: { data: Float64Array; shape: number[] }) => np.array(x.data).reshape(x.shape);
-    const got = kernelAttention(config, { rpe: arr(table) }, arr(q), arr(k), arr(v), true);
+    const got = kernelizedLayer(config, { rpe: arr(table) }, arr(q), arr(k), arr(v), true);
     const b = new Float64Array(H * (2 * L - 1));
     for (let h = 0; h < H; h++)
       for (let o = -(L - 1); o <= L - 1; o++) b[h * (2 * L - 1) + o + L - 1] = table.data[h * 5 + Math.min(Math.max(o, -2), 2) + 2];
@@ -36,19 +36,19 @@ describe("kernelAttention", () => {
       qkNorm: "none",
       causal: true,
       rpe: np.array(b).reshape([H, 2 * L - 1]),
-      eps: KERNEL_EPS,
+      eps: KERNELIZED_EPS,
     });
     expectClose(await read(got), await read(want), FLOAT64_FORMULA);
   });
 
   it("starts as plain linear attention (b = 0) and refuses an RPE config without its table", () => {
-    const p = initKernel(config, 3, np.float64);
+    const p = initKernelizedLayer(config, 3, np.float64);
     expect(p.rpe?.shape).toEqual([3, 5]);
     expect(Array.from(p.rpe!.dataSync())).toEqual(new Array(15).fill(0));
-    expect(initKernel({ ...config, rpe: null }, 3)).toEqual({});
+    expect(initKernelizedLayer({ ...config, rpe: null }, 3)).toEqual({});
     const x = () => np.zeros([1, 1, 3, 4], { dtype: np.float64 });
-    expect(() => kernelAttention(config, {}, x(), x(), x(), true)).toThrow(/kernelAttention: config.rpe needs params.rpe/);
-    expect(() => initKernel({ ...config, featureMap: "exp" as never }, 2)).toThrow(/initKernel: config.featureMap/);
+    expect(() => kernelizedLayer(config, {}, x(), x(), x(), true)).toThrow(/kernelizedLayer: config.rpe needs params.rpe/);
+    expect(() => initKernelizedLayer({ ...config, featureMap: "exp" as never }, 2)).toThrow(/initKernelizedLayer: config.featureMap/);
   });
 
   it("a block with kernelized attention: gradient check of x and every parameter (float64)", async () => {

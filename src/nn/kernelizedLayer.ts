@@ -22,7 +22,7 @@ import { type FeatureSpec, kernelizedRpeAttention } from "../attention/kernelize
 import { constant } from "../core/constant.js";
 import { fail, integer } from "../core/validate.js";
 
-export interface KernelConfig {
+export interface KernelizedLayerConfig {
   /** Random features M. */
   features: number;
   /** Positive random features (softmax kernel) or ReLU features. */
@@ -35,7 +35,7 @@ export interface KernelConfig {
   seed: number;
 }
 
-export interface KernelParams {
+export interface KernelizedLayerParams {
   /** (H, 2 maxDistance + 1) relative bias b. */
   rpe?: np.Array;
 }
@@ -44,10 +44,10 @@ export interface KernelParams {
  * Guard added to the denominator: ReLU features of a row can all be zero,
  * and positive features can underflow in float32; 0/0 would poison training.
  */
-export const KERNEL_EPS = 1e-6;
+export const KERNELIZED_EPS = 1e-6;
 
-export function initKernel(config: KernelConfig, heads: number, dtype: DType = np.float32): KernelParams {
-  const fn = "initKernel";
+export function initKernelizedLayer(config: KernelizedLayerConfig, heads: number, dtype: DType = np.float32): KernelizedLayerParams {
+  const fn = "initKernelizedLayer";
   integer(fn, "config.features", config.features, 1);
   integer(fn, "config.seed", config.seed, 0);
   if (config.featureMap !== "prf" && config.featureMap !== "relu")
@@ -63,9 +63,9 @@ export function initKernel(config: KernelConfig, heads: number, dtype: DType = n
  * q, k: (B, H, L, D), v: (B, H, L, Dv) -> (B, H, L, Dv). Borrows the
  * parameters, consumes q, k, v.
  */
-export function kernelAttention(
-  config: KernelConfig,
-  params: KernelParams,
+export function kernelizedLayer(
+  config: KernelizedLayerConfig,
+  params: KernelizedLayerParams,
   q: np.Array,
   k: np.Array,
   v: np.Array,
@@ -79,12 +79,12 @@ export function kernelAttention(
   if (config.rpe) {
     if (!params.rpe) {
       for (const a of [q, k, v, W]) a.dispose();
-      fail("kernelAttention", "config.rpe needs params.rpe (H, 2 maxDistance + 1)");
+      fail("kernelizedLayer", "config.rpe needs params.rpe (H, 2 maxDistance + 1)");
     }
     const R = config.rpe.maxDistance;
     const select = new Float64Array((2 * R + 1) * (2 * L - 1)); // (2R+1, 2L-1): offset o -> column clip(o, -R, R) + R
     for (let o = -(L - 1); o <= L - 1; o++) select[(Math.min(Math.max(o, -R), R) + R) * (2 * L - 1) + o + L - 1] = 1;
     rpe = np.matmul(params.rpe.ref, constant(select, q.dtype).reshape([2 * R + 1, 2 * L - 1])); // (H, 2L-1)
   }
-  return kernelizedRpeAttention(q, k, v, { features, qkNorm: config.qkNorm, causal, rpe, eps: KERNEL_EPS }); // (B, H, L, Dv)
+  return kernelizedRpeAttention(q, k, v, { features, qkNorm: config.qkNorm, causal, rpe, eps: KERNELIZED_EPS }); // (B, H, L, Dv)
 }
