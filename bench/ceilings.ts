@@ -18,7 +18,7 @@
  * dispatch is the sample's time over their number.
  */
 import { grid2d, readFloats, storageBuffer } from "../src/kernels/webgpu/gpuTensor.js";
-import { PipelineCache } from "../src/kernels/webgpu/program.js";
+import { PipelineCache, type Program, program } from "../src/kernels/webgpu/program.js";
 import { median, timeOnce } from "./timing.js";
 
 export interface MatmulCeiling {
@@ -70,10 +70,10 @@ async function matmul(device: GPUDevice, n: number, opts: { warmup: number; reps
   const bufA = storageBuffer(device, 4 * n * n, a);
   const bufB = storageBuffer(device, 4 * n * n, b);
   const bufC = storageBuffer(device, 4 * n * n);
-  const pipeline = await pipelines.get(device, FN, `matmul${n}`, () => matmulSource(n));
+  const { pipeline } = await pipelines.get(device, FN, `matmul${n}`, () => matmulProgram(n));
   const bind = device.createBindGroup({
     layout: pipeline.getBindGroupLayout(0),
-    entries: [bufA, bufB, bufC].map((buffer, binding) => ({ binding, resource: { buffer } })),
+    entries: [bufA, bufB, bufC].map((buffer, binding) => ({ binding, resource: { buffer } })), // a, b, c as declared
   });
   const timing = await timeDispatches(device, pipeline, bind, [n / TILE, n / TILE], opts);
   const c = await readFloats(device, bufC, 0, 4 * n * n);
@@ -104,10 +104,10 @@ async function copy(device: GPUDevice, requested: number, opts: { warmup: number
   // marks at the start, middle and end of the source, checked in the destination afterwards
   const marks = [0, bytes / 2, bytes - 16];
   marks.forEach((at, i) => device.queue.writeBuffer(src, at, new Float32Array([i + 1, i + 2, i + 3, i + 4])));
-  const pipeline = await pipelines.get(device, FN, "copy", () => COPY_SOURCE);
+  const { pipeline } = await pipelines.get(device, FN, "copy", () => COPY);
   const bind = device.createBindGroup({
     layout: pipeline.getBindGroupLayout(0),
-    entries: [src, dst].map((buffer, binding) => ({ binding, resource: { buffer } })),
+    entries: [src, dst].map((buffer, binding) => ({ binding, resource: { buffer } })), // src, dst as declared
   });
   const timing = await timeDispatches(device, pipeline, bind, grid2d(device, FN, bytes / 16 / 256), opts);
   for (const [i, at] of marks.entries()) {
@@ -152,7 +152,7 @@ async function timeDispatches(
  * Row-major A, B, C as vec4 arrays. acc[2 i + j] holds row r_i = (i < 4 ? 4 y + i : 64 + 4 y + i - 4)
  * and columns 4 x .. 4 x + 3 (j = 0) or 64 + 4 x .. (j = 1) of the workgroup's tile.
  */
-function matmulSource(n: number): string {
+function matmulProgram(n: number): Program {
   const lanes = ["x", "y", "z", "w"];
   const fmas: string[] = [];
   for (let i = 0; i < 8; i++) {
@@ -167,17 +167,21 @@ function matmulSource(n: number): string {
     const row = i < 4 ? `m0 + 4u * lid.y + ${i}u` : `m0 + 64u + 4u * lid.y + ${i - 4}u`;
     stores.push(`c[(${row}) * N4 + n0 / 4u + lid.x] = acc[${2 * i}];`, `c[(${row}) * N4 + n0 / 4u + 16u + lid.x] = acc[${2 * i + 1}];`);
   }
-  return /* wgsl */ `
+  return program({
+    uniforms: [],
+    storage: [
+      { name: "a", type: "vec4<f32>" },
+      { name: "b", type: "vec4<f32>" },
+      { name: "c", type: "vec4<f32>", write: true },
+    ],
+    workgroupSize: [16, 16],
+    body: /* wgsl */ `
 const N: u32 = ${n}u;
 const N4: u32 = ${n / 4}u;
-@group(0) @binding(0) var<storage, read> a: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> b: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> c: array<vec4<f32>>;
 // As[k * 32 + m / 4][m % 4] = A[m0 + m, k0 + k]; Bs[k * 32 + j / 4][j % 4] = B[k0 + k, n0 + j]
 var<workgroup> As: array<vec4<f32>, ${(DEPTH * TILE) / 4}>;
 var<workgroup> Bs: array<vec4<f32>, ${(DEPTH * TILE) / 4}>;
 
-@compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   let m0 = wg.y * ${TILE}u;
   let n0 = wg.x * ${TILE}u;
@@ -208,18 +212,23 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   }
   ${stores.join("\n  ")}
 }
-`;
+`,
+  });
 }
 
-const COPY_SOURCE = /* wgsl */ `
-@group(0) @binding(0) var<storage, read> src: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read_write> dst: array<vec4<f32>>;
-
-@compute @workgroup_size(256)
+const COPY = program({
+  uniforms: [],
+  storage: [
+    { name: "src", type: "vec4<f32>" },
+    { name: "dst", type: "vec4<f32>", write: true },
+  ],
+  workgroupSize: 256,
+  body: /* wgsl */ `
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32, @builtin(num_workgroups) groups: vec3<u32>) {
   let i = (wg.y * groups.x + wg.x) * 256u + t;
   if (i < arrayLength(&dst)) {
     dst[i] = src[i];
   }
 }
-`;
+`,
+});

@@ -76,10 +76,10 @@ import { type AttentionPE, peArrays } from "../../attention/spec.js";
 import { qkvShape } from "../../core/shapes.js";
 import { fail } from "../../core/validate.js";
 import { chooseTiling, planPE } from "./flashPlan.js";
-import { flashSource } from "./flashShader.js";
+import { flashProgram } from "./flashShader.js";
 import { checkBufferSize, GpuTensor, type KernelLimits, resolveLimits, storageBuffer } from "./gpuTensor.js";
 import { consuming, Dispatcher, PipelineCache } from "./program.js";
-import { ROTATE_THREADS, rotateSource, rotateUniforms } from "./rotateShader.js";
+import { ROTATE_THREADS, rotateProgram } from "./rotateShader.js";
 
 export interface FlashAttentionOptions {
   /** Logit scale; default 1/sqrt(D). */
@@ -220,23 +220,15 @@ async function launch(q: np.Array, k: np.Array, v: np.Array, options: FlashAtten
 
   // RoPE happens in its own pass: the attention kernel is the one without an encoding
   const key = `${D}:${Dv}:${tiling.BQ}:${tiling.DC4}:${JC}:${plan.kind === "rotary" ? "none" : plan.key}:${stripes?.axis ?? "-"}:${half ? "f16" : "f32"}`;
-  const pipeline = await pipelines.get(device, FN, key, () => flashSource(D, Dv, tiling, JC, plan, stripes?.axis ?? null, half));
+  const pipeline = await pipelines.get(device, FN, key, () => flashProgram(D, Dv, tiling, JC, plan, stripes?.axis ?? null, half));
   const rotary = plan.rotary;
   const rotate = rotary
-    ? await pipelines.get(device, FN, `rotate:${D}:${rotary.R}:${rotary.pairing}`, () => rotateSource(D, rotary.R, rotary.pairing))
+    ? await pipelines.get(device, FN, `rotate:${D}:${rotary.R}:${rotary.pairing}`, () => rotateProgram(D, rotary.R, rotary.pairing))
     : null;
   const out = new GpuTensor([B, H, L, Dv], storageBuffer(device, B * H * L * Dv * 4));
-  const params = new ArrayBuffer(48);
-  const u = new Uint32Array(params);
-  const i = new Int32Array(params);
-  const f = new Float32Array(params);
-  u.set([L, S, H, Hkv], 0);
-  i.set([queryOffset, left, right], 4);
-  u[7] = qTiles;
-  f[8] = scale;
-  if (stripes) u.set([stripes.grid[1], stripes.width], 9); // grid width, stripe width
   const run = new Dispatcher(device, FN);
-  const bindings = [run.uniform(params)];
+  const args: Record<string, number | GPUBuffer> = { L, S, H, Hkv, qOff: queryOffset, left, right, tiles: qTiles, scale };
+  if (stripes) Object.assign(args, { gridW: stripes.grid[1], stripeW: stripes.width });
   let qBuffer = await q.ref.gpuBuffer();
   let kBuffer = await k.ref.gpuBuffer();
   if (rotate && rotary) {
@@ -246,19 +238,20 @@ async function launch(q: np.Array, k: np.Array, v: np.Array, options: FlashAtten
     const rotated = (x: GPUBuffer, n: number, rows: number, heads: number, first: number, pos: Float32Array): GPUBuffer => {
       const y = run.temporary(n * 4);
       const groups = run.grid(Math.ceil(n / ROTATE_THREADS));
-      const ub = run.uniform(rotateUniforms(n, rows, heads, first, groups[0] * ROTATE_THREADS, rotary.factor));
-      run.dispatch(rotate, [ub, x, y, run.temporary(pos.byteLength, pos), inv], groups);
+      const uniforms = { total: n, rows, heads, first, stride: groups[0] * ROTATE_THREADS, factor: rotary.factor };
+      run.dispatch(rotate, { ...uniforms, x, y, pos: run.temporary(pos.byteLength, pos), invFreq: inv }, groups);
       return y;
     };
     qBuffer = rotated(qBuffer, q.size, L, H, rotary.rotQ, qpos);
     kBuffer = rotated(kBuffer, k.size, S, Hkv, rotary.rotK, kpos);
   }
-  bindings.push(qBuffer, kBuffer, await v.ref.gpuBuffer(), out.buffer);
+  Object.assign(args, { q: qBuffer, k: kBuffer, v: await v.ref.gpuBuffer(), o: out.buffer });
   if (plan.kind !== "none" && plan.kind !== "rotary") {
-    bindings.push(run.temporary(qpos.byteLength, qpos), run.temporary(kpos.byteLength, kpos));
-    for (const e of plan.extras) bindings.push(e instanceof Float32Array ? run.temporary(e.byteLength, e) : await e.ref.gpuBuffer());
+    Object.assign(args, { qpos: run.temporary(qpos.byteLength, qpos), kpos: run.temporary(kpos.byteLength, kpos) });
+    for (const [n, e] of plan.extras.entries())
+      args[`pe${n}`] = e instanceof Float32Array ? run.temporary(e.byteLength, e) : await e.ref.gpuBuffer();
   }
-  run.dispatch(pipeline, bindings, [qTiles, H, B]);
+  run.dispatch(pipeline, args, [qTiles, H, B]);
   run.submit();
   return out;
 }

@@ -7,6 +7,7 @@
 
 import { KEY_TILE, type Plan, THREADS, type Tiling } from "./flashPlan.js";
 import { f32Literal } from "./gpuTensor.js";
+import { type Program, type ProgramSpec, program, type StorageBinding } from "./program.js";
 
 const LOWEST = f32Literal(-3.4028234663852886e38);
 
@@ -79,7 +80,7 @@ function rowLoader(name: string, buf: string, n: number, chunk4: number, half: b
 }
 
 /** WGSL of the attention kernel for one configuration (module header: the tiling). */
-export function flashSource(
+export function flashProgram(
   D: number,
   Dv: number,
   tiling: Tiling,
@@ -87,7 +88,7 @@ export function flashSource(
   plan: Plan,
   stripes: "rows" | "columns" | null,
   half: boolean,
-): string {
+): Program {
   const { BQ, DC4, stage4 } = tiling;
   const BK = KEY_TILE;
   const BK4 = BK / 4;
@@ -137,16 +138,41 @@ export function flashSource(
     Dv % 4 === 0
       ? `o[(row * ${Dv}u) / 4u + g] = acc;`
       : [0, 1, 2, 3].map((e) => `if (4u * g + ${e}u < ${Dv}u) { o[row * ${Dv}u + 4u * g + ${e}u] = acc[${e}]; }`).join(" ");
-  return /* wgsl */ `${half ? "enable f16;\n" : ""}
-struct Params { L: u32, S: u32, H: u32, Hkv: u32, qOff: i32, left: i32, right: i32, tiles: u32, scale: f32, gridW: i32, stripeW: i32, pad: u32 }
-@group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> q: array<${vecT(D, inT)}>;
-@group(0) @binding(2) var<storage, read> k: array<${vecT(D, inT)}>;
-@group(0) @binding(3) var<storage, read> v: array<${vecT(Dv, inT)}>;
-@group(0) @binding(4) var<storage, read_write> o: array<${vecT(Dv)}>;
-${hasBias ? "@group(0) @binding(5) var<storage, read> qpos: array<f32>;\n@group(0) @binding(6) var<storage, read> kpos: array<f32>;" : ""}
-${hasBias ? plan.extras.map((_, n) => `@group(0) @binding(${7 + n}) var<storage, read> pe${n}: array<f32>;`).join("\n") : ""}
-
+  const storage: StorageBinding[] = [
+    { name: "q", type: vecT(D, inT) },
+    { name: "k", type: vecT(D, inT) },
+    { name: "v", type: vecT(Dv, inT) },
+    { name: "o", type: vecT(Dv), write: true },
+  ];
+  if (hasBias)
+    storage.push(
+      { name: "qpos", type: "f32" },
+      { name: "kpos", type: "f32" },
+      ...plan.extras.map((_, n) => ({ name: `pe${n}`, type: "f32" })),
+    );
+  const uniforms: ProgramSpec["uniforms"] = [
+    ["L", "u32"],
+    ["S", "u32"],
+    ["H", "u32"],
+    ["Hkv", "u32"],
+    ["qOff", "i32"],
+    ["left", "i32"],
+    ["right", "i32"],
+    ["tiles", "u32"],
+    ["scale", "f32"],
+    ...(stripes
+      ? ([
+          ["gridW", "i32"],
+          ["stripeW", "i32"],
+        ] as const)
+      : []),
+  ];
+  return program({
+    uniforms,
+    storage,
+    workgroupSize: THREADS,
+    enable: half ? "enable f16;" : undefined,
+    body: /* wgsl */ `
 const LOWEST = ${LOWEST};
 const KOFF = ${BQ * DC4}u;
 
@@ -165,7 +191,6 @@ ${stripes === "rows" ? "// stripe of token x: its grid row / stripe width\nfn st
 // XOR swizzle of a staged row's vec4 columns (bank-conflict-free q and k reads)
 fn sw(r: u32) -> u32 { return (r ^ (r >> 2u)) & ${DC4 - 1}u; }
 
-@compute @workgroup_size(${THREADS})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let b = wg.z;
   let h = wg.y;
@@ -298,5 +323,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     "\n  ",
   )}
 }
-`;
+`,
+  });
 }

@@ -85,18 +85,18 @@ import { describe, fail } from "../../core/validate.js";
 import { splitFactors } from "./fft.js";
 import { checkBufferSize, GpuTensor, type KernelLimits, resolveLimits, storageBuffer } from "./gpuTensor.js";
 import {
-  contractSource,
-  featuresSource,
-  firstSource,
-  gSource,
-  keyFinalSource,
-  lastSource,
-  ratioSource,
-  stridedSource,
+  contractProgram,
+  featuresProgram,
+  firstProgram,
+  gProgram,
+  keyFinalProgram,
+  lastProgram,
+  ratioProgram,
+  stridedProgram,
   WG,
 } from "./kernelizedShaders.js";
 import { twiddles, workBuffer } from "./kernelizedWorkspace.js";
-import { consuming, Dispatcher, PipelineCache } from "./program.js";
+import { consuming, Dispatcher, type Kernel, PipelineCache, type Program } from "./program.js";
 
 export { releaseKernelizedWorkspace } from "./kernelizedWorkspace.js";
 
@@ -218,18 +218,18 @@ interface Setup {
 }
 
 interface Pipes {
-  featQ: GPUComputePipeline;
-  featK: GPUComputePipeline;
-  keyFinal: GPUComputePipeline | null;
-  gBuild: GPUComputePipeline;
-  specStrided: GPUComputePipeline[];
-  specLast: GPUComputePipeline;
-  first: GPUComputePipeline;
-  fwd: GPUComputePipeline[];
-  last: GPUComputePipeline;
-  inv: GPUComputePipeline[];
-  contract: GPUComputePipeline;
-  ratio: GPUComputePipeline;
+  featQ: Kernel;
+  featK: Kernel;
+  keyFinal: Kernel | null;
+  gBuild: Kernel;
+  specStrided: Kernel[];
+  specLast: Kernel;
+  first: Kernel;
+  fwd: Kernel[];
+  last: Kernel;
+  inv: Kernel[];
+  contract: Kernel;
+  ratio: Kernel;
 }
 
 async function prepare(
@@ -446,7 +446,7 @@ async function compile(
   hasRpe: boolean,
   p: KernelizedFusedPlan,
 ): Promise<Pipes> {
-  const get = (key: string, source: () => string) => pipelines.get(device, FN, key, source);
+  const get = (key: string, source: () => Program) => pipelines.get(device, FN, key, source);
   const feat = spec.kind === "prf" ? `prf:${spec.inputScale}` : spec.kind;
   const [N0, ...rest] = p.levels;
   const S = strides(p.n, p.levels);
@@ -458,23 +458,23 @@ async function compile(
   const W0 = p.columns;
   return {
     featQ: await get(`feat:q:${feat}:${qkNorm}:${D}:${M}`, () =>
-      featuresSource("query", spec.kind, spec.kind === "prf" ? spec.inputScale : "none", qkNorm, D, M),
+      featuresProgram("query", spec.kind, spec.kind === "prf" ? spec.inputScale : "none", qkNorm, D, M),
     ),
     featK: await get(`feat:k:${feat}:${qkNorm}:${D}:${M}`, () =>
-      featuresSource("key", spec.kind, spec.kind === "prf" ? spec.inputScale : "none", qkNorm, D, M),
+      featuresProgram("key", spec.kind, spec.kind === "prf" ? spec.inputScale : "none", qkNorm, D, M),
     ),
-    keyFinal: spec.kind === "prf" ? await get(`keyfinal:${M}`, () => keyFinalSource(M)) : null,
-    gBuild: await get(`g:${causal}:${hasRpe}`, () => gSource(causal, hasRpe)),
+    keyFinal: spec.kind === "prf" ? await get(`keyfinal:${M}`, () => keyFinalProgram(M)) : null,
+    gBuild: await get(`g:${causal}:${hasRpe}`, () => gProgram(causal, hasRpe)),
     specStrided: await Promise.all(
-      [level0, ...middle].map((l) => get(`strided:f:${l.N}:${l.W}`, () => stridedSource(l.N, l.W, "forward"))),
+      [level0, ...middle].map((l) => get(`strided:f:${l.N}:${l.W}`, () => stridedProgram(l.N, l.W, "forward"))),
     ),
-    specLast: await get(`last:spectrum:${Nl}:${rows}`, () => lastSource(Nl, rows, "spectrum")),
-    first: await get(`first:${N0}:${W0}:${pb}:${M}:${Dv}`, () => firstSource(N0, W0, pb, M, Dv)),
-    fwd: await Promise.all(middle.map((l) => get(`strided:f:${l.N}:${l.W}`, () => stridedSource(l.N, l.W, "forward")))),
-    last: await get(`last:convolve:${Nl}:${rows}`, () => lastSource(Nl, rows, "convolve")),
-    inv: await Promise.all(middle.map((l) => get(`strided:i:${l.N}:${l.W}`, () => stridedSource(l.N, l.W, "inverse")))),
-    contract: await get(`contract:${N0}:${W0}:${pb}:${M}:${Dv}`, () => contractSource(N0, W0, pb, M, Dv)),
-    ratio: await get(`ratio:${Dv}`, () => ratioSource(Dv)),
+    specLast: await get(`last:spectrum:${Nl}:${rows}`, () => lastProgram(Nl, rows, "spectrum")),
+    first: await get(`first:${N0}:${W0}:${pb}:${M}:${Dv}`, () => firstProgram(N0, W0, pb, M, Dv)),
+    fwd: await Promise.all(middle.map((l) => get(`strided:f:${l.N}:${l.W}`, () => stridedProgram(l.N, l.W, "forward")))),
+    last: await get(`last:convolve:${Nl}:${rows}`, () => lastProgram(Nl, rows, "convolve")),
+    inv: await Promise.all(middle.map((l) => get(`strided:i:${l.N}:${l.W}`, () => stridedProgram(l.N, l.W, "inverse")))),
+    contract: await get(`contract:${N0}:${W0}:${pb}:${M}:${Dv}`, () => contractProgram(N0, W0, pb, M, Dv)),
+    ratio: await get(`ratio:${Dv}`, () => ratioProgram(Dv)),
   };
 }
 
@@ -509,37 +509,40 @@ function run(s: Setup): GpuTensor {
   const run = new Dispatcher(device, FN);
   const rpe = buffers.rpe ?? (s.rpeValues ? run.temporary(s.rpeValues.byteLength, s.rpeValues) : null);
   run.clear(smax); // atomicMax starts from 0, below every key
-  // the uniform words of a pass end with the grid's width in workgroups
-  const dispatch = (pipeline: GPUComputePipeline, words: number[], bindings: GPUBuffer[], groups: number | [number, number]) => {
+  // every pass's uniforms end with the grid's width in workgroups
+  const dispatch = (
+    kernel: Kernel,
+    uniforms: Record<string, number>,
+    buffers: Record<string, GPUBuffer>,
+    groups: number | [number, number],
+  ) => {
     const grid = typeof groups === "number" ? run.grid(groups) : groups;
-    run.dispatch(pipeline, [run.uniform(new Uint32Array([...words, grid[0]]).buffer), ...bindings], grid);
+    run.dispatch(kernel, { ...uniforms, ...buffers, gx: grid[0] }, grid);
   };
 
   // 1. features
-  const w = buffers.w ? [buffers.w] : [];
+  const w: Record<string, GPUBuffer> = buffers.w ? { w: buffers.w } : {};
   const rowBlocks = Math.ceil(L / 64);
-  dispatch(pipes.featQ, [L, BH], [buffers.q, ...w, phiQ], [rowBlocks, BH]);
-  dispatch(pipes.featK, [L, BH], [buffers.k, ...w, phiK, ...(pipes.keyFinal ? [smax] : [])], [rowBlocks, BH]);
-  if (pipes.keyFinal) dispatch(pipes.keyFinal, [BH * L * M, L * M], [phiK, smax], Math.ceil((BH * L * M) / WG));
+  dispatch(pipes.featQ, { L, BH }, { x: buffers.q, ...w, out: phiQ }, [rowBlocks, BH]);
+  dispatch(pipes.featK, { L, BH }, { x: buffers.k, ...w, out: phiK, ...(pipes.keyFinal ? { smax } : {}) }, [rowBlocks, BH]);
+  if (pipes.keyFinal) dispatch(pipes.keyFinal, { total: BH * L * M, LM: L * M }, { e: phiK, smax }, Math.ceil((BH * L * M) / WG));
 
   // 2. spectrum of g, (H, n), in the layout of the channel spectra, scaled by 1/n
-  dispatch(pipes.gBuild, [L, n], [...(rpe ? [rpe] : []), G], [H, 1]);
+  dispatch(pipes.gBuild, { L, n }, { ...(rpe ? { b: rpe } : {}), g: G }, [H, 1]);
   const stridedLevels = p.levels.slice(0, -1).map((N, l) => ({ N, S: S[l], W: stridedColumns(device, N, S[l]) }));
-  const strided = (pipeline: GPUComputePipeline, l: { N: number; S: number; W: number }, pairs: number, data: GPUBuffer) => {
+  const strided = (pipeline: Kernel, l: { N: number; S: number; W: number }, pairs: number, data: GPUBuffer) => {
     const perPair = n / (l.N * l.W);
-    dispatch(pipeline, [n, l.S, l.N * l.S, perPair, l.S / l.W, pairs], [tw, data], pairs * perPair);
+    dispatch(pipeline, { n, S: l.S, SP: l.N * l.S, perPair, colBlocks: l.S / l.W, pairs }, { tw, data }, pairs * perPair);
   };
   stridedLevels.forEach((l, i) => strided(pipes.specStrided[i], l, H, G));
-  const last = (
-    pipeline: GPUComputePipeline,
-    pairs: number,
-    pairsPerBh: number,
-    bh0: number,
-    data: GPUBuffer,
-    spectrum: GPUBuffer | null,
-  ) => {
+  const last = (pipeline: Kernel, pairs: number, pairsPerBh: number, bh0: number, data: GPUBuffer, spectrum: GPUBuffer | null) => {
     const total = (pairs * n) / Nl;
-    dispatch(pipeline, [n, total, pairsPerBh, bh0, H], spectrum ? [tw, data, spectrum] : [tw, data], Math.ceil(total / rows));
+    dispatch(
+      pipeline,
+      { n, rows: total, pairsPerBh, bh0, H },
+      spectrum ? { tw, data, G: spectrum } : { tw, data },
+      Math.ceil(total / rows),
+    );
   };
   last(pipes.specLast, H, 1, 0, G, null);
 
@@ -549,20 +552,21 @@ function run(s: Setup): GpuTensor {
   for (const c of p.chunks) {
     const dBlocks = Math.ceil(c.dN / p.pairBatch);
     const pairs = c.bhN * c.dN * c.mpN;
-    const words = [L, n, S[0], colBlocks, dBlocks, c.mpN, c.dN, c.d0, c.mp0, c.bh0, c.bhN, Math.ceil(Math.log2(n) / 2)];
-    dispatch(pipes.first, words, [tw, scratch, phiK, buffers.v], c.bhN * c.mpN * dBlocks * colBlocks);
+    const chunk = { L, n, S0: S[0], colBlocks, dBlocks, Mpc: c.mpN, Dc: c.dN, d0: c.d0, mp0: c.mp0, bh0: c.bh0, bhN: c.bhN };
+    const words = { ...chunk, split: Math.ceil(Math.log2(n) / 2) };
+    dispatch(pipes.first, words, { tw, data: scratch, phiK, v: buffers.v }, c.bhN * c.mpN * dBlocks * colBlocks);
     stridedLevels.slice(1).forEach((l, i) => strided(pipes.fwd[i], l, pairs, scratch));
     last(pipes.last, pairs, c.dN * c.mpN, c.bh0, scratch, G);
     stridedLevels
       .slice(1)
       .reverse()
       .forEach((l, i) => strided(pipes.inv[pipes.inv.length - 1 - i], l, pairs, scratch));
-    dispatch(pipes.contract, [...words, c.mp0 > 0 ? 1 : 0], [tw, scratch, phiQ, numDen], c.bhN * dBlocks * colBlocks);
+    const contract = { ...words, accumulate: c.mp0 > 0 ? 1 : 0 };
+    dispatch(pipes.contract, contract, { tw, data: scratch, phiQ, numDen }, c.bhN * dBlocks * colBlocks);
   }
 
   // 4. z = num / (den + eps)
-  const epsBits = new Uint32Array(new Float32Array([s.eps]).buffer)[0];
-  dispatch(pipes.ratio, [BH * L * Dv, epsBits], [numDen, out.buffer], Math.ceil((BH * L * Dv) / WG));
+  dispatch(pipes.ratio, { total: BH * L * Dv, eps: s.eps }, { numDen, z: out.buffer }, Math.ceil((BH * L * Dv) / WG));
   run.submit();
   return out;
 }

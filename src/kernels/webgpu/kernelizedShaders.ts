@@ -9,6 +9,7 @@
  */
 import { fftSharedWgsl, paddedSize } from "./fft.js";
 import { f32Literal } from "./gpuTensor.js";
+import { type Program, type ProgramSpec, program, type StorageBinding } from "./program.js";
 
 /** Invocations per workgroup of the FFT passes. */
 export const WG = 256;
@@ -19,18 +20,29 @@ function range(n: number): number[] {
   return Array.from({ length: n }, (_, i) => i);
 }
 
+/** u32 uniforms `names`, then the grid's width in workgroups `gx` (every pass runs on a 2-D grid). */
+function gridUniforms(...names: string[]): ProgramSpec["uniforms"] {
+  return [...names, "gx"].map((n) => [n, "u32"] as const);
+}
+
+/** The twiddle table and the data an FFT pass transforms in place. */
+const TRANSFORM_STORAGE: StorageBinding[] = [
+  { name: "tw", type: "vec2<f32>" },
+  { name: "data", type: "vec2<f32>", write: true },
+];
+
 const ORDER_KEY = `fn orderKey(x: f32) -> u32 { let b = bitcast<u32>(x); return select(~b, b | 0x80000000u, (b & 0x80000000u) == 0u); }
 fn fromOrderKey(u: u32) -> f32 { return bitcast<f32>(select(~u, u & 0x7fffffffu, (u & 0x80000000u) != 0u)); }`;
 
 /** Features of one role: a row per invocation, 64 rows of one (batch, head) per workgroup. */
-export function featuresSource(
+export function featuresProgram(
   role: "query" | "key",
   kind: "prf" | "relu" | "eluPlusOne",
   inputScale: "softmax" | "none",
   qkNorm: "l2" | "none",
   D: number,
   M: number,
-): string {
+): Program {
   const keyMax = kind === "prf" && role === "key";
   const inv = f32Literal(1 / Math.sqrt(M));
   let body: string;
@@ -62,17 +74,19 @@ export function featuresSource(
     rowMax = mx;`
     }`;
   }
-  return /* wgsl */ `
-struct Params { L: u32, BH: u32, gx: u32 }
-@group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-${kind === "eluPlusOne" ? "" : "@group(0) @binding(2) var<storage, read> w: array<f32>;"}
-@group(0) @binding(${kind === "eluPlusOne" ? 2 : 3}) var<storage, read_write> out: array<f32>;
-${keyMax ? `@group(0) @binding(4) var<storage, read_write> smax: array<atomic<u32>>;\nvar<workgroup> red: array<f32, 64>;\n${ORDER_KEY}` : ""}
+  const storage: StorageBinding[] = [{ name: "x", type: "f32" }];
+  if (kind !== "eluPlusOne") storage.push({ name: "w", type: "f32" });
+  storage.push({ name: "out", type: "f32", write: true });
+  if (keyMax) storage.push({ name: "smax", type: "atomic<u32>", write: true });
+  return program({
+    uniforms: gridUniforms("L", "BH"),
+    storage,
+    workgroupSize: 64,
+    body: /* wgsl */ `
+${keyMax ? `var<workgroup> red: array<f32, 64>;\n${ORDER_KEY}` : ""}
 const D = ${D}u;
 const M = ${M}u;
 
-@compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let bh = wg.y;
   let t = wg.x * 64u + lid;
@@ -103,37 +117,42 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       : "_ = rowMax;"
   }
 }
-`;
+`,
+  });
 }
 
 /** phi(k) = exp(e - s) / sqrt(M) with s the maximum over (L, M) of each (batch, head). */
-export function keyFinalSource(M: number): string {
-  return /* wgsl */ `
-struct Params { total: u32, LM: u32, gx: u32 }
-@group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read_write> e: array<f32>;
-@group(0) @binding(2) var<storage, read> smax: array<u32>;
+export function keyFinalProgram(M: number): Program {
+  return program({
+    uniforms: gridUniforms("total", "LM"),
+    storage: [
+      { name: "e", type: "f32", write: true },
+      { name: "smax", type: "u32" },
+    ],
+    workgroupSize: WG,
+    body: /* wgsl */ `
 ${ORDER_KEY}
-@compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let i = (wg.y * P.gx + wg.x) * ${WG}u + lid;
   if (i >= P.total) { return; }
   e[i] = exp(e[i] - fromOrderKey(smax[i / P.LM])) * ${f32Literal(1 / Math.sqrt(M))};
 }
-`;
+`,
+  });
 }
 
 /** g (H, n) complex: g_t = c_{-t} (t < L), g_{n-s} = c_s (0 < s < L, bidirectional), c = exp(b - max b). One workgroup per head. */
-export function gSource(causal: boolean, hasRpe: boolean): string {
+export function gProgram(causal: boolean, hasRpe: boolean): Program {
   const c = (idx: string) => (hasRpe ? `exp(b[h * K + ${idx}] - bmax)` : "1.0");
-  return /* wgsl */ `
-struct Params { L: u32, n: u32, gx: u32 }
-@group(0) @binding(0) var<uniform> P: Params;
-${hasRpe ? "@group(0) @binding(1) var<storage, read> b: array<f32>;" : ""}
-@group(0) @binding(${hasRpe ? 2 : 1}) var<storage, read_write> g: array<vec2<f32>>;
+  const storage: StorageBinding[] = hasRpe ? [{ name: "b", type: "f32" }] : [];
+  storage.push({ name: "g", type: "vec2<f32>", write: true });
+  return program({
+    uniforms: gridUniforms("L", "n"),
+    storage,
+    workgroupSize: WG,
+    body: /* wgsl */ `
 ${hasRpe ? `var<workgroup> red: array<f32, ${WG}>;` : ""}
 
-@compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let h = wg.x;
   let L = P.L;
@@ -165,7 +184,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     g[h * P.n + t] = vec2<f32>(val, 0.0);
   }
 }
-`;
+`,
+  });
 }
 
 /**
@@ -174,12 +194,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
  * with the twiddle W_{N S}^{r f} after them (forward) or before them
  * (inverse, on conjugated data).
  */
-export function stridedSource(N: number, W: number, direction: "forward" | "inverse"): string {
-  return /* wgsl */ `
-struct Params { n: u32, S: u32, SP: u32, perPair: u32, colBlocks: u32, pairs: u32, gx: u32 }
-@group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> tw: array<vec2<f32>>;
-@group(0) @binding(2) var<storage, read_write> data: array<vec2<f32>>;
+export function stridedProgram(N: number, W: number, direction: "forward" | "inverse"): Program {
+  return program({
+    uniforms: gridUniforms("n", "S", "SP", "perPair", "colBlocks", "pairs"),
+    storage: TRANSFORM_STORAGE,
+    workgroupSize: WG,
+    body: /* wgsl */ `
 var<workgroup> sh: array<vec2<f32>, ${paddedSize(W * N)}>;
 var<private> base: u32;
 var<private> col0: u32;
@@ -191,7 +211,6 @@ fn at(e: u32) -> vec2<f32> {
 }
 fn slot(e: u32) -> u32 { return (e % ${W}u) * ${N}u + e / ${W}u; }
 
-@compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let wid = wg.y * P.gx + wg.x;
   if (wid >= P.pairs * P.perPair) { return; }
@@ -210,7 +229,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     ${direction === "forward" ? `data[base + f * P.S + col] = cmul(sh[sp(col * ${N}u + f)], tw[P.SP + (col0 + col) * f]);` : `data[base + f * P.S + col] = sh[sp(col * ${N}u + f)];`}
   }
 }
-`;
+`,
+  });
 }
 
 /**
@@ -218,14 +238,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
  * 1/n. "convolve": forward DFT, times the spectrum of g of the row's head,
  * conjugate, forward DFT (the inverse transform, left conjugated).
  */
-export function lastSource(N: number, rows: number, mode: "spectrum" | "convolve"): string {
+export function lastProgram(N: number, rows: number, mode: "spectrum" | "convolve"): Program {
   const size = rows * N;
-  return /* wgsl */ `
-struct Params { n: u32, rows: u32, pairsPerBh: u32, bh0: u32, H: u32, gx: u32 }
-@group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> tw: array<vec2<f32>>;
-@group(0) @binding(2) var<storage, read_write> data: array<vec2<f32>>;
-${mode === "convolve" ? "@group(0) @binding(3) var<storage, read> G: array<vec2<f32>>;" : ""}
+  return program({
+    uniforms: gridUniforms("n", "rows", "pairsPerBh", "bh0", "H"),
+    storage: mode === "convolve" ? [...TRANSFORM_STORAGE, { name: "G", type: "vec2<f32>" }] : TRANSFORM_STORAGE,
+    workgroupSize: WG,
+    body: /* wgsl */ `
 var<workgroup> sh: array<vec2<f32>, ${paddedSize(size)}>;
 var<private> first: u32;
 var<private> last: u32;
@@ -233,7 +252,6 @@ ${fftSharedWgsl(N, rows, WG)}
 fn at(e: u32) -> vec2<f32> { return select(vec2<f32>(0.0), data[min(first + e, last)], first + e <= last); }
 fn slot(e: u32) -> u32 { return e; }
 
-@compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let row0 = (wg.y * P.gx + wg.x) * ${rows}u;
   if (row0 >= P.rows) { return; }
@@ -257,7 +275,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   ${mode === "convolve" ? `workgroupBarrier();\n  fftShared(lid);` : ""}
   for (var e = lid; e < valid; e += ${WG}u) { data[row0 * ${N}u + e] = sh[sp(e)]; }
 }
-`;
+`,
+  });
 }
 
 /**
@@ -274,8 +293,8 @@ function staged(size: number): string {
   return `{\n    ${loads.join("\n    ")}\n    ${stores.join("\n    ")}\n  }`;
 }
 
-const CHUNK_PARAMS =
-  "L: u32, n: u32, S0: u32, colBlocks: u32, dBlocks: u32, Mpc: u32, Dc: u32, d0: u32, mp0: u32, bh0: u32, bhN: u32, split: u32";
+/** The uniforms of a chunk's first and contraction passes. */
+const CHUNK_UNIFORMS = ["L", "n", "S0", "colBlocks", "dBlocks", "Mpc", "Dc", "d0", "mp0", "bh0", "bhN", "split"] as const;
 
 /**
  * W_n^x for x < n as W_{n / 2^s}^{x >> s} W_n^{x mod 2^s} (s = P.split): two
@@ -291,15 +310,13 @@ const LEVEL0_TWIDDLE =
  * channel d is phi(k_t)_m [v_t, 1]_d + i phi(k_t)_{m+1} [v_t, 1]_d at
  * positions t = t_0 S_0 + r (zero for t >= L).
  */
-export function firstSource(N0: number, W: number, PB: number, M: number, Dv: number): string {
+export function firstProgram(N0: number, W: number, PB: number, M: number, Dv: number): Program {
   const size = PB * W * N0;
-  return /* wgsl */ `
-struct Params { ${CHUNK_PARAMS}, gx: u32 }
-@group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> tw: array<vec2<f32>>;
-@group(0) @binding(2) var<storage, read_write> data: array<vec2<f32>>;
-@group(0) @binding(3) var<storage, read> phiK: array<f32>;
-@group(0) @binding(4) var<storage, read> v: array<f32>;
+  return program({
+    uniforms: gridUniforms(...CHUNK_UNIFORMS),
+    storage: [...TRANSFORM_STORAGE, { name: "phiK", type: "f32" }, { name: "v", type: "f32" }],
+    workgroupSize: WG,
+    body: /* wgsl */ `
 var<workgroup> sh: array<vec2<f32>, ${paddedSize(size)}>;
 var<private> m0: u32;
 var<private> bhRow: u32;
@@ -323,7 +340,6 @@ fn at(e: u32) -> vec2<f32> {
 }
 fn slot(e: u32) -> u32 { return ((e / ${W * N0}u) * ${W}u + e % ${W}u) * ${N0}u + (e / ${W}u) % ${N0}u; }
 
-@compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let wid = wg.y * P.gx + wg.x;
   if (wid >= P.bhN * P.Mpc * P.dBlocks * P.colBlocks) { return; }
@@ -352,7 +368,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
   }
 }
-`;
+`,
+  });
 }
 
 /**
@@ -362,16 +379,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
  * imaginary part channel m + 1) give the Toeplitz products at the block's
  * positions, accumulated as sum_m phi(q_t)_m y_m in registers.
  */
-export function contractSource(N0: number, W: number, PB: number, M: number, Dv: number): string {
+export function contractProgram(N0: number, W: number, PB: number, M: number, Dv: number): Program {
   const size = PB * W * N0;
   const V = Dv + 1;
-  return /* wgsl */ `
-struct Params { ${CHUNK_PARAMS}, accumulate: u32, gx: u32 }
-@group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> tw: array<vec2<f32>>;
-@group(0) @binding(2) var<storage, read_write> data: array<vec2<f32>>;
-@group(0) @binding(3) var<storage, read> phiQ: array<f32>;
-@group(0) @binding(4) var<storage, read_write> numDen: array<f32>;
+  return program({
+    uniforms: gridUniforms(...CHUNK_UNIFORMS, "accumulate"),
+    storage: [...TRANSFORM_STORAGE, { name: "phiQ", type: "f32" }, { name: "numDen", type: "f32", write: true }],
+    workgroupSize: WG,
+    body: /* wgsl */ `
 var<workgroup> sh: array<vec2<f32>, ${paddedSize(size)}>;
 var<private> pair0: u32;
 var<private> dl0: u32;
@@ -388,7 +403,6 @@ fn at(e: u32) -> vec2<f32> {
 }
 fn slot(e: u32) -> u32 { return ((e / ${W * N0}u) * ${W}u + e % ${W}u) * ${N0}u + (e / ${W}u) % ${N0}u; }
 
-@compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let wid = wg.y * P.gx + wg.x;
   if (wid >= P.bhN * P.dBlocks * P.colBlocks) { return; }
@@ -436,21 +450,29 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       .join("\n    ")}
   }
 }
-`;
+`,
+  });
 }
 
-export function ratioSource(Dv: number): string {
-  return /* wgsl */ `
-struct Params { total: u32, eps: u32, gx: u32 }
-@group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> numDen: array<f32>;
-@group(0) @binding(2) var<storage, read_write> z: array<f32>;
-@compute @workgroup_size(${WG})
+export function ratioProgram(Dv: number): Program {
+  return program({
+    uniforms: [
+      ["total", "u32"],
+      ["eps", "f32"],
+      ["gx", "u32"],
+    ],
+    storage: [
+      { name: "numDen", type: "f32" },
+      { name: "z", type: "f32", write: true },
+    ],
+    workgroupSize: WG,
+    body: /* wgsl */ `
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let i = (wg.y * P.gx + wg.x) * ${WG}u + lid;
   if (i >= P.total) { return; }
   let row = i / ${Dv}u;
-  z[i] = numDen[row * ${Dv + 1}u + i % ${Dv}u] / (numDen[row * ${Dv + 1}u + ${Dv}u] + bitcast<f32>(P.eps));
+  z[i] = numDen[row * ${Dv + 1}u + i % ${Dv}u] / (numDen[row * ${Dv + 1}u + ${Dv}u] + P.eps);
 }
-`;
+`,
+  });
 }

@@ -27,7 +27,7 @@ import { fail } from "../../core/validate.js";
 import { checkPairing, type Pairing } from "../../pe/rope/pairing.js";
 import { checkBufferSize, GpuTensor, type KernelLimits, resolveLimits, storageBuffer } from "./gpuTensor.js";
 import { consuming, Dispatcher, PipelineCache } from "./program.js";
-import { ROTATE_THREADS, rotateSource, rotateUniforms } from "./rotateShader.js";
+import { ROTATE_THREADS, rotateProgram } from "./rotateShader.js";
 
 export interface RopeKernelOptions {
   pairing: Pairing;
@@ -85,15 +85,16 @@ export async function rope(x: np.Array | GpuTensor, options: RopeKernelOptions):
     checkBufferSize(FN, `x ${shapeText} float32`, total * 4, limits);
     checkBufferSize(FN, `output ${shapeText} float32`, total * 4, limits);
     if (total >= 2 ** 32) fail(FN, `x ${shapeText} has more than 2^32 elements`);
-    const pipeline = await pipelines.get(device, FN, `${D}:${R}:${options.pairing}`, () => rotateSource(D, R, options.pairing));
+    const pipeline = await pipelines.get(device, FN, `${D}:${R}:${options.pairing}`, () => rotateProgram(D, R, options.pairing));
     const out = new GpuTensor(shape, storageBuffer(device, total * 4));
     if (total === 0) return out;
     const input = owned ? await owned.ref.gpuBuffer() : (x as GpuTensor).buffer;
     const run = new Dispatcher(device, FN);
     const groups = run.grid(Math.ceil(total / ROTATE_THREADS));
     // every row of every head rotated: one head of L rows
-    const params = run.uniform(rotateUniforms(total, L, 1, 0, groups[0] * ROTATE_THREADS, a));
-    run.dispatch(pipeline, [params, input, out.buffer, run.temporary(pos.byteLength, pos), run.temporary(inv.byteLength, inv)], groups);
+    const uniforms = { total, rows: L, heads: 1, first: 0, stride: groups[0] * ROTATE_THREADS, factor: a };
+    const buffers = { x: input, y: out.buffer, pos: run.temporary(pos.byteLength, pos), invFreq: run.temporary(inv.byteLength, inv) };
+    run.dispatch(pipeline, { ...uniforms, ...buffers }, groups);
     run.submit();
     return out;
   });

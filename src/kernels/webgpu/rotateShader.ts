@@ -13,29 +13,38 @@
  * workgroups (`stride` invocations a grid row).
  */
 import type { Pairing } from "../../pe/rope/pairing.js";
+import { type Program, program } from "./program.js";
 
 /** Invocations per workgroup of the rotation. */
 export const ROTATE_THREADS = 256;
 
-/** Bytes of the rotation's uniform block. */
-const UNIFORM_BYTES = 32;
-
-/** Bindings: 0 uniforms, 1 x (read), 2 y (written), 3 positions (rows), 4 inverse frequencies (R/2). */
-export function rotateSource(D: number, R: number, pairing: Pairing): string {
+/**
+ * Uniforms: `total` elements, `rows` per head, `heads` per batch, heads >= `first` rotated, grid-row `stride`
+ * (invocations), `factor` a. Storage: x (read), y (written), pos (rows), invFreq (R/2).
+ */
+export function rotateProgram(D: number, R: number, pairing: Pairing): Program {
   const half = R / 2;
   const partner =
     pairing === "halves"
       ? `let isFirst = c < ${half}u; let f = select(c - ${half}u, c, isFirst); let pc = select(c - ${half}u, c + ${half}u, isFirst);`
       : `let isFirst = (c & 1u) == 0u; let f = c >> 1u; let pc = select(c - 1u, c + 1u, isFirst);`;
-  return /* wgsl */ `
-struct Params { total: u32, rows: u32, heads: u32, first: u32, stride: u32, factor: f32, p0: u32, p1: u32 }
-@group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@group(0) @binding(3) var<storage, read> pos: array<f32>;
-@group(0) @binding(4) var<storage, read> invFreq: array<f32>;
-
-@compute @workgroup_size(${ROTATE_THREADS})
+  return program({
+    uniforms: [
+      ["total", "u32"],
+      ["rows", "u32"],
+      ["heads", "u32"],
+      ["first", "u32"],
+      ["stride", "u32"],
+      ["factor", "f32"],
+    ],
+    storage: [
+      { name: "x", type: "f32" },
+      { name: "y", type: "f32", write: true },
+      { name: "pos", type: "f32" },
+      { name: "invFreq", type: "f32" },
+    ],
+    workgroupSize: ROTATE_THREADS,
+    body: /* wgsl */ `
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let e = gid.y * P.stride + gid.x;
   if (e >= P.total) { return; }
@@ -50,13 +59,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let xp = x[e - c + pc];
   y[e] = xc * cs + select(xp, -xp, isFirst) * sn;
 }
-`;
-}
-
-/** The uniform block: `total` elements, `rows` per head, `heads` per batch, heads >= `first` rotated, grid-row `stride`, factor a. */
-export function rotateUniforms(total: number, rows: number, heads: number, first: number, stride: number, factor: number): ArrayBuffer {
-  const words = new ArrayBuffer(UNIFORM_BYTES);
-  new Uint32Array(words).set([total, rows, heads, first, stride]);
-  new Float32Array(words)[5] = factor;
-  return words;
+`,
+  });
 }
