@@ -53,6 +53,14 @@ describe("program", () => {
     expect(bare.code).not.toContain("Params");
     expect(bare.code).toContain("@compute @workgroup_size(8, 8)\nfn main(");
     expect(() => program({ ...AXPY, body: "fn helper() {}" })).toThrow("program: the body must define fn main once");
+    const sized = program({
+      ...AXPY,
+      overrides: [
+        ["K", "u32", 3],
+        ["ON", "bool", true],
+      ],
+    });
+    expect(sized.code.startsWith("override K: u32;\noverride ON: bool;\nstruct Params")).toBe(true);
   });
 
   it("binds by name: the values land where the program reads them; a missing or unknown name is refused", async () => {

@@ -456,6 +456,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 
 export function ratioProgram(Dv: number): Program {
   return program({
+    overrides: [["Dv", "u32", Dv]],
     uniforms: [
       ["total", "u32"],
       ["eps", "f32"],
@@ -470,8 +471,8 @@ export function ratioProgram(Dv: number): Program {
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let i = (wg.y * P.gx + wg.x) * ${WG}u + lid;
   if (i >= P.total) { return; }
-  let row = i / ${Dv}u;
-  z[i] = numDen[row * ${Dv + 1}u + i % ${Dv}u] / (numDen[row * ${Dv + 1}u + ${Dv}u] + P.eps);
+  let row = i / Dv;
+  z[i] = numDen[row * (Dv + 1u) + i % Dv] / (numDen[row * (Dv + 1u) + Dv] + P.eps);
 }
 `,
   });

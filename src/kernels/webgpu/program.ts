@@ -47,6 +47,11 @@ export interface StorageBinding {
 
 /** A kernel program, declared. */
 export interface ProgramSpec {
+  /**
+   * Pipeline-overridable constants (WGSL `override`): sizes and switches set when the pipeline is created, so
+   * that one static module serves every configuration; a value's type is its WGSL declaration's.
+   */
+  overrides?: readonly (readonly [name: string, type: "u32" | "f32" | "bool", value: number | boolean])[];
   /** Fields of the uniform block `P`, in order; none: the program has no uniform block. */
   uniforms: readonly (readonly [name: string, type: UniformType])[];
   /** Storage buffers, in binding order. */
@@ -71,6 +76,7 @@ export function program(spec: ProgramSpec): Program {
   if (main < 0 || spec.body.indexOf("\nfn main(", main + 1) >= 0)
     throw new Error("program: the body must define fn main once, at a line start");
   const lines: string[] = spec.enable ? [spec.enable] : [];
+  for (const [name, type] of spec.overrides ?? []) lines.push(`override ${name}: ${type};`);
   let binding = 0;
   if (spec.uniforms.length > 0) {
     // a uniform block is a multiple of 16 bytes
@@ -180,9 +186,10 @@ export class Dispatcher {
   }
 }
 
-/** Kernels compiled once per device and configuration key. */
+/** Kernels compiled once per device and configuration key; a shader module once per device and WGSL text. */
 export class PipelineCache {
   #byDevice = new WeakMap<GPUDevice, Map<string, Kernel>>();
+  #modules = new WeakMap<GPUDevice, Map<string, GPUShaderModule>>();
 
   /** The kernel for `key`, compiled from `source()` the first time; shader errors are thrown, naming `fn`. */
   async get(device: GPUDevice, fn: string, key: string, source: () => Program): Promise<Kernel> {
@@ -193,14 +200,21 @@ export class PipelineCache {
       const prog = source();
       const code = prog.code;
       shaderCompiled(fn, key, code);
-      const module = device.createShaderModule({ code });
-      const errors = (await module.getCompilationInfo()).messages.filter((m) => m.type === "error");
-      if (errors.length > 0)
-        fail(
-          fn,
-          `WGSL compilation failed for configuration ${key}: ${errors.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join("; ")}`,
-        );
-      const pipeline = await device.createComputePipelineAsync({ layout: "auto", compute: { module, entryPoint: "main" } });
+      let modules = this.#modules.get(device);
+      if (!modules) this.#modules.set(device, (modules = new Map()));
+      let module = modules.get(code);
+      if (!module) {
+        module = device.createShaderModule({ code });
+        const errors = (await module.getCompilationInfo()).messages.filter((m) => m.type === "error");
+        if (errors.length > 0)
+          fail(
+            fn,
+            `WGSL compilation failed for configuration ${key}: ${errors.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join("; ")}`,
+          );
+        modules.set(code, module);
+      }
+      const constants = Object.fromEntries((prog.spec.overrides ?? []).map(([name, , value]) => [name, Number(value)]));
+      const pipeline = await device.createComputePipelineAsync({ layout: "auto", compute: { module, entryPoint: "main", constants } });
       kernel = { pipeline, program: prog };
       cache.set(key, kernel);
     }

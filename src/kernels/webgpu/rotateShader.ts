@@ -23,12 +23,12 @@ export const ROTATE_THREADS = 256;
  * (invocations), `factor` a. Storage: x (read), y (written), pos (rows), invFreq (R/2).
  */
 export function rotateProgram(D: number, R: number, pairing: Pairing): Program {
-  const half = R / 2;
-  const partner =
-    pairing === "halves"
-      ? `let isFirst = c < ${half}u; let f = select(c - ${half}u, c, isFirst); let pc = select(c - ${half}u, c + ${half}u, isFirst);`
-      : `let isFirst = (c & 1u) == 0u; let f = c >> 1u; let pc = select(c - 1u, c + 1u, isFirst);`;
   return program({
+    overrides: [
+      ["D", "u32", D],
+      ["R", "u32", R],
+      ["HALVES", "bool", pairing === "halves"],
+    ],
     uniforms: [
       ["total", "u32"],
       ["rows", "u32"],
@@ -44,21 +44,36 @@ export function rotateProgram(D: number, R: number, pairing: Pairing): Program {
       { name: "invFreq", type: "f32" },
     ],
     workgroupSize: ROTATE_THREADS,
-    body: /* wgsl */ `
+    body: ROTATE_BODY,
+  });
+}
+
+/** Static: the sizes D, R and the pairing are pipeline constants. */
+const ROTATE_BODY = /* wgsl */ `
+override half: u32 = R / 2u;
+
+// c's frequency index f, its partner coordinate pc, and whether c is the first of its pair
+fn partner(c: u32) -> vec3<u32> {
+  if (HALVES) {
+    let isFirst = c < half;
+    return vec3<u32>(select(c - half, c, isFirst), select(c - half, c + half, isFirst), u32(isFirst));
+  }
+  let isFirst = (c & 1u) == 0u;
+  return vec3<u32>(c >> 1u, select(c - 1u, c + 1u, isFirst), u32(isFirst));
+}
+
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let e = gid.y * P.stride + gid.x;
   if (e >= P.total) { return; }
-  let c = e % ${D}u;
-  let row = e / ${D}u;
+  let c = e % D;
+  let row = e / D;
   let xc = x[e];
-  if (c >= ${R}u || (row / P.rows) % P.heads < P.first) { y[e] = xc; return; }
-  ${partner}
-  let angle = pos[row % P.rows] * invFreq[f];
+  if (c >= R || (row / P.rows) % P.heads < P.first) { y[e] = xc; return; }
+  let fp = partner(c);
+  let angle = pos[row % P.rows] * invFreq[fp.x];
   let cs = cos(angle) * P.factor;
   let sn = sin(angle) * P.factor;
-  let xp = x[e - c + pc];
-  y[e] = xc * cs + select(xp, -xp, isFirst) * sn;
+  let xp = x[e - c + fp.y];
+  y[e] = xc * cs + select(xp, -xp, fp.z == 1u) * sn;
 }
-`,
-  });
-}
+`;
