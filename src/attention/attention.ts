@@ -29,13 +29,14 @@
  */
 import { nn, numpy as np } from "@jax-js/jax";
 import { qkvShape, reject, shapeOf } from "../core/shapes.js";
+import { describe } from "../core/validate.js";
 import { fromHFConfig } from "../pe/rope/hfConfig.js";
 import { currentLimits } from "../runtime/init.js";
 import { positionalBias } from "./biases.js";
 import { copeLogits } from "./cope.js";
 import { isArray, type Positions, positionArray } from "./positions.js";
 import { applyRotary, rotaryTables } from "./rotary.js";
-import { type AttentionPE, peArrays, type RotaryPE } from "./spec.js";
+import { type AttentionPE, checkPE, peArrays, type RotaryPE } from "./spec.js";
 
 export interface AttentionOptions {
   /** Logit scale; default 1/sqrt(D). */
@@ -73,18 +74,17 @@ export function attention(q: np.Array, k: np.Array, v: np.Array, options: Attent
     abort(`options.paddingMask must be (B, S) = (${B}, ${S}), got ${shapeOf(options.paddingMask)}`);
   }
   const window = resolveWindow(options.window, options.causal ?? false, abort);
-  if (pe.type === "contextual" && !options.causal) abort('CoPE (pe.kind "cope") needs causal attention');
-  if (pe.type === "bias" && pe.kind === "alibi" && pe.slopes.length !== H)
-    abort(`ALiBi needs one slope per head: ${H}, got ${pe.slopes.length}`);
-  if (
-    pe.type === "rotary" &&
-    pe.heads !== undefined &&
-    (!Number.isInteger(pe.heads) || pe.heads < 1 || pe.heads > H || (H - pe.heads) % (H / Hkv) !== 0)
-  ) {
-    abort(`pe.heads (${pe.heads}) must be an integer in [1, ${H}] covering whole key/value groups of ${H / Hkv} heads`);
+  try {
+    checkPE(FN, options.pe, { heads: H, kvHeads: Hkv, headDim: D });
+  } catch (e) {
+    abort((e as Error).message.slice(FN.length + 2));
   }
+  if (pe.type === "contextual" && !options.causal) abort('CoPE (pe.kind "cope") needs causal attention');
+  if (options.causal !== undefined && typeof options.causal !== "boolean")
+    abort(`options.causal must be true or false, got ${describe(options.causal)}`);
 
   const scale = options.scale ?? 1 / Math.sqrt(D);
+  if (!Number.isFinite(scale)) abort(`options.scale must be a finite number, got ${describe(options.scale)}`);
   const itemBytes = q.dtype === np.float64 ? 8 : q.dtype === np.float16 ? 2 : 4;
   const limit = options.maxBufferBytes ?? currentLimits().maxStorageBufferBindingSize;
   const [headsPerChunk, queriesPerChunk] = planChunks(B, H, L, S, itemBytes, limit, abort);

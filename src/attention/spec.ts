@@ -15,8 +15,11 @@
  * convolutional encodings act on the token grid.
  */
 import type { numpy as np } from "@jax-js/jax";
+import { shapeOf } from "../core/shapes.js";
+import { describe, fail, finite, finiteArray, integer, positive } from "../core/validate.js";
 import type { HFConfig } from "../pe/rope/hfConfig.js";
 import type { Pairing } from "../pe/rope/pairing.js";
+import { isArray } from "./positions.js";
 
 export interface NoPE {
   type: "none";
@@ -102,32 +105,169 @@ export interface ContextualPE {
 
 export type AttentionPE = NoPE | RotaryPE | BiasPE | ContextualPE;
 
-/** The jax-js arrays held by a positional-encoding spec. */
+/** The jax-js arrays held by a positional-encoding spec (none for a malformed one: `checkPE` reports it). */
 export function peArrays(pe: AttentionPE | undefined): np.Array[] {
-  if (!pe) return [];
+  if (typeof pe !== "object" || pe === null) return [];
   switch (pe.type) {
     case "none":
     case "rotary":
       return [];
     case "contextual":
-      return [pe.embeddings];
+      return [pe.embeddings].filter(isArray);
     case "bias":
       switch (pe.kind) {
         case "alibi":
           return [];
         case "t5":
         case "table":
-          return [pe.table];
+          return [pe.table].filter(isArray);
         case "kerple":
-          return [pe.r1, pe.r2];
+          return [pe.r1, pe.r2].filter(isArray);
         case "fire":
-          return [pe.mlp.w1, pe.mlp.b1, pe.mlp.w2, pe.mlp.b2, pe.c, pe.threshold];
+          return [pe.mlp?.w1, pe.mlp?.b1, pe.mlp?.w2, pe.mlp?.b2, pe.c, pe.threshold].filter(isArray);
         case "mlp":
-          return [pe.mlp.w1, pe.mlp.b1, pe.mlp.w2, pe.mlp.b2];
+          return [pe.mlp?.w1, pe.mlp?.b1, pe.mlp?.w2, pe.mlp?.b2].filter(isArray);
         default:
-          return pe satisfies never;
+          return [];
       }
     default:
-      return pe satisfies never;
+      return [];
   }
+}
+
+/** The heads and head dimension of the q and k a spec must fit. */
+export interface PEDims {
+  /** Query heads H. */
+  heads: number;
+  /** Key/value heads Hkv (H a multiple of it). */
+  kvHeads: number;
+  /** Head dimension D of q and k. */
+  headDim: number;
+}
+
+const BIAS_KINDS = ["alibi", "t5", "kerple", "fire", "mlp", "table"];
+
+/**
+ * Throws `fn: <field>...` naming the first part of `pe` (a spec as plain
+ * data, from TypeScript or JSON) that is not a valid spec for q, k of `dims`:
+ * unknown tags, missing or misspelt enum fields, numbers out of range, arrays
+ * of the wrong shape. Values inside arrays are not read (that would need a
+ * device readback); a Hugging Face config is checked by `rope.fromHFConfig`.
+ */
+export function checkPE(fn: string, pe: unknown, dims: PEDims, field = "options.pe"): void {
+  if (pe === undefined) return;
+  const spec = record(fn, field, pe, "a positional-encoding spec");
+  const { heads: H, kvHeads: Hkv, headDim: D } = dims;
+  switch (spec.type) {
+    case "none":
+      return;
+    case "rotary": {
+      enumField(fn, `${field}.pairing`, spec.pairing, ["halves", "interleaved"]);
+      const fr = record(fn, `${field}.frequencies`, spec.frequencies, "{ invFreq, attentionFactor? } or { hfConfig, layerType? }");
+      if ("hfConfig" in fr) record(fn, `${field}.frequencies.hfConfig`, fr.hfConfig, "a config.json object");
+      else {
+        const inv = fr.invFreq as ArrayLike<number> | undefined;
+        if (typeof inv !== "object" || inv === null || typeof inv.length !== "number")
+          fail(fn, `${field}.frequencies.invFreq must be an array of numbers, got ${describe(inv)}`);
+        if (inv.length < 1 || 2 * inv.length > D)
+          fail(fn, `${field}.frequencies.invFreq must hold 1..D/2 = ${Math.floor(D / 2)} frequencies for head dim ${D}, got ${inv.length}`);
+        finiteArray(fn, `${field}.frequencies.invFreq`, inv);
+        if (fr.attentionFactor !== undefined) positive(fn, `${field}.frequencies.attentionFactor`, fr.attentionFactor);
+      }
+      if (spec.xpos !== undefined) {
+        const x = record(fn, `${field}.xpos`, spec.xpos, "{ scaleBase, center }");
+        positive(fn, `${field}.xpos.scaleBase`, x.scaleBase);
+        finite(fn, `${field}.xpos.center`, x.center);
+      }
+      const n = spec.heads;
+      if (n !== undefined && (!Number.isInteger(n) || (n as number) < 1 || (n as number) > H || (H - (n as number)) % (H / Hkv) !== 0))
+        fail(fn, `${field}.heads (${describe(n)}) must be an integer in [1, ${H}] covering whole key/value groups of ${H / Hkv} heads`);
+      return;
+    }
+    case "bias":
+      return checkBias(fn, spec, H, field);
+    case "contextual":
+      enumField(fn, `${field}.kind`, spec.kind, ["cope"]);
+      arrayField(fn, `${field}.embeddings`, spec.embeddings, [D, null]);
+      return;
+    default:
+      fail(fn, `${field}.type must be "none", "rotary", "bias" or "contextual", got ${describe(spec.type)}`);
+  }
+}
+
+function checkBias(fn: string, spec: Record<string, unknown>, H: number, field: string): void {
+  switch (enumField(fn, `${field}.kind`, spec.kind, BIAS_KINDS)) {
+    case "alibi": {
+      const s = spec.slopes as ArrayLike<number> | undefined;
+      if (typeof s !== "object" || s === null || s.length !== H)
+        fail(fn, `${field}.slopes must hold one slope per head (${H}), got ${s?.length ?? describe(s)}`);
+      finiteArray(fn, `${field}.slopes`, s);
+      return;
+    }
+    case "t5": {
+      if (typeof spec.bidirectional !== "boolean")
+        fail(fn, `${field}.bidirectional must be true or false, got ${describe(spec.bidirectional)}`);
+      const n = integer(fn, `${field}.numBuckets`, spec.numBuckets, 1);
+      const exact = Math.floor((spec.bidirectional ? Math.floor(n / 2) : n) / 2);
+      if (exact < 1) fail(fn, `${field}.numBuckets (${n}) leaves no exact bucket: at least ${spec.bidirectional ? 4 : 2} are needed`);
+      integer(fn, `${field}.maxDistance`, spec.maxDistance, exact + 1);
+      arrayField(fn, `${field}.table`, spec.table, [n, H]);
+      return;
+    }
+    case "kerple":
+      enumField(fn, `${field}.variant`, spec.variant, ["log", "power"]);
+      arrayField(fn, `${field}.r1`, spec.r1, [H]);
+      arrayField(fn, `${field}.r2`, spec.r2, [H]);
+      return;
+    case "fire":
+      mlpField(fn, `${field}.mlp`, spec.mlp, H);
+      scalarField(fn, `${field}.c`, spec.c);
+      scalarField(fn, `${field}.threshold`, spec.threshold);
+      if (typeof spec.eps !== "number" || !(spec.eps >= 0) || !Number.isFinite(spec.eps))
+        fail(fn, `${field}.eps must be a finite number >= 0, got ${describe(spec.eps)}`);
+      return;
+    case "mlp":
+      mlpField(fn, `${field}.mlp`, spec.mlp, H);
+      if (typeof spec.logDistance !== "boolean") fail(fn, `${field}.logDistance must be true or false, got ${describe(spec.logDistance)}`);
+      return;
+    case "table": {
+      const R = integer(fn, `${field}.maxDistance`, spec.maxDistance, 0);
+      arrayField(fn, `${field}.table`, spec.table, [H, 2 * R + 1]);
+      return;
+    }
+  }
+}
+
+function record(fn: string, field: string, value: unknown, what: string): Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) fail(fn, `${field} must be ${what}, got ${describe(value)}`);
+  return value as Record<string, unknown>;
+}
+
+function enumField(fn: string, field: string, value: unknown, allowed: readonly string[]): string {
+  if (typeof value !== "string" || !allowed.includes(value))
+    fail(fn, `${field} must be ${allowed.map((a) => JSON.stringify(a)).join(", ")}, got ${describe(value)}`);
+  return value;
+}
+
+/** A jax-js array of `shape` (null: any size along that axis). */
+function arrayField(fn: string, field: string, value: unknown, shape: (number | null)[]): void {
+  const want = `(${shape.map((n) => n ?? "any").join(", ")})`;
+  if (!isArray(value)) fail(fn, `${field} must be a jax-js array ${want}, got ${describe(value)}`);
+  if (value.ndim !== shape.length || shape.some((n, i) => n !== null && value.shape[i] !== n))
+    fail(fn, `${field} must be ${want}, got ${shapeOf(value)}`);
+}
+
+function scalarField(fn: string, field: string, value: unknown): void {
+  if (!isArray(value) || value.size !== 1 || value.ndim > 1)
+    fail(fn, `${field} must be a jax-js scalar () or (1), got ${isArray(value) ? shapeOf(value) : describe(value)}`);
+}
+
+/** Linear(1, W) -> Linear(W, H): w1 (1, W), b1 (W), w2 (W, H), b2 (H). */
+function mlpField(fn: string, field: string, value: unknown, H: number): void {
+  const m = record(fn, field, value, "{ w1, b1, w2, b2 }");
+  arrayField(fn, `${field}.w1`, m.w1, [1, null]);
+  const W = (m.w1 as np.Array).shape[1];
+  arrayField(fn, `${field}.b1`, m.b1, [W]);
+  arrayField(fn, `${field}.w2`, m.w2, [W, H]);
+  arrayField(fn, `${field}.b2`, m.b2, [H]);
 }

@@ -63,7 +63,9 @@ describe("attention bad input", () => {
     expect(call({ window: 0 })).toThrow(/options.window must be >= 1, got 0/);
     expect(call({ window: [1, -1] })).toThrow(/options.window must be a positive integer or \[left, right\]/);
     expect(call({ queryOffset: -1 })).toThrow(/options.queryOffset must be an integer >= 0, got -1/);
-    expect(call({ pe: { type: "bias", kind: "alibi", slopes: slopes(3) } })).toThrow(/ALiBi needs one slope per head: 4, got 3/);
+    expect(call({ pe: { type: "bias", kind: "alibi", slopes: slopes(3) } })).toThrow(
+      "attention: options.pe.slopes must hold one slope per head (4), got 3",
+    );
     expect(call({ pe: { type: "contextual", kind: "cope", embeddings: np.zeros([D, 2]) } })).toThrow(
       /CoPE \(pe.kind "cope"\) needs causal attention/,
     );

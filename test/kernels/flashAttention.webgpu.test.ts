@@ -368,13 +368,13 @@ describe("flashAttention refuses bad input", () => {
   it("unsupported encodings and options", async () => {
     const run = (opts: FlashAttentionOptions) => flashAttention(x([1, 2, 4, 8]), x([1, 2, 4, 8]), x([1, 2, 4, 8]), opts);
     await expect(run({ pe: { type: "bias", kind: "alibi", slopes: [1] } })).rejects.toThrow(
-      "flashAttention: ALiBi needs one slope per head: 2, got 1",
+      "flashAttention: options.pe.slopes must hold one slope per head (2), got 1",
     );
     await expect(
       run({ pe: { type: "rotary", pairing: "halves", frequencies: { invFreq: [1, 0.1] }, xpos: { scaleBase: 512, center: 0 } } }),
     ).rejects.toThrow("xPos is not supported");
     await expect(run({ pe: { type: "rotary", pairing: "halves", frequencies: { invFreq: [1, 0.1, 0.01, 0.001, 1e-4] } } })).rejects.toThrow(
-      "rotary invFreq must hold 1..D/2 = 4 frequencies, got 5",
+      "flashAttention: options.pe.frequencies.invFreq must hold 1..D/2 = 4 frequencies for head dim 8, got 5",
     );
     await expect(run({ window: 0 })).rejects.toThrow("flashAttention: options.window must be >= 1");
     await expect(run({ queryOffset: -1 })).rejects.toThrow("flashAttention: options.queryOffset must be an integer >= 0, got -1");

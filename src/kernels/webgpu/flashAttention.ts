@@ -72,7 +72,7 @@
 import { getWebGPUDevice, numpy as np } from "@jax-js/jax";
 import { resolveWindow } from "../../attention/attention.js";
 import { isArray } from "../../attention/positions.js";
-import { type AttentionPE, peArrays } from "../../attention/spec.js";
+import { type AttentionPE, checkPE, peArrays } from "../../attention/spec.js";
 import { qkvShape } from "../../core/shapes.js";
 import { fail } from "../../core/validate.js";
 import { chooseTiling, planPE } from "./flashPlan.js";
@@ -141,6 +141,7 @@ async function launch(q: np.Array, k: np.Array, v: np.Array, options: FlashAtten
   const shp = (x: np.Array) => `(${x.shape.join(", ")})`;
   const shapes = () => `q=${shp(q)}, k=${shp(k)}, v=${shp(v)}`;
   const { B, H, L, D, Hkv, S, Dv } = qkvShape(q, k, v, true, abort);
+  checkPE(FN, options.pe, { heads: H, kvHeads: Hkv, headDim: D });
   for (const [name, x] of [
     ["q", q],
     ["k", k],
