@@ -16,7 +16,7 @@
  */
 import type { numpy as np } from "@jax-js/jax";
 import { shapeOf } from "../core/shapes.js";
-import { describe, fail, finite, finiteArray, integer, positive } from "../core/validate.js";
+import { bool, describe, fail, finite, finiteArray, integer, oneOf, positive, record } from "../core/validate.js";
 import type { HFConfig } from "../pe/rope/hfConfig.js";
 import type { Pairing } from "../pe/rope/pairing.js";
 import { isArray } from "./positions.js";
@@ -162,7 +162,7 @@ export function checkPE(fn: string, pe: unknown, dims: PEDims, field = "options.
     case "none":
       return;
     case "rotary": {
-      enumField(fn, `${field}.pairing`, spec.pairing, ["halves", "interleaved"]);
+      oneOf(fn, `${field}.pairing`, spec.pairing, ["halves", "interleaved"]);
       const fr = record(fn, `${field}.frequencies`, spec.frequencies, "{ invFreq, attentionFactor? } or { hfConfig, layerType? }");
       if ("hfConfig" in fr) record(fn, `${field}.frequencies.hfConfig`, fr.hfConfig, "a config.json object");
       else {
@@ -185,9 +185,10 @@ export function checkPE(fn: string, pe: unknown, dims: PEDims, field = "options.
       return;
     }
     case "bias":
-      return checkBias(fn, spec, H, field);
+      checkBias(fn, spec, H, field);
+      return;
     case "contextual":
-      enumField(fn, `${field}.kind`, spec.kind, ["cope"]);
+      oneOf(fn, `${field}.kind`, spec.kind, ["cope"]);
       arrayField(fn, `${field}.embeddings`, spec.embeddings, [D, null]);
       return;
     default:
@@ -196,7 +197,7 @@ export function checkPE(fn: string, pe: unknown, dims: PEDims, field = "options.
 }
 
 function checkBias(fn: string, spec: Record<string, unknown>, H: number, field: string): void {
-  switch (enumField(fn, `${field}.kind`, spec.kind, BIAS_KINDS)) {
+  switch (oneOf(fn, `${field}.kind`, spec.kind, BIAS_KINDS)) {
     case "alibi": {
       const s = spec.slopes as ArrayLike<number> | undefined;
       if (typeof s !== "object" || s === null || s.length !== H)
@@ -215,7 +216,7 @@ function checkBias(fn: string, spec: Record<string, unknown>, H: number, field: 
       return;
     }
     case "kerple":
-      enumField(fn, `${field}.variant`, spec.variant, ["log", "power"]);
+      oneOf(fn, `${field}.variant`, spec.variant, ["log", "power"]);
       arrayField(fn, `${field}.r1`, spec.r1, [H]);
       arrayField(fn, `${field}.r2`, spec.r2, [H]);
       return;
@@ -228,7 +229,7 @@ function checkBias(fn: string, spec: Record<string, unknown>, H: number, field: 
       return;
     case "mlp":
       mlpField(fn, `${field}.mlp`, spec.mlp, H);
-      if (typeof spec.logDistance !== "boolean") fail(fn, `${field}.logDistance must be true or false, got ${describe(spec.logDistance)}`);
+      bool(fn, `${field}.logDistance`, spec.logDistance);
       return;
     case "table": {
       const R = integer(fn, `${field}.maxDistance`, spec.maxDistance, 0);
@@ -236,17 +237,6 @@ function checkBias(fn: string, spec: Record<string, unknown>, H: number, field: 
       return;
     }
   }
-}
-
-function record(fn: string, field: string, value: unknown, what: string): Record<string, unknown> {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) fail(fn, `${field} must be ${what}, got ${describe(value)}`);
-  return value as Record<string, unknown>;
-}
-
-function enumField(fn: string, field: string, value: unknown, allowed: readonly string[]): string {
-  if (typeof value !== "string" || !allowed.includes(value))
-    fail(fn, `${field} must be ${allowed.map((a) => JSON.stringify(a)).join(", ")}, got ${describe(value)}`);
-  return value;
 }
 
 /** A jax-js array of `shape` (null: any size along that axis). */

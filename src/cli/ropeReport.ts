@@ -54,6 +54,7 @@ export function ropeReport(config: HFConfig, source: string, options: RopeReport
     `rope_type: ${rope.type}   head_dim: ${rope.headDim}   rotary dims: ${rope.rotaryDim}   rope_theta: ${formatNumber(p.base)}`,
     ...describeScaling(p),
     `attention factor: ${formatNumber(rope.attentionFactor)} (multiplies cos and sin)`,
+    rope.softmaxScale !== 1 ? `softmax scale: x ${formatNumber(rope.softmaxScale)} (mscale(factor, mscale_all_dim)^2, DeepSeek)` : "",
     options.seqLen !== undefined ? `sequence length: ${options.seqLen}` : "",
     "",
     formatTable(

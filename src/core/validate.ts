@@ -1,5 +1,5 @@
 /**
- * Argument checks shared by the `pe/` functions. Every error names the public
+ * Argument checks shared by every layer. Every error names the public
  * function and the offending field with its value.
  */
 
@@ -63,4 +63,23 @@ export function positionsOf(fn: string, positions: number | ArrayLike<number>): 
     return Float64Array.from({ length: n }, (_, i) => i);
   }
   return finiteArray(fn, "positions", positions);
+}
+
+/** A plain object (configs and specs arriving as JSON); `what` says what was expected. */
+export function record(fn: string, field: string, value: unknown, what: string): Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) fail(fn, `${field} must be ${what}, got ${describe(value)}`);
+  return value as Record<string, unknown>;
+}
+
+/** One of the `allowed` strings: an enum field, where a typo is an error, not a fallback. */
+export function oneOf<T extends string>(fn: string, field: string, value: unknown, allowed: readonly T[]): T {
+  if (typeof value !== "string" || !allowed.includes(value as T))
+    fail(fn, `${field} must be ${allowed.map((a) => JSON.stringify(a)).join(", ")}, got ${describe(value)}`);
+  return value as T;
+}
+
+/** true or false. */
+export function bool(fn: string, field: string, value: unknown): boolean {
+  if (typeof value !== "boolean") fail(fn, `${field} must be true or false, got ${describe(value)}`);
+  return value;
 }

@@ -28,13 +28,19 @@ import { attention } from "../attention/attention.js";
 import { isArray, type Positions } from "../attention/positions.js";
 import { applyRotary, type RotaryTables } from "../attention/rotary.js";
 import { shapeOf } from "../core/shapes.js";
-import { fail } from "../core/validate.js";
+import { bool, fail, integer, record } from "../core/validate.js";
 import type { Rng } from "../pe/random.js";
-import { initKernelizedLayer, type KernelizedLayerConfig, type KernelizedLayerParams, kernelizedLayer } from "./kernelizedLayer.js";
+import {
+  checkKernelizedLayer,
+  initKernelizedLayer,
+  type KernelizedLayerConfig,
+  type KernelizedLayerParams,
+  kernelizedLayer,
+} from "./kernelizedLayer.js";
 import { initLinear, type LinearParams, linear } from "./linear.js";
-import { initMlp, type MlpConfig, type MlpParams, mlp } from "./mlp.js";
-import { initNorm, type NormConfig, type NormParams, norm } from "./norm.js";
-import { initPE, isLearnable, type PEConfig, type PEParams, peSpec } from "./positional.js";
+import { checkMlp, initMlp, type MlpConfig, type MlpParams, mlp } from "./mlp.js";
+import { checkNorm, initNorm, type NormConfig, type NormParams, norm } from "./norm.js";
+import { checkPEConfig, initPE, isLearnable, type PEConfig, type PEParams, peSpec } from "./positional.js";
 
 export interface BlockConfig {
   /** Model width C. */
@@ -62,10 +68,8 @@ export interface BlockParams extends SublayerParams {
 }
 
 export function initBlock(r: Rng, config: BlockConfig, dtype: DType = np.float32): BlockParams {
+  checkBlockConfig("initBlock", "config", config);
   const { width: C, heads: H } = config;
-  if (!Number.isInteger(C / H)) fail("initBlock", `config.width (${C}) must be a multiple of config.heads (${H})`);
-  if (config.kernel && config.pe.type !== "none")
-    fail("initBlock", `config.kernel carries its own relative bias: config.pe must be "none", got "${config.pe.type}"`);
   const params: BlockParams = {
     norm1: initNorm(config.norm, C, dtype),
     qkv: initLinear(r, C, 3 * C, { bias: config.bias, dtype }),
@@ -118,6 +122,13 @@ export interface BlockParts {
  * (and the adaLN conditioning).
  */
 export function block(p: BlockParams, x: np.Array, config: BlockConfig, positions?: Positions, hooks: BlockHooks = {}): np.Array {
+  try {
+    checkBlockConfig("block", "config", config);
+  } catch (e) {
+    x.dispose();
+    hooks.adaLN?.c.dispose();
+    throw e;
+  }
   if (x.ndim !== 3 || x.shape[2] !== config.width) {
     const s = shapeOf(x);
     x.dispose();
@@ -179,4 +190,22 @@ export function sublayers(p: SublayerParams, x: np.Array, parts: BlockParts, hoo
 /** x (B, T, C) (1 + scale) + shift, scale and shift (B, 1, C): adaLN's modulation. Consumes all three. */
 export function modulate(x: np.Array, shift: np.Array, scale: np.Array): np.Array {
   return np.add(np.multiply(x, np.add(scale, 1)), shift); // (B, T, C)
+}
+
+/** Throws `fn: <field>...` naming the first field of `config` that is not a valid BlockConfig. */
+export function checkBlockConfig(fn: string, field: string, config: unknown): BlockConfig {
+  const c = record(fn, field, config, "a BlockConfig object");
+  const C = integer(fn, `${field}.width`, c.width, 1);
+  const H = integer(fn, `${field}.heads`, c.heads, 1);
+  if (C % H !== 0) fail(fn, `${field}.width (${C}) must be a multiple of ${field}.heads (${H})`);
+  checkMlp(fn, `${field}.mlp`, c.mlp);
+  checkNorm(fn, `${field}.norm`, c.norm);
+  const pe = checkPEConfig(fn, `${field}.pe`, c.pe, C / H);
+  bool(fn, `${field}.causal`, c.causal);
+  bool(fn, `${field}.bias`, c.bias);
+  if (c.kernel !== undefined) {
+    checkKernelizedLayer(fn, `${field}.kernel`, c.kernel);
+    if (pe.type !== "none") fail(fn, `${field}.kernel carries its own relative bias: ${field}.pe must be "none", got "${pe.type}"`);
+  }
+  return config as BlockConfig;
 }

@@ -20,7 +20,7 @@ import { type DType, numpy as np } from "@jax-js/jax";
 import { projection } from "../attention/featureMaps.js";
 import { type FeatureSpec, kernelizedRpeAttention } from "../attention/kernelized.js";
 import { constant } from "../core/constant.js";
-import { fail, integer } from "../core/validate.js";
+import { fail, integer, oneOf, record } from "../core/validate.js";
 
 export interface KernelizedLayerConfig {
   /** Random features M. */
@@ -47,16 +47,20 @@ export interface KernelizedLayerParams {
 export const KERNELIZED_EPS = 1e-6;
 
 export function initKernelizedLayer(config: KernelizedLayerConfig, heads: number, dtype: DType = np.float32): KernelizedLayerParams {
-  const fn = "initKernelizedLayer";
-  integer(fn, "config.features", config.features, 1);
-  integer(fn, "config.seed", config.seed, 0);
-  if (config.featureMap !== "prf" && config.featureMap !== "relu")
-    fail(fn, `config.featureMap must be "prf" or "relu", got ${JSON.stringify(config.featureMap)}`);
-  if (config.qkNorm !== "l2" && config.qkNorm !== "none")
-    fail(fn, `config.qkNorm must be "l2" or "none", got ${JSON.stringify(config.qkNorm)}`);
+  checkKernelizedLayer("initKernelizedLayer", "config", config);
   if (!config.rpe) return {};
-  integer(fn, "config.rpe.maxDistance", config.rpe.maxDistance, 0);
   return { rpe: np.zeros([heads, 2 * config.rpe.maxDistance + 1], { dtype }) };
+}
+
+/** Throws `fn: <field>...` unless `config` is a KernelizedLayerConfig. */
+export function checkKernelizedLayer(fn: string, field: string, config: unknown): KernelizedLayerConfig {
+  const c = record(fn, field, config, "{ features, featureMap, rpe, qkNorm, seed }");
+  integer(fn, `${field}.features`, c.features, 1);
+  integer(fn, `${field}.seed`, c.seed, 0);
+  oneOf(fn, `${field}.featureMap`, c.featureMap, ["prf", "relu"]);
+  oneOf(fn, `${field}.qkNorm`, c.qkNorm, ["l2", "none"]);
+  if (c.rpe !== null) integer(fn, `${field}.rpe.maxDistance`, record(fn, `${field}.rpe`, c.rpe, "{ maxDistance } or null").maxDistance, 0);
+  return config as KernelizedLayerConfig;
 }
 
 /**

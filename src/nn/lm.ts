@@ -20,10 +20,10 @@ import { type DType, numpy as np } from "@jax-js/jax";
 import { addAbsolute } from "../attention/absolute.js";
 import { isArray, type Positions } from "../attention/positions.js";
 import { shapeOf } from "../core/shapes.js";
-import { fail, integer } from "../core/validate.js";
+import { bool, fail, integer, oneOf, positive, record } from "../core/validate.js";
 import { rng } from "../pe/random.js";
 import type { SinusoidalLayout } from "../pe/sinusoidal.js";
-import { type BlockConfig, type BlockParams, block, initBlock } from "./block.js";
+import { type BlockConfig, type BlockParams, block, checkBlockConfig, initBlock } from "./block.js";
 import { crossEntropy } from "./crossEntropy.js";
 import { type EmbeddingParams, embed, initEmbedding, unembed } from "./embedding.js";
 import { normal } from "./init.js";
@@ -93,11 +93,8 @@ export function blockConfig(config: LMConfig): BlockConfig {
 
 /** Seeded parameters: same config and seed, same model on every device. */
 export function initLM(config: LMConfig, seed: number, dtype: DType = np.float32): LMParams {
-  const fn = "initLM";
-  integer(fn, "config.vocabSize", config.vocabSize, 1);
-  integer(fn, "config.depth", config.depth, 0);
-  if (!Number.isInteger(config.width / config.heads))
-    fail(fn, `config.width (${config.width}) must be a multiple of config.heads (${config.heads})`);
+  checkLMConfig("initLM", config);
+  integer("initLM", "seed", seed, 0);
   const r = rng(seed);
   const params: LMParams = {
     embed: initEmbedding(r, config.vocabSize, config.width, { std: config.embedStd, dtype }),
@@ -113,6 +110,13 @@ export function initLM(config: LMConfig, seed: number, dtype: DType = np.float32
 
 /** tokens (B, L) int32 -> logits (B, L, V). Borrows the parameters and positions, consumes tokens. */
 export function lmForward(p: LMParams, config: LMConfig, tokens: np.Array, positions?: Positions): np.Array {
+  try {
+    checkLMConfig("lmForward", config);
+    if (p?.blocks?.length !== config.depth) fail("lmForward", `params hold ${p?.blocks?.length} blocks, config.depth is ${config.depth}`);
+  } catch (e) {
+    tokens.dispose();
+    throw e;
+  }
   let x = embed(p.embed, tokens); // (B, L, C)
   const abs = config.absolute;
   if (abs) {
@@ -138,10 +142,31 @@ export function lmForward(p: LMParams, config: LMConfig, tokens: np.Array, posit
 
 /** Masked mean next-token cross-entropy of a batch. Borrows the parameters and positions, consumes the batch. */
 export function lmLoss(p: LMParams, config: LMConfig, batch: Batch, positions?: Positions): np.Array {
-  if (batch.tokens.ndim !== 2) {
-    const s = shapeOf(batch.tokens);
-    for (const a of [batch.tokens, batch.targets, batch.mask]) a.dispose();
-    fail("lmLoss", `batch.tokens must be (B, L), got ${s}`);
+  const { tokens, targets, mask } = batch;
+  const same = (a: np.Array) => a.ndim === 2 && a.shape[0] === tokens.shape[0] && a.shape[1] === tokens.shape[1];
+  if (tokens.ndim !== 2 || !same(targets) || !same(mask)) {
+    const s = `tokens ${shapeOf(tokens)}, targets ${shapeOf(targets)}, mask ${shapeOf(mask)}`;
+    for (const a of [tokens, targets, mask]) a.dispose();
+    fail("lmLoss", `batch.tokens, batch.targets and batch.mask must all be (B, L), got ${s}`);
   }
   return crossEntropy(lmForward(p, config, batch.tokens, positions), batch.targets, batch.mask); // ()
+}
+
+/** Throws `fn: config...` naming the first field of `config` that is not a valid LMConfig. */
+export function checkLMConfig(fn: string, config: LMConfig): void {
+  const c = record(fn, "config", config, "an LMConfig object");
+  integer(fn, "config.vocabSize", c.vocabSize, 1);
+  integer(fn, "config.depth", c.depth, 0);
+  bool(fn, "config.tied", c.tied);
+  positive(fn, "config.embedStd", c.embedStd);
+  checkBlockConfig(fn, "config", blockConfig(config));
+  if (c.absolute !== undefined) {
+    const a = record(fn, "config.absolute", c.absolute, '{ kind: "sinusoidal" | "learned", ... }');
+    if (oneOf(fn, "config.absolute.kind", a.kind, ["sinusoidal", "learned"]) === "learned")
+      integer(fn, "config.absolute.maxPositions", a.maxPositions, 1);
+    else {
+      oneOf(fn, "config.absolute.layout", a.layout, ["interleaved", "concatenated"]);
+      if (a.base !== undefined) positive(fn, "config.absolute.base", a.base);
+    }
+  }
 }

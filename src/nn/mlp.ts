@@ -11,6 +11,7 @@
  * Shazeer (2020) "GLU Variants Improve Transformer", https://arxiv.org/abs/2002.05202
  */
 import { type DType, nn, numpy as np } from "@jax-js/jax";
+import { bool, integer, oneOf, record } from "../core/validate.js";
 import type { Rng } from "../pe/random.js";
 import { initLinear, type LinearParams, linear } from "./linear.js";
 
@@ -55,4 +56,13 @@ export function mlp(p: MlpParams, x: np.Array, config: MlpConfig): np.Array {
     default:
       return config satisfies never;
   }
+}
+
+/** Throws `fn: <field>...` unless `config` is an MlpConfig. */
+export function checkMlp(fn: string, field: string, config: unknown): MlpConfig {
+  const c = record(fn, field, config, '{ kind: "gelu" | "swiglu", hidden, ... }');
+  const kind = oneOf(fn, `${field}.kind`, c.kind, ["gelu", "swiglu"]);
+  integer(fn, `${field}.hidden`, c.hidden, 1);
+  if (kind === "gelu") bool(fn, `${field}.approximate`, c.approximate);
+  return config as MlpConfig;
 }

@@ -5,6 +5,7 @@
  * Reference: see layerNorm.ts and rmsNorm.ts.
  */
 import { type DType, numpy as np } from "@jax-js/jax";
+import { oneOf, positive, record } from "../core/validate.js";
 import { initLayerNorm, type LayerNormParams, layerNorm } from "./layerNorm.js";
 import { initRmsNorm, type RmsNormParams, rmsNorm } from "./rmsNorm.js";
 
@@ -27,4 +28,12 @@ export function norm(config: NormConfig, p: NormParams, x: np.Array): np.Array {
     return layerNorm(p, x, config.eps);
   }
   return rmsNorm(p, x, config.eps);
+}
+
+/** Throws `fn: <field>...` unless `config` is a NormConfig. */
+export function checkNorm(fn: string, field: string, config: unknown): NormConfig {
+  const c = record(fn, field, config, '{ type: "layer" | "rms", eps }');
+  oneOf(fn, `${field}.type`, c.type, ["layer", "rms"]);
+  positive(fn, `${field}.eps`, c.eps);
+  return config as NormConfig;
 }

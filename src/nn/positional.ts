@@ -25,7 +25,7 @@
 import { type DType, numpy as np } from "@jax-js/jax";
 import type { AttentionPE } from "../attention/spec.js";
 import { constant } from "../core/constant.js";
-import { fail, positive } from "../core/validate.js";
+import { bool, fail, integer, oneOf, positive, record } from "../core/validate.js";
 import { slopes } from "../pe/alibi.js";
 import { FIRE_INIT } from "../pe/fire.js";
 import type { Rng } from "../pe/random.js";
@@ -216,4 +216,52 @@ export function peSpec(config: PEConfig, params: PEParams, dims: { heads: number
     default:
       return config satisfies never;
   }
+}
+
+const PE_TYPES = ["none", "rotary", "alibi", "t5", "kerple", "fire", "mlp", "table", "cope"] as const;
+
+/** Throws `fn: <field>...` unless `config` is a PEConfig for heads of `headDim`. */
+export function checkPEConfig(fn: string, field: string, config: unknown, headDim: number): PEConfig {
+  const c = record(fn, field, config, "a PE config { type, ... }");
+  switch (oneOf(fn, `${field}.type`, c.type, PE_TYPES)) {
+    case "rotary": {
+      oneOf(fn, `${field}.pairing`, c.pairing, ["halves", "interleaved"]);
+      positive(fn, `${field}.base`, c.base);
+      if (c.rotaryDim !== undefined) {
+        const R = integer(fn, `${field}.rotaryDim`, c.rotaryDim, 2);
+        if (R % 2 !== 0 || R > headDim) fail(fn, `${field}.rotaryDim must be even and <= the head dim ${headDim}, got ${R}`);
+      }
+      if (c.scaling !== undefined) {
+        const s = record(fn, `${field}.scaling`, c.scaling, '{ type: "linear" | "ntk" | "yarn", factor, ... }');
+        const type = oneOf(fn, `${field}.scaling.type`, s.type, ["linear", "ntk", "yarn"]);
+        positive(fn, `${field}.scaling.factor`, s.factor);
+        if (type === "yarn") integer(fn, `${field}.scaling.originalMaxPositions`, s.originalMaxPositions, 1);
+      }
+      break;
+    }
+    case "t5": {
+      const n = integer(fn, `${field}.numBuckets`, c.numBuckets, 1);
+      const exact = Math.floor((bool(fn, `${field}.bidirectional`, c.bidirectional) ? Math.floor(n / 2) : n) / 2);
+      if (exact < 1) fail(fn, `${field}.numBuckets (${n}) leaves no exact bucket: at least ${c.bidirectional ? 4 : 2} are needed`);
+      integer(fn, `${field}.maxDistance`, c.maxDistance, exact + 1);
+      break;
+    }
+    case "kerple":
+      oneOf(fn, `${field}.variant`, c.variant, ["log", "power"]);
+      break;
+    case "fire":
+      integer(fn, `${field}.hidden`, c.hidden, 1);
+      break;
+    case "mlp":
+      integer(fn, `${field}.hidden`, c.hidden, 1);
+      bool(fn, `${field}.logDistance`, c.logDistance);
+      break;
+    case "table":
+      integer(fn, `${field}.maxDistance`, c.maxDistance, 0);
+      break;
+    case "cope":
+      integer(fn, `${field}.npos`, c.npos, 1);
+      break;
+  }
+  return config as PEConfig;
 }

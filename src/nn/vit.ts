@@ -47,7 +47,7 @@ import { peg } from "../attention/peg.js";
 import type { RotaryTables } from "../attention/rotary.js";
 import { constant } from "../core/constant.js";
 import { renamedField } from "../core/renamed.js";
-import { fail, integer } from "../core/validate.js";
+import { bool, fail, integer } from "../core/validate.js";
 import { type AxialConvention, axialRope } from "../pe/axialRope.js";
 import { rng } from "../pe/random.js";
 import { sincos2d } from "../pe/sincos2d.js";
@@ -57,8 +57,8 @@ import { batchLoss, type ImageBatch, imageGrid } from "./classifier.js";
 import { patches } from "./conv.js";
 import { normal, uniform } from "./init.js";
 import { initLinear, type LinearParams, linear } from "./linear.js";
-import type { MlpConfig } from "./mlp.js";
-import { initNorm, type NormConfig, type NormParams, norm } from "./norm.js";
+import { checkMlp, type MlpConfig } from "./mlp.js";
+import { checkNorm, initNorm, type NormConfig, type NormParams, norm } from "./norm.js";
 
 /** The ViT's positional encoding (see the file's header). */
 export type VitPE =
@@ -158,6 +158,10 @@ function validate(fn: string, config: VitConfig): VitConfig {
   if (C % H !== 0) fail(fn, `config.width (${C}) must be a multiple of config.heads (${H})`);
   if (config.pool !== "mean" && config.pool !== "class")
     fail(fn, `config.pool must be "mean" or "class", got ${JSON.stringify(config.pool)}`);
+  checkMlp(fn, "config.mlp", config.mlp);
+  checkNorm(fn, "config.norm", config.norm);
+  bool(fn, "config.peg", config.peg);
+  bool(fn, "config.bias", config.bias);
   const pe = renamedField(fn, "config.pe", config.pe, "kind", "type");
   const type = pe?.type;
   if (type === "sincos2d" && C % 4 !== 0) fail(fn, `config.pe "sincos2d" needs config.width divisible by 4, got ${C}`);

@@ -22,6 +22,20 @@
  */
 import { fail, finiteArray, integer, positionsOf } from "../core/validate.js";
 
+/**
+ * The most heads the slope functions take: far above any model's (BLOOM-176B
+ * has 112), low enough that a typo such as 1e9 is refused instead of
+ * allocating gigabytes.
+ */
+export const MAX_HEADS = 65536;
+
+/** A head count in [1, MAX_HEADS]. */
+function heads(fn: string, field: string, n: unknown): number {
+  const v = integer(fn, field, n, 1);
+  if (v > MAX_HEADS) fail(fn, `${field} must be <= ${MAX_HEADS} (alibi.MAX_HEADS), got ${v}`);
+  return v;
+}
+
 export interface SlopeOptions {
   /** "float32" (default): BLOOM's float32 computation; "float64": the exact formula. */
   precision?: "float32" | "float64";
@@ -30,7 +44,7 @@ export interface SlopeOptions {
 /** ALiBi slopes for `numHeads` heads. */
 export function slopes(numHeads: number, options: SlopeOptions = {}): Float64Array {
   const fn = "alibi.slopes";
-  integer(fn, "numHeads", numHeads, 1);
+  heads(fn, "numHeads", numHeads);
   const precision = options.precision ?? "float32";
   if (precision !== "float32" && precision !== "float64") {
     fail(fn, `options.precision must be "float32" or "float64", got ${JSON.stringify(precision)}`);
@@ -55,8 +69,8 @@ export function slopes(numHeads: number, options: SlopeOptions = {}): Float64Arr
  */
 export function partialSlopes(numHeads: number, alibiHeads: number, options: SlopeOptions = {}): Float64Array {
   const fn = "alibi.partialSlopes";
-  integer(fn, "numHeads", numHeads, 1);
-  integer(fn, "alibiHeads", alibiHeads, 1);
+  heads(fn, "numHeads", numHeads);
+  heads(fn, "alibiHeads", alibiHeads);
   if (alibiHeads > numHeads) fail(fn, `alibiHeads (${alibiHeads}) must be <= numHeads (${numHeads})`);
   const out = new Float64Array(numHeads);
   out.set(slopes(alibiHeads, options));

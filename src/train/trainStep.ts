@@ -13,9 +13,9 @@
  */
 import { type JsTree, jit, numpy as np, tree, valueAndGrad } from "@jax-js/jax";
 import { constant } from "../core/constant.js";
-import { positive } from "../core/validate.js";
+import { describe, fail, positive } from "../core/validate.js";
 import { type Batch, type LMConfig, type LMParams, lmLoss } from "../nn/lm.js";
-import { type AdamWConfig, type AdamWState, adamwUpdate } from "./adamw.js";
+import { type AdamWConfig, type AdamWState, adamwUpdate, checkAdamW } from "./adamw.js";
 import { clipByGlobalNorm, globalNorm } from "./clip.js";
 
 export interface TrainConfig {
@@ -49,6 +49,7 @@ export interface TrainStep<P = LMParams, B = StepBatch> {
  */
 export function makeStep<P, B>(loss: (params: P, batch: B) => np.Array, train: TrainConfig): TrainStep<P, B> {
   if (train.clipNorm !== null) positive("makeStep", "train.clipNorm", train.clipNorm);
+  checkAdamW("makeStep", "train.adamw", train.adamw);
   const owned = (p: P, batch: B): np.Array => {
     const l = loss(p, batch); // ()
     tree.dispose(p as unknown as JsTree<np.Array>);
@@ -68,6 +69,8 @@ export function makeStep<P, B>(loss: (params: P, batch: B) => np.Array, train: T
     return out as unknown as JsTree<np.Array>;
   });
   const step = ((params, state, batch, lr) => {
+    // refused before anything is consumed: the caller keeps its model and state
+    if (typeof lr !== "number" || !Number.isFinite(lr) || lr < 0) fail("trainStep", `lr must be a finite number >= 0, got ${describe(lr)}`);
     const dtype = (tree.leaves(params as unknown as JsTree<np.Array>) as np.Array[])[0].dtype;
     return (compiled as unknown as (...a: unknown[]) => StepResult<P>)(params, state, batch, constant([lr], dtype).reshape([]));
   }) as TrainStep<P, B>;

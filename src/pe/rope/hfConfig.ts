@@ -17,7 +17,11 @@
  * non-positive factor, factor lists of the wrong length, NaN), this throws.
  *
  * GPT-NeoX's own names `rotary_pct` and `rotary_emb_base` are read as
- * partial_rotary_factor and rope_theta, as GPTNeoXConfig does.
+ * partial_rotary_factor and rope_theta, as GPTNeoXConfig does. DeepSeek's
+ * `qk_rope_head_dim` is the head dim of its rotated part (DeepseekV3Config
+ * sets head_dim to it); Gemma 3's 4.x `rope_local_base_freq` makes the config
+ * per layer type: "sliding_attention" default RoPE at that base,
+ * "full_attention" the top-level RoPE.
  *
  * Note: transformers' Llama "default" RoPE ignores partial_rotary_factor
  * while GPT-NeoX, Phi and every scaled type apply it; posenc applies it always.
@@ -41,6 +45,10 @@ export interface HFConfig {
   max_position_embeddings?: number;
   original_max_position_embeddings?: number;
   layer_types?: string[];
+  /** DeepSeek-V2/V3: the rotated part of each head. */
+  qk_rope_head_dim?: number;
+  /** Gemma 3 (transformers 4.x form): rope_theta of the sliding-window layers. */
+  rope_local_base_freq?: number;
   [key: string]: unknown;
 }
 
@@ -56,6 +64,12 @@ export interface HFRope extends RopeFrequencies {
   /** Head dimension the rotary dims are taken from. */
   headDim: number;
   parameters: RopeParameters;
+  /**
+   * What the family multiplies its softmax scale by, 1 where it does not: DeepSeek-V2/V3 (`qk_rope_head_dim`)
+   * with a scaled RoPE and `mscale_all_dim` use mscale(factor, mscale_all_dim)^2, mscale(s, m) = 0.1 m ln s + 1
+   * (s > 1), on top of 1 / sqrt(qk_nope_head_dim + qk_rope_head_dim).
+   */
+  softmaxScale: number;
 }
 
 const FN = "rope.fromHFConfig";
@@ -73,7 +87,22 @@ export function fromHFConfig(config: HFConfig, options: FromHFConfigOptions = {}
     }
     seqLen = options.seqLen;
   }
-  return { ...ropeFrequencies(parameters, seqLen), headDim: headDimOf(config), parameters };
+  return {
+    ...ropeFrequencies(parameters, seqLen),
+    headDim: headDimOf(config),
+    parameters,
+    softmaxScale: softmaxScaleOf(config, parameters),
+  };
+}
+
+/** DeepSeek's softmax-scale multiplier (transformers `DeepseekV3Attention`); 1 for every other family. */
+function softmaxScaleOf(config: HFConfig, p: RopeParameters): number {
+  if (config.qk_rope_head_dim === undefined || p.type === "default" || !("factor" in p)) return 1;
+  const rp = rawParameters(config);
+  const m = rp.mscale_all_dim;
+  if (m === undefined || m === null || m === 0) return 1;
+  const mscale = p.factor <= 1 ? 1 : 0.1 * finiteNumber("rope_parameters.mscale_all_dim", m) * Math.log(p.factor) + 1;
+  return mscale * mscale;
 }
 
 /** Resolves and validates the RoPE parameters of a Hugging Face config without computing frequencies. */
@@ -87,6 +116,7 @@ export function parseHFConfig(config: HFConfig, options: Pick<FromHFConfigOption
     fail(FN, `unknown rope_type ${show(rawType)}; supported: ${ROPE_TYPES.join(", ")}`);
   }
   const type = rawType as RopeType;
+  checkKeys(rp);
   const field = (name: string) => `rope_parameters.${name}`;
   const base = positiveNumber(field("rope_theta"), rp.rope_theta ?? config.rope_theta ?? config.rotary_emb_base ?? 10000);
   const partial = positiveNumber(
@@ -118,6 +148,16 @@ export function parseHFConfig(config: HFConfig, options: Pick<FromHFConfigOption
     }
     return positiveInt(field("original_max_position_embeddings"), v);
   };
+  // without a factor, transformers takes max_position_embeddings / original_max_position_embeddings; with no
+  // original length given either, that ratio is 1 and the scaling does nothing: refused as the mistake it is
+  const derivedFactor = (original: number): number => {
+    if ((config.original_max_position_embeddings ?? rp.original_max_position_embeddings) === undefined)
+      fail(
+        FN,
+        `rope_type "${type}" needs ${field("factor")}, or ${field("original_max_position_embeddings")} to derive it from max_position_embeddings`,
+      );
+    return positiveNumber("max_position_embeddings / original_max_position_embeddings", maxPositions() / original);
+  };
   const optionalNumber = (name: string): number | null => {
     const v = rp[name];
     return v === undefined || v === null ? null : finiteNumber(field(name), v);
@@ -132,7 +172,7 @@ export function parseHFConfig(config: HFConfig, options: Pick<FromHFConfigOption
       return { type, base, rotaryDim, factor: factor(true)!, maxPositions: maxPositions() };
     case "yarn": {
       const original = originalMax();
-      const f = factor(false) ?? positiveNumber("max_position_embeddings / original_max_position_embeddings", maxPositions() / original);
+      const f = factor(false) ?? derivedFactor(original);
       const attentionFactor = optionalNumber("attention_factor");
       if (attentionFactor !== null && attentionFactor < 0) fail(FN, `${field("attention_factor")} must be >= 0, got ${attentionFactor}`);
       // transformers: `beta_fast or 32`, `beta_slow or 1` (0 and null take the default)
@@ -158,7 +198,7 @@ export function parseHFConfig(config: HFConfig, options: Pick<FromHFConfigOption
     }
     case "longrope": {
       const original = originalMax();
-      const f = factor(false) ?? positiveNumber("max_position_embeddings / original_max_position_embeddings", maxPositions() / original);
+      const f = factor(false) ?? derivedFactor(original);
       const attentionFactor = optionalNumber("attention_factor");
       if (attentionFactor !== null && attentionFactor < 0) fail(FN, `${field("attention_factor")} must be >= 0, got ${attentionFactor}`);
       return {
@@ -190,9 +230,11 @@ export function parseHFConfig(config: HFConfig, options: Pick<FromHFConfigOption
   }
 }
 
-/** head_dim, else hidden_size / num_attention_heads (integer division). */
+/** head_dim, else DeepSeek's qk_rope_head_dim (the rotated part of its heads), else hidden_size / num_attention_heads (integer division). */
 function headDimOf(config: HFConfig): number {
   if (config.head_dim !== undefined && config.head_dim !== null) return positiveInt("head_dim", config.head_dim);
+  if (config.qk_rope_head_dim !== undefined && config.qk_rope_head_dim !== null)
+    return positiveInt("qk_rope_head_dim", config.qk_rope_head_dim);
   const heads = positiveInt("num_attention_heads", config.num_attention_heads);
   const hidden = positiveInt("hidden_size", config.hidden_size);
   return Math.floor(hidden / heads);
@@ -209,7 +251,16 @@ function rawParameters(config: HFConfig): Record<string, unknown> {
   return {};
 }
 
-function selectLayer(rp: Record<string, unknown>, config: HFConfig, layerType: string | undefined): Record<string, unknown> {
+function selectLayer(raw: Record<string, unknown>, config: HFConfig, layerType: string | undefined): Record<string, unknown> {
+  // Gemma 3 in the transformers 4.x form: sliding layers take default RoPE at rope_local_base_freq
+  const nested = Object.values(raw).some((v) => typeof v === "object" && v !== null && !Array.isArray(v));
+  const rp =
+    config.rope_local_base_freq === undefined || nested
+      ? raw
+      : {
+          full_attention: raw,
+          sliding_attention: { rope_type: "default", rope_theta: positiveNumber("rope_local_base_freq", config.rope_local_base_freq) },
+        };
   const declared = Array.isArray(config.layer_types) ? config.layer_types : [];
   const nestedKeys = Object.keys(rp).filter(
     (k) => declared.includes(k) || (typeof rp[k] === "object" && rp[k] !== null && !Array.isArray(rp[k])),
@@ -253,4 +304,50 @@ function factorList(name: string, v: unknown, expected: number): Float64Array {
   if (!Array.isArray(v)) fail(FN, `${name} must be a list of ${expected} numbers (rotary dims / 2), got ${show(v)}`);
   if (v.length !== expected) fail(FN, `${name} must have rotary dims / 2 = ${expected} entries, got ${v.length}`);
   return Float64Array.from(v, (x, i) => positiveNumber(`${name}[${i}]`, x));
+}
+
+/** Every key of RoPE parameters that transformers or posenc reads (5.x and legacy forms, all types, M-RoPE). */
+const KNOWN_KEYS = [
+  "rope_type",
+  "type",
+  "rope_theta",
+  "partial_rotary_factor",
+  "factor",
+  "original_max_position_embeddings",
+  "attention_factor",
+  "beta_fast",
+  "beta_slow",
+  "mscale",
+  "mscale_all_dim",
+  "truncate",
+  "short_factor",
+  "long_factor",
+  "low_freq_factor",
+  "high_freq_factor",
+  "mrope_section",
+  "mrope_interleaved",
+];
+
+/**
+ * Refuses a key that is not one RoPE reads but is within two edits of one
+ * (`fator`, `rope_tyep`): a typo that would otherwise fall back to a default
+ * without a word. Other unknown keys pass, as in transformers, which only warns.
+ */
+function checkKeys(rp: Record<string, unknown>): void {
+  for (const key of Object.keys(rp)) {
+    if (KNOWN_KEYS.includes(key)) continue;
+    const near = KNOWN_KEYS.find((k) => editDistance(key, k) <= 2);
+    if (near) fail(FN, `unknown RoPE parameter ${show(key)}: did you mean ${show(near)}?`);
+  }
+}
+
+/** Levenshtein distance (insertions, deletions, substitutions). */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row.push(Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    prev = row;
+  }
+  return prev[b.length];
 }
