@@ -207,5 +207,35 @@ export function checkBlockConfig(fn: string, field: string, config: unknown): Bl
     checkKernelizedLayer(fn, `${field}.kernel`, c.kernel);
     if (pe.type !== "none") fail(fn, `${field}.kernel carries its own relative bias: ${field}.pe must be "none", got "${pe.type}"`);
   }
+  checkParameterCount(fn, field, blockParameterCount(config as BlockConfig));
   return config as BlockConfig;
+}
+
+/**
+ * Parameters a model may hold at most: 2^30 numbers, WebAssembly's 4 GiB
+ * memory in float32 (and gradients and optimizer moments need as much again).
+ */
+export const MAX_PARAMETERS = 2 ** 30;
+
+/** Refuses a config of `count` parameters over MAX_PARAMETERS (a typo such as width or depth 1e9), naming it. */
+export function checkParameterCount(fn: string, field: string, count: number): void {
+  if (count > MAX_PARAMETERS) fail(fn, `${field} makes about ${count} parameters, more than the ${MAX_PARAMETERS} posenc allocates`);
+}
+
+/** Parameters of one block of a valid config (biases, norms and PE included, to within a few per channel). */
+export function blockParameterCount(config: BlockConfig): number {
+  const { width: C, heads: H, pe } = config;
+  const mlp = (config.mlp.kind === "gelu" ? 2 : 3) * C * config.mlp.hidden + config.mlp.hidden + C;
+  const table =
+    pe.type === "t5"
+      ? pe.numBuckets * H
+      : pe.type === "table"
+        ? H * (2 * pe.maxDistance + 1)
+        : pe.type === "cope"
+          ? (C / H) * pe.npos
+          : pe.type === "fire" || pe.type === "mlp"
+            ? 2 * pe.hidden * H + pe.hidden + H + 2
+            : 2 * H;
+  const rpe = config.kernel?.rpe ? H * (2 * config.kernel.rpe.maxDistance + 1) : 0;
+  return 4 * C * C + 4 * C + mlp + 4 * C + table + rpe;
 }

@@ -60,7 +60,7 @@ import { fail, integer, positive } from "../core/validate.js";
 import { axisPositions, bands } from "../pe/axialRope.js";
 import { type Rng, rng } from "../pe/random.js";
 import { rpe2dPositions } from "../pe/rpe2d.js";
-import { type BlockParts, modulate, sublayers } from "./block.js";
+import { type BlockParts, checkParameterCount, modulate, sublayers } from "./block.js";
 import { normal, uniform } from "./init.js";
 import { normalize } from "./layerNorm.js";
 import { type LinearParams, linear } from "./linear.js";
@@ -198,6 +198,8 @@ export function checkConfig(fn: string, dit: DitConfig): DitConfig {
     if (d % 2 !== 0) fail(fn, `config.crop.dim must be even, got ${d}`);
   }
   integer(fn, "config.diffusionSteps", config.diffusionSteps, 1);
+  // a block: adaLN 6C^2, q k v and output 4C^2, the MLP 2 r C^2 (biases aside)
+  checkParameterCount(fn, "config", config.depth * (10 + 2 * config.mlpRatio) * C * C + 4 * C * C + F * C);
   positive(fn, "config.eps", config.eps);
   positive(fn, "config.pe.temperature", config.pe?.temperature ?? TEMPERATURE);
   const type = config.pe?.type;

@@ -23,7 +23,15 @@ import { shapeOf } from "../core/shapes.js";
 import { bool, fail, integer, oneOf, positive, record } from "../core/validate.js";
 import { rng } from "../pe/random.js";
 import type { SinusoidalLayout } from "../pe/sinusoidal.js";
-import { type BlockConfig, type BlockParams, block, checkBlockConfig, initBlock } from "./block.js";
+import {
+  type BlockConfig,
+  type BlockParams,
+  block,
+  blockParameterCount,
+  checkBlockConfig,
+  checkParameterCount,
+  initBlock,
+} from "./block.js";
 import { crossEntropy } from "./crossEntropy.js";
 import { type EmbeddingParams, embed, initEmbedding, unembed } from "./embedding.js";
 import { normal } from "./init.js";
@@ -160,13 +168,15 @@ export function checkLMConfig(fn: string, config: LMConfig): void {
   bool(fn, "config.tied", c.tied);
   positive(fn, "config.embedStd", c.embedStd);
   checkBlockConfig(fn, "config", blockConfig(config));
+  let count = (config.tied ? 1 : 2) * config.vocabSize * config.width + config.depth * blockParameterCount(blockConfig(config));
   if (c.absolute !== undefined) {
     const a = record(fn, "config.absolute", c.absolute, '{ kind: "sinusoidal" | "learned", ... }');
-    if (oneOf(fn, "config.absolute.kind", a.kind, ["sinusoidal", "learned"]) === "learned")
-      integer(fn, "config.absolute.maxPositions", a.maxPositions, 1);
-    else {
+    if (oneOf(fn, "config.absolute.kind", a.kind, ["sinusoidal", "learned"]) === "learned") {
+      count += integer(fn, "config.absolute.maxPositions", a.maxPositions, 1) * config.width;
+    } else {
       oneOf(fn, "config.absolute.layout", a.layout, ["interleaved", "concatenated"]);
       if (a.base !== undefined) positive(fn, "config.absolute.base", a.base);
     }
   }
+  checkParameterCount(fn, "config", count);
 }

@@ -52,7 +52,7 @@ import { type AxialConvention, axialRope } from "../pe/axialRope.js";
 import { rng } from "../pe/random.js";
 import { sincos2d } from "../pe/sincos2d.js";
 import { bilinearMatrix } from "./bilinear.js";
-import { type BlockConfig, type BlockParams, block, initBlock } from "./block.js";
+import { type BlockConfig, type BlockParams, block, blockParameterCount, checkParameterCount, initBlock } from "./block.js";
 import { batchLoss, type ImageBatch, imageGrid } from "./classifier.js";
 import { patches } from "./conv.js";
 import { normal, uniform } from "./init.js";
@@ -162,6 +162,8 @@ function validate(fn: string, config: VitConfig): VitConfig {
   checkNorm(fn, "config.norm", config.norm);
   bool(fn, "config.peg", config.peg);
   bool(fn, "config.bias", config.bias);
+  const blocks = config.depth * blockParameterCount(blockConfig(config));
+  checkParameterCount(fn, "config", blocks + (p * p * config.channels + config.classes + (h / p) * (w / p)) * C);
   const pe = renamedField(fn, "config.pe", config.pe, "kind", "type");
   const type = pe?.type;
   if (type === "sincos2d" && C % 4 !== 0) fail(fn, `config.pe "sincos2d" needs config.width divisible by 4, got ${C}`);

@@ -15,7 +15,7 @@
  * Reference: https://github.com/huggingface/safetensors (README "Format")
  */
 import { type DType, numpy as np } from "@jax-js/jax";
-import { fail } from "../core/validate.js";
+import { describe, fail } from "../core/validate.js";
 
 type Tree = np.Array | Tree[] | { [key: string]: Tree };
 
@@ -117,30 +117,48 @@ export function fromSafetensors(bytes: Uint8Array): {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = Number(view.getBigUint64(0, true));
   if (8 + n > bytes.length) fail(fn, `header length ${n} runs past the ${bytes.length} bytes`);
-  const parsed = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<string, unknown>;
-  const metadata = (parsed.__metadata__ ?? {}) as Record<string, string>;
-  delete parsed.__metadata__;
-  const header = parsed as Record<string, TensorEntry>;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
+  } catch (e) {
+    fail(fn, `the header is not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+    fail(fn, `the header must be a JSON object, got ${describe(parsed)}`);
+  const { __metadata__: meta = {}, ...entries } = parsed as Record<string, unknown>;
+  if (typeof meta !== "object" || meta === null || Array.isArray(meta)) fail(fn, `__metadata__ must be an object, got ${describe(meta)}`);
+  const metadata = meta as Record<string, string>;
+  const header = entries as Record<string, TensorEntry>;
   const dataStart = 8 + n;
-  const named = new Map<string, np.Array>();
-  for (const [name, entry] of Object.entries(header)) {
+  // every entry checked before any array is made: a refused file leaves nothing allocated
+  const plans = Object.entries(header).map(([name, entry]) => {
+    if (typeof entry !== "object" || entry === null)
+      fail(fn, `${name}: the entry must be { dtype, shape, data_offsets }, got ${describe(entry)}`);
     const kind = Object.entries(DTYPES).find(([, k]) => k.code === entry.dtype);
-    if (!kind) fail(fn, `${name}: dtype ${entry.dtype} is not supported (F64, F32, I32)`);
-    const [begin, end] = entry.data_offsets;
-    const count = entry.shape.reduce((a, b) => a * b, 1);
+    if (!kind) fail(fn, `${name}: dtype ${describe(entry.dtype)} is not supported (F64, F32, I32)`);
+    const { shape, data_offsets: offsets } = entry;
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0))
+      fail(fn, `${name}: shape must be a list of integers >= 0, got ${describe(shape)}`);
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isInteger(o) && o >= 0) || offsets[0] > offsets[1])
+      fail(fn, `${name}: data_offsets must be [begin, end] with 0 <= begin <= end, got ${describe(offsets)}`);
+    const [begin, end] = offsets;
+    const count = shape.reduce((a, b) => a * b, 1);
     if (end - begin !== count * kind[1].bytes || dataStart + end > bytes.length) {
       fail(
         fn,
-        `${name}: data_offsets [${begin}, ${end}] do not hold shape (${entry.shape.join(", ")}) of ${entry.dtype} inside the ${bytes.length - dataStart} data bytes`,
+        `${name}: data_offsets [${begin}, ${end}] do not hold shape (${shape.join(", ")}) of ${entry.dtype} inside the ${bytes.length - dataStart} data bytes`,
       );
     }
+    return { name, dtype: kind[0] as DType, shape, begin, end, count };
+  });
+  const named = new Map<string, np.Array>();
+  for (const { name, dtype, shape, begin, end, count } of plans) {
     const dv = new DataView(bytes.buffer, bytes.byteOffset + dataStart + begin, end - begin);
-    const dtype = kind[0] as DType;
     let data: Float64Array | Float32Array | Int32Array;
     if (dtype === "float64") data = Float64Array.from({ length: count }, (_, i) => dv.getFloat64(i * 8, true));
     else if (dtype === "float32") data = Float32Array.from({ length: count }, (_, i) => dv.getFloat32(i * 4, true));
     else data = Int32Array.from({ length: count }, (_, i) => dv.getInt32(i * 4, true));
-    named.set(name, np.array(data).reshape(entry.shape));
+    named.set(name, np.array(data).reshape(shape));
   }
   return { params: unflattenNamed(named), header, metadata };
 }
@@ -158,7 +176,25 @@ export async function saveCheckpoint(dir: string, params: unknown, config: unkno
 export async function loadCheckpoint<P = Tree, C = unknown>(dir: string): Promise<{ params: P; config: C }> {
   const { readFile } = await import("node:fs/promises");
   const { join } = await import("node:path");
-  const bytes = new Uint8Array(await readFile(join(dir, "model.safetensors")));
-  const config = JSON.parse(await readFile(join(dir, "config.json"), "utf8")) as C;
-  return { params: fromSafetensors(bytes).params as P, config };
+  const fn = "loadCheckpoint";
+  const read = async (file: string, encoding?: "utf8") => {
+    try {
+      return await readFile(join(dir, file), encoding);
+    } catch (e) {
+      return fail(fn, `cannot read ${join(dir, file)} (${(e as Error).message})`);
+    }
+  };
+  const text = (await read("config.json", "utf8")) as string;
+  let config: C;
+  try {
+    config = JSON.parse(text) as C;
+  } catch (e) {
+    fail(fn, `${join(dir, "config.json")} is not valid JSON (${(e as Error).message})`);
+  }
+  const bytes = new Uint8Array((await read("model.safetensors")) as Buffer);
+  try {
+    return { params: fromSafetensors(bytes).params as P, config };
+  } catch (e) {
+    return fail(fn, `${join(dir, "model.safetensors")}: ${(e as Error).message}`);
+  }
 }
