@@ -1,6 +1,15 @@
+/// <reference types="@webgpu/types" preserve="true" />
 /**
  * posenc: positional encodings and position-aware attention for TypeScript,
  * on WebAssembly and WebGPU.
+ *
+ * Every public type is exported from here, including those of the `pe/`
+ * namespaces (`rope.HFConfig` is also `HFConfig`). The declarations name
+ * WebGPU's types (referenced above, from the dependency @webgpu/types) and,
+ * through jax-js's, ES2025's Float16Array: the build adds a reference to
+ * TypeScript's lib "esnext.float16" (TypeScript >= 5.9) to dist/index.d.ts
+ * (scripts/declarations.mjs), so that a consumer type-checks with
+ * skipLibCheck false whatever its own lib.
  */
 import "./runtime/polyfill.js";
 
@@ -72,21 +81,44 @@ export { initPE, isLearnable, peSpec, rotaryFrequencies } from "./nn/positional.
 export { initRmsNorm, rmsNorm } from "./nn/rmsNorm.js";
 export type { VitConfig, VitParams, VitPE } from "./nn/vit.js";
 export { initVit, vitFlops, vitForward, vitGrid, vitLoss } from "./nn/vit.js";
+export type { SlopeOptions } from "./pe/alibi.js";
 export * as alibi from "./pe/alibi.js";
+export type { AxialConvention, AxialOptions, AxialTables } from "./pe/axialRope.js";
 export * as axialRope from "./pe/axialRope.js";
+export type { FireParams } from "./pe/fire.js";
 export * as fire from "./pe/fire.js";
+export type { KerpleKind, KerpleParams } from "./pe/kerple.js";
 export * as kerple from "./pe/kerple.js";
+export type { NormalInit, TruncatedNormalInit } from "./pe/learned.js";
 export * as learned from "./pe/learned.js";
 export type { ProjectionOptions, ProjectionScaling } from "./pe/orthogonalFeatures.js";
 export { gaussianOrthogonalProjection } from "./pe/orthogonalFeatures.js";
 export { peg } from "./pe/peg.js";
 export type { Rng } from "./pe/random.js";
 export { rng } from "./pe/random.js";
+export type { Positions2d } from "./pe/randomized.js";
 export * as randomized from "./pe/randomized.js";
+export type {
+  ApplyOptions,
+  FromHFConfigOptions,
+  HFConfig,
+  HFRope,
+  Pairing,
+  RopeFrequencies,
+  RopeParameters,
+  RopeTables,
+  RopeType,
+  TableOptions,
+  XposOptions,
+  XposScales,
+} from "./pe/rope/index.js";
 export * as rope from "./pe/rope/index.js";
+export type { CropCondition, Rpe2dGrid, Rpe2dMode } from "./pe/rpe2d.js";
 export * as rpe2d from "./pe/rpe2d.js";
 export { sincos2d } from "./pe/sincos2d.js";
+export type { SinusoidalLayout, SinusoidalOptions } from "./pe/sinusoidal.js";
 export * as sinusoidal from "./pe/sinusoidal.js";
+export type { BucketOptions } from "./pe/t5.js";
 export * as t5 from "./pe/t5.js";
 export type { DeviceKind, DeviceLimits, DeviceRequest, InitOptions, Runtime } from "./runtime/init.js";
 export { init, runtime, teardown } from "./runtime/init.js";
