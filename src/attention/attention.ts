@@ -28,8 +28,10 @@
  * HF transformers `eager_attention_forward`.
  */
 import { nn, numpy as np } from "@jax-js/jax";
+import { constant } from "../core/constant.js";
 import { qkvShape, reject, shapeOf } from "../core/shapes.js";
 import { describe } from "../core/validate.js";
+import type { RopeTables } from "../pe/rope/apply.js";
 import { fromHFConfig } from "../pe/rope/hfConfig.js";
 import { currentLimits } from "../runtime/init.js";
 import { positionalBias } from "./biases.js";
@@ -75,7 +77,7 @@ export function attention(q: np.Array, k: np.Array, v: np.Array, options: Attent
   }
   const window = resolveWindow(options.window, options.causal ?? false, abort);
   try {
-    checkPE(FN, options.pe, { heads: H, kvHeads: Hkv, headDim: D });
+    checkPE(FN, options.pe, { heads: H, kvHeads: Hkv, headDim: D, queries: L, keys: S });
   } catch (e) {
     abort((e as Error).message.slice(FN.length + 2));
   }
@@ -260,15 +262,31 @@ function staticPositions(p: Positions | undefined, n: number, offset: number): F
 }
 
 function rotate(pe: RotaryPE, q: np.Array, k: np.Array, qpos: np.Array, kpos: np.Array, seqLen: number): [np.Array, np.Array] {
-  const f =
-    "hfConfig" in pe.frequencies ? fromHFConfig(pe.frequencies.hfConfig, { seqLen, layerType: pe.frequencies.layerType }) : pe.frequencies;
-  const xpos = pe.xpos;
-  const tq = rotaryTables(qpos, f.invFreq, { pairing: pe.pairing, attentionFactor: f.attentionFactor, xpos: xpos && { ...xpos, sign: 1 } });
-  const tk = rotaryTables(kpos, f.invFreq, {
-    pairing: pe.pairing,
-    attentionFactor: f.attentionFactor,
-    xpos: xpos && { ...xpos, sign: -1 },
-  });
+  let tq: { cos: np.Array; sin: np.Array };
+  let tk: { cos: np.Array; sin: np.Array };
+  if ("tables" in pe.frequencies) {
+    // computed beforehand (e.g. M-RoPE): the positions are already in the tables
+    qpos.dispose();
+    kpos.dispose();
+    const table = (t: RopeTables) => ({
+      cos: constant(t.cos, q.dtype).reshape([t.length, t.rotaryDim]),
+      sin: constant(t.sin, q.dtype).reshape([t.length, t.rotaryDim]),
+    });
+    tq = table(pe.frequencies.tables.query);
+    tk = table(pe.frequencies.tables.key);
+  } else {
+    const f =
+      "hfConfig" in pe.frequencies
+        ? fromHFConfig(pe.frequencies.hfConfig, { seqLen, layerType: pe.frequencies.layerType })
+        : pe.frequencies;
+    const xpos = pe.xpos;
+    tq = rotaryTables(qpos, f.invFreq, { pairing: pe.pairing, attentionFactor: f.attentionFactor, xpos: xpos && { ...xpos, sign: 1 } });
+    tk = rotaryTables(kpos, f.invFreq, {
+      pairing: pe.pairing,
+      attentionFactor: f.attentionFactor,
+      xpos: xpos && { ...xpos, sign: -1 },
+    });
+  }
   const H = q.shape[1];
   const Hkv = k.shape[1];
   const n = pe.heads ?? H;

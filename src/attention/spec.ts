@@ -17,6 +17,7 @@
 import type { numpy as np } from "@jax-js/jax";
 import { shapeOf } from "../core/shapes.js";
 import { bool, describe, fail, finite, finiteArray, integer, oneOf, positive, record } from "../core/validate.js";
+import type { RopeTables } from "../pe/rope/apply.js";
 import type { HFConfig } from "../pe/rope/hfConfig.js";
 import type { Pairing } from "../pe/rope/pairing.js";
 import { isArray } from "./positions.js";
@@ -31,9 +32,14 @@ export interface RotaryPE {
   /**
    * Fixed inverse frequencies (rotaryDim / 2 of them) and attention factor, or
    * a Hugging Face config: then "dynamic" and "longrope" follow the current
-   * length, max(query position) + 1, as transformers does.
+   * length, max(query position) + 1, as transformers does. Or cos/sin tables
+   * computed beforehand for the L queries and the S keys, e.g. M-RoPE's
+   * (`rope.mropeTables`), whose tokens have three positions each.
    */
-  frequencies: { invFreq: ArrayLike<number>; attentionFactor?: number } | { hfConfig: HFConfig; layerType?: string };
+  frequencies:
+    | { invFreq: ArrayLike<number>; attentionFactor?: number }
+    | { hfConfig: HFConfig; layerType?: string }
+    | { tables: { query: RopeTables; key: RopeTables } };
   /** xPos decay: queries scaled by zeta^((p - center)/scaleBase), keys by its inverse. */
   xpos?: { scaleBase: number; center: number };
   /** Rotate only the last `heads` query heads (and the matching key heads); default all. */
@@ -143,6 +149,9 @@ export interface PEDims {
   kvHeads: number;
   /** Head dimension D of q and k. */
   headDim: number;
+  /** Queries L and keys S (for rotary tables computed beforehand). */
+  queries?: number;
+  keys?: number;
 }
 
 const BIAS_KINDS = ["alibi", "t5", "kerple", "fire", "mlp", "table"];
@@ -165,7 +174,26 @@ export function checkPE(fn: string, pe: unknown, dims: PEDims, field = "options.
       oneOf(fn, `${field}.pairing`, spec.pairing, ["halves", "interleaved"]);
       const fr = record(fn, `${field}.frequencies`, spec.frequencies, "{ invFreq, attentionFactor? } or { hfConfig, layerType? }");
       if ("hfConfig" in fr) record(fn, `${field}.frequencies.hfConfig`, fr.hfConfig, "a config.json object");
-      else {
+      else if ("tables" in fr) {
+        const t = record(fn, `${field}.frequencies.tables`, fr.tables, "{ query, key } RopeTables");
+        const rows = { query: dims.queries, key: dims.keys };
+        for (const side of ["query", "key"] as const) {
+          const f = `${field}.frequencies.tables.${side}`;
+          const tab = record(fn, f, t[side], "RopeTables { cos, sin, length, rotaryDim }");
+          const R = integer(fn, `${f}.rotaryDim`, tab.rotaryDim, 2);
+          if (R % 2 !== 0 || R > D) fail(fn, `${f}.rotaryDim must be even and <= the head dim ${D}, got ${R}`);
+          const n = integer(fn, `${f}.length`, tab.length, 0);
+          if (rows[side] !== undefined && n !== rows[side]) fail(fn, `${f} must hold ${rows[side]} rows (one per ${side}), got ${n}`);
+          for (const part of ["cos", "sin"] as const) {
+            const a = tab[part] as ArrayLike<number> | undefined;
+            if (typeof a !== "object" || a === null || a.length !== n * R)
+              fail(fn, `${f}.${part} must hold length * rotaryDim = ${n * R} values, got ${a?.length}`);
+          }
+        }
+        if ((t.query as RopeTables).rotaryDim !== (t.key as RopeTables).rotaryDim)
+          fail(fn, `${field}.frequencies.tables.query and .key must have one rotaryDim`);
+        if (spec.xpos !== undefined) fail(fn, `${field}.xpos cannot be combined with tables computed beforehand`);
+      } else {
         const inv = fr.invFreq as ArrayLike<number> | undefined;
         if (typeof inv !== "object" || inv === null || typeof inv.length !== "number")
           fail(fn, `${field}.frequencies.invFreq must be an array of numbers, got ${describe(inv)}`);

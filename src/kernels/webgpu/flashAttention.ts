@@ -141,7 +141,7 @@ async function launch(q: np.Array, k: np.Array, v: np.Array, options: FlashAtten
   const shp = (x: np.Array) => `(${x.shape.join(", ")})`;
   const shapes = () => `q=${shp(q)}, k=${shp(k)}, v=${shp(v)}`;
   const { B, H, L, D, Hkv, S, Dv } = qkvShape(q, k, v, true, abort);
-  checkPE(FN, options.pe, { heads: H, kvHeads: Hkv, headDim: D });
+  checkPE(FN, options.pe, { heads: H, kvHeads: Hkv, headDim: D, queries: L, keys: S });
   for (const [name, x] of [
     ["q", q],
     ["k", k],

@@ -81,6 +81,8 @@ export function planPE(
       return abort('CoPE (pe.type "contextual") is not supported by the fused kernel; use attention()');
     case "rotary": {
       if (pe.xpos) abort("xPos is not supported by the fused kernel; use attention()");
+      if ("tables" in pe.frequencies)
+        abort("rotary tables computed beforehand (M-RoPE) are not supported by the fused kernel; use attention()");
       const n = pe.heads ?? H;
       // as the composite: the current length is max(query position) + 1 ("dynamic" and "longrope" scaling follow it)
       let seqLen = -Infinity;

@@ -29,6 +29,7 @@
  * Reference: https://github.com/huggingface/transformers/blob/main/src/transformers/modeling_rope_utils.py
  */
 import { fail, describe as show } from "../../core/validate.js";
+import { checkSection } from "./mrope.js";
 import { ROPE_TYPES, type RopeFrequencies, type RopeParameters, type RopeType, ropeFrequencies } from "./scaling.js";
 
 /** A parsed `config.json`: only the fields RoPE reads are typed. */
@@ -70,6 +71,10 @@ export interface HFRope extends RopeFrequencies {
    * (s > 1), on top of 1 / sqrt(qk_nope_head_dim + qk_rope_head_dim).
    */
   softmaxScale: number;
+  /** M-RoPE (Qwen2-VL, Qwen3-VL): frequencies per axis [temporal, height, width], from `mrope_section`. */
+  mropeSection?: [number, number, number];
+  /** M-RoPE layout: Qwen3-VL's interleaved one (`mrope_interleaved`), else sectioned. */
+  mropeInterleaved?: boolean;
 }
 
 const FN = "rope.fromHFConfig";
@@ -87,12 +92,21 @@ export function fromHFConfig(config: HFConfig, options: FromHFConfigOptions = {}
     }
     seqLen = options.seqLen;
   }
-  return {
+  const rope: HFRope = {
     ...ropeFrequencies(parameters, seqLen),
     headDim: headDimOf(config),
     parameters,
     softmaxScale: softmaxScaleOf(config, parameters),
   };
+  const rp = selectLayer(rawParameters(config), config, options.layerType);
+  if (rp.mrope_section !== undefined && rp.mrope_section !== null) {
+    rope.mropeSection = checkSection(FN, "rope_parameters.mrope_section", rp.mrope_section, rope.invFreq.length);
+    const interleaved = rp.mrope_interleaved ?? false;
+    if (typeof interleaved !== "boolean") fail(FN, `rope_parameters.mrope_interleaved must be true or false, got ${show(interleaved)}`);
+    rope.mropeInterleaved = interleaved;
+  } else if (rp.mrope_interleaved !== undefined)
+    fail(FN, "rope_parameters.mrope_interleaved is given without rope_parameters.mrope_section");
+  return rope;
 }
 
 /** DeepSeek's softmax-scale multiplier (transformers `DeepseekV3Attention`); 1 for every other family. */
@@ -111,7 +125,9 @@ export function parseHFConfig(config: HFConfig, options: Pick<FromHFConfigOption
     fail(FN, `config must be a JSON object, got ${show(config)}`);
   }
   const rp = selectLayer(rawParameters(config), config, options.layerType);
-  const rawType = rp.rope_type ?? rp.type ?? "default";
+  // Qwen2-VL's legacy `"type": "mrope"` is default RoPE with M-RoPE sections (as Qwen2VLConfig reads it)
+  const given = rp.rope_type ?? rp.type ?? "default";
+  const rawType = given === "mrope" ? "default" : given;
   if (typeof rawType !== "string" || !(ROPE_TYPES as readonly string[]).includes(rawType)) {
     fail(FN, `unknown rope_type ${show(rawType)}; supported: ${ROPE_TYPES.join(", ")}`);
   }
