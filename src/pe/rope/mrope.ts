@@ -113,18 +113,22 @@ export function mropePositions(segments: readonly MropeSegment[]): { temporal: F
   const t: number[] = [];
   const h: number[] = [];
   const w: number[] = [];
+  const token = (pt: number, ph: number, pw: number) => {
+    t.push(pt);
+    h.push(ph);
+    w.push(pw);
+  };
   let next = 0; // the current offset
   segments.forEach((seg, i) => {
     const s = record(fn, `segments[${i}]`, seg, "{ text } or { image: { t, h, w } }");
     if ("text" in s) {
       const n = integer(fn, `segments[${i}].text`, s.text, 0);
-      for (let k = 0; k < n; k++) t.push(next + k), h.push(next + k), w.push(next + k);
+      for (let k = 0; k < n; k++) token(next + k, next + k, next + k);
       next += n;
     } else if ("image" in s) {
       const g = record(fn, `segments[${i}].image`, s.image, "{ t, h, w }");
       const [gt, gh, gw] = (["t", "h", "w"] as const).map((k) => integer(fn, `segments[${i}].image.${k}`, g[k], 1));
-      for (let a = 0; a < gt; a++)
-        for (let b = 0; b < gh; b++) for (let c = 0; c < gw; c++) t.push(next + a), h.push(next + b), w.push(next + c);
+      for (let a = 0; a < gt; a++) for (let b = 0; b < gh; b++) for (let c = 0; c < gw; c++) token(next + a, next + b, next + c);
       next += Math.max(gh, gw); // as transformers 5.x: the image's extent in height and width (t = 1 for images)
     } else fail(fn, `segments[${i}] must be { text } or { image: { t, h, w } }, got ${JSON.stringify(seg)}`);
   });
