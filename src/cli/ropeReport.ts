@@ -51,7 +51,7 @@ export function ropeReport(config: HFConfig, source: string, options: RopeReport
   const bands = ropeBands(rope);
   const lines = [
     `config: ${source}`,
-    `rope_type: ${rope.type}   head_dim: ${rope.headDim}   rotary dims: ${rope.rotaryDim}   rope_theta: ${formatNumber(p.base)}`,
+    `rope_type: ${rope.type}   head_dim: ${rope.headDim}   rotary dims: ${rope.rotaryDim}   rope_theta: ${formatNumber(p.base)}   pairing: ${rope.pairing}`,
     ...describeScaling(p),
     `attention factor: ${formatNumber(rope.attentionFactor)} (multiplies cos and sin)`,
     rope.softmaxScale !== 1 ? `softmax scale: x ${formatNumber(rope.softmaxScale)} (mscale(factor, mscale_all_dim)^2, DeepSeek)` : "",

@@ -17,7 +17,9 @@
  * non-positive factor, factor lists of the wrong length, NaN), this throws.
  *
  * GPT-NeoX's own names `rotary_pct` and `rotary_emb_base` are read as
- * partial_rotary_factor and rope_theta, as GPTNeoXConfig does. DeepSeek's
+ * partial_rotary_factor and rope_theta, as GPTNeoXConfig does; GPT-J's
+ * `rotary_dim` is the rotated dims themselves, `n_head` and `n_embd` its
+ * heads and width, and its pairing (`pairing`) is "interleaved". DeepSeek's
  * `qk_rope_head_dim` is the head dim of its rotated part (DeepseekV3Config
  * sets head_dim to it); Gemma 3's 4.x `rope_local_base_freq` makes the config
  * per layer type: "sliding_attention" default RoPE at that base,
@@ -30,6 +32,7 @@
  */
 import { fail, describe as show } from "../../core/validate.js";
 import { checkSection } from "./mrope.js";
+import type { Pairing } from "./pairing.js";
 import { ROPE_TYPES, type RopeFrequencies, type RopeParameters, type RopeType, ropeFrequencies } from "./scaling.js";
 
 /** A parsed `config.json`: only the fields RoPE reads are typed. */
@@ -46,6 +49,12 @@ export interface HFConfig {
   max_position_embeddings?: number;
   original_max_position_embeddings?: number;
   layer_types?: string[];
+  /** GPT-J, CodeGen: rotated dims per head (absolute, not a fraction). */
+  rotary_dim?: number;
+  /** GPT-J: heads and width under their GPT-2-style names. */
+  n_head?: number;
+  n_embd?: number;
+  model_type?: string;
   /** DeepSeek-V2/V3: the rotated part of each head. */
   qk_rope_head_dim?: number;
   /** Gemma 3 (transformers 4.x form): rope_theta of the sliding-window layers. */
@@ -75,6 +84,8 @@ export interface HFRope extends RopeFrequencies {
   mropeSection?: [number, number, number];
   /** M-RoPE layout: Qwen3-VL's interleaved one (`mrope_interleaved`), else sectioned. */
   mropeInterleaved?: boolean;
+  /** How the family pairs rotated coordinates: "interleaved" for GPT-J and CodeGen (`rotate_every_two`), else "halves". */
+  pairing: Pairing;
 }
 
 const FN = "rope.fromHFConfig";
@@ -97,6 +108,7 @@ export function fromHFConfig(config: HFConfig, options: FromHFConfigOptions = {}
     headDim: headDimOf(config),
     parameters,
     softmaxScale: softmaxScaleOf(config, parameters),
+    pairing: config.model_type === "gptj" || config.model_type === "codegen" ? "interleaved" : "halves",
   };
   const rp = selectLayer(rawParameters(config), config, options.layerType);
   if (rp.mrope_section !== undefined && rp.mrope_section !== null) {
@@ -125,9 +137,10 @@ export function parseHFConfig(config: HFConfig, options: Pick<FromHFConfigOption
     fail(FN, `config must be a JSON object, got ${show(config)}`);
   }
   const rp = selectLayer(rawParameters(config), config, options.layerType);
-  // Qwen2-VL's legacy `"type": "mrope"` is default RoPE with M-RoPE sections (as Qwen2VLConfig reads it)
+  // legacy names, read as transformers reads them: Qwen2-VL's "mrope" is default RoPE with M-RoPE
+  // sections, Phi-3's "su" is LongRoPE
   const given = rp.rope_type ?? rp.type ?? "default";
-  const rawType = given === "mrope" ? "default" : given;
+  const rawType = given === "mrope" ? "default" : given === "su" ? "longrope" : given;
   if (typeof rawType !== "string" || !(ROPE_TYPES as readonly string[]).includes(rawType)) {
     fail(FN, `unknown rope_type ${show(rawType)}; supported: ${ROPE_TYPES.join(", ")}`);
   }
@@ -141,7 +154,12 @@ export function parseHFConfig(config: HFConfig, options: Pick<FromHFConfigOption
   );
   if (partial > 1) fail(FN, `${field("partial_rotary_factor")} must be in (0, 1], got ${partial}`);
   const headDim = headDimOf(config);
-  const rotaryDim = Math.trunc(headDim * partial);
+  // GPT-J and CodeGen give the rotated dims themselves (`rotary_dim`)
+  const rotaryDim =
+    config.rotary_dim !== undefined && config.rotary_dim !== null
+      ? positiveInt("rotary_dim", config.rotary_dim)
+      : Math.trunc(headDim * partial);
+  if (rotaryDim > headDim) fail(FN, `rotary_dim (${rotaryDim}) must be <= head_dim (${headDim})`);
   if (type !== "proportional" && (rotaryDim < 2 || rotaryDim % 2 !== 0)) {
     fail(FN, `rotary dims int(head_dim * partial_rotary_factor) = int(${headDim} * ${partial}) = ${rotaryDim} must be even and >= 2`);
   }
@@ -251,8 +269,15 @@ function headDimOf(config: HFConfig): number {
   if (config.head_dim !== undefined && config.head_dim !== null) return positiveInt("head_dim", config.head_dim);
   if (config.qk_rope_head_dim !== undefined && config.qk_rope_head_dim !== null)
     return positiveInt("qk_rope_head_dim", config.qk_rope_head_dim);
-  const heads = positiveInt("num_attention_heads", config.num_attention_heads);
-  const hidden = positiveInt("hidden_size", config.hidden_size);
+  // GPT-J's and GPT-2-style names n_head and n_embd, as their config classes map them
+  const heads = positiveInt(
+    config.num_attention_heads === undefined && config.n_head !== undefined ? "n_head" : "num_attention_heads",
+    config.num_attention_heads ?? config.n_head,
+  );
+  const hidden = positiveInt(
+    config.hidden_size === undefined && config.n_embd !== undefined ? "n_embd" : "hidden_size",
+    config.hidden_size ?? config.n_embd,
+  );
   return Math.floor(hidden / heads);
 }
 
