@@ -28,7 +28,7 @@ export interface TokenGrid {
  * Returns (B, H*W, C). Consumes x, weight and bias.
  */
 export function peg(x: np.Array, weight: np.Array, bias: np.Array, grid: TokenGrid): np.Array {
-  const fn = "attention.peg";
+  const fn = "pegLayer";
   const args = [x, weight, bias];
   const H = integerArg(fn, args, "grid.height", grid?.height, 1);
   const W = integerArg(fn, args, "grid.width", grid?.width, 1);

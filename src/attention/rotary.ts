@@ -65,8 +65,9 @@ export function applyRotary(x: np.Array, cos: np.Array, sin: np.Array, pairing: 
   const fn = "applyRotary";
   const D = x.shape[x.ndim - 1];
   const R = cos.shape[cos.ndim - 1];
-  if (R > D || R % 2 !== 0 || x.shape[x.ndim - 2] !== cos.shape[cos.ndim - 2]) {
-    const msg = `tables (${cos.shape.join(", ")}) do not fit x (${x.shape.join(", ")}): need (L, R) with R even and R <= D`;
+  const sameTables = sin.ndim === cos.ndim && sin.shape.every((n, i) => n === cos.shape[i]);
+  if (!sameTables || cos.ndim < 2 || R > D || R % 2 !== 0 || x.shape[x.ndim - 2] !== cos.shape[cos.ndim - 2]) {
+    const msg = `tables cos (${cos.shape.join(", ")}) and sin (${sin.shape.join(", ")}) do not fit x (${x.shape.join(", ")}): need both (L, R) with R even and R <= D`;
     x.dispose();
     cos.dispose();
     sin.dispose();

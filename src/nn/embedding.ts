@@ -28,10 +28,10 @@ export function initEmbedding(r: Rng, vocabSize: number, width: number, options:
  * so that jit can differentiate it (see `rowsAt`). Borrows the table, consumes tokens.
  */
 export function embed(p: EmbeddingParams, tokens: np.Array): np.Array {
-  if (tokens.ndim !== 2) {
+  if (tokens.ndim !== 2 || p.table.ndim !== 2) {
     const s = shapeOf(tokens);
     tokens.dispose();
-    fail("embed", `tokens must be (B, L), got ${s}`);
+    fail("embed", `tokens must be (B, L) and the table (V, C), got tokens ${s} and table ${shapeOf(p.table)}`);
   }
   return rowsAt(p.table.ref, tokens); // (B, L, C)
 }

@@ -9,6 +9,7 @@
  * https://pytorch.org/docs/stable/generated/torch.nn.LayerNorm.html
  */
 import { type DType, numpy as np } from "@jax-js/jax";
+import { reject, shapeOf } from "../core/shapes.js";
 import { full } from "./init.js";
 
 export interface LayerNormParams {
@@ -24,6 +25,13 @@ export function initLayerNorm(width: number, dtype: DType = np.float32): LayerNo
 
 /** Normalises the last axis. Borrows the parameters, consumes x. `eps` as torch's default 1e-5 when omitted. */
 export function layerNorm(p: LayerNormParams, x: np.Array, eps = 1e-5): np.Array {
+  const C = x.shape[x.ndim - 1];
+  if (x.ndim < 1 || p.gamma.ndim !== 1 || p.gamma.shape[0] !== C || p.beta.ndim !== 1 || p.beta.shape[0] !== C)
+    reject(
+      "layerNorm",
+      [x],
+      `x (..., C) must end in the width of gamma ${shapeOf(p.gamma)} and beta ${shapeOf(p.beta)}, got x ${shapeOf(x)}`,
+    );
   return np.add(np.multiply(normalize(x, eps), p.gamma.ref), p.beta.ref); // (..., C)
 }
 

@@ -33,8 +33,12 @@ export function initLinear(r: Rng, inDim: number, outDim: number, options: { bia
  * Borrows the parameters (takes its own references), consumes x.
  */
 export function linear(p: LinearParams, x: np.Array): np.Array {
-  const [inDim] = p.w.shape;
-  if (x.shape[x.ndim - 1] !== inDim) {
+  const [inDim, outDim] = p.w.shape;
+  if (p.w.ndim !== 2 || (p.b && (p.b.ndim !== 1 || p.b.shape[0] !== outDim))) {
+    x.dispose();
+    fail("linear", `W must be (in, out) and b (out), got W ${shapeOf(p.w)}${p.b ? ` and b ${shapeOf(p.b)}` : ""}`);
+  }
+  if (x.ndim < 1 || x.shape[x.ndim - 1] !== inDim) {
     const s = shapeOf(x);
     x.dispose();
     fail("linear", `x must end in the input width ${inDim} of W ${shapeOf(p.w)}, got x ${s}`);

@@ -64,15 +64,15 @@ describe("attention.peg equals pe/peg, batched", () => {
       [
         [z([1, 10, 2]), z([2, 3, 3]), z([2])],
         { height: 2, width: 3 },
-        /attention.peg: x must be \(B, H \* W, C\) = \(B, 6, C\) for grid 2x3, got \(1, 10, 2\)/,
+        /pegLayer: x must be \(B, H \* W, C\) = \(B, 6, C\) for grid 2x3, got \(1, 10, 2\)/,
       ],
       [
         [z([1, 6, 2]), z([2, 1, 3, 3]), z([2])],
         { height: 2, width: 3 },
-        /attention.peg: weight must be \(C, 3, 3\) = \(2, 3, 3\), got \(2, 1, 3, 3\)/,
+        /pegLayer: weight must be \(C, 3, 3\) = \(2, 3, 3\), got \(2, 1, 3, 3\)/,
       ],
-      [[z([1, 6, 2]), z([2, 3, 3]), z([3])], { height: 2, width: 3 }, /attention.peg: bias must be \(C\) = \(2\), got \(3\)/],
-      [[z([1, 6, 2]), z([2, 3, 3]), z([2])], { height: 2.5, width: 3 }, /attention.peg: grid.height must be an integer >= 1, got 2.5/],
+      [[z([1, 6, 2]), z([2, 3, 3]), z([3])], { height: 2, width: 3 }, /pegLayer: bias must be \(C\) = \(2\), got \(3\)/],
+      [[z([1, 6, 2]), z([2, 3, 3]), z([2])], { height: 2.5, width: 3 }, /pegLayer: grid.height must be an integer >= 1, got 2.5/],
     ];
     for (const [[x, w, b], grid, message] of cases) {
       expect(() => peg(x, w, b, grid)).toThrow(message);

@@ -52,7 +52,7 @@ describe("applyRotary (jax-js) equals pe/rope in float64", () => {
   it("rejects tables that do not fit", () => {
     const { cos, sin } = rotaryTables(np.arange(3).astype(np.float64), inverseFrequencies(8, 100), { pairing: "halves" });
     expect(() => applyRotary(np.zeros([3, 4], { dtype: np.float64 }), cos, sin, "halves")).toThrow(
-      /applyRotary: tables \(3, 8\) do not fit x \(3, 4\)/,
+      /applyRotary: tables cos \(3, 8\) and sin \(3, 8\) do not fit x \(3, 4\)/,
     );
   });
 });

@@ -1,0 +1,59 @@
+/**
+ * Every array argument of the layer-level exports, replaced by an array of
+ * the wrong shape, gives an Error whose message starts with the export's name
+ * (never a jax-js failure that names nothing).
+ */
+import { numpy as np } from "@jax-js/jax";
+import { beforeAll, describe, expect, it } from "vitest";
+import { attention } from "../../src/attention/attention.js";
+import { peg as pegLayer } from "../../src/attention/peg.js";
+import { applyRotary } from "../../src/attention/rotary.js";
+import { crossEntropy } from "../../src/nn/crossEntropy.js";
+import { embed } from "../../src/nn/embedding.js";
+import { layerNorm } from "../../src/nn/layerNorm.js";
+import { linear } from "../../src/nn/linear.js";
+import { rmsNorm } from "../../src/nn/rmsNorm.js";
+import { init } from "../../src/runtime/init.js";
+
+beforeAll(async () => {
+  await init({ device: "cpu" });
+});
+
+const z = (shape: number[]) => np.zeros(shape, { dtype: np.float64 });
+const ints = (shape: number[]) => np.zeros(shape, { dtype: np.int32 });
+/** An array no argument of these functions takes: rank 5. */
+const wrong = () => z([2, 2, 2, 2, 2]);
+
+/** [export, its array arguments (valid shapes), the call] */
+const EXPORTS: [string, (() => np.Array)[], (a: np.Array[]) => unknown][] = [
+  ["attention", [() => z([1, 2, 4, 8]), () => z([1, 2, 4, 8]), () => z([1, 2, 4, 8])], ([q, k, v]) => attention(q, k, v)],
+  ["applyRotary", [() => z([1, 2, 4, 8]), () => z([4, 8]), () => z([4, 8])], ([x, c, s]) => applyRotary(x, c, s, "halves")],
+  ["pegLayer", [() => z([1, 6, 2]), () => z([2, 3, 3]), () => z([2])], ([x, w, b]) => pegLayer(x, w, b, { height: 2, width: 3 })],
+  ["layerNorm", [() => z([3, 8]), () => z([8]), () => z([8])], ([x, gamma, beta]) => layerNorm({ gamma, beta }, x)],
+  ["rmsNorm", [() => z([3, 8]), () => z([8])], ([x, gamma]) => rmsNorm({ gamma }, x)],
+  ["linear", [() => z([3, 8]), () => z([8, 4]), () => z([4])], ([x, w, b]) => linear({ w, b }, x)],
+  ["embed", [() => ints([1, 4]), () => z([9, 8])], ([tokens, table]) => embed({ table }, tokens)],
+  [
+    "crossEntropy",
+    [() => z([1, 4, 9]), () => ints([1, 4]), () => z([1, 4])],
+    ([logits, targets, mask]) => crossEntropy(logits, targets, mask),
+  ],
+];
+
+describe("a wrong-shape array for each array argument is refused by name", () => {
+  for (const [name, args, call] of EXPORTS) {
+    it(name, () => {
+      expect(() => call(args.map((a) => a()))).not.toThrow();
+      for (let i = 0; i < args.length; i++) {
+        const given = args.map((a, j) => (j === i ? wrong() : a()));
+        let message = "";
+        try {
+          call(given);
+        } catch (e) {
+          message = (e as Error).message;
+        }
+        expect(message, `${name}: argument ${i} of shape (2, 2, 2, 2, 2)`).toMatch(new RegExp(`^${name}: `));
+      }
+    });
+  }
+});
