@@ -4,8 +4,9 @@ import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { renamedField } from "../../src/core/renamed.js";
 import { type DitConfig, ditFlops, initDit } from "../../src/nn/dit.js";
 import { ditTrainingPositions } from "../../src/nn/ditDiffusion.js";
-import { initVit, type VitConfig, vitForward } from "../../src/nn/vit.js";
+import { initVit, vitForward } from "../../src/nn/vit.js";
 import { init } from "../../src/runtime/init.js";
+import { TINY_DIT, tinyVit } from "../configs.js";
 import { read } from "../gradcheck.js";
 
 beforeAll(async () => {
@@ -15,36 +16,8 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-const vit: VitConfig = {
-  image: [4, 4],
-  channels: 1,
-  patch: 2,
-  width: 8,
-  depth: 1,
-  heads: 2,
-  mlp: { kind: "gelu", hidden: 16, approximate: false },
-  norm: { type: "layer", eps: 1e-5 },
-  pool: "mean",
-  pe: { type: "sincos2d" },
-  peg: false,
-  classes: 3,
-  bias: true,
-};
-const dit: DitConfig = {
-  channels: 1,
-  patch: 2,
-  width: 16,
-  depth: 1,
-  heads: 2,
-  mlpRatio: 2,
-  frequencyDim: 8,
-  classes: null,
-  crop: null,
-  pe: { type: "rpe2d", maxHeight: 8, maxWidth: 8 },
-  peg: false,
-  diffusionSteps: 10,
-  eps: 1e-6,
-};
+const vit = tinyVit({ type: "sincos2d" });
+const dit = TINY_DIT;
 /** The config as JSON written before the rename: the PE tagged `kind`. */
 const legacy = <T extends { pe: { type: string } }>(c: T): T => {
   const { type, ...rest } = c.pe;

@@ -5,6 +5,7 @@ import { resizeBilinear } from "../../src/nn/bilinear.js";
 import { type ImageBatch, paramCount } from "../../src/nn/classifier.js";
 import { initVit, type VitConfig, type VitParams, type VitPE, vitFlops, vitForward, vitLoss } from "../../src/nn/vit.js";
 import { init } from "../../src/runtime/init.js";
+import { tinyVit } from "../configs.js";
 import { checkGradients, packedParams, randn, read } from "../gradcheck.js";
 import { expectClose, FLOAT64_FORMULA } from "../tolerance.js";
 import { digitLossDrop } from "./digitTraining.js";
@@ -21,22 +22,7 @@ const PES: VitPE[] = [
   { type: "rope2d", convention: "lang", interpolate: false },
   { type: "rope2d", convention: "pixel", maxRes: 16, interpolate: true },
 ];
-const tiny = (pe: VitPE, over: Partial<VitConfig> = {}): VitConfig => ({
-  image: [4, 4],
-  channels: 1,
-  patch: 2,
-  width: 8,
-  depth: 1,
-  heads: 2,
-  mlp: { kind: "gelu", hidden: 16, approximate: false },
-  norm: { type: "layer", eps: 1e-5 },
-  pool: "mean",
-  pe,
-  peg: false,
-  classes: 3,
-  bias: true,
-  ...over,
-});
+const tiny = tinyVit;
 const images = (size: number, seed: number, batch = 2) =>
   np.array(randn([batch, size, size, 1], seed).data).reshape([batch, size, size, 1]);
 const dispose = (p: unknown) => tree.dispose(p as JsTree<np.Array>);

@@ -22,6 +22,7 @@ import { initAdamW } from "../../src/train/adamw.js";
 import { fromSafetensors, loadCheckpoint } from "../../src/train/checkpoint.js";
 import { syntheticBatch, vocabSize } from "../../src/train/data/synthetic.js";
 import { makeTrainStep, toBatch } from "../../src/train/trainStep.js";
+import { TINY_LM, tinyVit } from "../configs.js";
 import { randn, read } from "../gradcheck.js";
 
 beforeAll(async () => {
@@ -37,33 +38,8 @@ const run =
 const rope = { type: "rotary", pairing: "halves", frequencies: { invFreq: [1, 0.1, 0.01] } };
 const t5 = (table: np.Array) => ({ type: "bias", kind: "t5", table, bidirectional: true, numBuckets: 32, maxDistance: 128 });
 
-const lm: LMConfig = {
-  vocabSize: 9,
-  width: 16,
-  depth: 1,
-  heads: 2,
-  mlp: { kind: "gelu", hidden: 32, approximate: false },
-  norm: { type: "layer", eps: 1e-5 },
-  pe: { type: "rotary", pairing: "halves", base: 10000 },
-  tied: true,
-  bias: true,
-  embedStd: 0.02,
-};
-const vit: VitConfig = {
-  image: [4, 4],
-  channels: 1,
-  patch: 2,
-  width: 8,
-  depth: 1,
-  heads: 2,
-  mlp: { kind: "gelu", hidden: 16, approximate: false },
-  norm: { type: "layer", eps: 1e-5 },
-  pool: "mean",
-  pe: { type: "none" },
-  peg: false,
-  classes: 3,
-  bias: true,
-};
+const lm = TINY_LM;
+const vit = tinyVit();
 const withLM = (over: Record<string, unknown>) => ({ ...lm, ...over }) as LMConfig;
 const hf = { hidden_size: 64, num_attention_heads: 4, max_position_embeddings: 4096 };
 
