@@ -54,8 +54,11 @@ export function ropeReport(config: HFConfig, source: string, options: RopeReport
     `rope_type: ${rope.type}   head_dim: ${rope.headDim}   rotary dims: ${rope.rotaryDim}   rope_theta: ${formatNumber(p.base)}   pairing: ${rope.pairing}`,
     ...describeScaling(p),
     `attention factor: ${formatNumber(rope.attentionFactor)} (multiplies cos and sin)`,
-    rope.softmaxScale !== 1 ? `softmax scale: x ${formatNumber(rope.softmaxScale)} (mscale(factor, mscale_all_dim)^2, DeepSeek)` : "",
-    options.seqLen !== undefined ? `sequence length: ${options.seqLen}` : "",
+    rope.softmaxScale !== 1 ? `softmax scale: x ${formatNumber(rope.softmaxScale)} (mscale(factor, mscale_all_dim)^2, DeepSeek)` : null,
+    rope.mropeSection
+      ? `M-RoPE: frequencies per axis (temporal, height, width) ${rope.mropeSection.join(", ")}, ${rope.mropeInterleaved ? "interleaved (Qwen3-VL)" : "sectioned (Qwen2-VL)"}`
+      : null,
+    options.seqLen !== undefined ? `sequence length: ${options.seqLen}` : null,
     "",
     formatTable(
       ["band", "wavelength", "scaled wavelength", "ratio", "regime"],
@@ -64,7 +67,8 @@ export function ropeReport(config: HFConfig, source: string, options: RopeReport
     "",
     summary(bands),
   ];
-  return lines.filter((l, i) => l !== "" || (i > 0 && lines[i - 1] !== "")).join("\n");
+  // optional lines (null) left out
+  return lines.filter((l): l is string => l !== null).join("\n");
 }
 
 function describeScaling(p: RopeParameters): string[] {

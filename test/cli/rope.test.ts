@@ -23,6 +23,33 @@ describe("posenc rope", () => {
     expect(r.stdout).toMatch(/64 bands: 19 extrapolated, 16 blended, 29 interpolated/);
   });
 
+  it("prints every factor a family needs: DeepSeek's softmax scale, M-RoPE sections, GPT-J's pairing", () => {
+    const write = (name: string, config: object) => {
+      const file = join(scratch, name);
+      writeFileSync(file, JSON.stringify(config));
+      return posenc("rope", "--config", file).stdout;
+    };
+    const deepseek = write("deepseek.json", {
+      model_type: "deepseek_v3",
+      hidden_size: 7168,
+      num_attention_heads: 128,
+      qk_rope_head_dim: 64,
+      max_position_embeddings: 163840,
+      rope_scaling: { type: "yarn", factor: 40, original_max_position_embeddings: 4096, mscale: 1, mscale_all_dim: 1 },
+    });
+    expect(deepseek).toMatch(/head_dim: 64\s+rotary dims: 64/);
+    expect(deepseek).toContain("softmax scale: x 1.8739 (mscale(factor, mscale_all_dim)^2, DeepSeek)");
+    const qwen = write("qwen2vl.json", {
+      hidden_size: 128,
+      num_attention_heads: 4,
+      rope_scaling: { type: "mrope", mrope_section: [4, 6, 6] },
+    });
+    expect(qwen).toContain("M-RoPE: frequencies per axis (temporal, height, width) 4, 6, 6, sectioned (Qwen2-VL)");
+    expect(write("gptj.json", { model_type: "gptj", n_embd: 256, n_head: 4, rotary_dim: 16 })).toMatch(
+      /rotary dims: 16\s+rope_theta: 10000\s+pairing: interleaved/,
+    );
+  });
+
   it("classifies bands by YaRN's correction range", () => {
     const rope = fromHFConfig({
       head_dim: 128,
