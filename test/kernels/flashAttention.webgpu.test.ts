@@ -15,6 +15,7 @@ import {
 import { toJaxArray } from "../../src/kernels/webgpu/gpuTensor.js";
 import { slopes } from "../../src/pe/alibi.js";
 import { inverseFrequencies } from "../../src/pe/rope/frequencies.js";
+import { mropePositions, mropeTables } from "../../src/pe/rope/mrope.js";
 import { init, teardown } from "../../src/runtime/init.js";
 import { type Input, randn } from "../gradcheck.js";
 import { expectClose, FLOAT32_EPS } from "../tolerance.js";
@@ -133,6 +134,36 @@ describe("flashAttention on webgpu equals attention()", () => {
       await compare({ H, Hkv: 2, L: 77, S: 77, D: 16 }, pe, opts, `${peName}, ${maskName}`);
       await compare({ H, Hkv: 2, L: 1, S: 130, D: 16 }, pe, { causal: true, queryOffset: 129 }, `${peName}, decoding`);
     });
+  });
+
+  it("M-RoPE tables computed beforehand (Qwen2-VL sectioned, Qwen3-VL interleaved): causal and decoding, GQA, the last 2 heads", async () => {
+    // 70 text tokens, a 1 x 4 x 5 image, 40 text tokens: L = S = 130
+    const positions = mropePositions([{ text: 70 }, { image: { t: 1, h: 4, w: 5 } }, { text: 40 }]);
+    const S = positions.temporal.length;
+    for (const [interleaved, pairing] of [
+      [false, "halves"],
+      [true, "interleaved"],
+    ] as const) {
+      const table = (from: number) => {
+        const rows = (p: Float64Array) => p.subarray(from);
+        return mropeTables({ temporal: rows(positions.temporal), height: rows(positions.height), width: rows(positions.width) }, inv16, {
+          section: [2, 3, 3],
+          interleaved,
+          pairing,
+          attentionFactor: 1.1,
+        });
+      };
+      const pe =
+        (query: number, heads?: number): PEFactory =>
+        () => ({
+          type: "rotary",
+          pairing,
+          frequencies: { tables: { query: table(query), key: table(0) } },
+          ...(heads ? { heads } : {}),
+        });
+      await compare({ H, Hkv: 2, L: S, S, D: 16 }, pe(0), { causal: true }, `M-RoPE ${pairing}`);
+      await compare({ H, Hkv: 2, L: 1, S, D: 16 }, pe(S - 1, 2), { causal: true, queryOffset: S - 1 }, `M-RoPE ${pairing}, decoding`);
+    }
   });
 
   it("every mask with ALiBi and RoPE", async () => {

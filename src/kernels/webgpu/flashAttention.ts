@@ -79,7 +79,7 @@ import { chooseTiling, planPE } from "./flashPlan.js";
 import { flashProgram } from "./flashShader.js";
 import { checkBufferSize, GpuTensor, type KernelLimits, resolveLimits, storageBuffer } from "./gpuTensor.js";
 import { consuming, Dispatcher, PipelineCache } from "./program.js";
-import { ROTATE_THREADS, rotateProgram } from "./rotateShader.js";
+import { ROTATE_THREADS, rotateProgram, rotateTablesProgram } from "./rotateShader.js";
 
 export interface FlashAttentionOptions {
   /** Logit scale; default 1/sqrt(D). */
@@ -223,9 +223,13 @@ async function launch(q: np.Array, k: np.Array, v: np.Array, options: FlashAtten
   const key = `${D}:${Dv}:${tiling.BQ}:${tiling.DC4}:${JC}:${plan.kind === "rotary" ? "none" : plan.key}:${stripes?.axis ?? "-"}:${half ? "f16" : "f32"}`;
   const pipeline = await pipelines.get(device, FN, key, () => flashProgram(D, Dv, tiling, JC, plan, stripes?.axis ?? null, half));
   const rotary = plan.rotary;
-  const rotate = rotary
-    ? await pipelines.get(device, FN, `rotate:${D}:${rotary.R}:${rotary.pairing}`, () => rotateProgram(D, rotary.R, rotary.pairing))
-    : null;
+  const rotate = !rotary
+    ? null
+    : rotary.tables
+      ? await pipelines.get(device, FN, `rotate-tables:${D}:${rotary.R}:${rotary.pairing}`, () =>
+          rotateTablesProgram(D, rotary.R, rotary.pairing),
+        )
+      : await pipelines.get(device, FN, `rotate:${D}:${rotary.R}:${rotary.pairing}`, () => rotateProgram(D, rotary.R, rotary.pairing));
   const out = new GpuTensor([B, H, L, Dv], storageBuffer(device, B * H * L * Dv * 4));
   const run = new Dispatcher(device, FN);
   const args: Record<string, number | GPUBuffer> = { L, S, H, Hkv, qOff: queryOffset, left, right, tiles: qTiles, scale };
@@ -233,18 +237,23 @@ async function launch(q: np.Array, k: np.Array, v: np.Array, options: FlashAtten
   let qBuffer = await q.ref.gpuBuffer();
   let kBuffer = await k.ref.gpuBuffer();
   if (rotate && rotary) {
-    // q~ and k~ into temporary buffers: (x, rows per head, heads, first rotated head, positions)
-    const invFreq = plan.extras[0] as Float32Array;
-    const inv = run.temporary(invFreq.byteLength, invFreq);
-    const rotated = (x: GPUBuffer, n: number, rows: number, heads: number, first: number, pos: Float32Array): GPUBuffer => {
+    // q~ and k~ into temporary buffers: (x, rows per head, heads, first rotated head, the angles' inputs)
+    const data = (a: Float32Array) => run.temporary(a.byteLength, a);
+    const rotated = (x: GPUBuffer, n: number, rows: number, heads: number, first: number, angles: Record<string, GPUBuffer | number>) => {
       const y = run.temporary(n * 4);
       const groups = run.grid(Math.ceil(n / ROTATE_THREADS));
-      const uniforms = { total: n, rows, heads, first, stride: groups[0] * ROTATE_THREADS, factor: rotary.factor };
-      run.dispatch(rotate, { ...uniforms, x, y, pos: run.temporary(pos.byteLength, pos), invFreq: inv }, groups);
+      run.dispatch(rotate, { total: n, rows, heads, first, stride: groups[0] * ROTATE_THREADS, x, y, ...angles }, groups);
       return y;
     };
-    qBuffer = rotated(qBuffer, q.size, L, H, rotary.rotQ, qpos);
-    kBuffer = rotated(kBuffer, k.size, S, Hkv, rotary.rotK, kpos);
+    const t = rotary.tables;
+    if (t) {
+      qBuffer = rotated(qBuffer, q.size, L, H, rotary.rotQ, { cosT: data(t.qCos), sinT: data(t.qSin) });
+      kBuffer = rotated(kBuffer, k.size, S, Hkv, rotary.rotK, { cosT: data(t.kCos), sinT: data(t.kSin) });
+    } else {
+      const inv = data(plan.extras[0] as Float32Array);
+      qBuffer = rotated(qBuffer, q.size, L, H, rotary.rotQ, { pos: data(qpos), invFreq: inv, factor: rotary.factor });
+      kBuffer = rotated(kBuffer, k.size, S, Hkv, rotary.rotK, { pos: data(kpos), invFreq: inv, factor: rotary.factor });
+    }
   }
   Object.assign(args, { q: qBuffer, k: kBuffer, v: await v.ref.gpuBuffer(), o: out.buffer });
   if (plan.kind !== "none" && plan.kind !== "rotary") {

@@ -21,7 +21,15 @@ export interface Plan {
   extras: (Float32Array | np.Array)[];
   /** Source-level constants for the kind. */
   key: string;
-  rotary?: { R: number; pairing: "halves" | "interleaved"; rotQ: number; rotK: number; factor: number };
+  rotary?: {
+    R: number;
+    pairing: "halves" | "interleaved";
+    rotQ: number;
+    rotK: number;
+    factor: number;
+    /** cos/sin (rows, R) of the queries and the keys, computed beforehand (M-RoPE); the factor is in them. */
+    tables?: { qCos: Float32Array; qSin: Float32Array; kCos: Float32Array; kSin: Float32Array };
+  };
   t5?: { bidirectional: boolean; numBuckets: number; maxDistance: number };
   tableRadius?: number;
 }
@@ -81,9 +89,24 @@ export function planPE(
       return abort('CoPE (pe.type "contextual") is not supported by the fused kernel; use attention()');
     case "rotary": {
       if (pe.xpos) abort("xPos is not supported by the fused kernel; use attention()");
-      if ("tables" in pe.frequencies)
-        abort("rotary tables computed beforehand (M-RoPE) are not supported by the fused kernel; use attention()");
       const n = pe.heads ?? H;
+      const rotated = { rotQ: H - n, rotK: Hkv - (n / H) * Hkv };
+      if ("tables" in pe.frequencies) {
+        const { query, key } = pe.frequencies.tables; // checked by checkPE against L, S and D
+        const R = query.rotaryDim;
+        const tables = {
+          qCos: Float32Array.from(query.cos),
+          qSin: Float32Array.from(query.sin),
+          kCos: Float32Array.from(key.cos),
+          kSin: Float32Array.from(key.sin),
+        };
+        return {
+          kind: "rotary",
+          extras: [],
+          key: `rotary-tables:${R}:${pe.pairing}`,
+          rotary: { R, pairing: pe.pairing, ...rotated, factor: 1, tables },
+        };
+      }
       // as the composite: the current length is max(query position) + 1 ("dynamic" and "longrope" scaling follow it)
       let seqLen = -Infinity;
       for (let i = 0; i < queryPositions.length; i++) seqLen = Math.max(seqLen, queryPositions[i] + 1);
@@ -99,7 +122,7 @@ export function planPE(
         kind: "rotary",
         extras: [inv],
         key: `rotary:${R}:${pe.pairing}`,
-        rotary: { R, pairing: pe.pairing, rotQ: H - n, rotK: Hkv - (n / H) * Hkv, factor },
+        rotary: { R, pairing: pe.pairing, ...rotated, factor },
       };
     }
     case "bias":
