@@ -18,7 +18,7 @@ import type { numpy as np } from "@jax-js/jax";
 import { shapeOf } from "../core/shapes.js";
 import { bool, describe, fail, finite, finiteArray, integer, oneOf, positive, record } from "../core/validate.js";
 import type { RopeTables } from "../pe/rope/apply.js";
-import type { HFConfig } from "../pe/rope/hfConfig.js";
+import { type HFConfig, parseHFConfig } from "../pe/rope/hfConfig.js";
 import type { Pairing } from "../pe/rope/pairing.js";
 import { isArray } from "./positions.js";
 
@@ -172,9 +172,26 @@ export function checkPE(fn: string, pe: unknown, dims: PEDims, field = "options.
       return;
     case "rotary": {
       oneOf(fn, `${field}.pairing`, spec.pairing, ["halves", "interleaved"]);
-      const fr = record(fn, `${field}.frequencies`, spec.frequencies, "{ invFreq, attentionFactor? } or { hfConfig, layerType? }");
-      if ("hfConfig" in fr) record(fn, `${field}.frequencies.hfConfig`, fr.hfConfig, "a config.json object");
-      else if ("tables" in fr) {
+      const fr = record(
+        fn,
+        `${field}.frequencies`,
+        spec.frequencies,
+        "{ invFreq, attentionFactor? }, { hfConfig, layerType? } or { tables: { query, key } }",
+      );
+      const forms = ["invFreq", "hfConfig", "tables"].filter((k) => k in fr);
+      if (forms.length !== 1)
+        fail(
+          fn,
+          `${field}.frequencies must have exactly one of invFreq, hfConfig, tables, got ${forms.length === 0 ? "none" : forms.join(", ")}`,
+        );
+      if ("hfConfig" in fr) {
+        record(fn, `${field}.frequencies.hfConfig`, fr.hfConfig, "a config.json object");
+        try {
+          parseHFConfig(fr.hfConfig as HFConfig, { layerType: fr.layerType as string | undefined });
+        } catch (e) {
+          fail(fn, `${field}.frequencies.hfConfig: ${(e as Error).message}`);
+        }
+      } else if ("tables" in fr) {
         const t = record(fn, `${field}.frequencies.tables`, fr.tables, "{ query, key } RopeTables");
         const rows = { query: dims.queries, key: dims.keys };
         for (const side of ["query", "key"] as const) {
@@ -200,7 +217,9 @@ export function checkPE(fn: string, pe: unknown, dims: PEDims, field = "options.
         if (inv.length < 1 || 2 * inv.length > D)
           fail(fn, `${field}.frequencies.invFreq must hold 1..D/2 = ${Math.floor(D / 2)} frequencies for head dim ${D}, got ${inv.length}`);
         finiteArray(fn, `${field}.frequencies.invFreq`, inv);
-        if (fr.attentionFactor !== undefined) positive(fn, `${field}.frequencies.attentionFactor`, fr.attentionFactor);
+        // >= 0 as transformers' attention_factor
+        if (fr.attentionFactor !== undefined && finite(fn, `${field}.frequencies.attentionFactor`, fr.attentionFactor) < 0)
+          fail(fn, `${field}.frequencies.attentionFactor must be >= 0, got ${fr.attentionFactor}`);
       }
       if (spec.xpos !== undefined) {
         const x = record(fn, `${field}.xpos`, spec.xpos, "{ scaleBase, center }");

@@ -207,15 +207,32 @@ export function checkBlockConfig(fn: string, field: string, config: unknown): Bl
     checkKernelizedLayer(fn, `${field}.kernel`, c.kernel);
     if (pe.type !== "none") fail(fn, `${field}.kernel carries its own relative bias: ${field}.pe must be "none", got "${pe.type}"`);
   }
+  const { table } = blockTensors(config as BlockConfig);
+  checkTensorSize(fn, `${field}: the qkv weight`, 3 * C * C);
+  checkTensorSize(fn, `${field}: the MLP weight`, C * (c.mlp as MlpConfig).hidden);
+  checkTensorSize(fn, `${field}: the PE table`, table);
   checkParameterCount(fn, field, blockParameterCount(config as BlockConfig));
   return config as BlockConfig;
 }
 
 /**
- * Parameters a model may hold at most: 2^30 numbers, WebAssembly's 4 GiB
- * memory in float32 (and gradients and optimizer moments need as much again).
+ * Elements of one parameter posenc allocates at most: 2^30, 4 GiB in
+ * float32, the largest buffer WebGPU devices allow (and WebAssembly's memory).
  */
-export const MAX_PARAMETERS = 2 ** 30;
+export const MAX_TENSOR_ELEMENTS = 2 ** 30;
+
+/** Refuses a parameter of `count` elements over MAX_TENSOR_ELEMENTS, naming it. */
+export function checkTensorSize(fn: string, what: string, count: number): void {
+  if (count > MAX_TENSOR_ELEMENTS)
+    fail(fn, `${what} would hold ${count} elements, more than the ${MAX_TENSOR_ELEMENTS} one array may hold`);
+}
+
+/**
+ * Parameters a model may hold at most: 2^36, 256 GiB in float32, more than
+ * one device posenc runs on holds; a typo such as width or depth 1e9 (10^18
+ * parameters and more) is refused before anything is allocated.
+ */
+export const MAX_PARAMETERS = 2 ** 36;
 
 /** Refuses a config of `count` parameters over MAX_PARAMETERS (a typo such as width or depth 1e9), naming it. */
 export function checkParameterCount(fn: string, field: string, count: number): void {
@@ -224,8 +241,15 @@ export function checkParameterCount(fn: string, field: string, count: number): v
 
 /** Parameters of one block of a valid config (biases, norms and PE included, to within a few per channel). */
 export function blockParameterCount(config: BlockConfig): number {
-  const { width: C, heads: H, pe } = config;
+  const { width: C } = config;
   const mlp = (config.mlp.kind === "gelu" ? 2 : 3) * C * config.mlp.hidden + config.mlp.hidden + C;
+  const { table, rpe } = blockTensors(config);
+  return 4 * C * C + 4 * C + mlp + 4 * C + table + rpe;
+}
+
+/** Elements of a block's PE table and kernelized relative bias. */
+function blockTensors(config: BlockConfig): { table: number; rpe: number } {
+  const { width: C, heads: H, pe } = config;
   const table =
     pe.type === "t5"
       ? pe.numBuckets * H
@@ -237,5 +261,5 @@ export function blockParameterCount(config: BlockConfig): number {
             ? 2 * pe.hidden * H + pe.hidden + H + 2
             : 2 * H;
   const rpe = config.kernel?.rpe ? H * (2 * config.kernel.rpe.maxDistance + 1) : 0;
-  return 4 * C * C + 4 * C + mlp + 4 * C + table + rpe;
+  return { table, rpe };
 }

@@ -30,6 +30,7 @@ import {
   blockParameterCount,
   checkBlockConfig,
   checkParameterCount,
+  checkTensorSize,
   initBlock,
 } from "./block.js";
 import { crossEntropy } from "./crossEntropy.js";
@@ -157,7 +158,15 @@ export function lmLoss(p: LMParams, config: LMConfig, batch: Batch, positions?: 
     for (const a of [tokens, targets, mask]) a.dispose();
     fail("lmLoss", `batch.tokens, batch.targets and batch.mask must all be (B, L), got ${s}`);
   }
-  return crossEntropy(lmForward(p, config, batch.tokens, positions), batch.targets, batch.mask); // ()
+  let logits: np.Array;
+  try {
+    logits = lmForward(p, config, tokens, positions); // (B, L, V)
+  } catch (e) {
+    targets.dispose();
+    mask.dispose();
+    throw e;
+  }
+  return crossEntropy(logits, targets, mask); // ()
 }
 
 /** Throws `fn: config...` naming the first field of `config` that is not a valid LMConfig. */
@@ -168,11 +177,14 @@ export function checkLMConfig(fn: string, config: LMConfig): void {
   bool(fn, "config.tied", c.tied);
   positive(fn, "config.embedStd", c.embedStd);
   checkBlockConfig(fn, "config", blockConfig(config));
+  checkTensorSize(fn, "the token embedding", config.vocabSize * config.width);
   let count = (config.tied ? 1 : 2) * config.vocabSize * config.width + config.depth * blockParameterCount(blockConfig(config));
   if (c.absolute !== undefined) {
     const a = record(fn, "config.absolute", c.absolute, '{ kind: "sinusoidal" | "learned", ... }');
     if (oneOf(fn, "config.absolute.kind", a.kind, ["sinusoidal", "learned"]) === "learned") {
-      count += integer(fn, "config.absolute.maxPositions", a.maxPositions, 1) * config.width;
+      const table = integer(fn, "config.absolute.maxPositions", a.maxPositions, 1) * config.width;
+      checkTensorSize(fn, "the learned absolute table", table);
+      count += table;
     } else {
       oneOf(fn, "config.absolute.layout", a.layout, ["interleaved", "concatenated"]);
       if (a.base !== undefined) positive(fn, "config.absolute.base", a.base);

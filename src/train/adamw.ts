@@ -17,7 +17,7 @@
  * https://pytorch.org/docs/stable/generated/torch.optim.AdamW.html
  */
 import { type JsTree, numpy as np, tree } from "@jax-js/jax";
-import { fail, finite, oneOf, positive, record } from "../core/validate.js";
+import { fail, finite, oneOf, record } from "../core/validate.js";
 
 export interface AdamWConfig {
   beta1: number;
@@ -29,14 +29,14 @@ export interface AdamWConfig {
   decay: "all" | "matrices";
 }
 
-/** Throws `fn: <field>...` unless `config` is an AdamWConfig: betas in [0, 1), eps > 0, weight decay >= 0. */
+/** Throws `fn: <field>...` unless `config` is an AdamWConfig: betas in [0, 1), eps and weight decay >= 0 (as torch). */
 export function checkAdamW(fn: string, field: string, config: unknown): AdamWConfig {
   const c = record(fn, field, config, "{ beta1, beta2, eps, weightDecay, decay }");
   for (const beta of ["beta1", "beta2"]) {
     const b = finite(fn, `${field}.${beta}`, c[beta]);
     if (b < 0 || b >= 1) fail(fn, `${field}.${beta} must be in [0, 1), got ${b}`);
   }
-  positive(fn, `${field}.eps`, c.eps);
+  if (finite(fn, `${field}.eps`, c.eps) < 0) fail(fn, `${field}.eps must be >= 0, got ${c.eps}`);
   if (finite(fn, `${field}.weightDecay`, c.weightDecay) < 0) fail(fn, `${field}.weightDecay must be >= 0, got ${c.weightDecay}`);
   oneOf(fn, `${field}.decay`, c.decay, ["all", "matrices"]);
   return config as AdamWConfig;

@@ -125,7 +125,8 @@ export function fromSafetensors(bytes: Uint8Array): {
   }
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
     fail(fn, `the header must be a JSON object, got ${describe(parsed)}`);
-  const { __metadata__: meta = {}, ...entries } = parsed as Record<string, unknown>;
+  const { __metadata__: given, ...entries } = parsed as Record<string, unknown>;
+  const meta = given ?? {};
   if (typeof meta !== "object" || meta === null || Array.isArray(meta)) fail(fn, `__metadata__ must be an object, got ${describe(meta)}`);
   const metadata = meta as Record<string, string>;
   const header = entries as Record<string, TensorEntry>;

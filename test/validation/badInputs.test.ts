@@ -177,7 +177,7 @@ const CASES: [string, () => unknown, string][] = [
   [
     "Gemma 3 (4.x form) without a layer type",
     () => fromHFConfig({ ...hf, rope_theta: 1e6, rope_local_base_freq: 10000 }),
-    "rope.fromHFConfig: rope_parameters is per layer type (full_attention, sliding_attention): pass options.layerType",
+    "rope.fromHFConfig: with rope_local_base_freq (Gemma 3), RoPE is per layer type (full_attention, sliding_attention): pass options.layerType (posenc rope --layer-type)",
   ],
   // files
   ["safetensors header not JSON", () => fromSafetensors(header("{nope")), "fromSafetensors: the header is not valid JSON"],

@@ -138,9 +138,9 @@ export function parseHFConfig(config: HFConfig, options: Pick<FromHFConfigOption
   }
   const rp = selectLayer(rawParameters(config), config, options.layerType);
   // legacy names, read as transformers reads them: Qwen2-VL's "mrope" is default RoPE with M-RoPE
-  // sections, Phi-3's "su" is LongRoPE
+  // sections, and Phi3Config reads "su" as LongRoPE
   const given = rp.rope_type ?? rp.type ?? "default";
-  const rawType = given === "mrope" ? "default" : given === "su" ? "longrope" : given;
+  const rawType = given === "mrope" ? "default" : given === "su" && config.model_type === "phi3" ? "longrope" : given;
   if (typeof rawType !== "string" || !(ROPE_TYPES as readonly string[]).includes(rawType)) {
     fail(FN, `unknown rope_type ${show(rawType)}; supported: ${ROPE_TYPES.join(", ")}`);
   }
@@ -161,7 +161,12 @@ export function parseHFConfig(config: HFConfig, options: Pick<FromHFConfigOption
       : Math.trunc(headDim * partial);
   if (rotaryDim > headDim) fail(FN, `rotary_dim (${rotaryDim}) must be <= head_dim (${headDim})`);
   if (type !== "proportional" && (rotaryDim < 2 || rotaryDim % 2 !== 0)) {
-    fail(FN, `rotary dims int(head_dim * partial_rotary_factor) = int(${headDim} * ${partial}) = ${rotaryDim} must be even and >= 2`);
+    fail(
+      FN,
+      config.rotary_dim !== undefined && config.rotary_dim !== null
+        ? `rotary_dim (${rotaryDim}) must be even and >= 2`
+        : `rotary dims int(head_dim * partial_rotary_factor) = int(${headDim} * ${partial}) = ${rotaryDim} must be even and >= 2`,
+    );
   }
   const factor = (required: boolean): number | undefined => {
     const v = rp.factor;
@@ -311,7 +316,10 @@ function selectLayer(raw: Record<string, unknown>, config: HFConfig, layerType: 
     return rp;
   }
   if (layerType === undefined) {
-    fail(FN, `rope_parameters is per layer type (${nestedKeys.join(", ")}): pass options.layerType`);
+    fail(
+      FN,
+      `${config.rope_local_base_freq === undefined || nested ? "rope_parameters is" : "with rope_local_base_freq (Gemma 3), RoPE is"} per layer type (${nestedKeys.join(", ")}): pass options.layerType (posenc rope --layer-type)`,
+    );
   }
   const inner = rp[layerType];
   if (inner === undefined || inner === null || typeof inner !== "object" || Array.isArray(inner)) {
