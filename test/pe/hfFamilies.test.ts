@@ -25,6 +25,7 @@ interface FamilyCase {
   pairCos?: number[];
   pairSin?: number[];
   softmaxScale?: number;
+  pairing: "halves" | "interleaved";
 }
 
 const cases = fixture<FamilyCase>("hf_families").cases;
@@ -57,10 +58,10 @@ describe("config.json of each family, read as transformers reads it", () => {
       const seqLen = Math.max(...c.positions) + 1;
       const r = fromHFConfig(c.config, { seqLen, ...(c.layerType ? { layerType: c.layerType } : {}) });
       expect(r.rotaryDim).toBe(c.width);
+      expect(r.pairing).toBe(c.pairing);
       const base = r.parameters.base;
       if (c.pairCos && c.pairSin) {
         // GPT-J: create_sinusoidal_positions, interleaved pairs; float32 as the others
-        expect(r.pairing).toBe("interleaved");
         const t = tables(c.positions, r.invFreq, { pairing: "interleaved" });
         const half = c.width / 2;
         for (let p = 0; p < c.positions.length; p++) {
@@ -72,7 +73,7 @@ describe("config.json of each family, read as transformers reads it", () => {
         }
         return;
       }
-      expect(r.pairing).toBe("halves");
+      // the rotary module's tables are in the halves layout, whichever pairing the family applies them with
       expectClose(r.invFreq, c.invFreq!, { rtol: (Math.log(base) + 8) * FLOAT32_EPS, atol: 0 }, `${c.name} invFreq`);
       expect(r.attentionFactor).toBeCloseTo(c.attentionFactor!, 6);
       const t = tables(c.positions, r.invFreq, { pairing: "halves", attentionFactor: r.attentionFactor });

@@ -51,6 +51,8 @@ export interface HFConfig {
   layer_types?: string[];
   /** GPT-J, CodeGen: rotated dims per head (absolute, not a fraction). */
   rotary_dim?: number;
+  /** DeepSeek-V3: whether q and k are de-interleaved before the rotation (default true). */
+  rope_interleave?: boolean;
   /** GPT-J: heads and width under their GPT-2-style names. */
   n_head?: number;
   n_embd?: number;
@@ -84,7 +86,7 @@ export interface HFRope extends RopeFrequencies {
   mropeSection?: [number, number, number];
   /** M-RoPE layout: Qwen3-VL's interleaved one (`mrope_interleaved`), else sectioned. */
   mropeInterleaved?: boolean;
-  /** How the family pairs rotated coordinates: "interleaved" for GPT-J and CodeGen (`rotate_every_two`), else "halves". */
+  /** How the family pairs rotated coordinates: "interleaved" for GPT-J, CodeGen and DeepSeek-V2/V3, else "halves". */
   pairing: Pairing;
 }
 
@@ -108,7 +110,7 @@ export function fromHFConfig(config: HFConfig, options: FromHFConfigOptions = {}
     headDim: headDimOf(config),
     parameters,
     softmaxScale: softmaxScaleOf(config, parameters),
-    pairing: config.model_type === "gptj" || config.model_type === "codegen" ? "interleaved" : "halves",
+    pairing: pairingOf(config),
   };
   const rp = selectLayer(rawParameters(config), config, options.layerType);
   if (rp.mrope_section !== undefined && rp.mrope_section !== null) {
@@ -119,6 +121,18 @@ export function fromHFConfig(config: HFConfig, options: FromHFConfigOptions = {}
   } else if (rp.mrope_interleaved !== undefined)
     fail(FN, "rope_parameters.mrope_interleaved is given without rope_parameters.mrope_section");
   return rope;
+}
+
+/**
+ * How the family's attention pairs rotated coordinates (its weights are laid out for it): GPT-J and CodeGen
+ * rotate every two; DeepSeek-V2 rotates complex pairs; DeepSeek-V3 de-interleaves its pairs first unless
+ * `rope_interleave` is false (the order of coordinates changes, the attention scores do not); the rest halves.
+ */
+function pairingOf(config: HFConfig): Pairing {
+  const t = config.model_type;
+  if (t === "gptj" || t === "codegen" || t === "deepseek_v2") return "interleaved";
+  if (t === "deepseek_v3") return config.rope_interleave === false ? "halves" : "interleaved";
+  return "halves";
 }
 
 /** DeepSeek's softmax-scale multiplier (transformers `DeepseekV3Attention`); 1 for every other family. */
