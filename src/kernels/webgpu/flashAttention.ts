@@ -54,7 +54,7 @@
  * Interop: q, k, v and the encoding's arrays are jax-js float32 arrays on
  * WebGPU, read through `gpuBuffer()` (never written) and consumed, as the
  * composite consumes them; the result is a new float32 `GpuTensor` owned by
- * the caller (`toJaxArray` brings it back into jax-js through a readback).
+ * the caller (`toJaxArray` moves it into jax-js by a copy on the GPU).
  * float16 storage: q, k, v may all be float16 where the adapter has
  * `shader-f16` (not with RoPE); they are widened to f32 as they are read
  * (exactly), every sum is in f32, and the output is float32, so the result

@@ -4,12 +4,14 @@
  *
  * Interop with `@jax-js/jax` 0.1.25: a kernel reads jax-js arrays through
  * `array.gpuBuffer()` (a read-only view of the array's storage on the device
- * from `getWebGPUDevice()`), never writes into a buffer jax-js owns, and writes
- * its result into a buffer of its own, returned as a `GpuTensor`. jax-js has
- * no public way to wrap a GPUBuffer as an Array, so a `GpuTensor` goes back
- * into jax-js only through a readback (`toJaxArray`: GPU -> host -> GPU);
- * kernels that accept a `GpuTensor` as input (e.g. `rope`) chain without
- * leaving the GPU.
+ * from `getWebGPUDevice()`) and writes its result into a buffer of its own,
+ * returned as a `GpuTensor`. `toJaxArray` moves a `GpuTensor` into jax-js
+ * without leaving the GPU: it allocates a fresh jax-js array for it (one that
+ * posenc created and nobody else holds), takes that array's buffer and copies
+ * the tensor into it before anything reads the array; jax-js then reads, jits
+ * and differentiates those values (test/kernels/interop.webgpu.test.ts pins
+ * this; it is never done to an array a user passed in). Kernels that accept a
+ * `GpuTensor` as input (e.g. `rope`) chain without a copy.
  *
  * Every buffer a kernel creates or binds is checked first against the
  * device's `maxBufferSize` and `maxStorageBufferBindingSize` (or a smaller
@@ -75,12 +77,21 @@ export async function readFloats(device: GPUDevice, buffer: GPUBuffer, offset: n
   return out;
 }
 
-/** A jax-js float32 array with the tensor's values, through a readback; disposes the tensor. */
+/** A jax-js float32 array with the tensor's values, by a copy on the GPU (no readback); disposes the tensor. */
 export async function toJaxArray(t: GpuTensor): Promise<np.Array> {
-  const values = await t.data();
   const shape = [...t.shape];
-  t.dispose();
-  return np.array(values).reshape(shape);
+  const bytes = 4 * shape.reduce((a, b) => a * b, 1);
+  // fresh: created here for this output, held by nobody else, written before anything reads it
+  const out = np.zeros(shape, { dtype: np.float32, device: "webgpu" });
+  if (bytes > 0) {
+    const target = await out.ref.gpuBuffer();
+    const device = getWebGPUDevice();
+    const encoder = device.createCommandEncoder();
+    encoder.copyBufferToBuffer(t.buffer, 0, target, 0, bytes);
+    device.queue.submit([encoder.finish()]);
+  }
+  t.dispose(); // submitted work keeps the source alive
+  return out;
 }
 
 /** The device limits, lowered by an override. */

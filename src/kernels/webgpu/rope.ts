@@ -17,7 +17,7 @@
  * Input: a jax-js float32 array on WebGPU (read through `gpuBuffer()`, never
  * written, consumed as jax-js functions consume their arguments) or a
  * `GpuTensor` (read, left to its owner). Output: a new `GpuTensor`; bring it
- * back into jax-js with `toJaxArray` (a readback).
+ * back into jax-js with `toJaxArray` (a copy on the GPU).
  *
  * Reference: Su et al., https://arxiv.org/abs/2104.09864; HF transformers
  * `apply_rotary_pos_emb`.
