@@ -1,21 +1,21 @@
 /**
  * Bad inputs across the public API, table-driven: each case is a call and
  * the error it must raise, naming the function, the argument and the value.
- * Then a property test: random malformed PE specs and model configs give a
- * correct result or an Error whose message starts with the public function's
- * name, never a low-level failure and never NaN.
+ * Then property tests (fast-check): malformed PE specs and model configs
+ * give a finite result or an Error whose message starts with the public
+ * function's name, never a low-level failure.
  */
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { numpy as np } from "@jax-js/jax";
+import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { attention } from "../../src/attention/attention.js";
 import type { AttentionPE } from "../../src/attention/spec.js";
 import { initLM, type LMConfig, lmForward, lmLoss } from "../../src/nn/lm.js";
 import { initVit, type VitConfig } from "../../src/nn/vit.js";
 import { slopes } from "../../src/pe/alibi.js";
-import { rng } from "../../src/pe/random.js";
 import { fromHFConfig } from "../../src/pe/rope/hfConfig.js";
 import { init } from "../../src/runtime/init.js";
 import { initAdamW } from "../../src/train/adamw.js";
@@ -252,18 +252,23 @@ describe("bad inputs get an error naming the function, the argument and the valu
   });
 });
 
-/** Replaces or deletes one field, at any depth, of a JSON-like value, with junk. */
-function mutate(value: unknown, r: ReturnType<typeof rng>): unknown {
-  const junk = [undefined, null, Number.NaN, -1, 0, 1.5, 1e9, "x", "halves", true, [], {}];
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r.uniform() * xs.length)];
-  if (typeof value !== "object" || value === null || Array.isArray(value) || "dtype" in value) return pick(junk);
-  const keys = Object.keys(value);
-  const key = pick(keys);
+const JUNK = [undefined, null, Number.NaN, -1, 0, 1.5, 1e9, "x", "halves", true, [], {}];
+
+/** One mutation of a JSON-like value: the field reached by `path` (indices into the keys at each depth) deleted or replaced. */
+const mutation = fc.record({
+  path: fc.array(fc.nat(), { minLength: 1, maxLength: 3 }),
+  remove: fc.boolean(),
+  junk: fc.constantFrom(...JUNK),
+});
+
+function mutate(value: unknown, m: { path: number[]; remove: boolean; junk: unknown }): unknown {
+  const [i, ...rest] = m.path;
+  if (typeof value !== "object" || value === null || Array.isArray(value) || "dtype" in value) return m.junk;
   const out: Record<string, unknown> = { ...(value as Record<string, unknown>) };
-  const roll = r.uniform();
-  if (roll < 0.2) delete out[key];
-  else if (roll < 0.5 && typeof out[key] === "object" && out[key] !== null) out[key] = mutate(out[key], r);
-  else out[key] = pick(junk);
+  const key = Object.keys(out)[i % Object.keys(out).length];
+  if (rest.length > 0 && typeof out[key] === "object" && out[key] !== null) out[key] = mutate(out[key], { ...m, path: rest });
+  else if (m.remove) delete out[key];
+  else out[key] = m.junk;
   return out;
 }
 
@@ -276,31 +281,34 @@ describe("malformed specs and configs, at random: a result or an Error naming th
       () => ({ type: "bias", kind: "table", table: np.zeros([2, 7]), maxDistance: 3 }),
       () => ({ type: "bias", kind: "kerple", variant: "power", r1: np.ones([2]), r2: np.ones([2]) }),
     ];
-    const r = rng(7);
-    for (let i = 0; i < 300; i++) {
-      const spec = mutate(valid[i % valid.length](), r);
-      if (process.env.DEBUG_MUTATE) console.log(i, JSON.stringify(spec));
-      let out: np.Array | undefined;
-      try {
-        out = run(spec)();
-      } catch (e) {
-        expect((e as Error).message, JSON.stringify(spec)).toMatch(/^attention: /);
-        continue;
-      }
-      const values = await read(out);
-      expect(values.every(Number.isFinite), `non-finite output for ${JSON.stringify(spec)}`).toBe(true);
-    }
+    await fc.assert(
+      fc.asyncProperty(fc.nat(valid.length - 1), mutation, async (which, m) => {
+        const spec = mutate(valid[which](), m);
+        let out: np.Array;
+        try {
+          out = run(spec)();
+        } catch (e) {
+          expect((e as Error).message, JSON.stringify(spec)).toMatch(/^attention: /);
+          return;
+        }
+        const values = await read(out);
+        expect(values.every(Number.isFinite), `non-finite output for ${JSON.stringify(spec)}`).toBe(true);
+      }),
+      { numRuns: 300, seed: 7 },
+    );
   });
 
   it("initLM with 300 mutated configs", () => {
-    const r = rng(11);
-    for (let i = 0; i < 300; i++) {
-      const config = mutate(lm, r) as LMConfig;
-      try {
-        initLM(config, 0);
-      } catch (e) {
-        expect((e as Error).message, JSON.stringify(config)).toMatch(/^initLM: /);
-      }
-    }
+    fc.assert(
+      fc.property(mutation, (m) => {
+        const config = mutate(lm, m) as LMConfig;
+        try {
+          initLM(config, 0);
+        } catch (e) {
+          expect((e as Error).message, JSON.stringify(config)).toMatch(/^initLM: /);
+        }
+      }),
+      { numRuns: 300, seed: 11 },
+    );
   });
 });
