@@ -6,8 +6,12 @@
 import { numpy as np } from "@jax-js/jax";
 import { beforeAll, describe, expect, it } from "vitest";
 import { attention } from "../../src/attention/attention.js";
+import { crossShapedWindowAttention } from "../../src/attention/crossShapedWindow.js";
+import { kernelizedAttention, kernelizedRpeAttention } from "../../src/attention/kernelized.js";
+import { lepe } from "../../src/attention/lepe.js";
 import { peg as pegLayer } from "../../src/attention/peg.js";
 import { applyRotary } from "../../src/attention/rotary.js";
+import { toeplitzMatmul } from "../../src/attention/toeplitz.js";
 import { crossEntropy } from "../../src/nn/crossEntropy.js";
 import { embed } from "../../src/nn/embedding.js";
 import { layerNorm } from "../../src/nn/layerNorm.js";
@@ -33,6 +37,28 @@ const EXPORTS: [string, (() => np.Array)[], (a: np.Array[]) => unknown][] = [
   ["rmsNorm", [() => z([3, 8]), () => z([8])], ([x, gamma]) => rmsNorm({ gamma }, x)],
   ["linear", [() => z([3, 8]), () => z([8, 4]), () => z([4])], ([x, w, b]) => linear({ w, b }, x)],
   ["embed", [() => ints([1, 4]), () => z([9, 8])], ([tokens, table]) => embed({ table }, tokens)],
+  [
+    "kernelizedAttention",
+    [() => z([1, 2, 5, 4]), () => z([1, 2, 5, 4]), () => z([1, 2, 5, 3]), () => z([2, 9])],
+    ([q, k, v, rpe]) => kernelizedAttention(q, k, v, { rpe, causal: true }),
+  ],
+  [
+    "kernelizedRpeAttention",
+    [() => z([1, 2, 5, 4]), () => z([1, 2, 5, 4]), () => z([1, 2, 5, 3]), () => z([6, 4]), () => z([2, 9])],
+    ([q, k, v, projection, rpe]) =>
+      kernelizedRpeAttention(q, k, v, { features: { kind: "relu", projection }, qkNorm: "none", rpe, causal: true }),
+  ],
+  ["toeplitzMatmul", [() => z([2, 9]), () => z([1, 2, 5, 3])], ([c, x]) => toeplitzMatmul(c, x, { causal: false })],
+  [
+    "lepe",
+    [() => z([1, 6, 2]), () => z([2, 3, 3]), () => z([2])],
+    ([v, w, b]) => lepe(v, w, b, { height: 2, width: 3, windowHeight: 2, windowWidth: 1 }),
+  ],
+  [
+    "crossShapedWindowAttention",
+    [() => z([1, 8, 4]), () => z([1, 8, 4]), () => z([1, 8, 4]), () => z([4, 3, 3]), () => z([4])],
+    ([q, k, v, w, b]) => crossShapedWindowAttention(q, k, v, w, b, { height: 2, width: 4, heads: 2, mode: "cross", stripeWidth: 1 }),
+  ],
   [
     "crossEntropy",
     [() => z([1, 4, 9]), () => ints([1, 4]), () => z([1, 4])],
