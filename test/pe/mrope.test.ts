@@ -1,4 +1,4 @@
-/** Multimodal RoPE against transformers 5.x: Qwen2-VL (sectioned), Qwen3-VL (interleaved), Qwen2-VL's get_rope_index. */
+/** Multimodal RoPE against transformers 5.x: Qwen2-VL and Qwen2.5-VL (sectioned), Qwen3-VL (interleaved), Qwen2-VL's get_rope_index. */
 import { describe, expect, it } from "vitest";
 import { applyRope, tables } from "../../src/pe/rope/apply.js";
 import { fromHFConfig, type HFConfig } from "../../src/pe/rope/hfConfig.js";
@@ -38,9 +38,9 @@ const index = cases.filter((c): c is IndexCase => "segments" in c);
 const tableBound = (angle: number) => (angle * (Math.log(10000) + 9) + 4) * FLOAT32_EPS;
 
 describe("M-RoPE matches transformers", () => {
-  it("has both layouts and the position index", () => {
-    expect(rotary.map((c) => c.interleaved).sort()).toEqual([false, true]);
-    expect(index).toHaveLength(1);
+  it("has Qwen2-VL, Qwen2.5-VL and Qwen3-VL, and the position index of an image and of a video", () => {
+    expect(rotary.map((c) => c.name)).toEqual(["qwen2-vl sectioned", "qwen2.5-vl sectioned", "qwen3-vl interleaved"]);
+    expect(index).toHaveLength(2);
   });
 
   for (const c of rotary) {

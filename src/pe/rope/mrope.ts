@@ -23,7 +23,9 @@
  * runs on from the current offset on all three axes; an image of t x h x w
  * merged patches (the language model's grid: the vision grid divided by the
  * spatial merge size) puts its tokens, in (t, h, w) row-major order, at
- * offset + (i_t, i_h, i_w), and moves the offset on by max(h, w).
+ * offset + (i_t, i_h, i_w), and moves the offset on by max(h, w). A
+ * Qwen2-VL video is such a grid of t frames (temporal step 1); Qwen2.5-VL's
+ * spacing of frames by seconds is not built here.
  *
  * Reference: Wang et al., "Qwen2-VL" (2024), https://arxiv.org/abs/2409.12191;
  * HF transformers 5.x models/qwen2_vl (`Qwen2VLRotaryEmbedding`,
@@ -102,7 +104,7 @@ export function checkSection(fn: string, field: string, section: unknown, half: 
   return s;
 }
 
-/** One run of a multimodal sequence: `text` tokens, or an image of t x h x w merged patches (one token each). */
+/** One run of a multimodal sequence: `text` tokens, or an image (or Qwen2-VL video) of t x h x w merged patches (one token each). */
 export type MropeSegment = { text: number } | { image: { t: number; h: number; w: number } };
 
 /** The three position rows of a sequence of text runs and images, as Qwen2-VL's `get_rope_index` (file header). */
@@ -129,7 +131,7 @@ export function mropePositions(segments: readonly MropeSegment[]): { temporal: F
       const g = record(fn, `segments[${i}].image`, s.image, "{ t, h, w }");
       const [gt, gh, gw] = (["t", "h", "w"] as const).map((k) => integer(fn, `segments[${i}].image.${k}`, g[k], 1));
       for (let a = 0; a < gt; a++) for (let b = 0; b < gh; b++) for (let c = 0; c < gw; c++) token(next + a, next + b, next + c);
-      next += Math.max(gh, gw); // as transformers 5.x: the image's extent in height and width (t = 1 for images)
+      next += Math.max(gh, gw); // as transformers 5.x: the grid's extent in height and width, whatever t
     } else fail(fn, `segments[${i}] must be { text } or { image: { t, h, w } }, got ${JSON.stringify(seg)}`);
   });
   return { temporal: Float64Array.from(t), height: Float64Array.from(h), width: Float64Array.from(w) };
