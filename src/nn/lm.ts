@@ -122,6 +122,8 @@ export function lmForward(p: LMParams, config: LMConfig, tokens: np.Array, posit
   try {
     checkLMConfig("lmForward", config);
     if (p?.blocks?.length !== config.depth) fail("lmForward", `params hold ${p?.blocks?.length} blocks, config.depth is ${config.depth}`);
+    if (tokens.ndim !== 2 || tokens.dtype !== np.int32)
+      fail("lmForward", `tokens must be (B, L) int32, got ${shapeOf(tokens)} ${tokens.dtype}`);
   } catch (e) {
     tokens.dispose();
     throw e;

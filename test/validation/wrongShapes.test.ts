@@ -5,19 +5,26 @@
  */
 import { numpy as np } from "@jax-js/jax";
 import { beforeAll, describe, expect, it } from "vitest";
+import { addAbsolute } from "../../src/attention/absolute.js";
 import { attention } from "../../src/attention/attention.js";
 import { crossShapedWindowAttention } from "../../src/attention/crossShapedWindow.js";
 import { kernelizedAttention, kernelizedRpeAttention } from "../../src/attention/kernelized.js";
 import { lepe } from "../../src/attention/lepe.js";
 import { peg as pegLayer } from "../../src/attention/peg.js";
 import { applyRotary } from "../../src/attention/rotary.js";
+import { rpe2dTables } from "../../src/attention/rpe2d.js";
 import { toeplitzMatmul } from "../../src/attention/toeplitz.js";
+import { classificationLoss } from "../../src/nn/classifier.js";
 import { crossEntropy } from "../../src/nn/crossEntropy.js";
+import { ditForward, initDit } from "../../src/nn/dit.js";
 import { embed } from "../../src/nn/embedding.js";
 import { layerNorm } from "../../src/nn/layerNorm.js";
 import { linear } from "../../src/nn/linear.js";
+import { initLM, lmForward } from "../../src/nn/lm.js";
 import { rmsNorm } from "../../src/nn/rmsNorm.js";
+import { initVit, vitForward } from "../../src/nn/vit.js";
 import { init } from "../../src/runtime/init.js";
+import { TINY_DIT, TINY_LM, tinyVit } from "../configs.js";
 
 beforeAll(async () => {
   await init({ device: "cpu" });
@@ -59,12 +66,27 @@ const EXPORTS: [string, (() => np.Array)[], (a: np.Array[]) => unknown][] = [
     [() => z([1, 8, 4]), () => z([1, 8, 4]), () => z([1, 8, 4]), () => z([4, 3, 3]), () => z([4])],
     ([q, k, v, w, b]) => crossShapedWindowAttention(q, k, v, w, b, { height: 2, width: 4, heads: 2, mode: "cross", stripeWidth: 1 }),
   ],
+  ["addAbsolute", [() => z([1, 4, 8]), () => z([6, 8])], ([x, table]) => addAbsolute(x, { type: "absolute", kind: "learned", table })],
+  ["rpe2dTables", [() => z([2]), () => z([3])], ([rows, cols]) => rpe2dTables(8, { convention: "lang", height: 2, width: 3, rows, cols })],
+  ["classificationLoss", [() => z([2, 3]), () => ints([2])], ([logits, labels]) => classificationLoss(logits, labels)],
+  ["vitForward", [() => z([2, 4, 4, 1])], ([images]) => vitForward(vitParams, tinyVit(), images)],
+  ["lmForward", [() => ints([1, 4])], ([tokens]) => lmForward(lmParams, TINY_LM, tokens)],
+  ["ditForward", [() => z([2, 8, 8, 1]), () => ints([2])], ([noisy, t]) => ditForward(ditParams, TINY_DIT, noisy, t)],
   [
     "crossEntropy",
     [() => z([1, 4, 9]), () => ints([1, 4]), () => z([1, 4])],
     ([logits, targets, mask]) => crossEntropy(logits, targets, mask),
   ],
 ];
+
+let vitParams: ReturnType<typeof initVit>;
+let lmParams: ReturnType<typeof initLM>;
+let ditParams: ReturnType<typeof initDit>;
+beforeAll(() => {
+  vitParams = initVit(tinyVit(), 0, np.float64);
+  lmParams = initLM(TINY_LM, 0, np.float64);
+  ditParams = initDit(TINY_DIT, 0, np.float64);
+});
 
 describe("a wrong-shape array for each array argument is refused by name", () => {
   for (const [name, args, call] of EXPORTS) {
