@@ -185,7 +185,10 @@ export function cswinAttention(x: np.Array, weights: CswinAttentionWeights, opts
   }
   if (projBias?.ndim !== 1 || projBias.shape[0] !== C)
     reject(fn, args, `weights.projBias must be (C) = (${C}), got ${projBias ? shapeOf(projBias) : "undefined"}`);
-  if (!lepeWeight || !lepeBias) reject(fn, args, "weights.lepeWeight and weights.lepeBias are required");
+  if (lepeWeight?.ndim !== 3 || lepeWeight.shape[0] !== C || lepeWeight.shape[1] !== 3 || lepeWeight.shape[2] !== 3)
+    reject(fn, args, `weights.lepeWeight must be (C, 3, 3) = (${C}, 3, 3), got ${lepeWeight ? shapeOf(lepeWeight) : "undefined"}`);
+  if (lepeBias?.ndim !== 1 || lepeBias.shape[0] !== C)
+    reject(fn, args, `weights.lepeBias must be (C) = (${C}), got ${lepeBias ? shapeOf(lepeBias) : "undefined"}`);
   let qkv = np.matmul(x, np.transpose(qkvWeight)); // (B, N, 3C)
   if (qkvBias) qkv = np.add(qkv, qkvBias);
   const part = (i: number) => qkv.ref.slice([], [], [i * C, (i + 1) * C]); // (B, N, C)

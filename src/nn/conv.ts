@@ -50,10 +50,9 @@ export function initConv(r: Rng, inChannels: number, outChannels: number, conv: 
 
 /**
  * x (B, H, W, C) -> (B, Ho, Wo, k k C), each output cell's receptive field
- * flattened in (i, j, c) order. Consumes x.
+ * flattened in (i, j, c) order; errors name `fn`, the public caller. Consumes x.
  */
-export function patches(x: np.Array, conv: ConvConfig): np.Array {
-  const fn = "patches";
+export function patches(x: np.Array, conv: ConvConfig, fn = "patches"): np.Array {
   if (x.ndim !== 4) reject(fn, [x], `x must be (B, H, W, C), got ${shapeOf(x)}`);
   const [B, H, W, C] = x.shape;
   const { kernel: k, stride: s, padding: q } = conv;
@@ -91,5 +90,13 @@ export function patches(x: np.Array, conv: ConvConfig): np.Array {
 
 /** y = patches(x) W + b: (B, H, W, Cin) -> (B, Ho, Wo, Cout). Borrows the parameters, consumes x. */
 export function conv2d(p: LinearParams, x: np.Array, conv: ConvConfig): np.Array {
-  return linear(p, patches(x, conv)); // (B, Ho, Wo, Cout)
+  const k = conv?.kernel;
+  const biasOk = !p.b || (p.b.ndim === 1 && p.w.ndim === 2 && p.b.shape[0] === p.w.shape[1]);
+  if (x.ndim !== 4 || p.w.ndim !== 2 || p.w.shape[0] !== k * k * x.shape[3] || !biasOk)
+    reject(
+      "conv2d",
+      [x],
+      `x must be (B, H, W, Cin), W (k k Cin, Cout) with k = ${k} and b (Cout), got x ${shapeOf(x)}, W ${shapeOf(p.w)}${p.b ? `, b ${shapeOf(p.b)}` : ""}`,
+    );
+  return linear(p, patches(x, conv, "conv2d")); // (B, Ho, Wo, Cout)
 }

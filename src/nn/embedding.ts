@@ -38,5 +38,10 @@ export function embed(p: EmbeddingParams, tokens: np.Array): np.Array {
 
 /** logits = x E^T: (B, L, C) -> (B, L, V). Borrows the table, consumes x. */
 export function unembed(p: EmbeddingParams, x: np.Array): np.Array {
+  if (x.ndim !== 3 || p.table.ndim !== 2 || x.shape[2] !== p.table.shape[1]) {
+    const s = shapeOf(x);
+    x.dispose();
+    fail("unembed", `x must be (B, L, C) and the table (V, C), got x ${s} and table ${shapeOf(p.table)}`);
+  }
   return np.matmul(x, p.table.ref.transpose()); // (B, L, V)
 }

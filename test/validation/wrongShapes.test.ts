@@ -7,17 +7,19 @@ import { numpy as np } from "@jax-js/jax";
 import { beforeAll, describe, expect, it } from "vitest";
 import { addAbsolute } from "../../src/attention/absolute.js";
 import { attention } from "../../src/attention/attention.js";
-import { crossShapedWindowAttention } from "../../src/attention/crossShapedWindow.js";
-import { kernelizedAttention, kernelizedRpeAttention } from "../../src/attention/kernelized.js";
+import { crossShapedWindowAttention, cswinAttention } from "../../src/attention/crossShapedWindow.js";
+import { featureMap } from "../../src/attention/featureMaps.js";
+import { kernelizedAttention, kernelizedAttentionDense, kernelizedRpeAttention } from "../../src/attention/kernelized.js";
 import { lepe } from "../../src/attention/lepe.js";
 import { peg as pegLayer } from "../../src/attention/peg.js";
 import { applyRotary } from "../../src/attention/rotary.js";
 import { rpe2dTables } from "../../src/attention/rpe2d.js";
 import { toeplitzMatmul } from "../../src/attention/toeplitz.js";
 import { classificationLoss } from "../../src/nn/classifier.js";
+import { conv2d } from "../../src/nn/conv.js";
 import { crossEntropy } from "../../src/nn/crossEntropy.js";
 import { ditForward, initDit } from "../../src/nn/dit.js";
-import { embed } from "../../src/nn/embedding.js";
+import { embed, unembed } from "../../src/nn/embedding.js";
 import { layerNorm } from "../../src/nn/layerNorm.js";
 import { linear } from "../../src/nn/linear.js";
 import { initLM, lmForward } from "../../src/nn/lm.js";
@@ -72,6 +74,29 @@ const EXPORTS: [string, (() => np.Array)[], (a: np.Array[]) => unknown][] = [
   ["vitForward", [() => z([2, 4, 4, 1])], ([images]) => vitForward(vitParams, tinyVit(), images)],
   ["lmForward", [() => ints([1, 4])], ([tokens]) => lmForward(lmParams, TINY_LM, tokens)],
   ["ditForward", [() => z([2, 8, 8, 1]), () => ints([2])], ([noisy, t]) => ditForward(ditParams, TINY_DIT, noisy, t)],
+  ["featureMap.prf", [() => z([1, 2, 5, 4]), () => z([6, 4])], ([x, w]) => featureMap.prf(x, w, { role: "query", inputScale: "softmax" })],
+  ["featureMap.relu", [() => z([1, 2, 5, 4]), () => z([6, 4])], ([x, w]) => featureMap.relu(x, w)],
+  [
+    "kernelizedAttentionDense",
+    [() => z([1, 2, 5, 4]), () => z([1, 2, 5, 4]), () => z([1, 2, 5, 3])],
+    ([q, k, v]) => kernelizedAttentionDense(q, k, v, { causal: true }),
+  ],
+  [
+    "cswinAttention",
+    [() => z([1, 8, 4]), () => z([12, 4]), () => z([4, 3, 3]), () => z([4]), () => z([4, 4]), () => z([4])],
+    ([x, qkvWeight, lepeWeight, lepeBias, projWeight, projBias]) =>
+      cswinAttention(
+        x,
+        { qkvWeight, lepeWeight, lepeBias, projWeight, projBias },
+        { height: 2, width: 4, heads: 2, mode: "cross", stripeWidth: 1 },
+      ),
+  ],
+  [
+    "conv2d",
+    [() => z([1, 4, 4, 2]), () => z([18, 3]), () => z([3])],
+    ([x, w, b]) => conv2d({ w, b }, x, { kernel: 3, stride: 1, padding: 1 }),
+  ],
+  ["unembed", [() => z([1, 4, 8]), () => z([9, 8])], ([x, table]) => unembed({ table }, x)],
   [
     "crossEntropy",
     [() => z([1, 4, 9]), () => ints([1, 4]), () => z([1, 4])],
@@ -100,7 +125,7 @@ describe("a wrong-shape array for each array argument is refused by name", () =>
         } catch (e) {
           message = (e as Error).message;
         }
-        expect(message, `${name}: argument ${i} of shape (2, 2, 2, 2, 2)`).toMatch(new RegExp(`^${name}: `));
+        expect(message, `${name}: argument ${i} of shape (2, 2, 2, 2, 2)`).toMatch(new RegExp(`^${name.replace(".", "\\.")}: `));
       }
     });
   }
