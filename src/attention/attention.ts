@@ -79,8 +79,8 @@ export function attention(q: np.Array, k: np.Array, v: np.Array, options: Attent
   try {
     checkPE(FN, options.pe, { heads: H, kvHeads: Hkv, headDim: D, queries: L, keys: S });
   } catch (e) {
-    // checkPE's messages begin "attention: "
-    abort((e as Error).message.slice(`${FN}: `.length));
+    for (const a of [...owned, ...positionArrays]) a.dispose();
+    throw e;
   }
   if (pe.type === "contextual" && !options.causal) abort('CoPE (pe.kind "cope") needs causal attention');
   if (options.causal !== undefined && typeof options.causal !== "boolean")

@@ -121,11 +121,6 @@ export class Dispatcher {
     return grid2d(this.#device, this.#fn, total);
   }
 
-  /** A uniform buffer holding `words`, freed after `submit`. */
-  uniform(words: ArrayBuffer): GPUBuffer {
-    return this.#track(uniformBuffer(this.#device, words));
-  }
-
   /** A storage buffer of `bytes` (filled with `values` when given), freed after `submit`. */
   temporary(bytes: number, values?: Float32Array | Uint32Array): GPUBuffer {
     return this.#track(storageBuffer(this.#device, bytes, values));
@@ -153,7 +148,7 @@ export class Dispatcher {
         if (typeof value !== "number") this.#bug(`uniform ${name} needs a number, got ${typeof value}`);
         (type === "u32" ? u : type === "i32" ? i : f)[w] = value as number;
       });
-      buffers.push(this.uniform(words));
+      buffers.push(this.#track(uniformBuffer(this.#device, words))); // freed after submit
     }
     for (const b of storage) {
       const buffer = args[b.name];
@@ -238,6 +233,6 @@ export function onShaderCompiled(l: ShaderListener | null): void {
 }
 
 /** Hands a module to the listener, if one is set (called by `PipelineCache`). */
-export function shaderCompiled(fn: string, key: string, code: string): void {
+function shaderCompiled(fn: string, key: string, code: string): void {
   listener?.(fn, key, code);
 }
