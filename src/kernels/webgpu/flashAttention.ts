@@ -75,10 +75,10 @@ import { isArray } from "../../attention/positions.js";
 import { type AttentionPE, checkPE, peArrays } from "../../attention/spec.js";
 import { qkvShape } from "../../core/shapes.js";
 import { fail } from "../../core/validate.js";
-import { chooseTiling, planPE } from "./flashPlan.js";
+import { chooseTiling, type Plan, planPE } from "./flashPlan.js";
 import { flashProgram } from "./flashShader.js";
-import { checkBufferSize, GpuTensor, type KernelLimits, resolveLimits, storageBuffer } from "./gpuTensor.js";
-import { consuming, Dispatcher, PipelineCache } from "./program.js";
+import { checkBufferSize, freshJaxArray, GpuTensor, type KernelLimits, resolveLimits, storageBuffer } from "./gpuTensor.js";
+import { consuming, Dispatcher, type Kernel, PipelineCache } from "./program.js";
 import { ROTATE_THREADS, rotateProgram, rotateTablesProgram } from "./rotateShader.js";
 
 export interface FlashAttentionOptions {
@@ -132,16 +132,74 @@ const pipelines = new PipelineCache();
  */
 export async function flashAttention(q: np.Array, k: np.Array, v: np.Array, options: FlashAttentionOptions = {}): Promise<GpuTensor> {
   const pe = options.pe ?? { type: "none" };
-  return consuming([q, k, v, ...peArrays(pe)], () => launch(q, k, v, options, pe));
+  return consuming([q, k, v, ...peArrays(pe)], async () => {
+    const call = prepareFlash(FN, q, k, v, options, pe);
+    const { B, H, L, Dv } = call;
+    const out = new GpuTensor([B, H, L, Dv], storageBuffer(getWebGPUDevice(), B * H * L * Dv * 4));
+    try {
+      await launch(q, k, v, call, out.buffer, undefined, options.keyBlock);
+    } catch (e) {
+      out.dispose();
+      throw e;
+    }
+    return out;
+  });
 }
 
-/** Validates, plans, compiles and dispatches one call; `flashAttention` disposes the arrays. */
-async function launch(q: np.Array, k: np.Array, v: np.Array, options: FlashAttentionOptions, pe: AttentionPE): Promise<GpuTensor> {
-  const abort = (message: string): never => fail(FN, message);
+/**
+ * Fused attention that also keeps what its backward pass needs (`flashAttentionBackward`): out (B, H, L, Dv)
+ * as a jax-js float32 array, written on the GPU into a fresh array (no readback), and each row's softmax
+ * statistics (m, l) as a (B, H, L, 2) `GpuTensor` owned by the caller. Consumes q, k, v and the encoding's arrays.
+ */
+export async function flashAttentionWithStats(
+  q: np.Array,
+  k: np.Array,
+  v: np.Array,
+  options: FlashAttentionOptions = {},
+): Promise<{ out: np.Array; stats: GpuTensor }> {
+  const pe = options.pe ?? { type: "none" };
+  return consuming([q, k, v, ...peArrays(pe)], async () => {
+    const call = prepareFlash(FN, q, k, v, options, pe);
+    const { B, H, L, Dv } = call;
+    const out = await freshJaxArray([B, H, L, Dv]);
+    const stats = new GpuTensor([B, H, L, 2], storageBuffer(getWebGPUDevice(), B * H * L * 8));
+    await launch(q, k, v, call, out.buffer, stats.buffer);
+    return { out: out.array, stats };
+  });
+}
+
+/** A validated call of the fused kernels: sizes, masks, positions, the encoding's plan and the tiling. */
+export interface FlashCall {
+  B: number;
+  H: number;
+  L: number;
+  D: number;
+  Hkv: number;
+  S: number;
+  Dv: number;
+  queryOffset: number;
+  causal: boolean;
+  /** Window bounds, UNBOUNDED when absent. */
+  left: number;
+  right: number;
+  scale: number;
+  stripes: FlashAttentionOptions["stripes"];
+  qpos: Float32Array;
+  kpos: Float32Array;
+  plan: Plan;
+  half: boolean;
+  limits: Required<KernelLimits>;
+  /** Workgroup memory the kernels may use. */
+  workgroupBytes: number;
+}
+
+/** Validates a call (throws `fn: ...` naming the argument) and plans its encoding; dispatches nothing. */
+export function prepareFlash(fn: string, q: np.Array, k: np.Array, v: np.Array, options: FlashAttentionOptions, pe: AttentionPE): FlashCall {
+  const abort = (message: string): never => fail(fn, message);
   const shp = (x: np.Array) => `(${x.shape.join(", ")})`;
   const shapes = () => `q=${shp(q)}, k=${shp(k)}, v=${shp(v)}`;
   const { B, H, L, D, Hkv, S, Dv } = qkvShape(q, k, v, true, abort);
-  checkPE(FN, options.pe, { heads: H, kvHeads: Hkv, headDim: D, queries: L, keys: S });
+  checkPE(fn, options.pe, { heads: H, kvHeads: Hkv, headDim: D, queries: L, keys: S });
   for (const [name, x] of [
     ["q", q],
     ["k", k],
@@ -189,81 +247,108 @@ async function launch(q: np.Array, k: np.Array, v: np.Array, options: FlashAtten
   }
   const qpos = positions(options.queryPositions, "options.queryPositions", L, queryOffset, abort);
   const kpos = positions(options.keyPositions, "options.keyPositions", S, 0, abort);
-  const plan = planPE(pe, H, Hkv, D, options.queryPositions ?? qpos, (m) => fail(FN, m));
-
+  const plan = planPE(pe, H, Hkv, D, options.queryPositions ?? qpos, abort);
   const device = getWebGPUDevice();
   const limits = resolveLimits(device, options.limits);
   const workgroupBytes = Math.min(device.limits.maxComputeWorkgroupStorageSize, options.limits?.maxComputeWorkgroupStorageSize ?? Infinity);
+  const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
+  if (H > maxGroups || B > maxGroups) abort(`B = ${B} and H = ${H} must be at most the device's ${maxGroups} workgroups per dimension`);
+  const bytes = half ? 2 : 4;
+  checkBufferSize(fn, `q ${shp(q)} ${q.dtype}`, q.size * bytes, limits);
+  checkBufferSize(fn, `k ${shp(k)} ${k.dtype}`, k.size * bytes, limits);
+  checkBufferSize(fn, `v ${shp(v)} ${v.dtype}`, v.size * bytes, limits);
+  checkBufferSize(fn, `output (${B}, ${H}, ${L}, ${Dv}) float32`, B * H * L * Dv * 4, limits);
+  for (const e of plan.extras) {
+    const n = e instanceof Float32Array ? e.length : e.size;
+    checkBufferSize(fn, `positional-encoding array of ${n} floats`, n * 4, limits);
+  }
+  return { B, H, L, D, Hkv, S, Dv, queryOffset, causal, left, right, scale, stripes, qpos, kpos, plan, half, limits, workgroupBytes };
+}
+
+/** Compiles and dispatches the forward of a prepared call into `o` (and the statistics into `st`). */
+async function launch(q: np.Array, k: np.Array, v: np.Array, call: FlashCall, o: GPUBuffer, st?: GPUBuffer, keyBlock?: number): Promise<void> {
+  const { D, Dv, H, B, L, S, plan, stripes, half, workgroupBytes } = call;
+  const abort = (message: string): never => fail(FN, message);
   const tiling =
     chooseTiling(D, Dv, workgroupBytes) ?? abort(`no tiling of D = ${D}, Dv = ${Dv} fits ${workgroupBytes} bytes of workgroup memory`);
-  const JC = options.keyBlock ?? tiling.maxJC;
+  const JC = keyBlock ?? tiling.maxJC;
   if (!Number.isInteger(Math.log2(JC)) || JC < 4 || JC > tiling.maxJC) {
     abort(
       `options.keyBlock must be a power of two in [4, ${tiling.maxJC}] (workgroup memory ${workgroupBytes} bytes for D = ${D}, Dv = ${Dv}), got ${JC}`,
     );
   }
   const qTiles = Math.ceil(L / tiling.BQ);
+  const device = getWebGPUDevice();
   const maxGroups = device.limits.maxComputeWorkgroupsPerDimension;
-  if (qTiles > maxGroups || H > maxGroups || B > maxGroups)
-    abort(`grid (${qTiles}, ${H}, ${B}) workgroups exceeds the device's ${maxGroups} per dimension (${shapes()})`);
-  const bytes = half ? 2 : 4;
-  checkBufferSize(FN, `q ${shp(q)} ${q.dtype}`, q.size * bytes, limits);
-  checkBufferSize(FN, `k ${shp(k)} ${k.dtype}`, k.size * bytes, limits);
-  checkBufferSize(FN, `v ${shp(v)} ${v.dtype}`, v.size * bytes, limits);
-  checkBufferSize(FN, `output (${B}, ${H}, ${L}, ${Dv}) float32`, B * H * L * Dv * 4, limits);
-  for (const e of plan.extras)
-    checkBufferSize(
-      FN,
-      `positional-encoding array of ${e instanceof Float32Array ? e.length : e.size} floats`,
-      (e instanceof Float32Array ? e.length : e.size) * 4,
-      limits,
-    );
-
+  if (qTiles > maxGroups) abort(`grid (${qTiles}, ${H}, ${B}) workgroups exceeds the device's ${maxGroups} per dimension`);
   // RoPE happens in its own pass: the attention kernel is the one without an encoding
-  const key = `${D}:${Dv}:${tiling.BQ}:${tiling.DC4}:${JC}:${plan.kind === "rotary" ? "none" : plan.key}:${stripes?.axis ?? "-"}:${half ? "f16" : "f32"}`;
-  const pipeline = await pipelines.get(device, FN, key, () => flashProgram(D, Dv, tiling, JC, plan, stripes?.axis ?? null, half));
-  const rotary = plan.rotary;
-  const rotate = !rotary
-    ? null
-    : rotary.tables
-      ? await pipelines.get(device, FN, `rotate-tables:${D}:${rotary.R}:${rotary.pairing}`, () =>
-          rotateTablesProgram(D, rotary.R, rotary.pairing),
-        )
-      : await pipelines.get(device, FN, `rotate:${D}:${rotary.R}:${rotary.pairing}`, () => rotateProgram(D, rotary.R, rotary.pairing));
-  const out = new GpuTensor([B, H, L, Dv], storageBuffer(device, B * H * L * Dv * 4));
+  const stat = st ? ":stats" : "";
+  const key = `${D}:${Dv}:${tiling.BQ}:${tiling.DC4}:${JC}:${plan.kind === "rotary" ? "none" : plan.key}:${stripes?.axis ?? "-"}:${half ? "f16" : "f32"}${stat}`;
+  const pipeline = await pipelines.get(device, FN, key, () => flashProgram(D, Dv, tiling, JC, plan, stripes?.axis ?? null, half, !!st));
   const run = new Dispatcher(device, FN);
-  const args: Record<string, number | GPUBuffer> = { L, S, H, Hkv, qOff: queryOffset, left, right, tiles: qTiles, scale };
+  const args: Record<string, number | GPUBuffer> = {
+    L,
+    S,
+    H,
+    Hkv: call.Hkv,
+    qOff: call.queryOffset,
+    left: call.left,
+    right: call.right,
+    tiles: qTiles,
+    scale: call.scale,
+  };
   if (stripes) Object.assign(args, { gridW: stripes.grid[1], stripeW: stripes.width });
   let qBuffer = await q.ref.gpuBuffer();
   let kBuffer = await k.ref.gpuBuffer();
-  if (rotate && rotary) {
-    // q~ and k~ into temporary buffers: (x, rows per head, heads, first rotated head, the angles' inputs)
-    const data = (a: Float32Array) => run.temporary(a.byteLength, a);
-    const rotated = (x: GPUBuffer, n: number, rows: number, heads: number, first: number, angles: Record<string, GPUBuffer | number>) => {
-      const y = run.temporary(n * 4);
-      const groups = run.grid(Math.ceil(n / ROTATE_THREADS));
-      run.dispatch(rotate, { total: n, rows, heads, first, stride: groups[0] * ROTATE_THREADS, x, y, ...angles }, groups);
-      return y;
-    };
-    const t = rotary.tables;
-    if (t) {
-      qBuffer = rotated(qBuffer, q.size, L, H, rotary.rotQ, { cosT: data(t.qCos), sinT: data(t.qSin) });
-      kBuffer = rotated(kBuffer, k.size, S, Hkv, rotary.rotK, { cosT: data(t.kCos), sinT: data(t.kSin) });
-    } else {
-      const inv = data(plan.extras[0] as Float32Array);
-      qBuffer = rotated(qBuffer, q.size, L, H, rotary.rotQ, { pos: data(qpos), invFreq: inv, factor: rotary.factor });
-      kBuffer = rotated(kBuffer, k.size, S, Hkv, rotary.rotK, { pos: data(kpos), invFreq: inv, factor: rotary.factor });
-    }
+  const rotate = await rotation(call);
+  if (rotate) {
+    qBuffer = rotated(run, rotate, call, "q", qBuffer, false);
+    kBuffer = rotated(run, rotate, call, "k", kBuffer, false);
   }
-  Object.assign(args, { q: qBuffer, k: kBuffer, v: await v.ref.gpuBuffer(), o: out.buffer });
-  if (plan.kind !== "none" && plan.kind !== "rotary") {
-    Object.assign(args, { qpos: run.temporary(qpos.byteLength, qpos), kpos: run.temporary(kpos.byteLength, kpos) });
-    for (const [n, e] of plan.extras.entries())
-      args[`pe${n}`] = e instanceof Float32Array ? run.temporary(e.byteLength, e) : await e.ref.gpuBuffer();
-  }
+  Object.assign(args, { q: qBuffer, k: kBuffer, v: await v.ref.gpuBuffer(), o, ...(st ? { st } : {}), ...(await biasArguments(run, call)) });
   run.dispatch(pipeline, args, [qTiles, H, B]);
   run.submit();
+}
+
+/** The RoPE pass of a call (null without RoPE), compiled once per (D, rotated dimensions, pairing, angles' form). */
+export async function rotation(call: FlashCall): Promise<Kernel | null> {
+  const rotary = call.plan.rotary;
+  if (!rotary) return null;
+  const { D } = call;
+  const device = getWebGPUDevice();
+  return rotary.tables
+    ? pipelines.get(device, FN, `rotate-tables:${D}:${rotary.R}:${rotary.pairing}`, () => rotateTablesProgram(D, rotary.R, rotary.pairing))
+    : pipelines.get(device, FN, `rotate:${D}:${rotary.R}:${rotary.pairing}`, () => rotateProgram(D, rotary.R, rotary.pairing));
+}
+
+/**
+ * q~ or k~ of a call by its RoPE pass, into `y` (default a temporary of `run`); with `inverse`, the
+ * transposed rotation a R(-angle), which takes the gradient of q~ (k~) to the gradient of q (k).
+ */
+export function rotated(run: Dispatcher, kernel: Kernel, call: FlashCall, which: "q" | "k", x: GPUBuffer, inverse: boolean, y?: GPUBuffer): GPUBuffer {
+  const rotary = call.plan.rotary!;
+  const isQ = which === "q";
+  const [rows, heads, first] = isQ ? [call.L, call.H, rotary.rotQ] : [call.S, call.Hkv, rotary.rotK];
+  const n = call.B * heads * rows * call.D;
+  const data = (a: Float32Array) => run.temporary(a.byteLength, a);
+  const negated = (a: Float32Array) => (inverse ? a.map((x) => -x) : a);
+  const t = rotary.tables;
+  const angles: Record<string, GPUBuffer | number> = t
+    ? { cosT: data(isQ ? t.qCos : t.kCos), sinT: data(negated(isQ ? t.qSin : t.kSin)) }
+    : { pos: data(negated(isQ ? call.qpos : call.kpos)), invFreq: data(call.plan.extras[0] as Float32Array), factor: rotary.factor };
+  const out = y ?? run.temporary(n * 4);
+  const groups = run.grid(Math.ceil(n / ROTATE_THREADS));
+  run.dispatch(kernel, { total: n, rows, heads, first, stride: groups[0] * ROTATE_THREADS, x, y: out, ...angles }, groups);
   return out;
+}
+
+/** The bias's bindings of a call: positions and the encoding's arrays (none for no bias and RoPE). */
+export async function biasArguments(run: Dispatcher, call: FlashCall): Promise<Record<string, GPUBuffer>> {
+  const { plan, qpos, kpos } = call;
+  if (plan.kind === "none" || plan.kind === "rotary") return {};
+  const args: Record<string, GPUBuffer> = { qpos: run.temporary(qpos.byteLength, qpos), kpos: run.temporary(kpos.byteLength, kpos) };
+  for (const [n, e] of plan.extras.entries()) args[`pe${n}`] = e instanceof Float32Array ? run.temporary(e.byteLength, e) : await e.ref.gpuBuffer();
+  return args;
 }
 
 /** Number of compiled attention pipelines (RoPE passes included) on the current device. */

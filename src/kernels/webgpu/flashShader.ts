@@ -12,7 +12,7 @@ import { type Program, type ProgramSpec, program, type StorageBinding } from "./
 const LOWEST = f32Literal(-3.4028234663852886e38);
 
 /** WGSL of `bias(h, qp, kp)` for a bias kind, "" for none and RoPE. */
-function biasSource(plan: Plan): string {
+export function biasSource(plan: Plan): string {
   switch (plan.kind) {
     case "none":
     case "rotary":
@@ -79,7 +79,11 @@ function rowLoader(name: string, buf: string, n: number, chunk4: number, half: b
   return `fn ld${name}(base: u32, c4: u32) -> vec4<f32> {\n  ${body}\n}`;
 }
 
-/** WGSL of the attention kernel for one configuration (module header: the tiling). */
+/**
+ * WGSL of the attention kernel for one configuration (module header: the tiling); with `stats`, it also
+ * writes each row's softmax statistics st[row] = (m, l), the row maximum of the logits and the sum of
+ * exp(logit - m), which the backward pass (flashBackwardShader.ts) recomputes P from.
+ */
 export function flashProgram(
   D: number,
   Dv: number,
@@ -88,6 +92,7 @@ export function flashProgram(
   plan: Plan,
   stripes: "rows" | "columns" | null,
   half: boolean,
+  stats = false,
 ): Program {
   const { BQ, DC4, stage4 } = tiling;
   const BK = KEY_TILE;
@@ -144,6 +149,7 @@ export function flashProgram(
     { name: "v", type: vecT(Dv, inT) },
     { name: "o", type: vecT(Dv), write: true },
   ];
+  if (stats) storage.push({ name: "st", type: "vec2<f32>", write: true });
   if (hasBias)
     storage.push(
       { name: "qpos", type: "f32" },
@@ -316,7 +322,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     (a) => `{
     let i = i0 + ty + ${16 * a}u;
     if (i < P.L) {
-      let row = qRow0 + i;
+      let row = qRow0 + i;${stats ? `
+      if (tx == 0u) { st[row] = vec2<f32>(m${a}, lt[${a}]); }` : ""}
       ${cols.map((n) => `${colGuard.replace("NN", `${n}u`)}{ let g = tx + ${16 * n}u; let acc = o${a}_${n} / lt[${a}]; ${store} }`).join("\n      ")}
     }
   }`,

@@ -94,6 +94,15 @@ export async function toJaxArray(t: GpuTensor): Promise<np.Array> {
   return out;
 }
 
+/**
+ * A fresh jax-js float32 array on WebGPU and its storage buffer, for a kernel to write its output into
+ * before anything reads the array (module header: only into an array created here, held by nobody else).
+ */
+export async function freshJaxArray(shape: number[]): Promise<{ array: np.Array; buffer: GPUBuffer }> {
+  const array = np.zeros(shape, { dtype: np.float32, device: "webgpu" });
+  return { array, buffer: await array.ref.gpuBuffer() };
+}
+
 /** The device limits, lowered by an override. */
 export function resolveLimits(device: GPUDevice, override: KernelLimits | undefined): Required<KernelLimits> {
   return {
