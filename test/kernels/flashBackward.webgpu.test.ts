@@ -107,7 +107,12 @@ describe("flashAttentionBackward equals the composite's gradient", () => {
     await compareGradients({ H: 4, Hkv: 4, L: 40, S: 40, D: 8 }, alibi, { window: [5, 3] }, "window alibi");
     await compareGradients({ H: 4, Hkv: 2, L: 9, S: 30, D: 8 }, alibi, { causal: true }, "query offset");
     // queries at index t see keys t - 2 .. t; those past S + 2 see none, and the composite averages v
-    await compareGradients({ H: 2, Hkv: 2, L: 12, S: 6, D: 8 }, () => undefined, { window: [2, 0], queryOffset: 0 }, "queries seeing no key");
+    await compareGradients(
+      { H: 2, Hkv: 2, L: 12, S: 6, D: 8 },
+      () => undefined,
+      { window: [2, 0], queryOffset: 0 },
+      "queries seeing no key",
+    );
   });
 });
 

@@ -194,7 +194,14 @@ export interface FlashCall {
 }
 
 /** Validates a call (throws `fn: ...` naming the argument) and plans its encoding; dispatches nothing. */
-export function prepareFlash(fn: string, q: np.Array, k: np.Array, v: np.Array, options: FlashAttentionOptions, pe: AttentionPE): FlashCall {
+export function prepareFlash(
+  fn: string,
+  q: np.Array,
+  k: np.Array,
+  v: np.Array,
+  options: FlashAttentionOptions,
+  pe: AttentionPE,
+): FlashCall {
   const abort = (message: string): never => fail(fn, message);
   const shp = (x: np.Array) => `(${x.shape.join(", ")})`;
   const shapes = () => `q=${shp(q)}, k=${shp(k)}, v=${shp(v)}`;
@@ -266,7 +273,15 @@ export function prepareFlash(fn: string, q: np.Array, k: np.Array, v: np.Array, 
 }
 
 /** Compiles and dispatches the forward of a prepared call into `o` (and the statistics into `st`). */
-async function launch(q: np.Array, k: np.Array, v: np.Array, call: FlashCall, o: GPUBuffer, st?: GPUBuffer, keyBlock?: number): Promise<void> {
+async function launch(
+  q: np.Array,
+  k: np.Array,
+  v: np.Array,
+  call: FlashCall,
+  o: GPUBuffer,
+  st?: GPUBuffer,
+  keyBlock?: number,
+): Promise<void> {
   const { D, Dv, H, B, L, S, plan, stripes, half, workgroupBytes } = call;
   const abort = (message: string): never => fail(FN, message);
   const tiling =
@@ -305,7 +320,14 @@ async function launch(q: np.Array, k: np.Array, v: np.Array, call: FlashCall, o:
     qBuffer = rotated(run, rotate, call, "q", qBuffer, false);
     kBuffer = rotated(run, rotate, call, "k", kBuffer, false);
   }
-  Object.assign(args, { q: qBuffer, k: kBuffer, v: await v.ref.gpuBuffer(), o, ...(st ? { st } : {}), ...(await biasArguments(run, call)) });
+  Object.assign(args, {
+    q: qBuffer,
+    k: kBuffer,
+    v: await v.ref.gpuBuffer(),
+    o,
+    ...(st ? { st } : {}),
+    ...(await biasArguments(run, call)),
+  });
   run.dispatch(pipeline, args, [qTiles, H, B]);
   run.submit();
 }
@@ -325,7 +347,15 @@ export async function rotation(call: FlashCall): Promise<Kernel | null> {
  * q~ or k~ of a call by its RoPE pass, into `y` (default a temporary of `run`); with `inverse`, the
  * transposed rotation a R(-angle), which takes the gradient of q~ (k~) to the gradient of q (k).
  */
-export function rotated(run: Dispatcher, kernel: Kernel, call: FlashCall, which: "q" | "k", x: GPUBuffer, inverse: boolean, y?: GPUBuffer): GPUBuffer {
+export function rotated(
+  run: Dispatcher,
+  kernel: Kernel,
+  call: FlashCall,
+  which: "q" | "k",
+  x: GPUBuffer,
+  inverse: boolean,
+  y?: GPUBuffer,
+): GPUBuffer {
   const rotary = call.plan.rotary!;
   const isQ = which === "q";
   const [rows, heads, first] = isQ ? [call.L, call.H, rotary.rotQ] : [call.S, call.Hkv, rotary.rotK];
@@ -347,7 +377,8 @@ export async function biasArguments(run: Dispatcher, call: FlashCall): Promise<R
   const { plan, qpos, kpos } = call;
   if (plan.kind === "none" || plan.kind === "rotary") return {};
   const args: Record<string, GPUBuffer> = { qpos: run.temporary(qpos.byteLength, qpos), kpos: run.temporary(kpos.byteLength, kpos) };
-  for (const [n, e] of plan.extras.entries()) args[`pe${n}`] = e instanceof Float32Array ? run.temporary(e.byteLength, e) : await e.ref.gpuBuffer();
+  for (const [n, e] of plan.extras.entries())
+    args[`pe${n}`] = e instanceof Float32Array ? run.temporary(e.byteLength, e) : await e.ref.gpuBuffer();
   return args;
 }
 

@@ -25,8 +25,8 @@
 import { getWebGPUDevice, numpy as np } from "@jax-js/jax";
 import { peArrays } from "../../attention/spec.js";
 import { fail } from "../../core/validate.js";
-import { BACKWARD_TILE, backwardWorkgroupBytes, flashDkvProgram, flashDqProgram } from "./flashBackwardShader.js";
 import { biasArguments, type FlashAttentionOptions, prepareFlash, rotated, rotation } from "./flashAttention.js";
+import { BACKWARD_TILE, backwardWorkgroupBytes, flashDkvProgram, flashDqProgram } from "./flashBackwardShader.js";
 import { freshJaxArray, type GpuTensor } from "./gpuTensor.js";
 import { consuming, Dispatcher, PipelineCache } from "./program.js";
 

@@ -322,8 +322,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     (a) => `{
     let i = i0 + ty + ${16 * a}u;
     if (i < P.L) {
-      let row = qRow0 + i;${stats ? `
-      if (tx == 0u) { st[row] = vec2<f32>(m${a}, lt[${a}]); }` : ""}
+      let row = qRow0 + i;${
+        stats
+          ? `
+      if (tx == 0u) { st[row] = vec2<f32>(m${a}, lt[${a}]); }`
+          : ""
+      }
       ${cols.map((n) => `${colGuard.replace("NN", `${n}u`)}{ let g = tx + ${16 * n}u; let acc = o${a}_${n} / lt[${a}]; ${store} }`).join("\n      ")}
     }
   }`,
