@@ -161,6 +161,24 @@ export function block(p: BlockParams, x: np.Array, config: BlockConfig, position
  * (B, T, C) -> (B, T, C). Borrows the parameters and the rotary tables, consumes x and the adaLN conditioning.
  */
 export function sublayers(p: SublayerParams, x: np.Array, parts: BlockParts, hooks: BlockHooks = {}): np.Array {
+  const mod = hooks.adaLN ? linear(hooks.adaLN.modulation, nn.silu(hooks.adaLN.c)) : null; // (B, 6C)
+  const { q, k, v } = attentionInputs(p, x.ref, parts, hooks, mod?.ref ?? null);
+  return attentionOutput(p, x, parts.attend(q, k, v), parts, mod);
+}
+
+/**
+ * The first half of `sublayers`, up to attention: q, k, v (B, H, T, D) of x (B, T, C), rotated by the
+ * hooks' tables, with adaLN's modulation `mod` (B, 6C) or null. Borrows the parameters and tables, consumes
+ * x and mod. `attentionOutput` is the rest; a training step that runs attention as a fused kernel calls the two
+ * halves around it (nn/lmChain.ts).
+ */
+export function attentionInputs(
+  p: Pick<SublayerParams, "qkv">,
+  x: np.Array,
+  parts: Pick<BlockParts, "heads" | "preNorm">,
+  hooks: BlockHooks,
+  mod: np.Array | null,
+): { q: np.Array; k: np.Array; v: np.Array } {
   const [B, T, C] = x.shape;
   const H = parts.heads;
   const D = C / H;
@@ -169,22 +187,39 @@ export function sublayers(p: SublayerParams, x: np.Array, parts: BlockParts, hoo
     const r = hooks.rotary;
     return r ? applyRotary(t, r.cos.ref, r.sin.ref, "interleaved") : t; // (B, H, T, D)
   };
-  let mod: np.Array | null = null; // (B, 6C)
-  if (hooks.adaLN) mod = linear(hooks.adaLN.modulation, nn.silu(hooks.adaLN.c));
-  const chunk = (i: number) => mod!.ref.slice([], [i * C, (i + 1) * C]).reshape([B, 1, C]); // (B, 1, C)
-  const modulated = (sublayer: 1 | 2, h: np.Array) => (mod ? modulate(h, chunk(3 * sublayer - 3), chunk(3 * sublayer - 2)) : h);
-  const gated = (sublayer: 1 | 2, y: np.Array) => (mod ? np.multiply(chunk(3 * sublayer - 1), y) : y);
-
-  const h = modulated(1, parts.preNorm(1, x.ref)); // (B, T, C)
+  const h = mod ? modulate(parts.preNorm(1, x), adaChunk(mod.ref, 0, C), adaChunk(mod, 1, C)) : parts.preNorm(1, x); // (B, T, C)
   const qkv = linear(p.qkv, h); // (B, T, 3C)
   const q = rotate(heads(qkv.ref.slice([], [], [0, C]))); // (B, H, T, D)
   const k = rotate(heads(qkv.ref.slice([], [], [C, 2 * C]))); // (B, H, T, D)
   const v = heads(qkv.slice([], [], [2 * C, 3 * C])); // (B, H, T, D)
-  const merged = parts.attend(q, k, v).transpose([0, 2, 1, 3]).reshape([B, T, C]); // (B, T, C)
-  x = np.add(x, gated(1, linear(p.proj, merged))); // (B, T, C)
-  const out = np.add(x.ref, gated(2, mlp(p.mlp, modulated(2, parts.preNorm(2, x)), parts.mlp))); // (B, T, C)
+  return { q, k, v };
+}
+
+/**
+ * The second half of `sublayers`: the block's output (B, T, C) from its input x (B, T, C) and attention's
+ * output o (B, H, T, D), with adaLN's modulation `mod` (B, 6C) or null. Borrows the parameters, consumes x, o and mod.
+ */
+export function attentionOutput(
+  p: Pick<SublayerParams, "proj" | "mlp">,
+  x: np.Array,
+  o: np.Array,
+  parts: Pick<BlockParts, "mlp" | "preNorm">,
+  mod: np.Array | null,
+): np.Array {
+  const [B, T, C] = x.shape;
+  const gated = (i: number, y: np.Array) => (mod ? np.multiply(adaChunk(mod.ref, i, C), y) : y);
+  const merged = o.transpose([0, 2, 1, 3]).reshape([B, T, C]); // (B, T, C)
+  x = np.add(x, gated(2, linear(p.proj, merged))); // (B, T, C)
+  const h = parts.preNorm(2, x.ref); // (B, T, C)
+  const out = np.add(x.ref, gated(5, mlp(p.mlp, mod ? modulate(h, adaChunk(mod.ref, 3, C), adaChunk(mod.ref, 4, C)) : h, parts.mlp))); // (B, T, C)
+  x.dispose();
   mod?.dispose();
   return out;
+}
+
+/** Chunk i of adaLN's modulation (B, 6C): shift1, scale1, gate1, shift2, scale2, gate2, as (B, 1, C). Consumes mod. */
+function adaChunk(mod: np.Array, i: number, C: number): np.Array {
+  return mod.slice([], [i * C, (i + 1) * C]).reshape([mod.shape[0], 1, C]); // (B, 1, C)
 }
 
 /** x (B, T, C) (1 + scale) + shift, scale and shift (B, 1, C): adaLN's modulation. Consumes all three. */

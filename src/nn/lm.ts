@@ -128,27 +128,36 @@ export function lmForward(p: LMParams, config: LMConfig, tokens: np.Array, posit
     tokens.dispose();
     throw e;
   }
-  let x = embed(p.embed, tokens); // (B, L, C)
-  const abs = config.absolute;
-  if (abs) {
-    const given = isArray(positions) ? positions.ref : positions;
-    if (abs.kind === "sinusoidal")
-      x = addAbsolute(x, { type: "absolute", kind: "sinusoidal", layout: abs.layout, base: abs.base }, given); // (B, L, C)
-    else if (!p.absolute) {
-      x.dispose();
-      if (isArray(given)) given.dispose();
-      return fail("lmForward", 'config.absolute.kind "learned" needs params.absolute.table');
-    } else x = addAbsolute(x, { type: "absolute", kind: "learned", table: p.absolute.table.ref }, given); // (B, L, C)
-  }
+  let x = lmEmbed(p, config, tokens, positions); // (B, L, C)
   const bc = blockConfig(config);
   for (const b of p.blocks) x = block(b, x, bc, positions); // (B, L, C)
-  x = norm(config.norm, p.normF, x); // (B, L, C)
-  if (config.tied) return unembed(p.embed, x); // (B, L, V)
-  if (!p.head) {
+  return lmHead(p, config, x); // (B, L, V)
+}
+
+/** tokens (B, L) int32 -> x (B, L, C): the token embedding plus the absolute encoding. Borrows p and positions, consumes tokens. */
+export function lmEmbed(p: Pick<LMParams, "embed" | "absolute">, config: LMConfig, tokens: np.Array, positions?: Positions): np.Array {
+  const x = embed(p.embed, tokens); // (B, L, C)
+  const abs = config.absolute;
+  if (!abs) return x;
+  const given = isArray(positions) ? positions.ref : positions;
+  if (abs.kind === "sinusoidal") return addAbsolute(x, { type: "absolute", kind: "sinusoidal", layout: abs.layout, base: abs.base }, given); // (B, L, C)
+  if (!p.absolute) {
     x.dispose();
+    if (isArray(given)) given.dispose();
+    return fail("lmForward", 'config.absolute.kind "learned" needs params.absolute.table');
+  }
+  return addAbsolute(x, { type: "absolute", kind: "learned", table: p.absolute.table.ref }, given); // (B, L, C)
+}
+
+/** x (B, L, C) -> logits (B, L, V): the final norm and the (tied or untied) head. Borrows p, consumes x. */
+export function lmHead(p: Pick<LMParams, "embed" | "normF" | "head">, config: LMConfig, x: np.Array): np.Array {
+  const h = norm(config.norm, p.normF, x); // (B, L, C)
+  if (config.tied) return unembed(p.embed, h); // (B, L, V)
+  if (!p.head) {
+    h.dispose();
     return fail("lmForward", "an untied model (config.tied false) needs params.head");
   }
-  return linear(p.head, x); // (B, L, V)
+  return linear(p.head, h); // (B, L, V)
 }
 
 /** Masked mean next-token cross-entropy of a batch. Borrows the parameters and positions, consumes the batch. */
