@@ -44,7 +44,15 @@ export { fftLength, toeplitzMatmul, toeplitzMatrix } from "./attention/toeplitz.
 export type { KernelConfig, KernelParams } from "./deprecated.js";
 export { initKernel, KERNEL_EPS, kernelAttention } from "./deprecated.js";
 export type { FlashAttentionOptions } from "./kernels/webgpu/flashAttention.js";
-export { flashAttention, flashAttentionPipelineCount, MAX_HEAD_DIM, QUERY_BLOCK } from "./kernels/webgpu/flashAttention.js";
+export {
+  flashAttention,
+  flashAttentionPipelineCount,
+  flashAttentionWithStats,
+  MAX_HEAD_DIM,
+  QUERY_BLOCK,
+} from "./kernels/webgpu/flashAttention.js";
+export type { FlashGradients } from "./kernels/webgpu/flashBackward.js";
+export { flashAttentionBackward } from "./kernels/webgpu/flashBackward.js";
 export type { KernelLimits } from "./kernels/webgpu/gpuTensor.js";
 export { GpuTensor, toJaxArray } from "./kernels/webgpu/gpuTensor.js";
 export type { KernelizedFusedOptions } from "./kernels/webgpu/kernelizedAttention.js";
@@ -72,6 +80,8 @@ export { initLayerNorm, layerNorm } from "./nn/layerNorm.js";
 export { initLinear, linear } from "./nn/linear.js";
 export type { Batch, LMConfig, LMParams } from "./nn/lm.js";
 export { initLM, lmForward, lmLoss } from "./nn/lm.js";
+export type { LMSegmentParams } from "./nn/lmChain.js";
+export { fusedTrainingSupport, lmChain } from "./nn/lmChain.js";
 export type { MlpConfig } from "./nn/mlp.js";
 export { initMlp, mlp } from "./nn/mlp.js";
 export type { NormConfig } from "./nn/norm.js";
@@ -135,6 +145,10 @@ export type { TaskConfig, TokenBatch } from "./train/data/synthetic.js";
 export { syntheticBatch, vocabSize } from "./train/data/synthetic.js";
 export type { Corpus } from "./train/data/text.js";
 export { sonnets, textBatch } from "./train/data/text.js";
+export type { AsyncTrainStep, Chain, Handoff } from "./train/fusedStep.js";
+export { makeChainStep } from "./train/fusedStep.js";
+export type { LMStep, LMStepOptions } from "./train/lmStep.js";
+export { makeLMStep } from "./train/lmStep.js";
 export type { CosineSchedule } from "./train/schedule.js";
 export { learningRate } from "./train/schedule.js";
 export type { StepBatch, StepResult, TrainConfig, TrainStep } from "./train/trainStep.js";

@@ -9,8 +9,9 @@ import { constant } from "../core/constant.js";
 import { initLM, type LMConfig, type LMParams, lmForward } from "../nn/lm.js";
 import { type AdamWConfig, initAdamW } from "../train/adamw.js";
 import { syntheticBatch, type TaskConfig, type TokenBatch } from "../train/data/synthetic.js";
+import { type LMStepOptions, makeLMStep } from "../train/lmStep.js";
 import { learningRate } from "../train/schedule.js";
-import { makeTrainStep, toBatch } from "../train/trainStep.js";
+import { toBatch } from "../train/trainStep.js";
 import type { ProgressSink } from "./progress.js";
 
 export interface TrainSettings {
@@ -20,6 +21,8 @@ export interface TrainSettings {
   lr: number;
   clipNorm: number | null;
   adamw: AdamWConfig;
+  /** The step's attention (train/lmStep.ts): fused kernels on WebGPU where the model allows ("auto", the default), or the composite. */
+  attention?: LMStepOptions["attention"];
 }
 
 /** Lab default: AdamW with decay on matrices only (nanoGPT), betas (0.9, 0.99). */
@@ -72,7 +75,7 @@ export async function trainLM(
   positions?: (step: number) => Float64Array,
 ): Promise<TrainedLM> {
   const t0 = performance.now();
-  const step = makeTrainStep(model, { adamw: s.adamw, clipNorm: s.clipNorm });
+  const step = makeLMStep(model, { adamw: s.adamw, clipNorm: s.clipNorm }, { attention: s.attention, positions: positions !== undefined });
   let params = initLM(model, init);
   let state = initAdamW(params);
   const schedule = { peak: s.lr, floor: s.lr / 10, warmup: Math.max(1, Math.round(0.05 * s.steps)), total: s.steps };
@@ -81,7 +84,7 @@ export async function trainLM(
   for (let i = 0; i < s.steps; i++) {
     const batch = toBatch(data(i));
     const pos = positions ? { positions: constant(positions(i), np.float32) } : {};
-    const out = step(params, state, { ...batch, ...pos }, learningRate(i, schedule));
+    const out = await step(params, state, { ...batch, ...pos }, learningRate(i, schedule));
     ({ params, state } = out);
     const loss = (await out.loss.data())[0];
     gradNorms.push((await out.gradNorm.data())[0]);

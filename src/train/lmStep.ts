@@ -1,0 +1,55 @@
+/**
+ * The language model's training step as posenc's trainers run it: through
+ * the fused attention kernels on WebGPU (fusedStep.ts, the LM's chain
+ * nn/lmChain.ts) where the config allows, else the composite jitted step
+ * (trainStep.ts). Both compute the same function; on wasm and cpu, and for a
+ * config the fused backward does not cover (learnable biases, contextual
+ * PE, kernelized attention, positions given per batch), the step is the
+ * composite one.
+ */
+import { defaultDevice } from "@jax-js/jax";
+import { fail, oneOf } from "../core/validate.js";
+import type { LMConfig, LMParams } from "../nn/lm.js";
+import { fusedTrainingSupport, lmChain } from "../nn/lmChain.js";
+import { type AsyncTrainStep, makeChainStep } from "./fusedStep.js";
+import { makeTrainStep, type StepBatch, type TrainConfig } from "./trainStep.js";
+
+export interface LMStepOptions {
+  /**
+   * "auto" (default): fused on WebGPU when the config allows, composite otherwise; "fused": fused or an
+   * error saying why not; "composite": the jitted composite step on every device.
+   */
+  attention?: "auto" | "fused" | "composite";
+  /** Batches carry positions (randomized PE): the composite step, since the fused kernels take positions as JS numbers. */
+  positions?: boolean;
+}
+
+/** An LM step that says which path it takes. */
+export type LMStep = AsyncTrainStep<LMParams, StepBatch> & { readonly fused: boolean };
+
+/** The LM's step (module header): fused attention on WebGPU where it applies, the composite step otherwise. */
+export function makeLMStep(model: LMConfig, train: TrainConfig, options: LMStepOptions = {}): LMStep {
+  const attention = oneOf("makeLMStep", "options.attention", options.attention ?? "auto", ["auto", "fused", "composite"]);
+  const why =
+    defaultDevice() !== "webgpu"
+      ? `the default device is ${defaultDevice()}, and the fused kernels run on webgpu`
+      : options.positions
+        ? "batches carry positions (randomized PE), which the fused kernels take as JS numbers only"
+        : fusedTrainingSupport(model);
+  if (attention === "fused" && why !== null) fail("makeLMStep", `options.attention "fused" cannot train this model: ${why}`);
+  if (attention !== "composite" && why === null) {
+    const step = makeChainStep(lmChain(model), train);
+    return Object.assign(
+      (p: LMParams, s: Parameters<typeof step>[1], b: StepBatch, lr: number) => {
+        // refused before anything is consumed: the caller keeps its model, state and batch
+        if (b.positions) {
+          fail("trainStep", "this fused step was made without positions (options.positions); batch.positions is not used by it");
+        }
+        return step(p, s, b, lr);
+      },
+      { fused: true, dispose: () => step.dispose() },
+    );
+  }
+  const step = makeTrainStep(model, train);
+  return Object.assign(async (...args: Parameters<typeof step>) => step(...args), { fused: false, dispose: () => step.dispose() });
+}
