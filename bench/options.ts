@@ -14,6 +14,9 @@ export const USAGE = `usage: npm run bench -- [options]
   --json PATH                     where to write the JSON report (default report/bench.json)
   --torch / --no-torch            run the PyTorch anchors (default: when python3 has torch with CUDA)
   --budget SECONDS                time one implementation may take at one size, else it is skipped (default 60)
+  --train                         time LM training steps instead (bench/train.ts): composite, fused, PyTorch twin
+  --rows 64x2x4:16:32,...         with --train: width x depth x heads : L : batch (default the four GPU rows; one tiny row on a CPU)
+  --profile                       with --train: the time of each part of the fused step of the last row
   --help                          this text`;
 
 export type CaseGroup = "softmax" | "kernelized";
@@ -31,6 +34,11 @@ export interface Options {
   /** null: run them when torch with CUDA is available. */
   torch: boolean | null;
   budgetS: number;
+  /** Training-step mode (bench/train.ts). */
+  train: boolean;
+  /** null: the device's default rows. */
+  rows: string[] | null;
+  profile: boolean;
   help: boolean;
 }
 
@@ -68,6 +76,9 @@ export function parseOptions(argv: string[]): Options {
     json: "report/bench.json",
     torch: null,
     budgetS: 60,
+    train: false,
+    rows: null,
+    profile: false,
     help: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -121,6 +132,18 @@ export function parseOptions(argv: string[]): Options {
       case "--no-torch":
         o.torch = false;
         break;
+      case "--train":
+        o.train = true;
+        break;
+      case "--rows": {
+        const rows = value().split(",");
+        for (const r of rows) parseRow(r);
+        o.rows = rows;
+        break;
+      }
+      case "--profile":
+        o.profile = true;
+        break;
       case "--help":
       case "-h":
         o.help = true;
@@ -129,5 +152,25 @@ export function parseOptions(argv: string[]): Options {
         throw new Error(`unknown option ${JSON.stringify(flag)}`);
     }
   }
+  if (!o.train && (o.rows || o.profile)) throw new Error("--rows and --profile go with --train");
   return o;
+}
+
+/** A training-benchmark row: width x depth x heads, sequence length, batch. */
+export interface TrainRow {
+  width: number;
+  depth: number;
+  heads: number;
+  L: number;
+  batch: number;
+}
+
+/** Parses "W x D x H : L : B" (e.g. 64x2x4:16:32); throws naming the row. */
+export function parseRow(spec: string): TrainRow {
+  const m = /^(\d+)x(\d+)x(\d+):(\d+):(\d+)$/.exec(spec);
+  if (!m) throw new Error(`--rows takes width x depth x heads : L : batch, e.g. 64x2x4:16:32, got ${JSON.stringify(spec)}`);
+  const [width, depth, heads, L, batch] = m.slice(1).map(Number);
+  if ([width, depth, heads, L, batch].some((n) => n < 1) || width % heads !== 0)
+    throw new Error(`--rows ${spec}: every size must be >= 1 and the width a multiple of the heads`);
+  return { width, depth, heads, L, batch };
 }

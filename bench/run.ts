@@ -41,6 +41,7 @@ import { measureCase } from "./measure.js";
 import { CPU_DEFAULTS, GPU_DEFAULTS, type Options, parseOptions, USAGE } from "./options.js";
 import { formatReport, type Row } from "./table.js";
 import { runTorchAnchors, type TorchReport, torchAvailable, torchTiming } from "./torchAnchor.js";
+import { trainBench } from "./train.js";
 
 const CASES: BenchCase[] = [causal, alibi, kernelized];
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -82,11 +83,29 @@ if (onCpu && (!options.sizes || !options.reps)) {
   );
 }
 const cases = CASES.filter((c) => options.cases.includes(c.group));
+const wantTorch = options.torch ?? (options.device !== "wasm" && torchAvailable());
+const startRuntime = async () => {
+  try {
+    return await init({ device: adapter ? "webgpu" : "wasm" });
+  } catch (err) {
+    notes.push(`WebGPU failed to start (${(err as Error).message})`);
+    return init({ device: "wasm" });
+  }
+};
+
+if (options.train) {
+  const report = await trainBench(root, options, onCpu, wantTorch, startRuntime, say);
+  const jsonPath = resolve(options.json);
+  mkdirSync(dirname(jsonPath), { recursive: true });
+  writeFileSync(jsonPath, `${JSON.stringify({ ...report, command: `tsx bench/run.ts ${argv.join(" ")}`.trim(), notes }, null, 1)}\n`);
+  say(`\nwrote ${jsonPath}`);
+  await teardown();
+  process.exit(process.exitCode ?? 0);
+}
 
 // 2. PyTorch, on the same GPU, before posenc's device exists.
 let torch: TorchReport | null = null;
 let torchNote: string;
-const wantTorch = options.torch ?? (options.device !== "wasm" && torchAvailable());
 if (!wantTorch) {
   torchNote = `not run (${options.torch === false ? "--no-torch" : options.device === "wasm" ? "--device wasm" : "python3 has no torch with CUDA here"})`;
 } else {
@@ -102,13 +121,7 @@ if (!wantTorch) {
 }
 
 // 3. posenc's device and the ceilings.
-let rt: Runtime;
-try {
-  rt = await init({ device: adapter ? "webgpu" : "wasm" });
-} catch (err) {
-  notes.push(`WebGPU failed to start (${(err as Error).message})`);
-  rt = await init({ device: "wasm" });
-}
+const rt: Runtime = await startRuntime();
 const webgpu = rt.device === "webgpu";
 const device = webgpu ? getWebGPUDevice() : null;
 const env: BenchEnv = { runtime: rt, webgpu, software: adapter?.software ?? false };

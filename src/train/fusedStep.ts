@@ -83,6 +83,17 @@ export interface AsyncTrainStep<P, B> {
   dispose(): void;
 }
 
+/** The parts of a chain step, in the order they run (a part repeats per layer). */
+export type ChainPhase = "segment forward" | "attention forward" | "loss and last VJP" | "attention backward" | "segment VJP" | "update";
+
+export interface ChainStepOptions {
+  /**
+   * Called after each part of the step with the arrays it produced (borrowed), and awaited: a profiler
+   * synchronises there and reads the clock (bench/train.ts --profile). Absent: the step never waits on a part.
+   */
+  phase?: (name: ChainPhase, outputs: np.Array[]) => Promise<void>;
+}
+
 type Tree = JsTree<np.Array>;
 const asTree = (x: unknown) => x as Tree;
 
@@ -94,7 +105,7 @@ const asTree = (x: unknown) => x as Tree;
 const distinct = (h: Handoff): Tree => asTree({ ...h, carry: np.add(h.carry, 0) });
 
 /** The step of a chain (module header): same result as `makeStep` of the chain's composite loss, attention fused. */
-export function makeChainStep<P, B>(chain: Chain<P, B>, train: TrainConfig): AsyncTrainStep<P, B> {
+export function makeChainStep<P, B>(chain: Chain<P, B>, train: TrainConfig, options: ChainStepOptions = {}): AsyncTrainStep<P, B> {
   if (train.clipNorm !== null) positive("makeChainStep", "train.clipNorm", train.clipNorm);
   checkAdamW("makeChainStep", "train.adamw", train.adamw);
   const n = chain.layers;
@@ -130,6 +141,10 @@ export function makeChainStep<P, B>(chain: Chain<P, B>, train: TrainConfig): Asy
     return asTree({ params: next.params, state: next.state, gradNorm: norm });
   });
 
+  const leaves = (x: unknown) => tree.leaves(asTree(x)) as np.Array[];
+  const phase = async (name: ChainPhase, outputs: unknown) => {
+    if (options.phase) await options.phase(name, leaves(outputs));
+  };
   const step = async (params: P, state: AdamWState<P>, batch: B, lr: number): Promise<StepResult<P>> => {
     if (typeof lr !== "number" || !Number.isFinite(lr) || lr < 0) fail("trainStep", `lr must be a finite number >= 0, got ${describe(lr)}`);
     const segments = chain.split(params).map(asTree);
@@ -137,10 +152,15 @@ export function makeChainStep<P, B>(chain: Chain<P, B>, train: TrainConfig): Asy
     // forward: segment inputs kept for the backward
     const saved: { carry: np.Array; q: np.Array; k: np.Array; v: np.Array; out: np.Array; stats: GpuTensor }[] = [];
     let h = firstF(ref(0), tree.ref(asTree(batch))) as unknown as Handoff;
+    await phase("segment forward", h);
     for (let i = 0; i < n; i++) {
       const { out, stats } = await flashAttentionWithStats(h.q.ref, h.k.ref, h.v.ref, opts);
+      await phase("attention forward", [out]);
       saved.push({ ...h, out, stats });
-      if (i < n - 1) h = middleF(ref(i + 1), h.carry.ref, out.ref) as unknown as Handoff;
+      if (i < n - 1) {
+        h = middleF(ref(i + 1), h.carry.ref, out.ref) as unknown as Handoff;
+        await phase("segment forward", h);
+      }
     }
     // backward, from the loss down
     const top = saved[n - 1];
@@ -151,6 +171,7 @@ export function makeChainStep<P, B>(chain: Chain<P, B>, train: TrainConfig): Asy
       gc: np.Array;
       go: np.Array;
     };
+    await phase("loss and last VJP", last);
     grads[n] = last.gp;
     let dCarry = last.gc;
     let dOut = last.go;
@@ -158,13 +179,16 @@ export function makeChainStep<P, B>(chain: Chain<P, B>, train: TrainConfig): Asy
       const s = saved[i];
       const d = await flashAttentionBackward(s.q, s.k, s.v, s.out, s.stats, dOut, opts);
       s.stats.dispose();
+      await phase("attention backward", d);
       const ct = asTree({ carry: dCarry, q: d.dq, k: d.dk, v: d.dv });
       if (i === 0) {
         grads[0] = firstB(ref(0), asTree(batch), ct) as Tree;
+        await phase("segment VJP", grads[0]);
         break;
       }
       const below = saved[i - 1];
       const b = middleB(ref(i), below.carry, below.out.ref, ct) as unknown as { gp: Tree; gc: np.Array; go: np.Array };
+      await phase("segment VJP", b);
       grads[i] = b.gp;
       dCarry = b.gc;
       dOut = b.go;
@@ -175,6 +199,7 @@ export function makeChainStep<P, B>(chain: Chain<P, B>, train: TrainConfig): Asy
       state: AdamWState<P>;
       gradNorm: np.Array;
     };
+    await phase("update", next);
     return { params: next.params, state: next.state, loss: last.loss, gradNorm: next.gradNorm };
   };
   return Object.assign(step, {

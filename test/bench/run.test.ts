@@ -68,3 +68,23 @@ it("runs every case at L = 64 and writes a report in which fused and composite a
     expect(row.agreement[0].agree, `${row.case}: max |diff| ${row.agreement[0].maxAbsDiff}`).toBe(true);
   }
 });
+
+it("--train times the composite and the fused step of a tiny LM and writes their ratio", { timeout: 300_000 }, async () => {
+  const json = join(dir, "train.json");
+  const args = ["bench/run.ts", "--train", "--reps", "1", "--device", "webgpu", "--no-torch", "--profile", "--json", json];
+  const { stdout } = await promisify(execFile)(process.execPath, [join(root, "node_modules/tsx/dist/cli.mjs"), ...args], {
+    cwd: root,
+    timeout: 290_000,
+  });
+  expect(stdout).toMatch(/\| 32x1x2:16:4 \| - \| [\d.]+ \| [\d.]+ \| - \| - \| [\d.]+x \|/);
+  expect(stdout).toMatch(/attention backward: [\d.]+/);
+  const report = JSON.parse(readFileSync(json, "utf8")) as {
+    rows: Array<{ row: string; composite: { medianMs: number }; fused: { medianMs: number }; firstLossRelDiff: number }>;
+  };
+  expect(report.rows.map((r) => r.row)).toEqual(["32x1x2:16:4"]);
+  const [row] = report.rows;
+  expect(row.composite.medianMs).toBeGreaterThan(0);
+  expect(row.fused.medianMs).toBeGreaterThan(0);
+  // the same first step (parameters, batch) through both paths: float32 reordering only
+  expect(row.firstLossRelDiff).toBeLessThan(1e-5);
+});

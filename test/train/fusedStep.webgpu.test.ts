@@ -11,6 +11,7 @@ import { init, teardown } from "../../src/runtime/init.js";
 import { initAdamW } from "../../src/train/adamw.js";
 import { syntheticBatch } from "../../src/train/data/synthetic.js";
 import { makeChainStep } from "../../src/train/fusedStep.js";
+import { makeLMStep } from "../../src/train/lmStep.js";
 import { makeTrainStep, type TrainConfig, toBatch } from "../../src/train/trainStep.js";
 import { expectClose, FLOAT32_EPS } from "../tolerance.js";
 
@@ -99,5 +100,22 @@ describe("a training step through the fused kernels equals the composite step", 
     expect(fusedTrainingSupport(model({ type: "t5", bidirectional: false, numBuckets: 8, maxDistance: 16 }))).toMatch(
       'no learnable bias or contextual PE (pe.type "t5")',
     );
+  });
+
+  it("makeLMStep takes the fused path by default on WebGPU where it applies, and says why not", () => {
+    const rope = model({ type: "rotary", pairing: "halves", base: 10000 });
+    const t5 = model({ type: "t5", bidirectional: false, numBuckets: 8, maxDistance: 16 });
+    const paths = [
+      makeLMStep(rope, train),
+      makeLMStep(rope, train, { attention: "composite" }),
+      makeLMStep(rope, train, { positions: true }),
+      makeLMStep(t5, train),
+    ];
+    expect(paths.map((s) => s.fused)).toEqual([true, false, false, false]);
+    for (const s of paths) s.dispose();
+    expect(() => makeLMStep(t5, train, { attention: "fused" })).toThrow(
+      'makeLMStep: options.attention "fused" cannot train this model: the fused backward differentiates no learnable bias',
+    );
+    expect(() => makeLMStep(rope, train, { attention: "fast" as never })).toThrow("makeLMStep: options.attention");
   });
 });
