@@ -29,9 +29,35 @@ export const BACKWARD_THREADS = BACKWARD_TILE * BACKWARD_TILE;
 const T = BACKWARD_TILE;
 const LOWEST = f32Literal(-3.4028234663852886e38);
 
+/**
+ * Row stride of a staged tile in workgroup memory: odd, so that the 16 invocations reading 16 rows at one
+ * column hit 16 different banks (an even stride such as 64 puts them all on one bank).
+ */
+const stride = (n: number) => n | 1;
+
+/** Own rows (q and dO, or k and v) held in registers when their floats together are at most this; read from memory beyond. */
+const REGISTER_ROWS = 160;
+
 /** Workgroup bytes of the backward kernels for head dimensions D and Dv: two staged tiles and two T x T tiles. */
 export function backwardWorkgroupBytes(D: number, Dv: number): number {
-  return 4 * (T * (D + Dv) + 2 * T * T + 2 * T);
+  return 4 * (T * (stride(D) + stride(Dv)) + 2 * T * T + 2 * T);
+}
+
+/**
+ * The invocation's own row `name` (n floats of `buf` from float `base`): WGSL that loads it into registers
+ * `name0 ..` when `cached`, and the expression of its element `d` (a WGSL index, or a number when cached).
+ */
+function ownRow(name: string, buf: string, base: string, n: number, cached: boolean): { load: string; at: (d: string | number) => string } {
+  if (!cached) return { load: "", at: (d) => `${buf}[${base} + ${d}u]` };
+  const load = Array.from({ length: n }, (_, d) => `let ${name}${d} = ${buf}[${base} + ${d}u];`).join(" ");
+  return { load, at: (d) => `${name}${d}` };
+}
+
+/** WGSL of `acc = sum_d own[d] * staged(d)`: unrolled over registers, or a loop over memory. */
+function dotSource(acc: string, n: number, own: ReturnType<typeof ownRow>, cached: boolean, staged: (d: string) => string): string {
+  if (cached) return `var ${acc} = 0.0; ${Array.from({ length: n }, (_, d) => `${acc} = fma(${own.at(d)}, ${staged(`${d}u`)}, ${acc});`).join(" ")}`;
+  return `var ${acc} = 0.0;
+    for (var d = 0u; d < ${n}u; d++) { ${acc} = fma(${own.at("d")}, ${staged("d")}, ${acc}); }`;
 }
 
 const UNIFORMS: ProgramSpec["uniforms"] = [
@@ -71,11 +97,10 @@ function storage(plan: Plan, own: (string | StorageBinding)[]): StorageBinding[]
   return io;
 }
 
-/** The logit of query row `qr` (index t, position qp) and key row `kr` (index j): scale q~.k~ + bias, or LOWEST when masked. */
-function logit(D: number, plan: Plan, q: string, k: string): string {
+/** The logit of query index t (row iq) and key jk from the dot product `dot` (WGSL setting s): scale q~.k~ + bias, or LOWEST when masked. */
+function logit(plan: Plan, dot: string): string {
   const hasBias = plan.kind !== "none" && plan.kind !== "rotary";
-  return `var s = 0.0;
-    for (var d = 0u; d < ${D}u; d++) { s = fma(${q}, ${k}, s); }
+  return `${dot}
     s = s * P.scale${hasBias ? " + bias(h, qpos[iq], kpos[jk])" : ""};
     let vis = inRange && visible(t, i32(jk));
     s = select(LOWEST, s, vis);`;
@@ -84,6 +109,10 @@ function logit(D: number, plan: Plan, q: string, k: string): string {
 /** dq~ (B, H, L, D) and delta (B, H, L) = rowsum(dO * O): one workgroup per (query block, head, batch). */
 export function flashDqProgram(D: number, Dv: number, plan: Plan, stripes: "rows" | "columns" | null): Program {
   const ND = Math.ceil(D / T);
+  const [KS, VS] = [stride(D), stride(Dv)];
+  const cached = D + Dv <= REGISTER_ROWS;
+  const qr = ownRow("qr", "q", `row * ${D}u`, D, cached);
+  const dr = ownRow("dr", "dout", `row * ${Dv}u`, Dv, cached);
   const lanes = (n: number) => [...Array(n).keys()];
   return program({
     uniforms: [...UNIFORMS, ["tiles", "u32"]],
@@ -97,8 +126,8 @@ export function flashDqProgram(D: number, Dv: number, plan: Plan, stripes: "rows
     workgroupSize: BACKWARD_THREADS,
     body: /* wgsl */ `
 ${common(plan, stripes)}
-var<workgroup> kt: array<f32, ${T * D}>;
-var<workgroup> vt: array<f32, ${T * Dv}>;
+var<workgroup> kt: array<f32, ${T * KS}>;
+var<workgroup> vt: array<f32, ${T * VS}>;
 var<workgroup> ds: array<f32, ${T * T}>;
 var<workgroup> red: array<f32, ${T * T}>;
 
@@ -114,6 +143,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let kvRow0 = (b * P.Hkv + hk) * P.S;
   let t = P.qOff + i32(iq);
   let stat = st[row];
+  ${qr.load}
+  ${dr.load}
 
   // delta = dO . O of this row: lanes c take every ${T}th column
   var part = 0.0;
@@ -138,21 +169,20 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     .join("\n  ")}
   for (var j0 = u32(lo) / ${T}u * ${T}u; j0 <= u32(hi); j0 += ${T}u) {
     workgroupBarrier();
-    for (var e = lid; e < ${T * D}u; e += ${BACKWARD_THREADS}u) { kt[e] = k[(kvRow0 + min(j0 + e / ${D}u, P.S - 1u)) * ${D}u + e % ${D}u]; }
-    for (var e = lid; e < ${T * Dv}u; e += ${BACKWARD_THREADS}u) { vt[e] = v[(kvRow0 + min(j0 + e / ${Dv}u, P.S - 1u)) * ${Dv}u + e % ${Dv}u]; }
+    for (var e = lid; e < ${T * D}u; e += ${BACKWARD_THREADS}u) { kt[e / ${D}u * ${KS}u + e % ${D}u] = k[(kvRow0 + min(j0 + e / ${D}u, P.S - 1u)) * ${D}u + e % ${D}u]; }
+    for (var e = lid; e < ${T * Dv}u; e += ${BACKWARD_THREADS}u) { vt[e / ${Dv}u * ${VS}u + e % ${Dv}u] = v[(kvRow0 + min(j0 + e / ${Dv}u, P.S - 1u)) * ${Dv}u + e % ${Dv}u]; }
     workgroupBarrier();
     let jk = min(j0 + c, P.S - 1u);
     let inRange = j0 + c < P.S;
-    ${logit(D, plan, `q[row * ${D}u + d]`, `kt[c * ${D}u + d]`)}
+    ${logit(plan, dotSource("s", D, qr, cached, (d) => `kt[c * ${KS}u + ${d}]`))}
     let p = select(0.0, exp(s - stat.x) / stat.y, inRange);
-    var dp = 0.0;
-    for (var e = 0u; e < ${Dv}u; e++) { dp = fma(dout[row * ${Dv}u + e], vt[c * ${Dv}u + e], dp); }
+    ${dotSource("dp", Dv, dr, cached, (e) => `vt[c * ${VS}u + ${e}]`)}
     ds[lid] = select(0.0, p * (dp - dl), vis);
     workgroupBarrier();
     for (var x = 0u; x < ${T}u; x++) {
       let g = ds[r * ${T}u + x];
       ${lanes(ND)
-        .map((n) => `${(n + 1) * T > D ? `if (c + ${n * T}u < ${D}u) ` : ""}{ dq${n} = fma(g, kt[x * ${D}u + c + ${n * T}u], dq${n}); }`)
+        .map((n) => `${(n + 1) * T > D ? `if (c + ${n * T}u < ${D}u) ` : ""}{ dq${n} = fma(g, kt[x * ${KS}u + c + ${n * T}u], dq${n}); }`)
         .join("\n      ")}
     }
   }
@@ -169,6 +199,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
 /** dk~ (B, Hkv, S, D) and dv (B, Hkv, S, Dv): one workgroup per (key block, kv head, batch); needs delta from `flashDqProgram`. */
 export function flashDkvProgram(D: number, Dv: number, plan: Plan, stripes: "rows" | "columns" | null): Program {
   const ND = Math.ceil(D / T);
+  const [QS, OS] = [stride(D), stride(Dv)];
+  const cached = D + Dv <= REGISTER_ROWS;
+  const kr = ownRow("kr", "k", `krow * ${D}u`, D, cached);
+  const vr = ownRow("vr", "v", `krow * ${Dv}u`, Dv, cached);
   const NV = Math.ceil(Dv / T);
   const lanes = (n: number) => [...Array(n).keys()];
   const guard = (n: number, size: number) => ((n + 1) * T > size ? `if (r + ${n * T}u < ${size}u) ` : "");
@@ -184,8 +218,8 @@ export function flashDkvProgram(D: number, Dv: number, plan: Plan, stripes: "row
     workgroupSize: BACKWARD_THREADS,
     body: /* wgsl */ `
 ${common(plan, stripes)}
-var<workgroup> qt: array<f32, ${T * D}>;
-var<workgroup> dot: array<f32, ${T * Dv}>;
+var<workgroup> qt: array<f32, ${T * QS}>;
+var<workgroup> dot: array<f32, ${T * OS}>;
 var<workgroup> pt: array<f32, ${T * T}>;
 var<workgroup> dst: array<f32, ${T * T}>;
 var<workgroup> sts: array<vec2<f32>, ${T}>;
@@ -202,6 +236,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let group = P.H / P.Hkv;
   let jFirst = i32(j0);
   let jLast = i32(min(j0 + ${T}u, P.S)) - 1;
+  ${kr.load}
+  ${vr.load}
   ${lanes(ND)
     .map((n) => `var dk${n} = 0.0;`)
     .join("\n  ")}
@@ -217,8 +253,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       // tiles with no visible pair are skipped, unless a query of the tile sees no key at all
       if ((tFirst - jLast > P.left || jFirst - tLast > P.right) && tLast - P.left < i32(P.S)) { continue; }
       workgroupBarrier();
-      for (var e = lid; e < ${T * D}u; e += ${BACKWARD_THREADS}u) { qt[e] = q[(qRow0 + min(i0 + e / ${D}u, P.L - 1u)) * ${D}u + e % ${D}u]; }
-      for (var e = lid; e < ${T * Dv}u; e += ${BACKWARD_THREADS}u) { dot[e] = dout[(qRow0 + min(i0 + e / ${Dv}u, P.L - 1u)) * ${Dv}u + e % ${Dv}u]; }
+      for (var e = lid; e < ${T * D}u; e += ${BACKWARD_THREADS}u) { qt[e / ${D}u * ${QS}u + e % ${D}u] = q[(qRow0 + min(i0 + e / ${D}u, P.L - 1u)) * ${D}u + e % ${D}u]; }
+      for (var e = lid; e < ${T * Dv}u; e += ${BACKWARD_THREADS}u) { dot[e / ${Dv}u * ${OS}u + e % ${Dv}u] = dout[(qRow0 + min(i0 + e / ${Dv}u, P.L - 1u)) * ${Dv}u + e % ${Dv}u]; }
       if (lid < ${T}u) {
         let qr = qRow0 + min(i0 + lid, P.L - 1u);
         sts[lid] = st[qr];
@@ -228,10 +264,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       let iq = min(i0 + r, P.L - 1u);
       let t = P.qOff + i32(iq);
       let inRange = i0 + r < P.L && j0 + c < P.S;
-      ${logit(D, plan, `qt[r * ${D}u + d]`, `k[krow * ${D}u + d]`)}
+      ${logit(plan, dotSource("s", D, kr, cached, (d) => `qt[r * ${QS}u + ${d}]`))}
       let p = select(0.0, exp(s - sts[r].x) / sts[r].y, inRange);
-      var dp = 0.0;
-      for (var e = 0u; e < ${Dv}u; e++) { dp = fma(dot[r * ${Dv}u + e], v[krow * ${Dv}u + e], dp); }
+      ${dotSource("dp", Dv, vr, cached, (e) => `dot[r * ${OS}u + ${e}]`)}
       pt[c * ${T}u + r] = p;
       dst[c * ${T}u + r] = select(0.0, p * (dp - dls[r]), vis);
       workgroupBarrier();
@@ -239,10 +274,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         let pp = pt[c * ${T}u + x];
         let g = dst[c * ${T}u + x];
         ${lanes(NV)
-          .map((n) => `${guard(n, Dv)}{ dv${n} = fma(pp, dot[x * ${Dv}u + r + ${n * T}u], dv${n}); }`)
+          .map((n) => `${guard(n, Dv)}{ dv${n} = fma(pp, dot[x * ${OS}u + r + ${n * T}u], dv${n}); }`)
           .join("\n        ")}
         ${lanes(ND)
-          .map((n) => `${guard(n, D)}{ dk${n} = fma(g, qt[x * ${D}u + r + ${n * T}u], dk${n}); }`)
+          .map((n) => `${guard(n, D)}{ dk${n} = fma(g, qt[x * ${QS}u + r + ${n * T}u], dk${n}); }`)
           .join("\n        ")}
       }
     }
