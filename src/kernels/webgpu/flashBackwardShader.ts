@@ -48,14 +48,15 @@ export function backwardWorkgroupBytes(D: number, Dv: number): number {
  * `name0 ..` when `cached`, and the expression of its element `d` (a WGSL index, or a number when cached).
  */
 function ownRow(name: string, buf: string, base: string, n: number, cached: boolean): { load: string; at: (d: string | number) => string } {
-  if (!cached) return { load: "", at: (d) => `${buf}[${base} + ${d}u]` };
+  if (!cached) return { load: "", at: (d) => `${buf}[${base} + ${typeof d === "number" ? `${d}u` : d}]` };
   const load = Array.from({ length: n }, (_, d) => `let ${name}${d} = ${buf}[${base} + ${d}u];`).join(" ");
   return { load, at: (d) => `${name}${d}` };
 }
 
 /** WGSL of `acc = sum_d own[d] * staged(d)`: unrolled over registers, or a loop over memory. */
 function dotSource(acc: string, n: number, own: ReturnType<typeof ownRow>, cached: boolean, staged: (d: string) => string): string {
-  if (cached) return `var ${acc} = 0.0; ${Array.from({ length: n }, (_, d) => `${acc} = fma(${own.at(d)}, ${staged(`${d}u`)}, ${acc});`).join(" ")}`;
+  if (cached)
+    return `var ${acc} = 0.0; ${Array.from({ length: n }, (_, d) => `${acc} = fma(${own.at(d)}, ${staged(`${d}u`)}, ${acc});`).join(" ")}`;
   return `var ${acc} = 0.0;
     for (var d = 0u; d < ${n}u; d++) { ${acc} = fma(${own.at("d")}, ${staged("d")}, ${acc}); }`;
 }
@@ -174,7 +175,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     workgroupBarrier();
     let jk = min(j0 + c, P.S - 1u);
     let inRange = j0 + c < P.S;
-    ${logit(plan, dotSource("s", D, qr, cached, (d) => `kt[c * ${KS}u + ${d}]`))}
+    ${logit(
+      plan,
+      dotSource("s", D, qr, cached, (d) => `kt[c * ${KS}u + ${d}]`),
+    )}
     let p = select(0.0, exp(s - stat.x) / stat.y, inRange);
     ${dotSource("dp", Dv, dr, cached, (e) => `vt[c * ${VS}u + ${e}]`)}
     ds[lid] = select(0.0, p * (dp - dl), vis);
@@ -264,7 +268,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       let iq = min(i0 + r, P.L - 1u);
       let t = P.qOff + i32(iq);
       let inRange = i0 + r < P.L && j0 + c < P.S;
-      ${logit(plan, dotSource("s", D, kr, cached, (d) => `qt[r * ${QS}u + ${d}]`))}
+      ${logit(
+        plan,
+        dotSource("s", D, kr, cached, (d) => `qt[r * ${QS}u + ${d}]`),
+      )}
       let p = select(0.0, exp(s - sts[r].x) / sts[r].y, inRange);
       ${dotSource("dp", Dv, vr, cached, (e) => `dot[r * ${OS}u + ${e}]`)}
       pt[c * ${T}u + r] = p;
