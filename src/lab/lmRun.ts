@@ -14,6 +14,9 @@ import { learningRate } from "../train/schedule.js";
 import { toBatch } from "../train/trainStep.js";
 import type { ProgressSink } from "./progress.js";
 
+/** Steps whose losses are read back together: the trainer waits on the device once per READ_EVERY steps. */
+export const READ_EVERY = 10;
+
 export interface TrainSettings {
   steps: number;
   batch: number;
@@ -81,16 +84,26 @@ export async function trainLM(
   const schedule = { peak: s.lr, floor: s.lr / 10, warmup: Math.max(1, Math.round(0.05 * s.steps)), total: s.steps };
   const losses: number[] = [];
   const gradNorms: number[] = [];
+  // the step's loss and norm stay on the device and are read READ_EVERY steps at a time (one wait, not one per step)
+  let pending: { loss: np.Array; gradNorm: np.Array }[] = [];
+  const read = async () => {
+    const values = await Promise.all(pending.map(async (o) => [(await o.loss.data())[0], (await o.gradNorm.data())[0]]));
+    pending = [];
+    for (const [loss, norm] of values) {
+      if (losses.length > 0 && !Number.isFinite(losses[losses.length - 1])) break; // steps past the divergence are not recorded
+      losses.push(loss);
+      gradNorms.push(norm);
+    }
+    return !Number.isFinite(losses[losses.length - 1]);
+  };
   for (let i = 0; i < s.steps; i++) {
     const batch = toBatch(data(i));
     const pos = positions ? { positions: constant(positions(i), np.float32) } : {};
     const out = await step(params, state, { ...batch, ...pos }, learningRate(i, schedule));
     ({ params, state } = out);
-    const loss = (await out.loss.data())[0];
-    gradNorms.push((await out.gradNorm.data())[0]);
-    losses.push(loss);
+    pending.push({ loss: out.loss, gradNorm: out.gradNorm });
     progress.tick(1);
-    if (!Number.isFinite(loss)) {
+    if ((pending.length === READ_EVERY || i === s.steps - 1) && (await read())) {
       progress.tick(s.steps - i - 1);
       break;
     }

@@ -53,12 +53,18 @@ function ownRow(name: string, buf: string, base: string, n: number, cached: bool
   return { load, at: (d) => `${name}${d}` };
 }
 
-/** WGSL of `acc = sum_d own[d] * staged(d)`: unrolled over registers, or a loop over memory. */
+/**
+ * WGSL of `acc = sum_d own[d] * staged(d)`: unrolled over registers into four independent partial sums
+ * (a single chain of n dependent fma would wait on each one's latency), or a loop over memory.
+ */
 function dotSource(acc: string, n: number, own: ReturnType<typeof ownRow>, cached: boolean, staged: (d: string) => string): string {
-  if (cached)
-    return `var ${acc} = 0.0; ${Array.from({ length: n }, (_, d) => `${acc} = fma(${own.at(d)}, ${staged(`${d}u`)}, ${acc});`).join(" ")}`;
-  return `var ${acc} = 0.0;
-    for (var d = 0u; d < ${n}u; d++) { ${acc} = fma(${own.at("d")}, ${staged("d")}, ${acc}); }`;
+  if (!cached) return `var ${acc} = 0.0;\n    for (var d = 0u; d < ${n}u; d++) { ${acc} = fma(${own.at("d")}, ${staged("d")}, ${acc}); }`;
+  const parts = [0, 1, 2, 3].filter((w) => w < n);
+  const terms = parts.map((w) => {
+    const chain = Array.from({ length: Math.ceil((n - w) / 4) }, (_, i) => w + 4 * i);
+    return `var ${acc}${w} = 0.0; ${chain.map((d) => `${acc}${w} = fma(${own.at(d)}, ${staged(`${d}u`)}, ${acc}${w});`).join(" ")}`;
+  });
+  return `${terms.join("\n    ")}\n    var ${acc} = ${parts.map((w) => `${acc}${w}`).join(" + ")};`;
 }
 
 const UNIFORMS: ProgramSpec["uniforms"] = [
