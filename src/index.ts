@@ -148,7 +148,7 @@ export { sonnets, textBatch } from "./train/data/text.js";
 export type { AsyncTrainStep, Chain, Handoff } from "./train/fusedStep.js";
 export { makeChainStep } from "./train/fusedStep.js";
 export type { LMStep, LMStepOptions } from "./train/lmStep.js";
-export { makeLMStep } from "./train/lmStep.js";
+export { FUSED_MIN_LENGTH, makeLMStep } from "./train/lmStep.js";
 export type { CosineSchedule } from "./train/schedule.js";
 export { learningRate } from "./train/schedule.js";
 export type { StepBatch, StepResult, TrainConfig, TrainStep } from "./train/trainStep.js";

@@ -16,7 +16,8 @@ import { makeTrainStep, type StepBatch, type TrainConfig } from "./trainStep.js"
 
 export interface LMStepOptions {
   /**
-   * "auto" (default): fused on WebGPU when the config allows, composite otherwise; "fused": fused or an
+   * "auto" (default): fused on WebGPU when the config allows and the batch is at least FUSED_MIN_LENGTH long,
+   * composite otherwise; "fused": fused at every length or an
    * error saying why not; "composite": the jitted composite step on every device.
    */
   attention?: "auto" | "fused" | "composite";
@@ -24,7 +25,14 @@ export interface LMStepOptions {
   positions?: boolean;
 }
 
-/** An LM step that says which path it takes. */
+/**
+ * Sequence length from which "auto" trains through the fused kernels. Measured on an H200 (bench/run.ts
+ * --train, docs/PERFORMANCE.md): at L 16 and 64 the fused step is as fast as the composite or slower (more
+ * dispatches, 1.0-1.3x), at L 256 0.5-1.0x of its time, at L 1024 0.3x.
+ */
+export const FUSED_MIN_LENGTH = 256;
+
+/** An LM step that says which path it takes: `fused` when it trains through the fused kernels (at lengths >= FUSED_MIN_LENGTH under "auto"). */
 export type LMStep = AsyncTrainStep<LMParams, StepBatch> & { readonly fused: boolean };
 
 /** The LM's step (module header): fused attention on WebGPU where it applies, the composite step otherwise. */
@@ -38,16 +46,26 @@ export function makeLMStep(model: LMConfig, train: TrainConfig, options: LMStepO
         : fusedTrainingSupport(model);
   if (attention === "fused" && why !== null) fail("makeLMStep", `options.attention "fused" cannot train this model: ${why}`);
   if (attention !== "composite" && why === null) {
-    const step = makeChainStep(lmChain(model), train);
+    // "auto" fuses from FUSED_MIN_LENGTH on, where it was measured faster; both steps compile on first use
+    const minLength = attention === "fused" ? 1 : FUSED_MIN_LENGTH;
+    let fusedStep: ReturnType<typeof makeChainStep<LMParams, StepBatch>> | null = null;
+    let compositeStep: ReturnType<typeof makeTrainStep> | null = null;
     return Object.assign(
-      (p: LMParams, s: Parameters<typeof step>[1], b: StepBatch, lr: number) => {
+      async (p: LMParams, s: Parameters<LMStep>[1], b: StepBatch, lr: number) => {
         // refused before anything is consumed: the caller keeps its model, state and batch
         if (b.positions) {
           fail("trainStep", "this fused step was made without positions (options.positions); batch.positions is not used by it");
         }
-        return step(p, s, b, lr);
+        if (b.tokens.shape[1] < minLength) return (compositeStep ??= makeTrainStep(model, train))(p, s, b, lr);
+        return (fusedStep ??= makeChainStep(lmChain(model), train))(p, s, b, lr);
       },
-      { fused: true, dispose: () => step.dispose() },
+      {
+        fused: true,
+        dispose: () => {
+          fusedStep?.dispose();
+          compositeStep?.dispose();
+        },
+      },
     );
   }
   const step = makeTrainStep(model, train);
