@@ -62,6 +62,11 @@
  * Compiled pipelines are cached per (D, Dv, tiling, bias kind, stripes,
  * storage), and the RoPE pass per (D, rotated dimensions, pairing).
  *
+ * For training, `flashAttentionWithStats` writes the output into a fresh
+ * jax-js array and keeps each row's softmax statistics (m, l), from which
+ * `flashAttentionBackward` (flashBackward.ts) recomputes P; `prepareFlash`,
+ * `rotation`, `rotated` and `biasArguments` are shared with it.
+ *
  * This file holds the entry, its validation and the dispatch; the plan of
  * the encoding and the tiling are in flashPlan.ts, the WGSL in flashShader.ts.
  *
@@ -73,7 +78,7 @@ import { getWebGPUDevice, numpy as np } from "@jax-js/jax";
 import { resolveWindow } from "../../attention/attention.js";
 import { isArray } from "../../attention/positions.js";
 import { type AttentionPE, checkPE, peArrays } from "../../attention/spec.js";
-import { qkvShape } from "../../core/shapes.js";
+import { type QkvShape, qkvShape } from "../../core/shapes.js";
 import { fail } from "../../core/validate.js";
 import { chooseTiling, type Plan, planPE } from "./flashPlan.js";
 import { flashProgram } from "./flashShader.js";
@@ -163,20 +168,19 @@ export async function flashAttentionWithStats(
     const { B, H, L, Dv } = call;
     const out = await freshJaxArray([B, H, L, Dv]);
     const stats = new GpuTensor([B, H, L, 2], storageBuffer(getWebGPUDevice(), B * H * L * 8));
-    await launch(q, k, v, call, out.buffer, stats.buffer);
+    try {
+      await launch(q, k, v, call, out.buffer, stats.buffer);
+    } catch (e) {
+      out.array.dispose();
+      stats.dispose();
+      throw e;
+    }
     return { out: out.array, stats };
   });
 }
 
-/** A validated call of the fused kernels: sizes, masks, positions, the encoding's plan and the tiling. */
-export interface FlashCall {
-  B: number;
-  H: number;
-  L: number;
-  D: number;
-  Hkv: number;
-  S: number;
-  Dv: number;
+/** A validated call of the fused kernels (forward and backward): sizes, masks, positions, the encoding's plan, the limits. */
+export interface FlashCall extends QkvShape {
   queryOffset: number;
   causal: boolean;
   /** Window bounds, UNBOUNDED when absent. */
