@@ -42,19 +42,23 @@ export function torchAvailable(): boolean {
 
 /** Runs the script; a failure comes back as `{ error }` with its last lines of output. */
 export function runTorchAnchors(root: string, sizes: number[], reps: number, anchors: TorchAnchor[]): TorchReport | { error: string } {
+  return runPythonJson<TorchReport>(root, SCRIPT, ["--sizes", sizes.join(","), "--reps", String(reps), "--anchors", anchors.join(",")]);
+}
+
+/**
+ * Runs a Python benchmark script of the repository with `args` and `--json FILE`, in a child process, and reads
+ * back the JSON it wrote; a failure comes back as `{ error }` with its last lines of output.
+ */
+export function runPythonJson<T>(root: string, script: string, args: string[]): T | { error: string } {
   const dir = mkdtempSync(join(tmpdir(), "posenc-bench-"));
-  const json = join(dir, "torch.json");
+  const json = join(dir, "out.json");
   try {
-    const r = spawnSync(
-      "python3",
-      [join(root, SCRIPT), "--sizes", sizes.join(","), "--reps", String(reps), "--anchors", anchors.join(","), "--json", json],
-      { encoding: "utf8", timeout: 30 * 60_000 },
-    );
+    const r = spawnSync("python3", [join(root, script), ...args, "--json", json], { encoding: "utf8", timeout: 30 * 60_000 });
     if (r.status !== 0) {
       const tail = `${r.stdout ?? ""}${r.stderr ?? ""}`.trim().split("\n").slice(-3).join(" | ");
-      return { error: `${SCRIPT} ${r.error ? `failed to run: ${r.error.message}` : `exited with ${r.status}`}: ${tail}` };
+      return { error: `${script} ${r.error ? `failed to run: ${r.error.message}` : `exited with ${r.status}`}: ${tail}` };
     }
-    return JSON.parse(readFileSync(json, "utf8")) as TorchReport;
+    return JSON.parse(readFileSync(json, "utf8")) as T;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -19,19 +19,18 @@
  * synchronisation after each of its parts, and the time of each part is
  * printed (the sum exceeds the step: the parts no longer overlap).
  */
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { getWebGPUDevice, type JsTree, numpy as np, tree } from "@jax-js/jax";
 import { LAB_ADAMW, labLM } from "../src/lab/lmRun.js";
 import { initLM, type LMConfig } from "../src/nn/lm.js";
 import { lmChain } from "../src/nn/lmChain.js";
+import { rng } from "../src/pe/random.js";
 import type { Runtime } from "../src/runtime/init.js";
 import { initAdamW } from "../src/train/adamw.js";
 import { makeChainStep } from "../src/train/fusedStep.js";
 import { makeTrainStep, type TrainConfig } from "../src/train/trainStep.js";
 import { type Options, parseRow, type TrainRow } from "./options.js";
+import { timeRuns } from "./timing.js";
+import { runPythonJson } from "./torchAnchor.js";
 
 /** The rows on a GPU (the training issue's table). */
 export const GPU_TRAIN_ROWS = ["64x2x4:16:32", "128x2x8:64:32", "256x4x8:256:16", "512x6x8:1024:8"];
@@ -58,19 +57,8 @@ export interface TrainRowReport {
 
 /** The PyTorch twin's report (scripts/bench/train_twin.py), or `{ error }`. */
 export function runTwin(root: string, rows: string[], reps: number, warmup: number): Record<string, unknown> | { error: string } {
-  const dir = mkdtempSync(join(tmpdir(), "posenc-train-"));
-  const json = join(dir, "twin.json");
-  try {
-    const args = ["--rows", rows.join(","), "--vocab", String(VOCAB), "--steps", String(reps), "--warmup", String(warmup), "--json", json];
-    const r = spawnSync("python3", [join(root, "scripts/bench/train_twin.py"), ...args], { encoding: "utf8", timeout: 30 * 60_000 });
-    if (r.status !== 0) {
-      const tail = `${r.stdout ?? ""}${r.stderr ?? ""}`.trim().split("\n").slice(-3).join(" | ");
-      return { error: `scripts/bench/train_twin.py exited with ${r.status}: ${tail}` };
-    }
-    return JSON.parse(readFileSync(json, "utf8")) as Record<string, unknown>;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const args = ["--rows", rows.join(","), "--vocab", String(VOCAB), "--steps", String(reps), "--warmup", String(warmup)];
+  return runPythonJson<Record<string, unknown>>(root, "scripts/bench/train_twin.py", args);
 }
 
 function model(r: TrainRow): LMConfig {
@@ -79,14 +67,10 @@ function model(r: TrainRow): LMConfig {
 
 /** Fixed random tokens and targets of a row (all positions count). */
 function batchOf(r: TrainRow) {
-  let s = 12345;
-  const next = () => {
-    s = (s * 1103515245 + 12345) % 2 ** 31;
-    return s % VOCAB;
-  };
+  const draw = rng(12345);
   const n = r.batch * r.L;
-  const tokens = Int32Array.from({ length: n }, next);
-  const targets = Int32Array.from({ length: n }, next);
+  const tokens = Int32Array.from({ length: n }, () => draw.below(VOCAB));
+  const targets = Int32Array.from({ length: n }, () => draw.below(VOCAB));
   return () => ({
     tokens: np.array(tokens).reshape([r.batch, r.L]),
     targets: np.array(targets).reshape([r.batch, r.L]),
@@ -105,29 +89,32 @@ export async function timeSteps(
   const batch = batchOf(r);
   let params = initLM(config, 0);
   let state = initAdamW(params);
+  let firstLoss = NaN;
   const once = async () => {
-    const t0 = performance.now();
     const out = await step(params, state, batch(), LR);
     ({ params, state } = out);
     const loss = (await out.loss.data())[0];
+    if (Number.isNaN(firstLoss)) firstLoss = loss;
     out.gradNorm.dispose();
-    return { ms: performance.now() - t0, loss };
+  };
+  const overBudget = (ms: number) => {
+    if (ms > opts.budgetMs) throw new OverBudget(`the first step took ${ms.toFixed(0)} ms, over the budget`);
   };
   try {
-    const first = await once();
-    if (first.ms > opts.budgetMs) return { skipped: `the first step took ${first.ms.toFixed(0)} ms, over the budget` };
-    const start = performance.now();
-    for (let i = 1; i < opts.warmup || performance.now() - start < opts.warmupMs; i++) await once();
-    const samplesMs: number[] = [];
-    for (let i = 0; i < opts.reps; i++) samplesMs.push((await once()).ms);
-    const sorted = [...samplesMs].sort((a, b) => a - b);
-    return { medianMs: sorted[Math.floor(sorted.length / 2)], samplesMs, firstLoss: first.loss };
+    const { medianMs, samplesMs } = await timeRuns(once, { ...opts, afterFirst: overBudget });
+    return { medianMs, samplesMs, firstLoss };
+  } catch (e) {
+    if (e instanceof OverBudget) return { skipped: e.message };
+    throw e;
   } finally {
     tree.dispose(params as unknown as JsTree<np.Array>);
     tree.dispose(state as unknown as JsTree<np.Array>);
     step.dispose();
   }
 }
+
+/** A row whose first step exceeds the time budget. */
+class OverBudget extends Error {}
 
 /** Milliseconds of each part of one fused step of a row, synchronised after each part (after warm-up steps). */
 export async function profileFused(r: TrainRow, warmup: number): Promise<Record<string, number>> {

@@ -19,6 +19,7 @@ import { mropePositions, mropeTables } from "../../src/pe/rope/mrope.js";
 import { init, teardown } from "../../src/runtime/init.js";
 import { type Input, randn } from "../gradcheck.js";
 import { expectClose, FLOAT32_EPS } from "../tolerance.js";
+import { type Case, f32 } from "./attentionCase.js";
 
 // Mesa lavapipe compiles each tiled attention pipeline in 3 to 15 s on 2 cores
 // (a cold shader cache on a fresh CI machine); a test compiling several needs
@@ -44,19 +45,6 @@ afterAll(teardown);
  * tables), whose rounding the exp amplifies.
  */
 const FUSED_FLOAT32 = { rtol: 512 * FLOAT32_EPS, atol: 512 * FLOAT32_EPS };
-
-const f32 = (x: Input) => np.array(Float32Array.from(x.data)).reshape(x.shape);
-
-interface Case {
-  B?: number;
-  H: number;
-  Hkv: number;
-  L: number;
-  S: number;
-  D: number;
-  Dv?: number;
-  seed?: number;
-}
 
 /** PE arrays are consumed by both calls, so each gets its own copy. */
 type PEFactory = () => AttentionPE | undefined;

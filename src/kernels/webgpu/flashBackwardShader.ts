@@ -18,7 +18,7 @@
  * their P still counts for dv when a query sees no key at all.
  */
 import type { Plan } from "./flashPlan.js";
-import { biasSource } from "./flashShader.js";
+import { biasBindings, biasSource, MASK_UNIFORMS } from "./flashShader.js";
 import { f32Literal } from "./gpuTensor.js";
 import { type Program, type ProgramSpec, program, type StorageBinding } from "./program.js";
 
@@ -67,18 +67,7 @@ function dotSource(acc: string, n: number, own: ReturnType<typeof ownRow>, cache
   return `${terms.join("\n    ")}\n    var ${acc} = ${parts.map((w) => `${acc}${w}`).join(" + ")};`;
 }
 
-const UNIFORMS: ProgramSpec["uniforms"] = [
-  ["L", "u32"],
-  ["S", "u32"],
-  ["H", "u32"],
-  ["Hkv", "u32"],
-  ["qOff", "i32"],
-  ["left", "i32"],
-  ["right", "i32"],
-  ["scale", "f32"],
-  ["gridW", "i32"],
-  ["stripeW", "i32"],
-];
+const UNIFORMS: ProgramSpec["uniforms"] = [...MASK_UNIFORMS, ["scale", "f32"], ["gridW", "i32"], ["stripeW", "i32"]];
 
 /** WGSL shared by both kernels: the bias, the stripe of a token and the visibility of key j to query index t. */
 function common(plan: Plan, stripes: "rows" | "columns" | null): string {
@@ -99,9 +88,7 @@ fn visible(t: i32, j: i32) -> bool { return t - j <= P.left && j - t <= P.right 
 /** The bindings of a kernel: q, k, v, `own` (read-only f32 unless declared) and the bias's (every one is used: layout "auto" drops unused ones). */
 function storage(plan: Plan, own: (string | StorageBinding)[]): StorageBinding[] {
   const io: StorageBinding[] = ["q", "k", "v", ...own].map((b) => (typeof b === "string" ? { name: b, type: "f32" } : b));
-  if (plan.kind !== "none" && plan.kind !== "rotary")
-    io.push({ name: "qpos", type: "f32" }, { name: "kpos", type: "f32" }, ...plan.extras.map((_, n) => ({ name: `pe${n}`, type: "f32" })));
-  return io;
+  return [...io, ...biasBindings(plan)];
 }
 
 /** The logit of query index t (row iq) and key jk from the dot product `dot` (WGSL setting s): scale q~.k~ + bias, or LOWEST when masked. */

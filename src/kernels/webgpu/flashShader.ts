@@ -11,6 +11,23 @@ import { type Program, type ProgramSpec, program, type StorageBinding } from "./
 
 const LOWEST = f32Literal(-3.4028234663852886e38);
 
+/** The uniforms of the masks, first in the forward's and the backward's blocks: sizes, query offset, window bounds. */
+export const MASK_UNIFORMS: ProgramSpec["uniforms"] = [
+  ["L", "u32"],
+  ["S", "u32"],
+  ["H", "u32"],
+  ["Hkv", "u32"],
+  ["qOff", "i32"],
+  ["left", "i32"],
+  ["right", "i32"],
+];
+
+/** The bias's storage bindings (positions and the encoding's arrays, as `biasArguments` binds them); none for no bias and RoPE. */
+export function biasBindings(plan: Plan): StorageBinding[] {
+  if (plan.kind === "none" || plan.kind === "rotary") return [];
+  return [{ name: "qpos", type: "f32" }, { name: "kpos", type: "f32" }, ...plan.extras.map((_, n) => ({ name: `pe${n}`, type: "f32" }))];
+}
+
 /** WGSL of `bias(h, qp, kp)` for a bias kind, "" for none and RoPE. */
 export function biasSource(plan: Plan): string {
   switch (plan.kind) {
@@ -150,20 +167,9 @@ export function flashProgram(
     { name: "o", type: vecT(Dv), write: true },
   ];
   if (stats) storage.push({ name: "st", type: "vec2<f32>", write: true });
-  if (hasBias)
-    storage.push(
-      { name: "qpos", type: "f32" },
-      { name: "kpos", type: "f32" },
-      ...plan.extras.map((_, n) => ({ name: `pe${n}`, type: "f32" })),
-    );
+  storage.push(...biasBindings(plan));
   const uniforms: ProgramSpec["uniforms"] = [
-    ["L", "u32"],
-    ["S", "u32"],
-    ["H", "u32"],
-    ["Hkv", "u32"],
-    ["qOff", "i32"],
-    ["left", "i32"],
-    ["right", "i32"],
+    ...MASK_UNIFORMS,
     ["tiles", "u32"],
     ["scale", "f32"],
     ...(stripes
