@@ -163,11 +163,11 @@ export function lmHead(p: Pick<LMParams, "embed" | "normF" | "head">, config: LM
 /** Masked mean next-token cross-entropy of a batch. Borrows the parameters and positions, consumes the batch. */
 export function lmLoss(p: LMParams, config: LMConfig, batch: Batch, positions?: Positions): np.Array {
   const { tokens, targets, mask } = batch;
-  const same = (a: np.Array) => a.ndim === 2 && a.shape[0] === tokens.shape[0] && a.shape[1] === tokens.shape[1];
-  if (tokens.ndim !== 2 || !same(targets) || !same(mask)) {
-    const s = `tokens ${shapeOf(tokens)}, targets ${shapeOf(targets)}, mask ${shapeOf(mask)}`;
+  try {
+    checkBatchShapes("lmLoss", batch);
+  } catch (e) {
     for (const a of [tokens, targets, mask]) a.dispose();
-    fail("lmLoss", `batch.tokens, batch.targets and batch.mask must all be (B, L), got ${s}`);
+    throw e;
   }
   let logits: np.Array;
   try {
@@ -178,6 +178,16 @@ export function lmLoss(p: LMParams, config: LMConfig, batch: Batch, positions?: 
     throw e;
   }
   return crossEntropy(logits, targets, mask); // ()
+}
+
+/** Throws `fn: batch...` unless tokens, targets and mask are all (B, L); consumes nothing. */
+export function checkBatchShapes(fn: string, batch: Batch): void {
+  const { tokens, targets, mask } = batch;
+  const same = (a: np.Array) => a.ndim === 2 && a.shape[0] === tokens.shape[0] && a.shape[1] === tokens.shape[1];
+  if (tokens.ndim !== 2 || !same(targets) || !same(mask)) {
+    const s = `tokens ${shapeOf(tokens)}, targets ${shapeOf(targets)}, mask ${shapeOf(mask)}`;
+    fail(fn, `batch.tokens, batch.targets and batch.mask must all be (B, L), got ${s}`);
+  }
 }
 
 /** Throws `fn: config...` naming the first field of `config` that is not a valid LMConfig. */

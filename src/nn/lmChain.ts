@@ -14,11 +14,12 @@
  * `fusedTrainingSupport` says why another config is not.
  */
 import { numpy as np } from "@jax-js/jax";
+import { fail } from "../core/validate.js";
 import type { FlashAttentionOptions } from "../kernels/webgpu/flashAttention.js";
 import type { Chain } from "../train/fusedStep.js";
 import { attentionInputs, attentionOutput, type BlockParams } from "./block.js";
 import { crossEntropy } from "./crossEntropy.js";
-import { type Batch, blockConfig, type LMConfig, type LMParams, lmEmbed, lmHead } from "./lm.js";
+import { type Batch, blockConfig, checkLMConfig, type LMConfig, type LMParams, lmEmbed, lmHead } from "./lm.js";
 import { norm } from "./norm.js";
 import { peSpec } from "./positional.js";
 
@@ -32,8 +33,9 @@ export interface LMSegmentParams {
   head?: LMParams["head"];
 }
 
-/** Why `config` cannot train through the fused kernels, or null when it can. */
+/** Why `config` (a valid LMConfig, else it throws naming the field) cannot train through the fused kernels, or null when it can. */
 export function fusedTrainingSupport(config: LMConfig): string | null {
+  checkLMConfig("fusedTrainingSupport", config);
   if (config.depth < 1) return "a model without blocks has no attention to fuse";
   if (config.kernel) return "kernelized attention has no fused backward yet";
   const t = config.pe.type;
@@ -42,20 +44,21 @@ export function fusedTrainingSupport(config: LMConfig): string | null {
   return null;
 }
 
-/** The chain of an LM whose config `fusedTrainingSupport` accepts (the caller checks). */
+/** The chain of an LM; throws naming the config's field, or saying why `fusedTrainingSupport` refuses it. */
 export function lmChain(config: LMConfig): Chain<LMParams, Batch> {
-  const bc = blockConfig(config);
+  const why = fusedTrainingSupport(config);
+  if (why !== null) fail("lmChain", `this model cannot train through the fused kernels: ${why}`);
   const H = config.heads;
-  const parts = {
-    heads: H,
-    mlp: config.mlp,
-    preNorm: (sublayer: 1 | 2, h: np.Array, p?: LMSegmentParams) => norm(config.norm, sublayer === 1 ? p!.next!.norm1 : p!.prev!.norm2, h),
-  };
-  const inputs = (p: LMSegmentParams, x: np.Array) =>
-    attentionInputs(p.next!, x, { heads: H, preNorm: (s, h) => parts.preNorm(s, h, p) }, {}, null); // q, k, v (B, H, L, D)
+  // a segment's norms: Norm1 of the block it starts, Norm2 of the block it ends
+  const preNorm = (p: LMSegmentParams) => (sublayer: 1 | 2, h: np.Array) =>
+    norm(config.norm, sublayer === 1 ? p.next!.norm1 : p.prev!.norm2, h);
+  const inputs = (p: LMSegmentParams, x: np.Array) => attentionInputs(p.next!, x, { heads: H, preNorm: preNorm(p) }, {}, null); // q, k, v (B, H, L, D)
   const rest = (p: LMSegmentParams, x: np.Array, o: np.Array) =>
-    attentionOutput(p.prev!, x, o, { mlp: config.mlp, preNorm: (s, h) => parts.preNorm(s, h, p) }, null); // (B, L, C)
-  const attention: FlashAttentionOptions = { causal: bc.causal, pe: peSpec(config.pe, {}, { heads: H, headDim: config.width / H }) };
+    attentionOutput(p.prev!, x, o, { mlp: config.mlp, preNorm: preNorm(p) }, null); // (B, L, C)
+  const attention: FlashAttentionOptions = {
+    causal: blockConfig(config).causal,
+    pe: peSpec(config.pe, {}, { heads: H, headDim: config.width / H }),
+  };
   const n = config.depth;
   return {
     layers: n,

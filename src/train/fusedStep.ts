@@ -36,7 +36,7 @@
  */
 import { type JsTree, jit, numpy as np, tree, vjp } from "@jax-js/jax";
 import { constant } from "../core/constant.js";
-import { describe, fail, positive } from "../core/validate.js";
+import { describe, fail, integer, positive, record } from "../core/validate.js";
 import { type FlashAttentionOptions, flashAttentionWithStats } from "../kernels/webgpu/flashAttention.js";
 import { flashAttentionBackward } from "../kernels/webgpu/flashBackward.js";
 import type { GpuTensor } from "../kernels/webgpu/gpuTensor.js";
@@ -108,8 +108,11 @@ const distinct = (h: Handoff): Tree => asTree({ ...h, carry: np.add(h.carry, 0) 
 export function makeChainStep<P, B>(chain: Chain<P, B>, train: TrainConfig, options: ChainStepOptions = {}): AsyncTrainStep<P, B> {
   if (train.clipNorm !== null) positive("makeChainStep", "train.clipNorm", train.clipNorm);
   checkAdamW("makeChainStep", "train.adamw", train.adamw);
-  const n = chain.layers;
-  if (!Number.isInteger(n) || n < 1) fail("makeChainStep", `chain.layers must be an integer >= 1, got ${describe(n)}`);
+  const c = record("makeChainStep", "chain", chain, "a Chain object");
+  for (const f of ["split", "merge", "first", "middle", "last"])
+    if (typeof c[f] !== "function") fail("makeChainStep", `chain.${f} must be a function, got ${describe(c[f])}`);
+  record("makeChainStep", "chain.attention", c.attention, "FlashAttentionOptions");
+  const n = integer("makeChainStep", "chain.layers", chain.layers, 1);
   const opts = chain.attention;
   const handoff = (h: Handoff) => asTree(h);
   const firstF = jit((p: Tree, batch: Tree) => handoff(chain.first(p, batch as B)));

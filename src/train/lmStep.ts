@@ -7,9 +7,9 @@
  * PE, kernelized attention, positions given per batch), the step is the
  * composite one.
  */
-import { defaultDevice } from "@jax-js/jax";
+import { defaultDevice, numpy as np } from "@jax-js/jax";
 import { fail, oneOf } from "../core/validate.js";
-import type { LMConfig, LMParams } from "../nn/lm.js";
+import { checkBatchShapes, checkLMConfig, type LMConfig, type LMParams } from "../nn/lm.js";
 import { fusedTrainingSupport, lmChain } from "../nn/lmChain.js";
 import { type AsyncTrainStep, makeChainStep } from "./fusedStep.js";
 import { makeTrainStep, type StepBatch, type TrainConfig } from "./trainStep.js";
@@ -37,6 +37,7 @@ export type LMStep = AsyncTrainStep<LMParams, StepBatch> & { readonly fused: boo
 
 /** The LM's step (module header): fused attention on WebGPU where it applies, the composite step otherwise. */
 export function makeLMStep(model: LMConfig, train: TrainConfig, options: LMStepOptions = {}): LMStep {
+  checkLMConfig("makeLMStep", model);
   const attention = oneOf("makeLMStep", "options.attention", options.attention ?? "auto", ["auto", "fused", "composite"]);
   const why =
     defaultDevice() !== "webgpu"
@@ -56,6 +57,9 @@ export function makeLMStep(model: LMConfig, train: TrainConfig, options: LMStepO
         if (b.positions) {
           fail("trainStep", "this fused step was made without positions (options.positions); batch.positions is not used by it");
         }
+        checkBatchShapes("trainStep", b);
+        if (b.tokens.dtype !== np.int32 || b.targets.dtype !== np.int32)
+          fail("trainStep", `batch.tokens and batch.targets must be int32, got ${b.tokens.dtype} and ${b.targets.dtype}`);
         if (b.tokens.shape[1] < minLength) return (compositeStep ??= makeTrainStep(model, train))(p, s, b, lr);
         return (fusedStep ??= makeChainStep(lmChain(model), train))(p, s, b, lr);
       },

@@ -12,8 +12,9 @@ import { flashAttentionBackward } from "../../src/kernels/webgpu/flashBackward.j
 import { slopes } from "../../src/pe/alibi.js";
 import { inverseFrequencies } from "../../src/pe/rope/frequencies.js";
 import { init, teardown } from "../../src/runtime/init.js";
-import { type Input, randn } from "../gradcheck.js";
+import { randn } from "../gradcheck.js";
 import { expectClose, FLOAT32_EPS } from "../tolerance.js";
+import { type Case, f32 } from "./attentionCase.js";
 
 // lavapipe compiles each configuration's three pipelines in several seconds
 vi.setConfig({ testTimeout: 300_000 });
@@ -34,18 +35,6 @@ afterAll(teardown);
  * zero keeps the absolute error of its terms.
  */
 const FUSED_GRAD_FLOAT32 = 512 * FLOAT32_EPS;
-
-const f32 = (x: Input) => np.array(Float32Array.from(x.data)).reshape(x.shape);
-
-interface Case {
-  B?: number;
-  H: number;
-  Hkv: number;
-  L: number;
-  S: number;
-  D: number;
-  Dv?: number;
-}
 
 async function compareGradients(c: Case, pe: () => AttentionPE | undefined, opts: Omit<FlashAttentionOptions, "pe">, what: string) {
   const B = c.B ?? 1;
@@ -128,6 +117,9 @@ describe("flashAttentionBackward refuses what it does not compute", () => {
     );
     await expect(flashAttentionBackward(q(), q(), q(), out.ref.reshape([1, 2, 4, 8]), stats, q())).rejects.toThrow(
       "flashAttentionBackward: out must be a float32 webgpu array of shape (1, 2, 8, 4), got float32 webgpu (1, 2, 4, 8)",
+    );
+    await expect(flashAttentionBackward(q(), q(), q(), out.ref, { shape: [1, 2, 8, 2] } as never, q())).rejects.toThrow(
+      "flashAttentionBackward: stats must be the (1, 2, 8, 2) GpuTensor of statistics from flashAttentionWithStats, got",
     );
     out.dispose();
     stats.dispose();

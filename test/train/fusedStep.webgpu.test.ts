@@ -117,5 +117,39 @@ describe("a training step through the fused kernels equals the composite step", 
       'makeLMStep: options.attention "fused" cannot train this model: the fused backward differentiates no learnable bias',
     );
     expect(() => makeLMStep(rope, train, { attention: "fast" as never })).toThrow("makeLMStep: options.attention");
+    expect(() => makeLMStep({ ...rope, width: 33 }, train)).toThrow("makeLMStep: config.width (33) must be a multiple of config.heads (2)");
+  });
+
+  it("refuses a bad chain, an unsupported model and a batch of the wrong shape, before consuming anything", async () => {
+    const rope = model({ type: "rotary", pairing: "halves", base: 10000 });
+    const t5 = model({ type: "t5", bidirectional: false, numBuckets: 8, maxDistance: 16 });
+    expect(() => lmChain(t5)).toThrow(
+      'lmChain: this model cannot train through the fused kernels: the fused backward differentiates no learnable bias or contextual PE (pe.type "t5")',
+    );
+    expect(() => fusedTrainingSupport({ ...rope, depth: -1 })).toThrow(
+      "fusedTrainingSupport: config.depth must be an integer >= 0, got -1",
+    );
+    expect(() => makeChainStep({ ...lmChain(rope), merge: 3 } as never, train)).toThrow(
+      "makeChainStep: chain.merge must be a function, got 3",
+    );
+    expect(() => makeChainStep({ ...lmChain(rope), layers: 0 }, train)).toThrow(
+      "makeChainStep: chain.layers must be an integer >= 1, got 0",
+    );
+    const step = makeLMStep(rope, train, { attention: "fused" });
+    const params = initLM(rope, 1);
+    const state = initAdamW(params);
+    const b = toBatch(syntheticBatch(task, 2, 0));
+    const bad = { ...b, mask: b.mask.ref.reshape([-1]) };
+    await expect(step(params, state, bad, 1e-3)).rejects.toThrow(
+      "trainStep: batch.tokens, batch.targets and batch.mask must all be (B, L), got tokens (2, ",
+    );
+    // nothing was consumed: the same parameters and batch train
+    const out = await step(params, state, b, 1e-3);
+    expect(Number.isFinite((await out.loss.data())[0])).toBe(true);
+    bad.mask.dispose();
+    tree.dispose(out.params as unknown as JsTree<np.Array>);
+    tree.dispose(out.state as unknown as JsTree<np.Array>);
+    out.gradNorm.dispose();
+    step.dispose();
   });
 });

@@ -24,10 +24,10 @@
  */
 import { getWebGPUDevice, numpy as np } from "@jax-js/jax";
 import { peArrays } from "../../attention/spec.js";
-import { fail } from "../../core/validate.js";
+import { describe, fail } from "../../core/validate.js";
 import { biasArguments, type FlashAttentionOptions, prepareFlash, rotated, rotation } from "./flashAttention.js";
 import { BACKWARD_TILE, backwardWorkgroupBytes, flashDkvProgram, flashDqProgram } from "./flashBackwardShader.js";
-import { freshJaxArray, type GpuTensor } from "./gpuTensor.js";
+import { freshJaxArray, GpuTensor } from "./gpuTensor.js";
 import { consuming, Dispatcher, PipelineCache } from "./program.js";
 
 const FN = "flashAttentionBackward";
@@ -75,8 +75,10 @@ export async function flashAttentionBackward(
       if (x.dtype !== np.float32 || x.device !== "webgpu" || x.shape.join() !== want.join())
         abort(`${name} must be a float32 webgpu array of shape (${want.join(", ")}), got ${x.dtype} ${x.device} (${x.shape.join(", ")})`);
     }
-    if (stats.shape.join() !== [B, H, L, 2].join())
-      abort(`stats must be the (${[B, H, L, 2].join(", ")}) statistics of flashAttentionWithStats, got (${stats.shape.join(", ")})`);
+    if (!(stats instanceof GpuTensor) || stats.shape.join() !== [B, H, L, 2].join())
+      abort(
+        `stats must be the (${[B, H, L, 2].join(", ")}) GpuTensor of statistics from flashAttentionWithStats, got ${stats instanceof GpuTensor ? `(${stats.shape.join(", ")})` : describe(stats)}`,
+      );
     const bytes = backwardWorkgroupBytes(D, Dv);
     if (bytes > call.workgroupBytes)
       abort(`D = ${D}, Dv = ${Dv} need ${bytes} bytes of workgroup memory, more than the ${call.workgroupBytes} this device allows`);
