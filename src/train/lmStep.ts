@@ -28,7 +28,8 @@ export interface LMStepOptions {
 /**
  * Sequence length from which "auto" trains through the fused kernels. Measured on an H200 (bench/run.ts
  * --train, docs/PERFORMANCE.md): at L 16 and 64 the fused step is as fast as the composite or slower (more
- * dispatches, 1.0-1.3x), at L 256 0.5-1.0x of its time, at L 1024 0.3x.
+ * dispatches, 1.0-1.3x), at L 256 0.5-1.0x of its time, at L 1024 0.3x. One run each of `posenc lab length`
+ * at L 16 disagrees (151 s fused, 226 s composite); PERFORMANCE.md says why the threshold stands for now.
  */
 export const FUSED_MIN_LENGTH = 256;
 
