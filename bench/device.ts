@@ -5,7 +5,7 @@
  * and classified as a GPU or a CPU/software adapter (Mesa lavapipe,
  * SwiftShader), on which the harness defaults to small sizes.
  */
-import { installNodeGpu } from "../src/runtime/nodeGpu.js";
+import { installNodeGpu } from "../src/runtime/host.js";
 
 export interface AdapterDescription {
   vendor: string;

@@ -137,14 +137,15 @@ export type { DeviceKind, DeviceLimits, DeviceRequest, InitOptions, Runtime } fr
 export { init, runtime, teardown } from "./runtime/init.js";
 export type { AdamWConfig, AdamWState } from "./train/adamw.js";
 export { adamwUpdate, initAdamW, TORCH_ADAMW } from "./train/adamw.js";
-export { fromSafetensors, loadCheckpoint, saveCheckpoint, toSafetensors } from "./train/checkpoint.js";
+export type { CheckpointFiles } from "./train/checkpoint.js";
+export { checkpointFiles, fromSafetensors, loadCheckpoint, readCheckpoint, saveCheckpoint, toSafetensors } from "./train/checkpoint.js";
 export { clipByGlobalNorm, globalNorm } from "./train/clip.js";
-export type { DigitBatch, DigitTransform, Split } from "./train/data/digits.js";
+export type { DigitBatch, DigitTransform, MnistPackage, Split } from "./train/data/digits.js";
 export { digitBatches, digitImages, loadDigits, splitIndices, toImageBatch } from "./train/data/digits.js";
 export type { TaskConfig, TokenBatch } from "./train/data/synthetic.js";
 export { syntheticBatch, vocabSize } from "./train/data/synthetic.js";
 export type { Corpus } from "./train/data/text.js";
-export { sonnets, textBatch } from "./train/data/text.js";
+export { corpus, loadSonnets, sonnets, textBatch } from "./train/data/text.js";
 export type { AsyncTrainStep, Chain, Handoff } from "./train/fusedStep.js";
 export { makeChainStep } from "./train/fusedStep.js";
 export type { LMStep, LMStepOptions } from "./train/lmStep.js";

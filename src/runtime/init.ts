@@ -15,7 +15,7 @@
  */
 import "./polyfill.js";
 import { defaultDevice, getWebGPUDevice, init as jaxInit } from "@jax-js/jax";
-import { installNodeGpu, runningInNode } from "./nodeGpu.js";
+import { installNodeGpu, runningInNode } from "./host.js";
 
 export type DeviceRequest = "cpu" | "wasm" | "webgpu" | "auto";
 export type DeviceKind = "cpu" | "wasm" | "webgpu";

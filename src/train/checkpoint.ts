@@ -16,6 +16,7 @@
  */
 import { type DType, numpy as np } from "@jax-js/jax";
 import { describe, fail } from "../core/validate.js";
+import { pathIn, readBytes, writeFilesIn } from "../runtime/host.js";
 
 type Tree = np.Array | Tree[] | { [key: string]: Tree };
 
@@ -71,7 +72,7 @@ export function unflattenNamed(named: Map<string, np.Array>): Tree {
  * The safetensors bytes of a parameter pytree (float64, float32, int32
  * arrays). Borrows the parameters; reads them back from the device.
  */
-export async function toSafetensors(params: unknown, metadata: Record<string, string> = {}): Promise<Uint8Array> {
+export async function toSafetensors(params: unknown, metadata: Record<string, string> = {}): Promise<Uint8Array<ArrayBuffer>> {
   const named = [...flattenNamed(params)];
   const header: Record<string, TensorEntry | Record<string, string>> = {};
   if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
@@ -164,38 +165,80 @@ export function fromSafetensors(bytes: Uint8Array): {
   return { params: unflattenNamed(named), header, metadata };
 }
 
+/** A checkpoint's two files: `model.safetensors` and `config.json`. */
+export interface CheckpointFiles {
+  model: Blob;
+  config: Blob;
+}
+
+/** The two files of a checkpoint as Blobs (a browser saves or uploads them). Borrows the parameters. */
+export async function checkpointFiles(params: unknown, config: unknown): Promise<CheckpointFiles> {
+  return {
+    model: new Blob([await toSafetensors(params, { format: "posenc" })], { type: "application/octet-stream" }),
+    config: new Blob([configText(config)], { type: "application/json" }),
+  };
+}
+
 /** Writes `model.safetensors` and `config.json` into `dir` (Node). Borrows the parameters. */
 export async function saveCheckpoint(dir: string, params: unknown, config: unknown): Promise<void> {
-  const { mkdir, writeFile } = await import("node:fs/promises");
-  const { join } = await import("node:path");
-  await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, "model.safetensors"), await toSafetensors(params, { format: "posenc" }));
-  await writeFile(join(dir, "config.json"), `${JSON.stringify(config, null, 2)}\n`);
+  const fn = "saveCheckpoint";
+  if (typeof dir !== "string" || dir === "") fail(fn, `dir must be a non-empty string, got ${describe(dir)}`);
+  const model = await toSafetensors(params, { format: "posenc" });
+  await writeFilesIn(fn, dir, { "model.safetensors": model, "config.json": configText(config) });
 }
 
 /** Reads a checkpoint written by `saveCheckpoint` (Node). */
 export async function loadCheckpoint<P = Tree, C = unknown>(dir: string): Promise<{ params: P; config: C }> {
-  const { readFile } = await import("node:fs/promises");
-  const { join } = await import("node:path");
   const fn = "loadCheckpoint";
-  const read = async (file: string, encoding?: "utf8") => {
+  if (typeof dir !== "string" || dir === "") fail(fn, `dir must be a non-empty string, got ${describe(dir)}`);
+  const read = async (file: string) => {
     try {
-      return await readFile(join(dir, file), encoding);
+      return await readBytes(fn, pathIn(dir, file));
     } catch (e) {
-      return fail(fn, `cannot read ${join(dir, file)} (${(e as Error).message})`);
+      return fail(fn, `cannot read ${pathIn(dir, file)} (${(e as Error).message})`);
     }
   };
-  const text = (await read("config.json", "utf8")) as string;
-  let config: C;
+  const config = parseConfig<C>(fn, new TextDecoder().decode(await read("config.json")), pathIn(dir, "config.json"));
+  return { params: parseModel<P>(fn, await read("model.safetensors"), pathIn(dir, "model.safetensors")), config };
+}
+
+/** A checkpoint from its two files' contents, as a browser has them (a fetch, a file input). */
+export async function readCheckpoint<P = Tree, C = unknown>(files: {
+  model: ArrayBuffer | Uint8Array | Blob;
+  config: string | Blob;
+}): Promise<{ params: P; config: C }> {
+  const fn = "readCheckpoint";
+  if (typeof files !== "object" || files === null) fail(fn, `files must be { model, config }, got ${describe(files)}`);
+  const { model, config } = files;
+  let bytes: Uint8Array;
+  if (model instanceof Uint8Array) bytes = model;
+  else if (model instanceof ArrayBuffer) bytes = new Uint8Array(model);
+  else if (model instanceof Blob) bytes = new Uint8Array(await model.arrayBuffer());
+  else return fail(fn, `files.model must be an ArrayBuffer, a Uint8Array or a Blob, got ${describe(model)}`);
+  let text: string;
+  if (typeof config === "string") text = config;
+  else if (config instanceof Blob) text = await config.text();
+  else return fail(fn, `files.config must be a string or a Blob, got ${describe(config)}`);
+  const parsed = parseConfig<C>(fn, text, "files.config");
+  return { params: parseModel<P>(fn, bytes, "files.model"), config: parsed };
+}
+
+function configText(config: unknown): string {
+  return `${JSON.stringify(config, null, 2)}\n`;
+}
+
+function parseConfig<C>(fn: string, text: string, name: string): C {
   try {
-    config = JSON.parse(text) as C;
+    return JSON.parse(text) as C;
   } catch (e) {
-    fail(fn, `${join(dir, "config.json")} is not valid JSON (${(e as Error).message})`);
+    return fail(fn, `${name} is not valid JSON (${(e as Error).message})`);
   }
-  const bytes = new Uint8Array((await read("model.safetensors")) as Buffer);
+}
+
+function parseModel<P>(fn: string, bytes: Uint8Array, name: string): P {
   try {
-    return { params: fromSafetensors(bytes).params as P, config };
+    return fromSafetensors(bytes).params as P;
   } catch (e) {
-    return fail(fn, `${join(dir, "model.safetensors")}: ${(e as Error).message}`);
+    return fail(fn, `${name}: ${(e as Error).message}`);
   }
 }

@@ -10,7 +10,7 @@ import {
   stabilityWork,
 } from "../../src/lab/stability.js";
 import { init } from "../../src/runtime/init.js";
-import { sonnets, TRAIN_FRACTION, textBatch } from "../../src/train/data/text.js";
+import { corpus, loadSonnets, sonnets, TRAIN_FRACTION, textBatch } from "../../src/train/data/text.js";
 
 beforeAll(async () => {
   await init({ device: "wasm" });
@@ -25,6 +25,17 @@ describe("sonnets corpus", () => {
     expect(c.train.length).toBe(Math.floor(TRAIN_FRACTION * 94701));
     const text = Array.from(c.train.subarray(0, 50), (i) => c.vocab[i]).join("");
     expect(text).toBe("1\n\nFrom fairest creatures we desire increase,\nThat");
+  });
+
+  it("corpus(text) is the same tokenization for any text; loadSonnets fetches it and names what fails", async () => {
+    const c = corpus("abcab\nba");
+    expect(c.vocab).toEqual(["\n", "a", "b", "c"]);
+    expect([...c.train, ...c.validation]).toEqual([1, 2, 3, 1, 2, 0, 2, 1]);
+    expect(c.train.length).toBe(Math.floor(TRAIN_FRACTION * 8));
+    expect(() => corpus("aaa")).toThrow("corpus: text must hold at least two distinct characters, got 1");
+    expect(() => corpus(7 as unknown as string)).toThrow("corpus: text must be a string, got number");
+    await expect(loadSonnets(3 as unknown as string)).rejects.toThrow("loadSonnets: url must be a string or a URL, got number");
+    await expect(loadSonnets("http://127.0.0.1:9/sonnets.txt")).rejects.toThrow("loadSonnets: cannot fetch http://127.0.0.1:9/sonnets.txt");
   });
 
   it("batches are windows of the text shifted by one, reproducible from the seed", () => {

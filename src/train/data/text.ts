@@ -8,10 +8,9 @@
  * Reference: Karpathy, char-rnn and nanoGPT `shakespeare_char`,
  * https://github.com/karpathy/nanoGPT/tree/master/data/shakespeare_char
  */
-import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import { integer } from "../../core/validate.js";
+import { fail, integer } from "../../core/validate.js";
 import { rng } from "../../pe/random.js";
+import { shippedText } from "../../runtime/host.js";
 import type { TokenBatch } from "./synthetic.js";
 
 export interface Corpus {
@@ -24,19 +23,40 @@ export interface Corpus {
 /** Fraction of the corpus used for training; the rest validates. */
 export const TRAIN_FRACTION = 0.9;
 
-const CORPUS_PATH = fileURLToPath(new URL("../../../data/sonnets.txt", import.meta.url));
 let cached: Corpus | undefined;
 
-/** The sonnets, tokenized (read once per process). */
+/** The sonnets, tokenized (Node: read once per process from the package's data/). */
 export function sonnets(): Corpus {
-  if (cached) return cached;
-  const text = readFileSync(CORPUS_PATH, "utf8");
+  cached ??= corpus(shippedText("sonnets", "sonnets.txt"));
+  return cached;
+}
+
+/**
+ * The sonnets from a URL, as a browser loads them (data/sonnets.txt served
+ * as an asset; a bundler's `new URL("posenc/data/sonnets.txt", import.meta.url)`).
+ */
+export async function loadSonnets(url: string | URL): Promise<Corpus> {
+  const fn = "loadSonnets";
+  if (typeof url !== "string" && !(url instanceof URL)) fail(fn, `url must be a string or a URL, got ${typeof url}`);
+  let response: Response;
+  try {
+    response = await fetch(url);
+  } catch (e) {
+    return fail(fn, `cannot fetch ${String(url)} (${(e as Error).message})`);
+  }
+  if (!response.ok) fail(fn, `fetching ${String(url)} answered ${response.status} ${response.statusText}`);
+  return corpus(await response.text());
+}
+
+/** A text as a character-level corpus: its sorted distinct characters, and the first TRAIN_FRACTION of it for training. */
+export function corpus(text: string): Corpus {
+  if (typeof text !== "string") fail("corpus", `text must be a string, got ${typeof text}`);
   const vocab = [...new Set(text)].sort((a, b) => a.codePointAt(0)! - b.codePointAt(0)!);
+  if (vocab.length < 2) fail("corpus", `text must hold at least two distinct characters, got ${vocab.length}`);
   const index = new Map(vocab.map((c, i) => [c, i]));
   const ids = Int32Array.from([...text], (c) => index.get(c)!);
   const cut = Math.floor(TRAIN_FRACTION * ids.length);
-  cached = { vocab, train: ids.slice(0, cut), validation: ids.slice(cut) };
-  return cached;
+  return { vocab, train: ids.slice(0, cut), validation: ids.slice(cut) };
 }
 
 /** `batch` random windows of `length` + 1 tokens from `ids`, from `seed`; every target counts. */

@@ -1,12 +1,24 @@
 /**
- * WebGPU for Node through Dawn (the `webgpu` package).
+ * What posenc needs from Node and a browser cannot give: Dawn's WebGPU, the
+ * files the package ships (data/), optional packages, and files on disk.
+ * Everything Node-only in posenc goes through this module, and only this
+ * module imports `node:*` or `webgpu`.
+ *
+ * Bundlers for the browser read package.json's `"browser"` map and take
+ * host.browser.ts instead: the same functions, where each Node-only one
+ * throws an error that names the caller and its browser form.
  *
  * Dawn's `GPU` object must stay referenced for the whole run: if it is
  * garbage-collected, Dawn crashes or hangs. It is therefore installed on
  * `globalThis.navigator.gpu`, where `@jax-js/jax` looks for it, together with
  * the `userAgent` and `hardwareConcurrency` fields jax-js also reads.
  */
+import { readFileSync } from "node:fs";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import os from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 const isNode = typeof process !== "undefined" && !!process.versions?.node;
 
@@ -37,6 +49,32 @@ export async function installNodeGpu(): Promise<GPU> {
   const gpu = mod.create([]);
   Object.defineProperty(nav, "gpu", { value: gpu, configurable: true, enumerable: true });
   return gpu;
+}
+
+/** The text of a file the package ships in data/ (`fn` is the caller, for its browser error). */
+export function shippedText(_fn: string, name: string): string {
+  return readFileSync(fileURLToPath(new URL(`../../data/${name}`, import.meta.url)), "utf8");
+}
+
+/** An installed package loaded with `require` (the CommonJS-only ones); throws when it is missing. */
+export function requirePackage(_fn: string, name: string): unknown {
+  return createRequire(import.meta.url)(name);
+}
+
+/** `dir` joined with `file`, as the errors of the file functions name it. */
+export function pathIn(dir: string, file: string): string {
+  return join(dir, file);
+}
+
+/** The bytes of a file. */
+export async function readBytes(_fn: string, path: string): Promise<Uint8Array> {
+  return new Uint8Array(await readFile(path));
+}
+
+/** Writes each named file into `dir`, creating it. */
+export async function writeFilesIn(_fn: string, dir: string, files: Record<string, Uint8Array | string>): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  for (const [name, data] of Object.entries(files)) await writeFile(join(dir, name), data);
 }
 
 interface MutableNavigator {
