@@ -7,7 +7,8 @@ import { CSWIN_PRESETS, CSWIN_VARIANTS, cswinReport, cswinWork, runCswin } from 
 import { type Experiment, experiment, PRESETS, type Preset, withOverrides } from "../lab/experiment.js";
 import { LENGTH_PRESETS, LENGTH_VARIANTS, lengthReport, lengthWork, runLength } from "../lab/length.js";
 import { Progress } from "../lab/progress.js";
-import { type LabReport, reportText, writeReport } from "../lab/report.js";
+import { type LabReport, reportText } from "../lab/report.js";
+import { writeReport } from "../lab/reportFiles.js";
 import { RESOLUTION_PRESETS, RESOLUTION_VARIANTS, resolutionReport, resolutionWork, runResolution } from "../lab/resolution.js";
 import { runSpeed, SPEED_METHODS, SPEED_PRESETS, speedReport, speedWork } from "../lab/speed.js";
 import { runStability, STABILITY_PRESETS, STABILITY_VARIANTS, stabilityReport, stabilityWork } from "../lab/stability.js";

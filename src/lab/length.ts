@@ -217,7 +217,7 @@ export async function runLength(s: LengthSettings, progress: ProgressSink): Prom
       const trained = await trainLM(
         model,
         (i) => syntheticBatch(s.task, s.batch, 100000 * (seed + 1) + i),
-        { steps: s.steps, batch: s.batch, lr: s.lr, clipNorm: 1, adamw: LAB_ADAMW },
+        { steps: s.steps, batch: s.batch, lr: s.lr, clipNorm: 1, adamw: LAB_ADAMW, name: `${key} seed ${seed}` },
         1000 + seed,
         progress,
         randomized && ((i) => randomized(i)),
@@ -247,6 +247,7 @@ export async function runLength(s: LengthSettings, progress: ProgressSink): Prom
             finalLoss: trained.losses[trained.losses.length - 1],
             trainSeconds: trained.seconds,
           });
+          progress.row?.(rows[rows.length - 1]);
           progress.tick(1, `${variant.label} seed ${seed} ${m}x`);
         }
       }
@@ -362,7 +363,8 @@ function chance(t: TaskConfig): number | undefined {
   }
 }
 
-function describeTask(t: TaskConfig): string {
+/** The task in words, as the report states it. */
+export function describeTask(t: TaskConfig): string {
   switch (t.task) {
     case "copy":
     case "reverse":

@@ -26,6 +26,8 @@ export interface TrainSettings {
   adamw: AdamWConfig;
   /** The step's attention (train/lmStep.ts): fused kernels on WebGPU where the model allows ("auto", the default), or the composite. */
   attention?: LMStepOptions["attention"];
+  /** The run's name in a live view of its losses (`ProgressSink.losses`). */
+  name?: string;
 }
 
 /** Lab default: AdamW with decay on matrices only (nanoGPT), betas (0.9, 0.99). */
@@ -94,9 +96,11 @@ export async function trainLM(
       losses.push(loss);
       gradNorms.push(norm);
     }
+    progress.losses?.(s.name ?? "", losses);
     return !Number.isFinite(losses[losses.length - 1]);
   };
   for (let i = 0; i < s.steps; i++) {
+    await progress.gate?.();
     const batch = toBatch(data(i));
     const pos = positions ? { positions: constant(positions(i), np.float32) } : {};
     const out = await step(params, state, { ...batch, ...pos }, learningRate(i, schedule));

@@ -8,6 +8,12 @@ export interface ProgressSink {
   /** Advance by `n` units; `note` is shown after the bar (e.g. the current run). */
   tick(n?: number, note?: string): void;
   done(): void;
+  /** Live view (the browser lab): the losses read so far of the training named `run`. */
+  losses?(run: string, losses: readonly number[]): void;
+  /** Live view: a result row as soon as it is measured. */
+  row?(row: unknown): void;
+  /** Awaited before every training step: a caller that pauses answers a promise that resolves when it resumes. */
+  gate?(): Promise<void>;
 }
 
 const fmt = (s: number) => (s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, "0")}s` : `${s.toFixed(0)}s`);

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inputLength, LENGTH_PRESETS, LENGTH_VARIANTS, lengthReport, lengthWork, runLength, scaleTask } from "../../src/lab/length.js";
 import { silent } from "../../src/lab/progress.js";
-import { writeReport } from "../../src/lab/report.js";
+import { writeReport } from "../../src/lab/reportFiles.js";
 import { init } from "../../src/runtime/init.js";
 import { syntheticBatch, type TaskConfig } from "../../src/train/data/synthetic.js";
 
@@ -49,6 +49,24 @@ describe("lab length", () => {
     expect(html).toContain('<section id="length">');
     expect(html).toContain("RoPE + YaRN");
     expect(JSON.parse(readFileSync(join(dir, "length.json"), "utf8")).data.rows).toHaveLength(rows.length);
+  });
+
+  it("the live hooks: every step passes the gate, losses arrive per run as they are read, rows as they are measured", async () => {
+    const s = { ...LENGTH_PRESETS.tiny, variants: ["rope", "alibi"], steps: 12 };
+    let gates = 0;
+    const seen = new Map<string, number[]>();
+    const live: unknown[] = [];
+    const rows = await runLength(s, {
+      tick: () => {},
+      done: () => {},
+      gate: async () => void (gates += 1),
+      losses: (run, ls) => void seen.set(run, [...(seen.get(run) ?? []), ls.length]),
+      row: (r) => void live.push(r),
+    });
+    expect(gates).toBe(2 * s.steps);
+    expect([...seen.keys()]).toEqual(["rope seed 0", "alibi seed 0"]);
+    expect(seen.get("rope seed 0")).toEqual([10, 12]); // read every READ_EVERY = 10 steps and at the end
+    expect(live).toEqual(rows);
   });
 
   it("refuses unknown encodings and bad multiples by name", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { fromHFConfig, type HFConfig } from "../../src/pe/rope/hfConfig.js";
+import { fromHFConfig, type HFConfig, layerTypes } from "../../src/pe/rope/hfConfig.js";
 
 const base: HFConfig = { hidden_size: 64, num_attention_heads: 4, max_position_embeddings: 4096 };
 const withRope = (rope_parameters: Record<string, unknown>, extra: HFConfig = {}) => ({ ...base, ...extra, rope_parameters });
@@ -99,6 +99,10 @@ describe("rope.fromHFConfig bad input", () => {
     expect(full.type).toBe("linear");
     expect(full.invFreq[1]).toBeCloseTo(1e6 ** (-2 / 16) / 8, 15);
     expect(fromHFConfig(cfg, { layerType: "sliding_attention" }).invFreq[1]).toBeCloseTo(1e4 ** (-2 / 16), 15);
+    expect(layerTypes(cfg)).toEqual(["full_attention", "sliding_attention"]);
+    expect(layerTypes({ ...base, rope_theta: 1e6, rope_local_base_freq: 1e4 })).toEqual(["full_attention", "sliding_attention"]);
+    expect(layerTypes({ ...base, rope_theta: 1e6 })).toEqual([]);
+    expect(() => layerTypes(null as unknown as HFConfig)).toThrow("rope.layerTypes: config must be an object, got null");
   });
 
   it("legacy rope_scaling wins over rope_parameters, a theta inside the parameters wins over the top level", () => {

@@ -311,7 +311,17 @@ function rawParameters(config: HFConfig): Record<string, unknown> {
   return {};
 }
 
-function selectLayer(raw: Record<string, unknown>, config: HFConfig, layerType: string | undefined): Record<string, unknown> {
+/**
+ * The layer types a config gives RoPE parameters of their own (Gemma 3:
+ * full_attention, sliding_attention), one of which `layerType` must name; []
+ * when RoPE is the same in every layer.
+ */
+export function layerTypes(config: HFConfig): string[] {
+  if (typeof config !== "object" || config === null) fail("rope.layerTypes", `config must be an object, got ${show(config)}`);
+  return perLayer(rawParameters(config), config).keys;
+}
+
+function perLayer(raw: Record<string, unknown>, config: HFConfig): { rp: Record<string, unknown>; keys: string[]; nested: boolean } {
   // Gemma 3 in the transformers 4.x form: sliding layers take default RoPE at rope_local_base_freq
   const nested = Object.values(raw).some((v) => typeof v === "object" && v !== null && !Array.isArray(v));
   const rp =
@@ -322,9 +332,14 @@ function selectLayer(raw: Record<string, unknown>, config: HFConfig, layerType: 
           sliding_attention: { rope_type: "default", rope_theta: positiveNumber("rope_local_base_freq", config.rope_local_base_freq) },
         };
   const declared = Array.isArray(config.layer_types) ? config.layer_types : [];
-  const nestedKeys = Object.keys(rp).filter(
+  const keys = Object.keys(rp).filter(
     (k) => declared.includes(k) || (typeof rp[k] === "object" && rp[k] !== null && !Array.isArray(rp[k])),
   );
+  return { rp, keys, nested };
+}
+
+function selectLayer(raw: Record<string, unknown>, config: HFConfig, layerType: string | undefined): Record<string, unknown> {
+  const { rp, keys: nestedKeys, nested } = perLayer(raw, config);
   if (nestedKeys.length === 0) {
     if (layerType !== undefined) fail(FN, `options.layerType "${layerType}" given, but rope_parameters is not per layer type`);
     return rp;

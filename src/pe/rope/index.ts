@@ -4,7 +4,7 @@ export type { ApplyOptions, RopeTables, TableOptions } from "./apply.js";
 export { applyRope, tables } from "./apply.js";
 export { inverseFrequencies, wavelengths } from "./frequencies.js";
 export type { FromHFConfigOptions, HFConfig, HFRope } from "./hfConfig.js";
-export { fromHFConfig, parseHFConfig } from "./hfConfig.js";
+export { fromHFConfig, layerTypes, parseHFConfig } from "./hfConfig.js";
 export type { MropeOptions, MropePositions, MropeSegment } from "./mrope.js";
 export { mropeAxes, mropePositions, mropeTables } from "./mrope.js";
 export type { Pairing } from "./pairing.js";
