@@ -36,7 +36,7 @@ export default defineConfig({
     outDir: resolve(ROOT, "dist-web"),
     emptyOutDir: true,
     target: "es2022",
-    rollupOptions: { input: Object.fromEntries(PAGES.map((p) => [p, resolve(import.meta.dirname, `${p}.html`)])) },
+    rolldownOptions: { input: Object.fromEntries(PAGES.map((p) => [p, resolve(import.meta.dirname, `${p}.html`)])) },
   },
   server: { fs: { allow: [ROOT] } },
 });
