@@ -60,7 +60,9 @@ async function open(b: Browser, path: string, timeout = READY_MS): Promise<{ pag
   });
   page.on("pageerror", (e) => problems.push(`page error: ${(e as Error).message}`));
   await page.goto(`${url}/${path}`);
-  await page.waitForSelector("body[data-ready]", { timeout });
+  await page.waitForSelector("body[data-ready]", { timeout }).catch((e: Error) => {
+    throw new Error(`${path} did not become ready: ${e.message} (${problems.join("; ")})`);
+  });
   const error = await page.$eval("#error", (e) => ((e as HTMLElement).hidden ? null : e.textContent)).catch(() => null);
   if (error) problems.push(`error box: ${error}`);
   return { page, problems };

@@ -4,4 +4,6 @@ import { guarded, header, start } from "./page.js";
 header("index.html");
 void guarded(async () => {
   await start();
+}).then(() => {
+  document.body.dataset.ready = "1";
 });

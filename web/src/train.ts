@@ -35,6 +35,14 @@ byId("question").textContent =
   "The PI, NTK and YaRN rows are the trained RoPE model with that scaling at test time.";
 
 let paused: { promise: Promise<void>; resume: () => void } | null = null;
+
+/** A macrotask turn, so that clicks and drawing happen between training steps (jax-js's wasm work runs in microtasks). */
+const yieldToPage = () =>
+  new Promise<void>((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => resolve();
+    channel.port2.postMessage(null);
+  });
 const losses = new Map<string, readonly number[]>();
 const rows: LengthRow[] = [];
 
@@ -92,7 +100,10 @@ async function train(): Promise<void> {
       rows.push(row as LengthRow);
       drawAccuracy(s, { seconds: elapsed(), device });
     },
-    gate: () => paused?.promise ?? Promise.resolve(),
+    async gate() {
+      await yieldToPage();
+      while (paused) await paused.promise;
+    },
   };
   try {
     await runLength(s, sink);
