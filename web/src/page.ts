@@ -34,9 +34,9 @@ export function header(current: string, computes = true): void {
   const nav = document.createElement("nav");
   nav.setAttribute("aria-label", "lab pages");
   const search = location.search;
-  nav.innerHTML = PAGES.map(
-    (p) => `<a href="./${p.file}${search}"${p.file === current ? ' aria-current="page"' : ""}>${p.title}</a>`,
-  ).join("");
+  nav.innerHTML = PAGES.map((p) => `<a href="./${p.file}${search}"${p.file === current ? ' aria-current="page"' : ""}>${p.title}</a>`).join(
+    "",
+  );
   const device = document.createElement("p");
   device.id = "device";
   device.setAttribute("role", "status");
@@ -47,7 +47,8 @@ export function header(current: string, computes = true): void {
 /** The requested device, from `?device=`; an unknown value is an error shown on the page. */
 export function requestedDevice(): (typeof DEVICES)[number] {
   const asked = new URLSearchParams(location.search).get("device") ?? "auto";
-  if (!(DEVICES as readonly string[]).includes(asked)) throw new Error(`?device must be one of ${DEVICES.join(", ")}, got ${JSON.stringify(asked)}`);
+  if (!(DEVICES as readonly string[]).includes(asked))
+    throw new Error(`?device must be one of ${DEVICES.join(", ")}, got ${JSON.stringify(asked)}`);
   return asked as (typeof DEVICES)[number];
 }
 
@@ -131,7 +132,13 @@ export function sequential(v: number): string {
  * Draws a (rows, cols) matrix of values into a canvas as cells coloured by
  * `color(value)`; NaN and -Infinity (masked) cells are drawn grey.
  */
-export function heatmap(canvas: HTMLCanvasElement, values: ArrayLike<number>, rows: number, cols: number, color: (v: number) => string): void {
+export function heatmap(
+  canvas: HTMLCanvasElement,
+  values: ArrayLike<number>,
+  rows: number,
+  cols: number,
+  color: (v: number) => string,
+): void {
   const cell = Math.max(1, Math.floor(Math.min(canvas.width / cols, canvas.height / rows)));
   const ctx = canvas.getContext("2d");
   if (!ctx) return;

@@ -13,7 +13,13 @@ header("reports.html", false);
 function asReport(path: string, value: unknown): LabReport {
   const r = value as Partial<LabReport>;
   const ok =
-    typeof r === "object" && r !== null && typeof r.id === "string" && typeof r.title === "string" && Array.isArray(r.tables) && Array.isArray(r.figures) && Array.isArray(r.findings);
+    typeof r === "object" &&
+    r !== null &&
+    typeof r.id === "string" &&
+    typeof r.title === "string" &&
+    Array.isArray(r.tables) &&
+    Array.isArray(r.figures) &&
+    Array.isArray(r.findings);
   if (!ok) throw new Error(`${path} is not a lab report (needs id, title, tables, figures, findings)`);
   return r as LabReport;
 }

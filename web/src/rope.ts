@@ -47,19 +47,32 @@ function choose(config: HFConfig, source: string): void {
 function options(): { seqLen?: number; layerType?: string } {
   const text = seqLen.value.trim();
   const n = Number(text);
-  if (text !== "" && (!Number.isInteger(n) || n < 1)) throw new Error(`sequence length must be a positive integer, got ${JSON.stringify(text)}`);
+  if (text !== "" && (!Number.isInteger(n) || n < 1))
+    throw new Error(`sequence length must be a positive integer, got ${JSON.stringify(text)}`);
   return { ...(text !== "" && { seqLen: n }), ...(layer.value !== "" && { layerType: layer.value }) };
 }
 
 function drawBands(bands: Band[], source: string): void {
   const series: Series[] = [
     { name: "before scaling", points: bands.filter((b) => Number.isFinite(b.wavelength)).map((b) => ({ x: b.index, y: b.wavelength })) },
-    { name: "after scaling", dashed: true, points: bands.filter((b) => Number.isFinite(b.scaledWavelength)).map((b) => ({ x: b.index, y: b.scaledWavelength })) },
+    {
+      name: "after scaling",
+      dashed: true,
+      points: bands.filter((b) => Number.isFinite(b.scaledWavelength)).map((b) => ({ x: b.index, y: b.scaledWavelength })),
+    },
   ];
-  byId("bands-chart").innerHTML = lineChart(series, { title: "wavelength per band", xLabel: "band i", yLabel: "wavelength (positions)", yScale: "log10", width: 460, height: 300 });
+  byId("bands-chart").innerHTML = lineChart(series, {
+    title: "wavelength per band",
+    xLabel: "band i",
+    yLabel: "wavelength (positions)",
+    yScale: "log10",
+    width: 460,
+    height: 300,
+  });
   const counts = new Map<string, number>();
   for (const b of bands) counts.set(b.regime, (counts.get(b.regime) ?? 0) + 1);
-  byId("bands-caption").textContent = `${source}: ${[...counts].map(([r, n]) => `${n} ${r}`).join(", ")} bands. Wavelength 2π/θ_i in positions, log scale.`;
+  byId("bands-caption").textContent =
+    `${source}: ${[...counts].map(([r, n]) => `${n} ${r}`).join(", ")} bands. Wavelength 2π/θ_i in positions, log scale.`;
 }
 
 /** Scores q . k after rotating q at positions m + d and k at m, per distance d, divided by the rotary dims. */
@@ -89,7 +102,21 @@ async function drawDecay(): Promise<void> {
     ["plain RoPE", { ...common, type: "default" }],
     [`PI (linear, x${s})`, { ...common, type: "linear", factor: s }],
     [`NTK (dynamic, x${s})`, { ...common, type: "dynamic", factor: s, maxPositions: context }],
-    [`YaRN (x${s})`, { ...common, type: "yarn", factor: s, originalMaxPositions: context, betaFast: 32, betaSlow: 1, mscale: null, mscaleAllDim: null, attentionFactor: null, truncate: true }],
+    [
+      `YaRN (x${s})`,
+      {
+        ...common,
+        type: "yarn",
+        factor: s,
+        originalMaxPositions: context,
+        betaFast: 32,
+        betaSlow: 1,
+        mscale: null,
+        mscaleAllDim: null,
+        attentionFactor: null,
+        truncate: true,
+      },
+    ],
   ];
   const top = Math.log2(s * context);
   const distances = Float64Array.from(new Set(Array.from({ length: SAMPLES }, (_, i) => Math.round(2 ** ((i * top) / (SAMPLES - 1))))));
@@ -101,9 +128,21 @@ async function drawDecay(): Promise<void> {
     series.push({ name, points: Array.from(distances, (d, i) => ({ x: d, y: y[i] })) });
   }
   const shifted = await scores(posenc, ropeFrequencies(variants[0][1]), rope.pairing, distances, m);
-  series.push({ name: `plain RoPE, both shifted by ${m}`, dashed: true, color: "#000000", points: Array.from(distances, (d, i) => ({ x: d, y: shifted[i] })) });
+  series.push({
+    name: `plain RoPE, both shifted by ${m}`,
+    dashed: true,
+    color: "#000000",
+    points: Array.from(distances, (d, i) => ({ x: d, y: shifted[i] })),
+  });
   const worst = plain ? Math.max(...shifted.map((v, i) => Math.abs(v - (plain as Float64Array)[i]))) : 0;
-  byId("decay-chart").innerHTML = lineChart(series, { title: "score of all-ones q and k against distance", xLabel: "distance d (positions, log scale)", yLabel: "q·k / rotary dims", xScale: "log2", width: 720, height: 340 });
+  byId("decay-chart").innerHTML = lineChart(series, {
+    title: "score of all-ones q and k against distance",
+    xLabel: "distance d (positions, log scale)",
+    yLabel: "q·k / rotary dims",
+    xScale: "log2",
+    width: 720,
+    height: 340,
+  });
   byId("decay-caption").textContent =
     `Base ${p.base}, ${p.rotaryDim} rotary dims, original context L0 = ${context}, distances 1..s·L0 = ${s * context}. ` +
     `Shifting both positions by ${m} changes the plain-RoPE score by at most ${worst.toExponential(2)} (float32 angles): the score depends on the distance only.`;

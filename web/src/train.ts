@@ -8,7 +8,17 @@
  *
  * The URL may preset the controls: ?variants=rope,alibi&seeds=1&steps=100.
  */
-import { describeTask, inputLength, LENGTH_PRESETS, LENGTH_VARIANTS, type LengthRow, type LengthSettings, lengthReport, lengthWork, runLength } from "../../src/lab/length.js";
+import {
+  describeTask,
+  inputLength,
+  LENGTH_PRESETS,
+  LENGTH_VARIANTS,
+  type LengthRow,
+  type LengthSettings,
+  lengthReport,
+  lengthWork,
+  runLength,
+} from "../../src/lab/length.js";
 import type { ProgressSink } from "../../src/lab/progress.js";
 import { reportHtml } from "../../src/lab/report.js";
 import { lineChart } from "../../src/lab/svg.js";
@@ -24,9 +34,14 @@ const pauseButton = byId<HTMLButtonElement>("pause");
 const status = byId("status");
 
 const picked = new Set(params.get("variants")?.split(",") ?? QUICK.variants);
-for (const v of picked) if (!(v in LENGTH_VARIANTS)) throw new Error(`?variants: unknown ${JSON.stringify(v)}; known: ${Object.keys(LENGTH_VARIANTS).join(", ")}`);
+for (const v of picked)
+  if (!(v in LENGTH_VARIANTS))
+    throw new Error(`?variants: unknown ${JSON.stringify(v)}; known: ${Object.keys(LENGTH_VARIANTS).join(", ")}`);
 byId("variants").innerHTML = Object.entries(LENGTH_VARIANTS)
-  .map(([key, v]) => `<label><span><input type="checkbox" name="variant" value="${key}"${picked.has(key) ? " checked" : ""} /> ${v.label}</span></label>`)
+  .map(
+    ([key, v]) =>
+      `<label><span><input type="checkbox" name="variant" value="${key}"${picked.has(key) ? " checked" : ""} /> ${v.label}</span></label>`,
+  )
   .join("");
 seeds.value = params.get("seeds") ?? String(QUICK.seeds);
 steps.value = params.get("steps") ?? String(QUICK.steps);
@@ -52,15 +67,29 @@ function settings(): LengthSettings {
   const n = Number(seeds.value);
   const k = Number(steps.value);
   if (!Number.isInteger(n) || n < 1 || n > 5) throw new Error(`seeds must be an integer in 1..5, got ${JSON.stringify(seeds.value)}`);
-  if (!Number.isInteger(k) || k < 10 || k > 5000) throw new Error(`training steps must be an integer in 10..5000, got ${JSON.stringify(steps.value)}`);
+  if (!Number.isInteger(k) || k < 10 || k > 5000)
+    throw new Error(`training steps must be an integer in 10..5000, got ${JSON.stringify(steps.value)}`);
   return { ...QUICK, variants, seeds: n, steps: k };
 }
 
 function drawLosses(): void {
-  const series = [...losses].map(([name, ls]) => ({ name, points: ls.map((y, i) => ({ x: i + 1, y })).filter((p) => Number.isFinite(p.y)) }));
-  byId("loss-chart").innerHTML = lineChart(series, { title: "training loss", xLabel: "step", yLabel: "cross-entropy", yScale: "log10", width: 460, height: 300 });
+  const series = [...losses].map(([name, ls]) => ({
+    name,
+    points: ls.map((y, i) => ({ x: i + 1, y })).filter((p) => Number.isFinite(p.y)),
+  }));
+  byId("loss-chart").innerHTML = lineChart(series, {
+    title: "training loss",
+    xLabel: "step",
+    yLabel: "cross-entropy",
+    yScale: "log10",
+    width: 460,
+    height: 300,
+  });
   byId("runs").querySelector("tbody")!.innerHTML = [...losses]
-    .map(([name, ls]) => `<tr data-run="${name}"><td>${name}</td><td>${ls.length}</td><td>${ls[0]?.toFixed(4) ?? ""}</td><td>${ls[ls.length - 1]?.toFixed(4) ?? ""}</td></tr>`)
+    .map(
+      ([name, ls]) =>
+        `<tr data-run="${name}"><td>${name}</td><td>${ls.length}</td><td>${ls[0]?.toFixed(4) ?? ""}</td><td>${ls[ls.length - 1]?.toFixed(4) ?? ""}</td></tr>`,
+    )
     .join("");
 }
 
@@ -107,7 +136,12 @@ async function train(): Promise<void> {
   };
   try {
     await runLength(s, sink);
-    const report = lengthReport(s, rows, { command: `train live ${location.search}`, device, date: new Date(Date.now() - elapsed() * 1000).toISOString(), seconds: elapsed() });
+    const report = lengthReport(s, rows, {
+      command: `train live ${location.search}`,
+      device,
+      date: new Date(Date.now() - elapsed() * 1000).toISOString(),
+      seconds: elapsed(),
+    });
     byId("report").innerHTML = reportHtml(report);
     status.textContent = `done in ${elapsed().toFixed(0)} s on ${device}`;
   } finally {
