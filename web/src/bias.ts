@@ -17,7 +17,7 @@
  * its module, lazily, once `start()` has started the engine.
  */
 import type { BiasPE } from "../../src/attention/spec.js";
-import { byId, diverging, guarded, header, heatmap, sequential, start } from "./page.js";
+import { byId, choice, diverging, guarded, header, heatmap, num, sequential, start } from "./page.js";
 
 /** Head dimension of the model the learned parameters are initialised for (width C = H x 64). */
 const HEAD_DIM = 64;
@@ -33,24 +33,6 @@ async function engine() {
   return { posenc, np, positionalBias };
 }
 type Lab = Awaited<ReturnType<typeof engine>>;
-
-/** A range input's value, checked against its min, max and (integer) step. */
-function num(id: string): number {
-  const el = byId<HTMLInputElement>(id);
-  const v = Number(el.value);
-  const [lo, hi] = [Number(el.min), Number(el.max)];
-  const integer = Number.isInteger(Number(el.step));
-  if (!Number.isFinite(v) || v < lo || v > hi || (integer && !Number.isInteger(v)))
-    throw new Error(`#${id} must be ${integer ? "an integer" : "a number"} in [${lo}, ${hi}], got ${JSON.stringify(el.value)}`);
-  return v;
-}
-
-/** A select's value, checked against the values the page offers. */
-function choice<T extends string>(id: string, allowed: readonly T[]): T {
-  const v = byId<HTMLSelectElement>(id).value;
-  if (!(allowed as readonly string[]).includes(v)) throw new Error(`#${id} must be one of ${allowed.join(", ")}, got ${JSON.stringify(v)}`);
-  return v as T;
-}
 
 /** The controls' values; the head select is rebuilt for the current head count first. */
 function settings() {

@@ -15,7 +15,7 @@
  *   the host `peg` (float64) applied to a one-hot input.
  */
 import type { AxialOptions, Positions2d } from "../../src/index.js";
-import { byId, diverging, guarded, header, heatmap, type Posenc, sequential, start } from "./page.js";
+import { byId, choice, diverging, guarded, header, heatmap, num, type Posenc, sequential, start } from "./page.js";
 
 /** Target size in CSS pixels of a grid canvas. */
 const SIZE = 264;
@@ -33,24 +33,6 @@ const lab = () => {
   engine ??= Promise.all([start(), import("@jax-js/jax")]).then(([{ posenc }, { numpy }]) => ({ posenc, np: numpy }));
   return engine;
 };
-
-/** An input's value, checked against its min, max and (integer) step. */
-function num(id: string): number {
-  const el = byId<HTMLInputElement>(id);
-  const v = Number(el.value);
-  const [lo, hi] = [Number(el.min), Number(el.max)];
-  const integer = Number.isInteger(Number(el.step));
-  if (el.value === "" || !Number.isFinite(v) || v < lo || v > hi || (integer && !Number.isInteger(v)))
-    throw new Error(`#${id} must be ${integer ? "an integer" : "a number"} in [${lo}, ${hi}], got ${JSON.stringify(el.value)}`);
-  return v;
-}
-
-/** A select's value, checked against the values the page offers. */
-function choice<T extends string>(id: string, allowed: readonly T[]): T {
-  const v = byId<HTMLSelectElement>(id).value;
-  if (!(allowed as readonly string[]).includes(v)) throw new Error(`#${id} must be one of ${allowed.join(", ")}, got ${JSON.stringify(v)}`);
-  return v as T;
-}
 
 const fmt = (v: number) => String(Number(v.toPrecision(3)));
 

@@ -111,6 +111,24 @@ export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
   return el as T;
 }
 
+/** A number input's value, checked against its min, max and (integer) step; the error names the input. */
+export function num(id: string): number {
+  const el = byId<HTMLInputElement>(id);
+  const v = Number(el.value);
+  const [lo, hi] = [Number(el.min), Number(el.max)];
+  const integer = Number.isInteger(Number(el.step));
+  if (el.value === "" || !Number.isFinite(v) || v < lo || v > hi || (integer && !Number.isInteger(v)))
+    throw new Error(`#${id} must be ${integer ? "an integer" : "a number"} in [${lo}, ${hi}], got ${JSON.stringify(el.value)}`);
+  return v;
+}
+
+/** A select's value, checked against the values the page offers. */
+export function choice<T extends string>(id: string, allowed: readonly T[]): T {
+  const v = byId<HTMLSelectElement>(id).value;
+  if (!(allowed as readonly string[]).includes(v)) throw new Error(`#${id} must be one of ${allowed.join(", ")}, got ${JSON.stringify(v)}`);
+  return v as T;
+}
+
 /** A colour for v in [0, 1] on a perceptual blue-white-red scale (v = 0.5 white). */
 export function diverging(v: number): string {
   const t = Math.max(0, Math.min(1, v));
