@@ -2,7 +2,7 @@
  * `posenc lab <experiment> [options]`: runs an experiment, prints its tables,
  * and writes its report (JSON, SVG figures) and `index.html` under --out.
  */
-import { cpus } from "node:os";
+import { availableParallelism, cpus } from "node:os";
 import { CSWIN_PRESETS, CSWIN_VARIANTS, cswinReport, cswinWork, runCswin } from "../lab/cswin.js";
 import { type Experiment, experiment, PRESETS, type Preset, withOverrides } from "../lab/experiment.js";
 import { LENGTH_PRESETS, LENGTH_VARIANTS, lengthReport, lengthWork, runLength } from "../lab/length.js";
@@ -12,13 +12,16 @@ import { writeReport } from "../lab/reportFiles.js";
 import { RESOLUTION_PRESETS, RESOLUTION_VARIANTS, resolutionReport, resolutionWork, runResolution } from "../lab/resolution.js";
 import { runSpeed, SPEED_METHODS, SPEED_PRESETS, speedReport, speedWork } from "../lab/speed.js";
 import { runStability, STABILITY_PRESETS, STABILITY_VARIANTS, stabilityReport, stabilityWork } from "../lab/stability.js";
+import { workerPool } from "../lab/workerPool.js";
 import { type DeviceRequest, init, runtime, teardown } from "../runtime/init.js";
 
 export class UsageError extends Error {}
 
 export const LAB_USAGE = `  lab <experiment> [--preset tiny|quick|full] [--device wasm|webgpu|cpu|auto]
-      [--seeds N] [--steps N] [--variants a,b,...] [--out DIR]
+      [--seeds N] [--steps N] [--variants a,b,...] [--workers N] [--out DIR]
       Runs an experiment, prints its table and writes DIR/index.html (default report/).
+      --workers: trainings run at once in worker threads (length, stability; wasm and cpu;
+      default: one per core there, 1 on webgpu); the results do not depend on it.
       experiments:
         length     train at length n, test at 1x to 8x n, across positional encodings
                    (--variants from: ${Object.keys(LENGTH_VARIANTS).join(", ")})
@@ -60,6 +63,7 @@ const EXPERIMENTS: Record<string, Experiment<unknown, unknown>> = {
     apply: withOverrides,
     describe: (s) => `${s.variants.length} positional encodings x ${s.seeds} seeds, ${s.steps} steps each`,
     work: lengthWork,
+    parallel: true,
     run: runLength,
     report: lengthReport,
   }),
@@ -69,6 +73,7 @@ const EXPERIMENTS: Record<string, Experiment<unknown, unknown>> = {
     apply: withOverrides,
     describe: (s) => `${s.variants.length} attention variants x ${s.seeds} seeds, ${s.steps} steps each`,
     work: stabilityWork,
+    parallel: true,
     run: runStability,
     report: stabilityReport,
   }),
@@ -81,6 +86,7 @@ const EXPERIMENTS: Record<string, Experiment<unknown, unknown>> = {
     },
     describe: (s) => `${s.variants.join(" and ")} at L = ${s.lengths.join(", ")}`,
     work: speedWork,
+    parallel: false,
     run: (s, progress) => runSpeed(s, runtime().device, progress),
     report: speedReport,
   }),
@@ -90,6 +96,7 @@ const EXPERIMENTS: Record<string, Experiment<unknown, unknown>> = {
     apply: withOverrides,
     describe: (s) => `${s.variants.join(", ")}: DiT trained at 14x14, evaluated at 28x28, ${s.seeds} seeds, ${s.steps} steps each`,
     work: resolutionWork,
+    parallel: false,
     run: runResolution,
     report: resolutionReport,
   }),
@@ -100,6 +107,7 @@ const EXPERIMENTS: Record<string, Experiment<unknown, unknown>> = {
     describe: (s) =>
       `${s.variants.join(", ")} on ${28 / s.downsample}x${28 / s.downsample} digits, ${s.seeds} seeds, ${s.steps} steps each`,
     work: cswinWork,
+    parallel: false,
     run: runCswin,
     report: cswinReport,
   }),
@@ -107,7 +115,7 @@ const EXPERIMENTS: Record<string, Experiment<unknown, unknown>> = {
 
 export async function lab(args: string[]): Promise<void> {
   const [name, ...rest] = args;
-  const flags = parseFlags(rest, ["--preset", "--device", "--seeds", "--steps", "--variants", "--out"]);
+  const flags = parseFlags(rest, ["--preset", "--device", "--seeds", "--steps", "--variants", "--workers", "--out"]);
   const preset = (flags.get("--preset") ?? "quick") as Preset;
   if (!PRESETS.includes(preset)) throw new UsageError(`--preset must be one of ${PRESETS.join(", ")}, got ${JSON.stringify(preset)}`);
   const device = (flags.get("--device") ?? "wasm") as DeviceRequest;
@@ -132,15 +140,25 @@ export async function lab(args: string[]): Promise<void> {
     variants,
   });
 
+  const workersFlag = positiveInt("--workers", flags.get("--workers"));
+  if (workersFlag !== undefined && !e.parallel)
+    throw new UsageError(`lab ${name} takes no --workers (its runs are not independent trainings)`);
+
   const rt = await init({ device });
-  const deviceText = `${rt.device} (${rt.description}) on ${cpus()[0]?.model.trim() ?? "unknown CPU"}, ${cpus().length} cores`;
+  if (workersFlag !== undefined && workersFlag > 1 && rt.device === "webgpu") {
+    await teardown();
+    throw new UsageError(`--workers ${workersFlag} needs --device wasm or cpu: one thread drives the GPU`);
+  }
+  const workers = e.parallel && rt.device !== "webgpu" ? (workersFlag ?? availableParallelism()) : 1;
+  const deviceText = `${rt.device} (${rt.description}) on ${cpus()[0]?.model.trim() ?? "unknown CPU"}, ${cpus().length} cores${workers > 1 ? `, ${workers} worker threads` : ""}`;
   const date = new Date().toISOString();
   const t0 = performance.now();
   const command = `posenc lab ${args.join(" ")}`.trim();
   let report: LabReport;
   try {
     console.log(`lab ${name} (${preset}): ${e.describe(settings)}, on ${deviceText}`);
-    const result = await e.run(settings, new Progress(name, e.work(settings)));
+    const pool = workers > 1 ? workerPool(workers, rt.device) : undefined;
+    const result = await e.run(settings, new Progress(name, e.work(settings)), pool);
     report = e.report(settings, result, { command, device: deviceText, date, seconds: (performance.now() - t0) / 1000 });
   } finally {
     await teardown();

@@ -3,6 +3,7 @@
  * it announces to the progress bar, the run, and the report built from the
  * run with the metadata every report carries.
  */
+import type { UnitPool } from "./pool.js";
 import type { Progress } from "./progress.js";
 import type { LabReport } from "./report.js";
 
@@ -30,7 +31,9 @@ export interface Experiment<S, R> {
   apply(s: S, o: Overrides): S;
   describe(s: S): string;
   work(s: S): number;
-  run(s: S, progress: Progress): Promise<R>;
+  /** Whether the run is made of independent units that `run` hands to a pool when given one (`--workers`). */
+  parallel: boolean;
+  run(s: S, progress: Progress, pool?: UnitPool): Promise<R>;
   report(s: S, result: R, meta: ReportMeta): LabReport;
 }
 

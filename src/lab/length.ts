@@ -27,6 +27,7 @@ import { positions1d } from "../pe/randomized.js";
 import { syntheticBatch, type TaskConfig, vocabSize } from "../train/data/synthetic.js";
 import type { ReportMeta } from "./experiment.js";
 import { type Accuracy, evaluateLM, LAB_ADAMW, labLM, trainLM } from "./lmRun.js";
+import { sequentially, type UnitPool } from "./pool.js";
 import type { ProgressSink } from "./progress.js";
 import type { LabReport } from "./report.js";
 import { lineChart } from "./svg.js";
@@ -197,65 +198,92 @@ export interface LengthRow {
   trainSeconds: number;
 }
 
-/** Runs the experiment; one progress unit per training step and per evaluation. */
-export async function runLength(s: LengthSettings, progress: ProgressSink): Promise<LengthRow[]> {
+/** One training of a run: the model of `key` at `seed`, evaluated for every variant that shares it at every length. */
+export interface LengthUnit {
+  seed: number;
+  key: string;
+}
+
+/** The run's trainings in the order a sequential run takes them (seed, then training), after checking the settings. */
+export function lengthUnits(s: LengthSettings): LengthUnit[] {
   for (const v of s.variants)
     if (!(v in LENGTH_VARIANTS))
       fail("lab length", `unknown positional encoding ${JSON.stringify(v)}; known: ${Object.keys(LENGTH_VARIANTS).join(", ")}`);
   if (s.multiples.some((m) => !Number.isInteger(m) || m < 1))
     fail("lab length", `multiples must be integers >= 1, got ${s.multiples.join(", ")}`);
+  const trainings = [...new Set(s.variants.map((v) => LENGTH_VARIANTS[v].train))];
+  return Array.from({ length: s.seeds }, (_, seed) => trainings.map((key) => ({ seed, key }))).flat();
+}
+
+/**
+ * Trains one unit's model and evaluates its variants; one progress unit per
+ * training step and per evaluation. Depends only on the settings and the
+ * unit, so units may run in any order or in parallel with the same rows.
+ */
+export async function runLengthUnit(s: LengthSettings, { seed, key }: LengthUnit, progress: ProgressSink): Promise<LengthRow[]> {
   const T = inputLength(s.task);
   const maxT = inputLength(scaleTask(s.task, Math.max(...s.multiples)));
   const V = vocabSize(scaleTask(s.task, Math.max(...s.multiples)));
-  const trainings = [...new Set(s.variants.map((v) => LENGTH_VARIANTS[v].train))];
   const rows: LengthRow[] = [];
-  for (let seed = 0; seed < s.seeds; seed++) {
-    for (const key of trainings) {
-      const t = training(key, maxT);
-      const model = labLM(V, s, { pe: t.pe, absolute: t.absolute, kernel: t.kernel });
-      const randomized = t.randomized ? (i: number, length = T) => positions1d(length, maxT, 7919 * (seed + 1) + i) : undefined;
-      const trained = await trainLM(
-        model,
-        (i) => syntheticBatch(s.task, s.batch, 100000 * (seed + 1) + i),
-        { steps: s.steps, batch: s.batch, lr: s.lr, clipNorm: 1, adamw: LAB_ADAMW, name: `${key} seed ${seed}` },
-        1000 + seed,
-        progress,
-        randomized && ((i) => randomized(i)),
-      );
-      for (const name of s.variants.filter((v) => LENGTH_VARIANTS[v].train === key)) {
-        const variant = LENGTH_VARIANTS[name];
-        for (const m of s.multiples) {
-          const task = scaleTask(s.task, m);
-          const length = inputLength(task);
-          const pe =
-            variant.scaling && t.pe.type === "rotary" && length > T
-              ? { ...t.pe, scaling: ropeScaling(variant.scaling, length / T, T) }
-              : t.pe;
-          const accuracy = await evaluateLM(trained.params, { ...model, pe }, task, {
-            batch: s.evalBatch,
-            batches: s.evalBatches,
-            seed: 7_000_000 + 1000 * seed + m,
-            positions: randomized && ((b, L) => randomized(1_000_000 + 100 * m + b, L)),
-          });
-          rows.push({
-            variant: name,
-            label: variant.label,
-            seed,
-            multiple: m,
-            length,
-            accuracy,
-            finalLoss: trained.losses[trained.losses.length - 1],
-            trainSeconds: trained.seconds,
-          });
-          progress.row?.(rows[rows.length - 1]);
-          progress.tick(1, `${variant.label} seed ${seed} ${m}x`);
-        }
+  const t = training(key, maxT);
+  const model = labLM(V, s, { pe: t.pe, absolute: t.absolute, kernel: t.kernel });
+  const randomized = t.randomized ? (i: number, length = T) => positions1d(length, maxT, 7919 * (seed + 1) + i) : undefined;
+  const trained = await trainLM(
+    model,
+    (i) => syntheticBatch(s.task, s.batch, 100000 * (seed + 1) + i),
+    { steps: s.steps, batch: s.batch, lr: s.lr, clipNorm: 1, adamw: LAB_ADAMW, name: `${key} seed ${seed}` },
+    1000 + seed,
+    progress,
+    randomized && ((i) => randomized(i)),
+  );
+  try {
+    for (const name of s.variants.filter((v) => LENGTH_VARIANTS[v].train === key)) {
+      const variant = LENGTH_VARIANTS[name];
+      for (const m of s.multiples) {
+        const task = scaleTask(s.task, m);
+        const length = inputLength(task);
+        const pe =
+          variant.scaling && t.pe.type === "rotary" && length > T
+            ? { ...t.pe, scaling: ropeScaling(variant.scaling, length / T, T) }
+            : t.pe;
+        const accuracy = await evaluateLM(trained.params, { ...model, pe }, task, {
+          batch: s.evalBatch,
+          batches: s.evalBatches,
+          seed: 7_000_000 + 1000 * seed + m,
+          positions: randomized && ((b, L) => randomized(1_000_000 + 100 * m + b, L)),
+        });
+        rows.push({
+          variant: name,
+          label: variant.label,
+          seed,
+          multiple: m,
+          length,
+          accuracy,
+          finalLoss: trained.losses[trained.losses.length - 1],
+          trainSeconds: trained.seconds,
+        });
+        progress.row?.(rows[rows.length - 1]);
+        progress.tick(1, `${variant.label} seed ${seed} ${m}x`);
       }
-      tree.dispose(trained.params as unknown as JsTree<np.Array>);
     }
+  } finally {
+    tree.dispose(trained.params as unknown as JsTree<np.Array>);
   }
-  progress.done();
   return rows;
+}
+
+/**
+ * Runs the experiment: every unit of `lengthUnits`, one after the other or,
+ * given a `pool` (worker threads in Node), in parallel; the rows come in the
+ * sequential order either way.
+ */
+export async function runLength(s: LengthSettings, progress: ProgressSink, pool?: UnitPool): Promise<LengthRow[]> {
+  const units = lengthUnits(s);
+  const results = pool
+    ? await pool.run<LengthUnit, LengthRow[]>("length", s, units, progress)
+    : await sequentially(units, (u) => runLengthUnit(s, u, progress));
+  progress.done();
+  return results.flat();
 }
 
 function ropeScaling(kind: "linear" | "ntk" | "yarn", factor: number, trainLength: number): RopeScaling {

@@ -26,6 +26,7 @@ import { sonnets, textBatch } from "../train/data/text.js";
 import { toBatch } from "../train/trainStep.js";
 import type { ReportMeta } from "./experiment.js";
 import { LAB_ADAMW, labLM, trainLM } from "./lmRun.js";
+import { sequentially, type UnitPool } from "./pool.js";
 import type { ProgressSink } from "./progress.js";
 import type { LabReport } from "./report.js";
 import { lineChart } from "./svg.js";
@@ -144,45 +145,67 @@ export function stabilityWork(s: StabilitySettings): number {
   return s.seeds * s.variants.length * (s.steps + 1);
 }
 
-export async function runStability(s: StabilitySettings, progress: ProgressSink): Promise<StabilityRun[]> {
+/** One training of a run: `variant` at `seed`. */
+export interface StabilityUnit {
+  seed: number;
+  variant: string;
+}
+
+/** The run's trainings in the order a sequential run takes them (seed, then variant), after checking the settings. */
+export function stabilityUnits(s: StabilitySettings): StabilityUnit[] {
   for (const v of s.variants)
     if (!(v in STABILITY_VARIANTS))
       fail("lab stability", `unknown variant ${JSON.stringify(v)}; known: ${Object.keys(STABILITY_VARIANTS).join(", ")}`);
+  return Array.from({ length: s.seeds }, (_, seed) => s.variants.map((variant) => ({ seed, variant }))).flat();
+}
+
+/** Trains one unit's model and measures it; one progress unit per training step and one at the end. Depends only on the settings and the unit. */
+export async function runStabilityUnit(
+  s: StabilitySettings,
+  { seed, variant }: StabilityUnit,
+  progress: ProgressSink,
+): Promise<StabilityRun> {
   const corpus = sonnets();
   const V = corpus.vocab.length;
-  const runs: StabilityRun[] = [];
-  for (let seed = 0; seed < s.seeds; seed++) {
-    for (const name of s.variants) {
-      const v = STABILITY_VARIANTS[name];
-      const model = labLM(V, s, { pe: v.pe, kernel: v.kernel && { ...v.kernel, seed: 500 + seed } });
-      const trained = await trainLM(
-        model,
-        (i) => textBatch(corpus.train, V, s.batch, s.length, 200000 * (seed + 1) + i),
-        { steps: s.steps, batch: s.batch, lr: s.lr, clipNorm: null, adamw: LAB_ADAMW },
-        3000 + seed,
-        progress,
-      );
-      const loss = jit((p: LMParams, b: ReturnType<typeof toBatch>) => lmLoss(p, model, b));
-      let validation = 0;
-      for (let b = 0; b < s.evalBatches; b++) {
-        const batch = toBatch(textBatch(corpus.validation, V, s.batch, s.length, 9_000_000 + b));
-        validation +=
-          (await loss(tree.ref(trained.params as unknown as JsTree<np.Array>) as unknown as LMParams, batch).data())[0] / s.evalBatches;
-      }
-      loss.dispose();
-      tree.dispose(trained.params as unknown as JsTree<np.Array>);
-      runs.push({
-        variant: name,
-        seed,
-        losses: trained.losses,
-        maxGradNorm: Math.max(...trained.gradNorms.map((g) => (Number.isFinite(g) ? g : Infinity))),
-        diverged: diverged(trained.losses, s.steps),
-        validation,
-        seconds: trained.seconds,
-      });
-      progress.tick(1, `${v.label} seed ${seed}`);
+  const v = STABILITY_VARIANTS[variant];
+  const model = labLM(V, s, { pe: v.pe, kernel: v.kernel && { ...v.kernel, seed: 500 + seed } });
+  const trained = await trainLM(
+    model,
+    (i) => textBatch(corpus.train, V, s.batch, s.length, 200000 * (seed + 1) + i),
+    { steps: s.steps, batch: s.batch, lr: s.lr, clipNorm: null, adamw: LAB_ADAMW, name: `${variant} seed ${seed}` },
+    3000 + seed,
+    progress,
+  );
+  const loss = jit((p: LMParams, b: ReturnType<typeof toBatch>) => lmLoss(p, model, b));
+  let validation = 0;
+  try {
+    for (let b = 0; b < s.evalBatches; b++) {
+      const batch = toBatch(textBatch(corpus.validation, V, s.batch, s.length, 9_000_000 + b));
+      validation +=
+        (await loss(tree.ref(trained.params as unknown as JsTree<np.Array>) as unknown as LMParams, batch).data())[0] / s.evalBatches;
     }
+  } finally {
+    loss.dispose();
+    tree.dispose(trained.params as unknown as JsTree<np.Array>);
   }
+  progress.tick(1, `${v.label} seed ${seed}`);
+  return {
+    variant,
+    seed,
+    losses: trained.losses,
+    maxGradNorm: Math.max(...trained.gradNorms.map((g) => (Number.isFinite(g) ? g : Infinity))),
+    diverged: diverged(trained.losses, s.steps),
+    validation,
+    seconds: trained.seconds,
+  };
+}
+
+/** Runs the experiment: every unit of `stabilityUnits`, in order or through `pool`; the runs in the sequential order either way. */
+export async function runStability(s: StabilitySettings, progress: ProgressSink, pool?: UnitPool): Promise<StabilityRun[]> {
+  const units = stabilityUnits(s);
+  const runs = pool
+    ? await pool.run<StabilityUnit, StabilityRun>("stability", s, units, progress)
+    : await sequentially(units, (u) => runStabilityUnit(s, u, progress));
   progress.done();
   return runs;
 }
