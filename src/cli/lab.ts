@@ -142,7 +142,7 @@ export async function lab(args: string[]): Promise<void> {
 
   const workersFlag = positiveInt("--workers", flags.get("--workers"));
   if (workersFlag !== undefined && !e.parallel)
-    throw new UsageError(`lab ${name} takes no --workers (its runs are not independent trainings)`);
+    throw new UsageError(`lab ${name} takes no --workers (only length and stability run their trainings in worker threads)`);
 
   const rt = await init({ device });
   if (workersFlag !== undefined && workersFlag > 1 && rt.device === "webgpu") {

@@ -36,6 +36,8 @@ describe("posenc lab", () => {
       [["lab", "length", "--seeds", "0"], /--seeds must be a positive integer, got "0"/],
       [["lab", "speed", "--steps", "3"], /lab speed takes no --seeds or --steps/],
       [["lab", "length", "--device"], /--device needs a value/],
+      [["lab", "length", "--workers", "0"], /--workers must be a positive integer, got "0"/],
+      [["lab", "cswin", "--workers", "2"], /lab cswin takes no --workers \(its runs are not independent trainings\)/],
     ];
     for (const [args, message] of cases) {
       const r = posenc(...args);
