@@ -37,7 +37,7 @@ describe("posenc lab", () => {
       [["lab", "speed", "--steps", "3"], /lab speed takes no --seeds or --steps/],
       [["lab", "length", "--device"], /--device needs a value/],
       [["lab", "length", "--workers", "0"], /--workers must be a positive integer, got "0"/],
-      [["lab", "cswin", "--workers", "2"], /lab cswin takes no --workers \(its runs are not independent trainings\)/],
+      [["lab", "cswin", "--workers", "2"], /lab cswin takes no --workers \(only length and stability run their trainings in worker threads\)/],
     ];
     for (const [args, message] of cases) {
       const r = posenc(...args);
