@@ -90,6 +90,32 @@ export const LENGTH_VARIANTS: Record<string, Variant> = {
   kernelized: { label: "kernelized + RPE", train: "kernelized" },
 };
 
+/**
+ * A variant fits the task when its mean answer accuracy at the training
+ * length reaches this; only then do its numbers at longer lengths speak to
+ * extrapolation, so the report ranks fitted variants only.
+ */
+export const FIT_ACCURACY = 0.95;
+
+/**
+ * The quick preset's schedules, chosen on validation seeds at the training
+ * length by `npx tsx scripts/lab/length-schedule.ts` (lab/lengthTune.ts;
+ * docs/tuning/length-schedule.json holds every trial).
+ */
+export const QUICK_SCHEDULE: Record<string, LengthSchedule> = {
+  nope: { lr: 0.003, stepScale: 2 },
+  rope: { lr: 0.01, stepScale: 1 },
+  alibi: { lr: 0.003, stepScale: 1 },
+  t5: { lr: 0.01, stepScale: 1 },
+  randomized: { lr: 0.001, stepScale: 3 },
+};
+
+/** A training's learning rate and its steps as a multiple of the run's `steps`, chosen on validation data at the training length (lab/lengthTune.ts). */
+export interface LengthSchedule {
+  lr: number;
+  stepScale: number;
+}
+
 export interface LengthSettings {
   /** The task at training length; `scaleTask` makes the longer ones. */
   task: TaskConfig;
@@ -100,11 +126,19 @@ export interface LengthSettings {
   steps: number;
   batch: number;
   lr: number;
+  /** Per training key (the `train` of LENGTH_VARIANTS); a training without one runs `steps` at `lr`. */
+  schedule: Record<string, LengthSchedule>;
   width: number;
   depth: number;
   heads: number;
   evalBatch: number;
   evalBatches: number;
+}
+
+/** A training's learning rate and step count in a run. */
+export function trainingSchedule(s: LengthSettings, key: string): { lr: number; steps: number } {
+  const k = s.schedule[key];
+  return k === undefined ? { lr: s.lr, steps: s.steps } : { lr: k.lr, steps: Math.round(s.steps * k.stepScale) };
 }
 
 /** Presets: `quick` is the default of `npm start` (minutes on a 2-core CPU), `tiny` the CI smoke size. */
@@ -117,6 +151,7 @@ export const LENGTH_PRESETS: Record<"tiny" | "quick" | "full", LengthSettings> =
     steps: 4,
     batch: 8,
     lr: 3e-3,
+    schedule: {},
     width: 16,
     depth: 1,
     heads: 2,
@@ -131,6 +166,7 @@ export const LENGTH_PRESETS: Record<"tiny" | "quick" | "full", LengthSettings> =
     steps: 300,
     batch: 32,
     lr: 3e-3,
+    schedule: QUICK_SCHEDULE,
     width: 64,
     depth: 2,
     heads: 4,
@@ -145,6 +181,7 @@ export const LENGTH_PRESETS: Record<"tiny" | "quick" | "full", LengthSettings> =
     steps: 1500,
     batch: 32,
     lr: 2e-3,
+    schedule: {},
     width: 128,
     depth: 2,
     heads: 8,
@@ -175,13 +212,13 @@ export function inputLength(task: TaskConfig): number {
   switch (task.task) {
     case "copy":
     case "reverse":
-      return 2 * task.length; // x_1..x_n SEP x_1..x_n minus the last token
+      return 2 * task.length + 1; // BOS x_1..x_n SEP x_1..x_n minus the last token
     case "addition":
-      return 3 * task.digits + 2;
+      return 3 * task.digits + 3;
     case "recall":
-      return 2 * task.pairs + 2;
+      return 2 * task.pairs + 3;
     case "passkey":
-      return task.filler + 2 * task.digits + 1;
+      return task.filler + 2 * task.digits + 2;
     default:
       return task satisfies never;
   }
@@ -202,6 +239,8 @@ export interface LengthRow {
 export interface LengthUnit {
   seed: number;
   key: string;
+  /** The multiples this unit evaluates (lab/lengthTune.ts: 1 only); all of the run's when absent. The run's longest still sets the vocabulary and the randomized range. */
+  evaluate?: number[];
 }
 
 /** The run's trainings in the order a sequential run takes them (seed, then training), after checking the settings. */
@@ -211,6 +250,18 @@ export function lengthUnits(s: LengthSettings): LengthUnit[] {
       fail("lab length", `unknown positional encoding ${JSON.stringify(v)}; known: ${Object.keys(LENGTH_VARIANTS).join(", ")}`);
   if (s.multiples.some((m) => !Number.isInteger(m) || m < 1))
     fail("lab length", `multiples must be integers >= 1, got ${s.multiples.join(", ")}`);
+  if (!s.multiples.includes(1))
+    fail(
+      "lab length",
+      `multiples must include 1, the training length, where each variant's fit is measured; got ${s.multiples.join(", ")}`,
+    );
+  const keys = new Set(Object.values(LENGTH_VARIANTS).map((v) => v.train));
+  for (const [key, k] of Object.entries(s.schedule)) {
+    if (!keys.has(key)) fail("lab length", `schedule names unknown training ${JSON.stringify(key)}; known: ${[...keys].join(", ")}`);
+    if (!(Number.isFinite(k.lr) && k.lr > 0)) fail("lab length", `schedule.${key}.lr must be a finite number > 0, got ${k.lr}`);
+    if (!(Number.isFinite(k.stepScale) && Math.round(s.steps * k.stepScale) >= 1))
+      fail("lab length", `schedule.${key}.stepScale must give at least one step, got ${k.stepScale} of ${s.steps} steps`);
+  }
   const trainings = [...new Set(s.variants.map((v) => LENGTH_VARIANTS[v].train))];
   return Array.from({ length: s.seeds }, (_, seed) => trainings.map((key) => ({ seed, key }))).flat();
 }
@@ -220,7 +271,7 @@ export function lengthUnits(s: LengthSettings): LengthUnit[] {
  * training step and per evaluation. Depends only on the settings and the
  * unit, so units may run in any order or in parallel with the same rows.
  */
-export async function runLengthUnit(s: LengthSettings, { seed, key }: LengthUnit, progress: ProgressSink): Promise<LengthRow[]> {
+export async function runLengthUnit(s: LengthSettings, { seed, key, evaluate }: LengthUnit, progress: ProgressSink): Promise<LengthRow[]> {
   const T = inputLength(s.task);
   const maxT = inputLength(scaleTask(s.task, Math.max(...s.multiples)));
   const V = vocabSize(scaleTask(s.task, Math.max(...s.multiples)));
@@ -228,10 +279,11 @@ export async function runLengthUnit(s: LengthSettings, { seed, key }: LengthUnit
   const t = training(key, maxT);
   const model = labLM(V, s, { pe: t.pe, absolute: t.absolute, kernel: t.kernel });
   const randomized = t.randomized ? (i: number, length = T) => positions1d(length, maxT, 7919 * (seed + 1) + i) : undefined;
+  const { lr, steps } = trainingSchedule(s, key);
   const trained = await trainLM(
     model,
     (i) => syntheticBatch(s.task, s.batch, 100000 * (seed + 1) + i),
-    { steps: s.steps, batch: s.batch, lr: s.lr, clipNorm: 1, adamw: LAB_ADAMW, name: `${key} seed ${seed}` },
+    { steps, batch: s.batch, lr, clipNorm: 1, adamw: LAB_ADAMW, name: `${key} seed ${seed}` },
     1000 + seed,
     progress,
     randomized && ((i) => randomized(i)),
@@ -239,7 +291,7 @@ export async function runLengthUnit(s: LengthSettings, { seed, key }: LengthUnit
   try {
     for (const name of s.variants.filter((v) => LENGTH_VARIANTS[v].train === key)) {
       const variant = LENGTH_VARIANTS[name];
-      for (const m of s.multiples) {
+      for (const m of evaluate ?? s.multiples) {
         const task = scaleTask(s.task, m);
         const length = inputLength(task);
         const pe =
@@ -279,9 +331,23 @@ export async function runLengthUnit(s: LengthSettings, { seed, key }: LengthUnit
  */
 export async function runLength(s: LengthSettings, progress: ProgressSink, pool?: UnitPool): Promise<LengthRow[]> {
   const units = lengthUnits(s);
-  const results = pool
-    ? await pool.run<LengthUnit, LengthRow[]>("length", s, units, progress)
-    : await sequentially(units, (u) => runLengthUnit(s, u, progress));
+  let results: LengthRow[][];
+  if (pool) {
+    // the longest trainings first, so that the workers finish together
+    const order = units
+      .map((_, i) => i)
+      .sort((a, b) => trainingSchedule(s, units[b].key).steps - trainingSchedule(s, units[a].key).steps || a - b);
+    const done = await pool.run<LengthUnit, LengthRow[]>(
+      "length",
+      s,
+      order.map((i) => units[i]),
+      progress,
+    );
+    results = new Array(units.length);
+    order.forEach((u, i) => {
+      results[u] = done[i];
+    });
+  } else results = await sequentially(units, (u) => runLengthUnit(s, u, progress));
   progress.done();
   return results.flat();
 }
@@ -292,8 +358,9 @@ function ropeScaling(kind: "linear" | "ntk" | "yarn", factor: number, trainLengt
 
 /** Progress units of a run: training steps plus evaluations. */
 export function lengthWork(s: LengthSettings): number {
-  const trainings = new Set(s.variants.map((v) => LENGTH_VARIANTS[v]?.train)).size;
-  return s.seeds * (trainings * s.steps + s.variants.length * s.multiples.length);
+  const trainings = [...new Set(s.variants.map((v) => LENGTH_VARIANTS[v]?.train))];
+  const steps = trainings.reduce((n, key) => n + trainingSchedule(s, key).steps, 0);
+  return s.seeds * (steps + s.variants.length * s.multiples.length);
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -305,17 +372,23 @@ export function lengthReport(s: LengthSettings, rows: LengthRow[], meta: ReportM
     const acc = rows.filter((r) => r.variant === variant && r.multiple === m).map((r) => r.accuracy.token);
     return { mean: mean(acc), min: Math.min(...acc), max: Math.max(...acc) };
   };
-  const header = ["PE", ...s.multiples.map((m) => `${m}x (T=${inputLength(scaleTask(s.task, m))})`), "train loss"];
-  const table = s.variants.map((v) => [
-    LENGTH_VARIANTS[v].label,
-    ...s.multiples.map((m) => {
-      const st = stats(v, m);
-      return s.seeds > 1 ? `${st.mean.toFixed(3)} (${st.min.toFixed(2)}-${st.max.toFixed(2)})` : st.mean.toFixed(3);
-    }),
-    Number(mean(rows.filter((r) => r.variant === v && r.multiple === s.multiples[0]).map((r) => r.finalLoss)).toFixed(4)),
-  ]);
+  const fits = (v: string) => stats(v, 1).mean >= FIT_ACCURACY;
+  const label = (v: string) => `${LENGTH_VARIANTS[v].label}${fits(v) ? "" : " (did not fit)"}`;
+  const header = ["PE", ...s.multiples.map((m) => `${m}x (T=${inputLength(scaleTask(s.task, m))})`), "train loss", "lr, steps"];
+  const table = s.variants.map((v) => {
+    const { lr, steps } = trainingSchedule(s, LENGTH_VARIANTS[v].train);
+    return [
+      label(v),
+      ...s.multiples.map((m) => {
+        const st = stats(v, m);
+        return s.seeds > 1 ? `${st.mean.toFixed(3)} (${st.min.toFixed(2)}-${st.max.toFixed(2)})` : st.mean.toFixed(3);
+      }),
+      Number(mean(rows.filter((r) => r.variant === v && r.multiple === 1).map((r) => r.finalLoss)).toFixed(4)),
+      `${lr}, ${steps}`,
+    ];
+  });
   const series = s.variants.map((v) => ({
-    name: LENGTH_VARIANTS[v].label,
+    name: label(v),
     dashed: LENGTH_VARIANTS[v].scaling !== undefined,
     points: s.multiples.map((m) => {
       const st = stats(v, m);
@@ -331,10 +404,19 @@ export function lengthReport(s: LengthSettings, rows: LengthRow[], meta: ReportM
     ...(chance(s.task) !== undefined && { reference: { y: chance(s.task) as number, label: "chance" } }),
   });
   const longest = Math.max(...s.multiples);
-  const ranked = s.variants.map((v) => ({ v, at: stats(v, longest).mean })).sort((a, b) => b.at - a.at);
+  const fitted = s.variants.filter(fits);
+  const unfitted = s.variants.filter((v) => !fits(v));
+  const ranked = fitted.map((v) => ({ v, at: stats(v, longest).mean })).sort((a, b) => b.at - a.at);
   const findings = [
-    `At ${longest}x the training length, the best is ${LENGTH_VARIANTS[ranked[0].v].label} (${ranked[0].at.toFixed(3)}), the worst ${LENGTH_VARIANTS[ranked[ranked.length - 1].v].label} (${ranked[ranked.length - 1].at.toFixed(3)}).`,
-    `At the training length: ${s.variants.map((v) => `${LENGTH_VARIANTS[v].label} ${stats(v, s.multiples[0]).mean.toFixed(3)}`).join(", ")}.`,
+    ranked.length === 0
+      ? `No variant fit the task at the training length (answer accuracy >= ${FIT_ACCURACY}), so none of the longer lengths speaks to extrapolation.`
+      : `At ${longest}x the training length, the best of the ${ranked.length} variants that fit is ${LENGTH_VARIANTS[ranked[0].v].label} (${ranked[0].at.toFixed(3)}), the worst ${LENGTH_VARIANTS[ranked[ranked.length - 1].v].label} (${ranked[ranked.length - 1].at.toFixed(3)}).`,
+    `At the training length: ${s.variants.map((v) => `${LENGTH_VARIANTS[v].label} ${stats(v, 1).mean.toFixed(3)}`).join(", ")}.`,
+    ...(unfitted.length > 0
+      ? [
+          `Did not fit at the training length (answer accuracy < ${FIT_ACCURACY}), left out of the ranking: ${unfitted.map((v) => `${LENGTH_VARIANTS[v].label} (${stats(v, 1).mean.toFixed(3)})`).join(", ")}.`,
+        ]
+      : []),
   ];
   return {
     id: "length",
@@ -352,6 +434,10 @@ export function lengthReport(s: LengthSettings, rows: LengthRow[], meta: ReportM
       steps: s.steps,
       batch: s.batch,
       "peak lr": s.lr,
+      "per-PE schedule": Object.keys(s.schedule).length
+        ? "lr and steps per training (table), chosen on validation seeds at the training length: scripts/lab/length-schedule.ts"
+        : "every PE at the peak lr and steps",
+      "fit rule": `a PE whose mean answer accuracy at the training length is below ${FIT_ACCURACY} is marked "did not fit" and left out of the ranking`,
       model: `${s.depth} layers, width ${s.width}, ${s.heads} heads, GELU MLP 4x, LayerNorm, tied embeddings`,
       optimizer: "AdamW (0.9, 0.99), weight decay 0.01 on matrices, clip 1, warmup 5% + cosine to lr/10",
       evaluation: `${s.evalBatches} x ${s.evalBatch} fresh examples per length, greedy teacher-forced answer tokens`,

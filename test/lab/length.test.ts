@@ -3,7 +3,19 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { inputLength, LENGTH_PRESETS, LENGTH_VARIANTS, lengthReport, lengthWork, runLength, scaleTask } from "../../src/lab/length.js";
+import {
+  FIT_ACCURACY,
+  inputLength,
+  LENGTH_PRESETS,
+  LENGTH_VARIANTS,
+  type LengthRow,
+  lengthReport,
+  lengthWork,
+  runLength,
+  runLengthUnit,
+  scaleTask,
+  trainingSchedule,
+} from "../../src/lab/length.js";
 import { silent } from "../../src/lab/progress.js";
 import { writeReport } from "../../src/lab/reportFiles.js";
 import { init } from "../../src/runtime/init.js";
@@ -76,5 +88,81 @@ describe("lab length", () => {
     await expect(runLength({ ...LENGTH_PRESETS.tiny, multiples: [1, 1.5] }, silent)).rejects.toThrow(
       /lab length: multiples must be integers >= 1, got 1, 1.5/,
     );
+  });
+
+  it("trains each training on its schedule: its own learning rate and steps, counted in the work", async () => {
+    const s = {
+      ...LENGTH_PRESETS.tiny,
+      variants: ["rope", "rope-yarn", "alibi"],
+      steps: 4,
+      schedule: { rope: { lr: 1e-2, stepScale: 2.5 } },
+    };
+    expect(trainingSchedule(s, "rope")).toEqual({ lr: 1e-2, steps: 10 });
+    expect(trainingSchedule(s, "alibi")).toEqual({ lr: s.lr, steps: 4 });
+    expect(lengthWork(s)).toBe(10 + 4 + 3 * s.multiples.length);
+    let ticks = 0;
+    const last = new Map<string, number>();
+    await runLength(s, { tick: (n = 1) => void (ticks += n), done: () => {}, losses: (run, ls) => void last.set(run, ls.length) });
+    expect(ticks).toBe(lengthWork(s));
+    expect(Object.fromEntries(last)).toEqual({ "rope seed 0": 10, "alibi seed 0": 4 });
+  });
+
+  it("marks a variant that does not fit at the training length and leaves it out of the ranking", () => {
+    const s = { ...LENGTH_PRESETS.tiny, variants: ["nope", "rope", "alibi"], seeds: 2 };
+    // NoPE is best at 2x but fits at 1x in neither seed's mean; RoPE and ALiBi fit
+    const at1: Record<string, number[]> = { nope: [0.9, FIT_ACCURACY], rope: [1, 1], alibi: [FIT_ACCURACY, FIT_ACCURACY] };
+    const at2: Record<string, number> = { nope: 0.8, rope: 0.1, alibi: 0.4 };
+    const rows: LengthRow[] = s.variants.flatMap((variant) =>
+      [0, 1].flatMap((seed) =>
+        s.multiples.map((multiple) => {
+          const token = multiple === 1 ? at1[variant][seed] : at2[variant];
+          return {
+            variant,
+            label: LENGTH_VARIANTS[variant].label,
+            seed,
+            multiple,
+            length: 0,
+            accuracy: { token, sequence: token },
+            finalLoss: 0.1,
+            trainSeconds: 1,
+          };
+        }),
+      ),
+    );
+    const report = lengthReport(s, rows, { command: "test", device: "wasm", date: "2026-12-03T00:00:00Z", seconds: 1 });
+    expect(report.tables[0].rows.map((r) => r[0])).toEqual(["NoPE (did not fit)", "RoPE", "ALiBi"]);
+    expect(report.tables[0].rows[1].at(-1)).toBe(`${s.lr}, ${s.steps}`);
+    expect(report.findings[0]).toBe(
+      "At 2x the training length, the best of the 2 variants that fit is ALiBi (0.400), the worst RoPE (0.100).",
+    );
+    expect(report.findings[2]).toBe(
+      `Did not fit at the training length (answer accuracy < ${FIT_ACCURACY}), left out of the ranking: NoPE (0.925).`,
+    );
+    expect(report.figures[0].svg).toContain("NoPE (did not fit)");
+  });
+
+  it("refuses a schedule or multiples it cannot run, by name", async () => {
+    const tiny = LENGTH_PRESETS.tiny;
+    await expect(runLength({ ...tiny, multiples: [2, 4] }, silent)).rejects.toThrow(
+      /lab length: multiples must include 1, the training length, where each variant's fit is measured; got 2, 4/,
+    );
+    await expect(runLength({ ...tiny, schedule: { xpos: { lr: 1e-3, stepScale: 1 } } }, silent)).rejects.toThrow(
+      /lab length: schedule names unknown training "xpos"; known: nope, /,
+    );
+    await expect(runLength({ ...tiny, schedule: { rope: { lr: 0, stepScale: 1 } } }, silent)).rejects.toThrow(
+      /lab length: schedule.rope.lr must be a finite number > 0, got 0/,
+    );
+    await expect(runLength({ ...tiny, schedule: { rope: { lr: 1e-3, stepScale: 0.1 } } }, silent)).rejects.toThrow(
+      /lab length: schedule.rope.stepScale must give at least one step, got 0.1 of 4 steps/,
+    );
+  });
+
+  it("a unit may evaluate fewer lengths; randomized positions still span the run's longest", async () => {
+    const s = { ...LENGTH_PRESETS.tiny, variants: ["rope", "randomized"], multiples: [1, 4], steps: 3 };
+    const [rope] = await runLengthUnit(s, { seed: 0, key: "rope", evaluate: [1] }, silent);
+    const randomized = await runLengthUnit(s, { seed: 0, key: "randomized", evaluate: [1] }, silent);
+    expect(randomized.map((r) => r.multiple)).toEqual([1]);
+    // over [0, 4T) the positions are not 0..T-1, so the randomized model is not the RoPE model
+    expect(randomized[0].finalLoss).not.toBe(rope.finalLoss);
   });
 });

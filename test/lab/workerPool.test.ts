@@ -25,7 +25,14 @@ const counter = () => {
 
 describe("workerPool", () => {
   it("lab length through 2 workers gives the sequential run's rows, in its order, with every tick and live row", async () => {
-    const s = { ...LENGTH_PRESETS.tiny, variants: ["nope", "rope", "rope-yarn", "alibi", "randomized"], seeds: 2, steps: 3 };
+    // RoPE trains longest, so the pool takes it first: the rows still come in the sequential order
+    const s = {
+      ...LENGTH_PRESETS.tiny,
+      variants: ["nope", "rope", "rope-yarn", "alibi", "randomized"],
+      seeds: 2,
+      steps: 3,
+      schedule: { rope: { lr: 3e-3, stepScale: 2 } },
+    };
     expect(lengthUnits(s)).toHaveLength(8); // 4 trainings x 2 seeds: more units than workers
     const sequential = await runLength(s, silent);
     const { c, sink } = counter();

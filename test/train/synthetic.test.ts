@@ -1,6 +1,7 @@
 /** Properties of the seeded synthetic tasks. */
 import { describe, expect, it } from "vitest";
 import {
+  BOS,
   EQ,
   FILLER,
   FIRST_SYMBOL,
@@ -12,14 +13,15 @@ import {
   type TokenBatch,
 } from "../../src/train/data/synthetic.js";
 
-/** Row b as the full sequence s (tokens followed by the last target), and the answer part of s. */
+/** Row b as the full sequence after its BOS (tokens followed by the last target), and the answer part of it. */
 function row(t: TokenBatch, b: number): { s: number[]; answer: number[] } {
   const T = t.length;
   const s = [...t.tokens.subarray(b * T, (b + 1) * T), t.targets[(b + 1) * T - 1]];
   // targets are the sequence shifted by one
   for (let i = 0; i + 1 < T; i++) expect(t.targets[b * T + i]).toBe(t.tokens[b * T + i + 1]);
   const answer = s.filter((_, i) => i >= 1 && t.mask[b * T + i - 1] === 1);
-  return { s, answer };
+  expect(s[0]).toBe(BOS);
+  return { s: s.slice(1), answer };
 }
 const digits = (xs: number[]) => xs.map((x) => x - FIRST_SYMBOL);
 
@@ -27,7 +29,7 @@ describe("synthetic tasks", () => {
   it("copy: the answer equals the source; reverse: the source reversed", () => {
     for (const task of ["copy", "reverse"] as const) {
       const t = syntheticBatch({ task, length: 7, symbols: 5 }, 16, 1);
-      expect([t.length, t.vocabSize]).toEqual([14, FIRST_SYMBOL + 5]);
+      expect([t.length, t.vocabSize]).toEqual([15, FIRST_SYMBOL + 5]);
       for (let b = 0; b < 16; b++) {
         const { s, answer } = row(t, b);
         const source = s.slice(0, 7);

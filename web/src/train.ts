@@ -10,6 +10,7 @@
  */
 import {
   describeTask,
+  FIT_ACCURACY,
   inputLength,
   LENGTH_PRESETS,
   LENGTH_VARIANTS,
@@ -47,7 +48,13 @@ seeds.value = params.get("seeds") ?? String(QUICK.seeds);
 steps.value = params.get("steps") ?? String(QUICK.steps);
 byId("question").textContent =
   `Each model (${QUICK.depth} layers, width ${QUICK.width}) is trained on ${describeTask(QUICK.task)} at input length ${inputLength(QUICK.task)}, then answers at ${QUICK.multiples.join(", ")}x that length. ` +
-  "The PI, NTK and YaRN rows are the trained RoPE model with that scaling at test time.";
+  "The PI, NTK and YaRN rows are the trained RoPE model with that scaling at test time. " +
+  `Each model's learning rate and steps (a multiple of the steps set here) were chosen on validation data at the training length: ${Object.entries(
+    QUICK.schedule,
+  )
+    .map(([key, k]) => `${LENGTH_VARIANTS[key].label} ${k.lr}, ${k.stepScale}x`)
+    .join("; ")}. ` +
+  `A PE below ${FIT_ACCURACY} accuracy at the training length did not fit, and its longer lengths say nothing about extrapolation.`;
 
 let paused: { promise: Promise<void>; resume: () => void } | null = null;
 

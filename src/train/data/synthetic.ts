@@ -2,6 +2,8 @@
  * Seeded synthetic sequence tasks for length-generalisation experiments, as
  * next-token batches with a loss mask over the answer:
  *
+ * every sequence begins with BOS, then
+ *
  *   copy:     x_1 .. x_n SEP x_1 .. x_n
  *   reverse:  x_1 .. x_n SEP x_n .. x_1
  *   addition: a_1 .. a_n PLUS b_1 .. b_n EQ s_0 .. s_n     (n-digit operands, zero padded;
@@ -13,11 +15,16 @@
  * tokens = s[0 .. T-1] and predicts targets = s[1 .. T]; mask[t] = 1 exactly
  * when s[t + 1] belongs to the answer (after SEP or EQ).
  *
- * Token ids: 0 PAD, 1 SEP, 2 PLUS, 3 EQ, 4 KEY, 5 FILLER, then the symbols
- * (digits 0-9 are the symbols 0-9 of addition and passkey).
+ * Token ids: 0 PAD, 1 SEP, 2 PLUS, 3 EQ, 4 KEY, 5 FILLER, 6 BOS, then the
+ * symbols (digits 0-9 are the symbols 0-9 of addition and passkey). The BOS
+ * token gives a model without positional encoding a fixed token to measure
+ * its position by (Kazemnejad et al. 2023, Theorem 1: a causal layer that
+ * attends evenly to its prefix reads 1/(t+1) off BOS), as decoder LMs have.
  *
  * Reference: Delétang et al. (2023) "Neural Networks and the Chomsky
- * Hierarchy", https://arxiv.org/abs/2207.02098; Mohtashami & Jaggi (2023)
+ * Hierarchy", https://arxiv.org/abs/2207.02098; Kazemnejad et al. (2023)
+ * "The Impact of Positional Encoding on Length Generalization in
+ * Transformers", https://arxiv.org/abs/2305.19466; Mohtashami & Jaggi (2023)
  * passkey retrieval, https://arxiv.org/abs/2305.16300
  */
 
@@ -30,8 +37,9 @@ export const PLUS = 2;
 export const EQ = 3;
 export const KEY = 4;
 export const FILLER = 5;
+export const BOS = 6;
 /** Id of symbol 0. */
-export const FIRST_SYMBOL = 6;
+export const FIRST_SYMBOL = 7;
 
 export type TaskConfig =
   | { task: "copy" | "reverse" /** Sequence length n. */; length: number /** Symbols in the alphabet. */; symbols: number }
@@ -72,8 +80,14 @@ export function vocabSize(config: TaskConfig): number {
   }
 }
 
-/** One example: the full sequence and the index where the answer starts. */
+/** One example: the full sequence, BOS first, and the index where the answer starts. */
 export function example(config: TaskConfig, r: Rng): { sequence: number[]; answerStart: number } {
+  const { sequence, answerStart } = body(config, r);
+  return { sequence: [BOS, ...sequence], answerStart: answerStart + 1 };
+}
+
+/** The example after BOS, with the answer's index in it. */
+function body(config: TaskConfig, r: Rng): { sequence: number[]; answerStart: number } {
   const fn = "synthetic.example";
   const sym = (i: number) => FIRST_SYMBOL + i;
   switch (config.task) {
