@@ -9,8 +9,11 @@
  *   sorted random sample of a range 8x the training length, in training and
  *   at test), kernelized attention with RPE (PRF features, learned b_{j-i}).
  *
- * Every model of a run has the same width, depth, heads, data and schedule;
- * the seeds set the initialisation and the data.
+ * Every model of a run has the same width, depth, heads and data; its
+ * learning rate and steps may differ per training (`schedule`, chosen on
+ * validation data at the training length by lab/lengthTune.ts), and a PE
+ * that does not fit at the training length is not ranked. The seeds set the
+ * initialisation and the data.
  *
  * Reference: Press et al., ALiBi, https://arxiv.org/abs/2108.12409;
  * Kazemnejad et al., NoPE, https://arxiv.org/abs/2305.19466; Ruoss et al.,
