@@ -22,6 +22,7 @@ import { makeStep } from "../train/trainStep.js";
 import type { ReportMeta } from "./experiment.js";
 import type { ProgressSink } from "./progress.js";
 import type { LabReport } from "./report.js";
+import { mean } from "./stats.js";
 import { lineChart } from "./svg.js";
 
 type Model = { kind: "vit"; config: VitConfig } | { kind: "cswin"; config: CswinNetConfig };
@@ -215,8 +216,6 @@ async function accuracy(forward: Forward, params: unknown, test: ReturnType<type
 }
 
 type Forward = (p: unknown, x: np.Array) => np.Array;
-
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 export function cswinReport(s: CswinSettings, runs: CswinRun[], meta: ReportMeta): LabReport {
   const of = (v: string) => runs.filter((r) => r.variant === v);

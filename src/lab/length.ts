@@ -33,6 +33,7 @@ import { type Accuracy, evaluateLM, LAB_ADAMW, labLM, trainLM } from "./lmRun.js
 import { sequentially, type UnitPool } from "./pool.js";
 import type { ProgressSink } from "./progress.js";
 import type { LabReport } from "./report.js";
+import { mean } from "./stats.js";
 import { lineChart } from "./svg.js";
 
 /** How a variant's model is trained: the PE of its layers, an absolute encoding, kernelized attention, randomized positions. */
@@ -365,8 +366,6 @@ export function lengthWork(s: LengthSettings): number {
   const steps = trainings.reduce((n, key) => n + trainingSchedule(s, key).steps, 0);
   return s.seeds * (steps + s.variants.length * s.multiples.length);
 }
-
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /** The report: accuracy by length (mean and min-max over seeds), a figure, and findings read off the numbers. */
 export function lengthReport(s: LengthSettings, rows: LengthRow[], meta: ReportMeta): LabReport {

@@ -16,6 +16,7 @@ import { fail } from "../core/validate.js";
 import { FIT_ACCURACY, LENGTH_VARIANTS, type LengthSchedule, type LengthSettings, lengthUnits, runLengthUnit } from "./length.js";
 import { sequentially, type UnitPool } from "./pool.js";
 import type { ProgressSink } from "./progress.js";
+import { mean } from "./stats.js";
 
 /** Learning rates tried for every training. */
 export const TUNE_LRS = [1e-3, 3e-3, 1e-2];
@@ -41,8 +42,6 @@ export interface TunedSchedule extends LengthSchedule {
   accuracy: number;
   fitted: boolean;
 }
-
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /** The trials of `key` at `stepScale`, as means over seeds per learning rate, best first: validation accuracy, then final training loss. */
 function ranked(trials: TuneTrial[], key: string, stepScale: number): { lr: number; accuracy: number; loss: number }[] {

@@ -43,6 +43,7 @@ import type { ReportMeta } from "./experiment.js";
 import type { ProgressSink } from "./progress.js";
 import type { LabReport } from "./report.js";
 import { denoisingLossByTimestep, type ImageSet, radialPowerSpectrum, spectrumDistance, tiling } from "./resolutionMetrics.js";
+import { mean } from "./stats.js";
 import { lineChart, PALETTE } from "./svg.js";
 
 export const RESOLUTION_VARIANTS = ["rpe2d", "rpe2d-nocrop", "interpolate", "extrapolate"];
@@ -327,8 +328,6 @@ function sampleSheet(rows: Array<{ label: string; images: number[]; side: number
   out.push("</svg>");
   return out.join("\n");
 }
-
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 export function resolutionReport(s: ResolutionSettings, runs: ResolutionRun[], meta: ReportMeta): LabReport {
   const of = (v: string) => runs.filter((r) => r.variant === v);

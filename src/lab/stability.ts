@@ -29,6 +29,7 @@ import { LAB_ADAMW, labLM, trainLM } from "./lmRun.js";
 import { sequentially, type UnitPool } from "./pool.js";
 import type { ProgressSink } from "./progress.js";
 import type { LabReport } from "./report.js";
+import { mean } from "./stats.js";
 import { lineChart } from "./svg.js";
 
 /** A run whose late loss exceeds its best windowed loss by this factor has diverged. */
@@ -209,8 +210,6 @@ export async function runStability(s: StabilitySettings, progress: ProgressSink,
   progress.done();
   return runs;
 }
-
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 export function stabilityReport(s: StabilitySettings, runs: StabilityRun[], meta: ReportMeta): LabReport {
   const corpus = sonnets();
