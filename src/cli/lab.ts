@@ -5,7 +5,7 @@
 import { availableParallelism, cpus } from "node:os";
 import { CSWIN_PRESETS, CSWIN_VARIANTS, cswinReport, cswinWork, runCswin } from "../lab/cswin.js";
 import { type Experiment, experiment, PRESETS, type Preset, withOverrides } from "../lab/experiment.js";
-import { LENGTH_PRESETS, LENGTH_VARIANTS, lengthReport, lengthUnits, lengthWork, runLength, trainingSchedule } from "../lab/length.js";
+import { LENGTH_PRESETS, LENGTH_VARIANTS, lengthReport, lengthWork, runLength, trainingKeys, trainingSchedule } from "../lab/length.js";
 import { Progress } from "../lab/progress.js";
 import { type LabReport, reportText } from "../lab/report.js";
 import { writeReport } from "../lab/reportFiles.js";
@@ -62,7 +62,7 @@ const EXPERIMENTS: Record<string, Experiment<unknown, unknown>> = {
     variants: Object.keys(LENGTH_VARIANTS),
     apply: withOverrides,
     describe: (s) => {
-      const steps = [...new Set(lengthUnits(s).map((u) => trainingSchedule(s, u.key).steps))].sort((a, b) => a - b);
+      const steps = [...new Set(trainingKeys(s).map((key) => trainingSchedule(s, key).steps))].sort((a, b) => a - b);
       return `${s.variants.length} positional encodings x ${s.seeds} seeds, ${steps.join(" to ")} steps each (per-PE schedule)`;
     },
     work: lengthWork,

@@ -266,8 +266,13 @@ export function lengthUnits(s: LengthSettings): LengthUnit[] {
     if (!(Number.isFinite(k.stepScale) && Math.round(s.steps * k.stepScale) >= 1))
       fail("lab length", `schedule.${key}.stepScale must give at least one step, got ${k.stepScale} of ${s.steps} steps`);
   }
-  const trainings = [...new Set(s.variants.map((v) => LENGTH_VARIANTS[v].train))];
+  const trainings = trainingKeys(s);
   return Array.from({ length: s.seeds }, (_, seed) => trainings.map((key) => ({ seed, key }))).flat();
+}
+
+/** The trainings `s`'s variants need, by key, in the order of first use (variants that share a key share one model per seed). */
+export function trainingKeys(s: LengthSettings): string[] {
+  return [...new Set(s.variants.flatMap((v) => LENGTH_VARIANTS[v]?.train ?? []))];
 }
 
 /**
@@ -362,8 +367,7 @@ function ropeScaling(kind: "linear" | "ntk" | "yarn", factor: number, trainLengt
 
 /** Progress units of a run: training steps plus evaluations. */
 export function lengthWork(s: LengthSettings): number {
-  const trainings = [...new Set(s.variants.map((v) => LENGTH_VARIANTS[v]?.train))];
-  const steps = trainings.reduce((n, key) => n + trainingSchedule(s, key).steps, 0);
+  const steps = trainingKeys(s).reduce((n, key) => n + trainingSchedule(s, key).steps, 0);
   return s.seeds * (steps + s.variants.length * s.multiples.length);
 }
 

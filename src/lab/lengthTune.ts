@@ -13,7 +13,15 @@
  * `npx tsx scripts/lab/length-schedule.ts` (docs/tuning/length-schedule.json).
  */
 import { fail } from "../core/validate.js";
-import { FIT_ACCURACY, LENGTH_VARIANTS, type LengthSchedule, type LengthSettings, lengthUnits, runLengthUnit } from "./length.js";
+import {
+  FIT_ACCURACY,
+  LENGTH_VARIANTS,
+  type LengthSchedule,
+  type LengthSettings,
+  lengthUnits,
+  runLengthUnit,
+  trainingKeys,
+} from "./length.js";
 import { sequentially, type UnitPool } from "./pool.js";
 import type { ProgressSink } from "./progress.js";
 import { mean } from "./stats.js";
@@ -79,7 +87,7 @@ export async function tuneLength(
   pool?: UnitPool,
   known: TuneTrial[] = [],
 ): Promise<{ trials: TuneTrial[]; schedules: Record<string, TunedSchedule> }> {
-  const keys = [...new Set(lengthUnits(s).map((u) => u.key))];
+  const keys = [...new Set(lengthUnits(s).map((u) => u.key))]; // lengthUnits checks the settings
   const trials: TuneTrial[] = [];
   let pending = keys;
   for (const stepScale of TUNE_STEP_SCALES) {
@@ -126,6 +134,5 @@ export async function tuneLength(
 
 /** Progress units of `tuneLength` at most (every training at every budget). */
 export function tuneWork(s: LengthSettings): number {
-  const keys = new Set(s.variants.map((v) => LENGTH_VARIANTS[v]?.train)).size;
-  return keys * TUNE_SEEDS * TUNE_LRS.length * TUNE_STEP_SCALES.reduce((n, k) => n + Math.round(s.steps * k) + 1, 0);
+  return trainingKeys(s).length * TUNE_SEEDS * TUNE_LRS.length * TUNE_STEP_SCALES.reduce((n, k) => n + Math.round(s.steps * k) + 1, 0);
 }
