@@ -3,8 +3,10 @@
  * and writes its report (JSON, SVG figures) and `index.html` under --out.
  */
 import { availableParallelism, cpus } from "node:os";
+import { join } from "node:path";
 import { CSWIN_PRESETS, CSWIN_VARIANTS, cswinReport, cswinWork, runCswin } from "../lab/cswin.js";
 import { type Experiment, experiment, PRESETS, type Preset, withOverrides } from "../lab/experiment.js";
+import { HANDWRITING_PRESETS, HANDWRITING_VARIANTS, handwritingReport, handwritingWork, runHandwriting } from "../lab/handwriting.js";
 import { LENGTH_PRESETS, LENGTH_VARIANTS, lengthReport, lengthWork, runLength, trainingKeys, trainingSchedule } from "../lab/length.js";
 import { Progress } from "../lab/progress.js";
 import { type LabReport, reportText } from "../lab/report.js";
@@ -33,6 +35,9 @@ export const LAB_USAGE = `  lab <experiment> [--preset tiny|quick|full] [--devic
                    interpolated or extrapolated positions (--variants from: ${RESOLUTION_VARIANTS.join(", ")})
         cswin      CSWin backbone vs plain ViTs of similar FLOPs on digits: accuracy, params, FLOPs
                    (--variants from: ${CSWIN_VARIANTS.join(", ")})
+        handwriting WriteViT one-shot handwriting on synthetic writers: CER, writer accuracy and a
+                   Fréchet distance on held-out writers, PEG vs 2-D sincos vs no position; writes
+                   the first PEG model to DIR/handwriting-model (--variants from: ${HANDWRITING_VARIANTS.join(", ")})
       Default: --preset quick --device wasm.`;
 
 function positiveInt(flag: string, v: string | undefined): number | undefined {
@@ -114,6 +119,17 @@ const EXPERIMENTS: Record<string, Experiment<unknown, unknown>> = {
     run: runCswin,
     report: cswinReport,
   }),
+  handwriting: experiment({
+    presets: HANDWRITING_PRESETS,
+    variants: HANDWRITING_VARIANTS,
+    apply: (s, o) => ({ ...withOverrides(s, o), checkpoint: o.out === undefined ? null : join(o.out, "handwriting-model") }),
+    describe: (s) =>
+      `${s.variants.join(", ")}: ${s.seeds} seeds, ${s.criticWarmup} + ${s.steps} iterations each, ${s.trainWriters} training and ${s.heldOutWriters} held-out writers`,
+    work: handwritingWork,
+    parallel: false,
+    run: runHandwriting,
+    report: handwritingReport,
+  }),
 };
 
 export async function lab(args: string[]): Promise<void> {
@@ -141,6 +157,7 @@ export async function lab(args: string[]): Promise<void> {
     seeds: positiveInt("--seeds", flags.get("--seeds")),
     steps: positiveInt("--steps", flags.get("--steps")),
     variants,
+    out,
   });
 
   const workersFlag = positiveInt("--workers", flags.get("--workers"));

@@ -23,6 +23,8 @@ export interface Overrides {
   seeds?: number;
   steps?: number;
   variants?: string[];
+  /** The report directory (an experiment that writes files beside its report puts them there). */
+  out?: string;
 }
 
 export interface Experiment<S, R> {

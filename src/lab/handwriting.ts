@@ -1,0 +1,466 @@
+/**
+ * `posenc lab handwriting`: WriteViT's one-shot handwriting generation on
+ * synthetic Hershey writers, and the ablation its design rests on: the
+ * conditional positional encoding (PEG) of its ViT stages against a fixed
+ * 2-D sincos table and against no position at all.
+ *
+ * For each variant and seed: the four networks (src/nn/writeVit.ts) train
+ * adversarially on the training writers (src/train/writeVitStep.ts), the
+ * critics first alone for `criticWarmup` iterations; then, on held-out
+ * writers never seen in training, one word image of each writer is the
+ * style reference and held-out words (texts never generated in training)
+ * are the targets. Judges trained on real images only
+ * (src/lab/handwritingJudges.ts) measure:
+ * - legibility: character error rate (CER) of the generated words as read
+ *   by the frozen recognizer;
+ * - style: accuracy of the frozen writer classifier (trained on the
+ *   held-out writers' real images of other words) on the generated words,
+ *   and a Fréchet distance on its pooled features between real renderings
+ *   of the same (writer, word) pairs and the generated ones (FID-like, not
+ *   FID: the features are this classifier's, not Inception's);
+ * with the same numbers for real words (what the judges can do at best)
+ * and for the untrained generator (where training starts).
+ *
+ * Reference: Nam et al., "WriteViT: Handwritten Text Generation with Vision
+ * Transformer" (2025), https://github.com/hnam-1765/WriteViT; Chu et al.,
+ * CPVT, https://arxiv.org/abs/2102.10882
+ */
+import { type JsTree, jit, numpy as np, tree } from "@jax-js/jax";
+import { base64, encodeGrayPng } from "../core/grayPng.js";
+import { fail } from "../core/validate.js";
+import { STAGE_PES, type StagePE } from "../nn/vitStage.js";
+import { initWriteVit, type WriteVitConfig, type WriteVitParams, wordWidth, writeWords } from "../nn/writeVit.js";
+import { rng } from "../pe/random.js";
+import { saveCheckpoint } from "../train/checkpoint.js";
+import {
+  HANDWRITING_ALPHABET,
+  handwritingBatch,
+  handwritingWordSplit,
+  renderWord,
+  writerIds,
+  writerStyle,
+} from "../train/data/handwriting.js";
+import { generatorNoise, textGlyphs, writeVitBatch } from "../train/writeVitBatch.js";
+import { initWriteVitTraining, makeWriteVitSteps, WRITEVIT_ADAM, type WriteVitTrainState } from "../train/writeVitStep.js";
+import type { ReportMeta } from "./experiment.js";
+import { disposeJudges, type Judges, judge, trainJudges, type Verdict } from "./handwritingJudges.js";
+import { characterErrorRate, frechetDistance } from "./handwritingMetrics.js";
+import type { ProgressSink } from "./progress.js";
+import type { LabReport } from "./report.js";
+import { mean } from "./stats.js";
+import { lineChart } from "./svg.js";
+
+export interface HandwritingSettings {
+  variants: string[];
+  seeds: number;
+  /** Adversarial iterations (a critic step each, a generator step every `generatorEvery`-th). */
+  steps: number;
+  /** Critic-only iterations before the first generator step. */
+  criticWarmup: number;
+  generatorEvery: number;
+  batch: number;
+  lr: number;
+  /** The networks' sizes; maxChars and the variant's pe are set per run. */
+  model: Omit<WriteVitConfig, "pe" | "characters" | "writers">;
+  /** First k of the training writers and of the held-out writers. */
+  trainWriters: number;
+  heldOutWriters: number;
+  /** Held-out target words generated per held-out writer. */
+  wordsPerWriter: number;
+  judges: { steps: number; batch: number; lr: number };
+  /** Losses are read every k iterations. */
+  readEvery: number;
+  /** Directory for the checkpoint of the first seed of "peg" (`posenc handwrite`), or null. */
+  checkpoint: string | null;
+}
+
+const LABEL: Record<StagePE, string> = { peg: "PEG (CPE, WriteViT)", sincos2d: "2-D sincos", none: "no position" };
+
+export const HANDWRITING_VARIANTS: string[] = [...STAGE_PES];
+
+const small = { width: 64, heads: 2, decoderDepth: 2, stageDepth: 2, discriminatorWidth: 16 };
+
+export const HANDWRITING_PRESETS: Record<"tiny" | "quick" | "full", HandwritingSettings> = {
+  tiny: {
+    variants: HANDWRITING_VARIANTS,
+    seeds: 1,
+    steps: 2,
+    criticWarmup: 1,
+    generatorEvery: 2,
+    batch: 2,
+    lr: 2e-4,
+    model: { maxChars: 3, width: 32, heads: 2, decoderDepth: 1, stageDepth: 1, discriminatorWidth: 4 },
+    trainWriters: 4,
+    heldOutWriters: 3,
+    wordsPerWriter: 1,
+    judges: { steps: 2, batch: 2, lr: 1e-3 },
+    readEvery: 1,
+    checkpoint: null,
+  },
+  quick: {
+    variants: HANDWRITING_VARIANTS,
+    seeds: 1,
+    steps: 60,
+    criticWarmup: 40,
+    generatorEvery: 2,
+    batch: 8,
+    lr: 2e-4,
+    model: { ...small, maxChars: 4, width: 32 },
+    trainWriters: 200,
+    heldOutWriters: 20,
+    wordsPerWriter: 4,
+    judges: { steps: 150, batch: 16, lr: 1e-3 },
+    readEvery: 5,
+    checkpoint: null,
+  },
+  full: {
+    variants: HANDWRITING_VARIANTS,
+    seeds: 3,
+    steps: 3000,
+    criticWarmup: 300,
+    generatorEvery: 2,
+    batch: 16,
+    lr: 2e-4,
+    model: { ...small, maxChars: 6 },
+    trainWriters: 200,
+    heldOutWriters: 40,
+    wordsPerWriter: 8,
+    judges: { steps: 1500, batch: 32, lr: 1e-3 },
+    readEvery: 25,
+    checkpoint: null,
+  },
+};
+
+/** Scores of a set of words. */
+export interface Scores {
+  cer: number;
+  writerAccuracy: number;
+  frechet: number;
+}
+
+export interface HandwritingRun {
+  variant: string;
+  seed: number;
+  untrained: Scores;
+  trained: Scores;
+  /** [iteration, critic losses (D, R, W), generator losses (adv, R, W) or null] every readEvery iterations. */
+  losses: Array<[number, number[], number[] | null]>;
+  msPerIteration: number;
+}
+
+export interface HandwritingResult {
+  real: Scores;
+  judges: { recognizer: number; writer: number };
+  runs: HandwritingRun[];
+  /** Sample sheet: PNG (base64) of style references, real targets and each variant's first seed. */
+  sheet: string;
+  sheetRows: { writer: number; style: string; text: string }[];
+}
+
+export function handwritingWork(s: HandwritingSettings): number {
+  return 2 * s.judges.steps + s.variants.length * s.seeds * (s.criticWarmup + s.steps + 2);
+}
+
+function modelConfig(s: HandwritingSettings, pe: StagePE): WriteVitConfig {
+  return { ...s.model, characters: HANDWRITING_ALPHABET.length, writers: s.trainWriters, pe };
+}
+
+/** The held-out evaluation set: per writer one style reference (a training word) and `wordsPerWriter` held-out words. */
+interface EvalSet {
+  count: number;
+  writers: Int32Array;
+  texts: string[];
+  styles: Float32Array;
+  real: Float32Array;
+  /** Second renderings of the same words (real-vs-real Fréchet distance). */
+  again: Float32Array;
+  sheetRows: { writer: number; style: string; text: string }[];
+}
+
+function evalSet(s: HandwritingSettings, held: number[], words: { train: string[]; heldOut: string[] }): EvalSet {
+  const W = wordWidth(modelConfig(s, "peg"));
+  const per = 32 * W;
+  const N = held.length * s.wordsPerWriter;
+  const r = rng(4242);
+  const set: EvalSet = {
+    count: N,
+    writers: new Int32Array(N),
+    texts: [],
+    styles: new Float32Array(N * per),
+    real: new Float32Array(N * per),
+    again: new Float32Array(N * per),
+    sheetRows: [],
+  };
+  const pixels = (ink: Float32Array) => Float32Array.from(ink, (v) => 1 - 2 * v);
+  held.forEach((w, j) => {
+    const style = writerStyle(w);
+    const ref = words.train[r.below(words.train.length)];
+    const refImage = pixels(renderWord(ref, style, r, W));
+    for (let k = 0; k < s.wordsPerWriter; k++) {
+      const i = j * s.wordsPerWriter + k;
+      const text = words.heldOut[r.below(words.heldOut.length)];
+      set.writers[i] = j;
+      set.texts.push(text);
+      set.styles.set(refImage, i * per);
+      set.real.set(pixels(renderWord(text, style, r, W)), i * per);
+      set.again.set(pixels(renderWord(text, style, r, W)), i * per);
+      if (k === 0 && set.sheetRows.length < 6) set.sheetRows.push({ writer: w, style: ref, text });
+    }
+  });
+  return set;
+}
+
+function scores(v: Verdict, set: EvalSet, realFeatures: Float64Array, C: number): Scores {
+  return {
+    cer: characterErrorRate(v.read, set.texts),
+    writerAccuracy: mean(Array.from(v.writer, (w, i) => (w === set.writers[i] ? 1 : 0))),
+    frechet: frechetDistance(realFeatures, set.count, v.features, set.count, C),
+  };
+}
+
+/** Generates the evaluation set's words with a model. Borrows the parameters; returns host pixels (N, 32, W). */
+async function generateSet(p: WriteVitParams, config: WriteVitConfig, set: EvalSet, chunk: number, seed: number): Promise<Float32Array> {
+  const W = wordWidth(config);
+  const per = 32 * W;
+  const out = new Float32Array(set.count * per);
+  const r = rng(seed);
+  const write = jit((pp: WriteVitParams, refs: np.Array, glyphs: np.Array, noise: np.Array) => writeWords(pp, config, refs, glyphs, noise));
+  for (let b = 0; b < set.count; b += chunk) {
+    const n = Math.min(chunk, set.count - b);
+    const refs = np.array(set.styles.subarray(b * per, (b + n) * per)).reshape([n, 32, W, 1]);
+    const images = write(
+      tree.ref({ generator: p.generator, writer: p.writer } as unknown as JsTree<np.Array>) as never,
+      refs,
+      textGlyphs(config, set.texts.slice(b, b + n)),
+      generatorNoise(config, n, r),
+    );
+    out.set(await images.data(), b * per);
+  }
+  write.dispose();
+  return out;
+}
+
+export async function runHandwriting(s: HandwritingSettings, progress: ProgressSink): Promise<HandwritingResult> {
+  for (const v of s.variants)
+    if (!HANDWRITING_VARIANTS.includes(v))
+      fail("lab handwriting", `unknown variant ${JSON.stringify(v)}; known: ${HANDWRITING_VARIANTS.join(", ")}`);
+  const base = modelConfig(s, "peg");
+  const W = wordWidth(base);
+  const words = handwritingWordSplit(base.maxChars);
+  const trainWriters = writerIds("train").slice(0, s.trainWriters);
+  const held = writerIds("heldOut").slice(0, s.heldOutWriters);
+  const judges: Judges = await trainJudges(
+    base,
+    s.judges,
+    { trainWriters, heldOutWriters: held, words: [...words.train, ...words.heldOut], writerWords: words.train },
+    progress,
+  );
+  const set = evalSet(s, held, words);
+  const realVerdict = await judge(judges, set.real, set.count, s.batch);
+  const again = await judge(judges, set.again, set.count, s.batch);
+  const real = scores(realVerdict, set, again.features, base.width);
+
+  const runs: HandwritingRun[] = [];
+  const sheetImages = new Map<string, Float32Array>();
+  for (const variant of s.variants) {
+    for (let seed = 0; seed < s.seeds; seed++) {
+      const config = modelConfig(s, variant as StagePE);
+      let state: WriteVitTrainState = initWriteVitTraining(initWriteVit(config, 100 + seed), 200 + seed);
+      const evaluate = async () => {
+        const images = await generateSet(state.params, config, set, s.batch, 7000 + seed);
+        return { images, scores: scores(await judge(judges, images, set.count, s.batch), set, realVerdict.features, base.width) };
+      };
+      const untrained = (await evaluate()).scores;
+      progress.tick(1, `${LABEL[variant as StagePE]} seed ${seed}: untrained`);
+      const steps = makeWriteVitSteps(config, WRITEVIT_ADAM);
+      const r = rng(300 + seed);
+      const losses: HandwritingRun["losses"] = [];
+      const t0 = performance.now();
+      const total = s.criticWarmup + s.steps;
+      for (let i = 0; i < total; i++) {
+        await progress.gate?.();
+        const batchOf = (k: number) => {
+          const hb = handwritingBatch({
+            writers: trainWriters,
+            words: words.train,
+            batch: s.batch,
+            width: W,
+            seed: 1_000_000 * (seed + 1) + k,
+          });
+          const fakes = Array.from({ length: s.batch }, () => words.train[r.below(words.train.length)]);
+          return writeVitBatch(config, hb, fakes, r);
+        };
+        const adversarial = i >= s.criticWarmup;
+        let generatorLosses: number[] | null = null;
+        if (adversarial && (i - s.criticWarmup) % s.generatorEvery === 0) {
+          const g = steps.generator(state, batchOf(2 * i + 1), s.lr);
+          state = g.state;
+          const ls = [g.losses.adversarial, g.losses.recognizer, g.losses.writer];
+          if (i % s.readEvery === 0) generatorLosses = await Promise.all(ls.map(async (a) => (await a.data())[0]));
+          else for (const a of ls) a.dispose();
+        }
+        const c = steps.critic(state, batchOf(2 * i), s.lr);
+        state = c.state;
+        const ls = [c.losses.discriminator, c.losses.recognizer, c.losses.writer];
+        if (i % s.readEvery === 0 || i === total - 1)
+          losses.push([i, await Promise.all(ls.map(async (a) => (await a.data())[0])), generatorLosses]);
+        else for (const a of ls) a.dispose();
+        progress.tick(1);
+      }
+      await np.zeros([1]).data(); // everything queued has run
+      const msPerIteration = (performance.now() - t0) / Math.max(1, total);
+      steps.dispose();
+      const final = await evaluate();
+      progress.tick(1, `${LABEL[variant as StagePE]} seed ${seed}: CER ${final.scores.cer.toFixed(3)}`);
+      if (seed === 0) sheetImages.set(variant, final.images);
+      if (s.checkpoint && variant === "peg" && seed === 0) {
+        await saveCheckpoint(
+          s.checkpoint,
+          { generator: state.params.generator, writer: state.params.writer },
+          {
+            writeVit: config,
+            trainedBy: `posenc lab handwriting: variant peg, seed 0, ${total} iterations`,
+          },
+        );
+      }
+      tree.dispose(state as unknown as JsTree<np.Array>);
+      runs.push({ variant, seed, untrained, trained: final.scores, losses, msPerIteration });
+    }
+  }
+  disposeJudges(judges);
+  progress.done();
+  return {
+    real,
+    judges: judges.finalLoss,
+    runs,
+    sheet: sampleSheet(s, set, sheetImages, W),
+    sheetRows: set.sheetRows,
+  };
+}
+
+/** Rows: the first target of each of up to 6 held-out writers; columns: style reference, real target, each variant. */
+function sampleSheet(s: HandwritingSettings, set: EvalSet, generated: Map<string, Float32Array>, W: number): string {
+  const per = 32 * W;
+  const gap = 4;
+  const columns = 2 + s.variants.length;
+  const rows = set.sheetRows.length;
+  const width = columns * W + (columns - 1) * gap;
+  const height = rows * 32 + (rows - 1) * gap;
+  const data = new Float32Array(width * height).fill(0.85);
+  const place = (src: Float32Array, index: number, row: number, col: number) => {
+    for (let y = 0; y < 32; y++)
+      for (let x = 0; x < W; x++) data[(row * (32 + gap) + y) * width + col * (W + gap) + x] = (src[index * per + y * W + x] + 1) / 2;
+  };
+  for (let row = 0; row < rows; row++) {
+    const i = row * s.wordsPerWriter;
+    place(set.styles, i, row, 0);
+    place(set.real, i, row, 1);
+    s.variants.forEach((v, k) => {
+      const g = generated.get(v);
+      if (g) place(g, i, row, 2 + k);
+    });
+  }
+  return base64(encodeGrayPng({ data, height, width }));
+}
+
+export function handwritingReport(s: HandwritingSettings, res: HandwritingResult, meta: ReportMeta): LabReport {
+  const of = (v: string) => res.runs.filter((r) => r.variant === v);
+  const spread = (xs: number[], digits: number) =>
+    xs.length > 1
+      ? `${mean(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)})`
+      : mean(xs).toFixed(digits);
+  const row = (name: string, sc: Scores[], ms: number | string) => [
+    name,
+    spread(
+      sc.map((x) => x.cer),
+      3,
+    ),
+    spread(
+      sc.map((x) => x.writerAccuracy),
+      3,
+    ),
+    spread(
+      sc.map((x) => x.frechet),
+      2,
+    ),
+    ms,
+  ];
+  const rows = [
+    row("real words (judges' best)", [res.real], "-"),
+    ...s.variants.map((v) =>
+      row(
+        `${LABEL[v as StagePE]}, untrained`,
+        of(v).map((r) => r.untrained),
+        "-",
+      ),
+    ),
+    ...s.variants.map((v) =>
+      row(
+        LABEL[v as StagePE],
+        of(v).map((r) => r.trained),
+        Number(mean(of(v).map((r) => r.msPerIteration)).toFixed(0)),
+      ),
+    ),
+  ];
+  const chance = 1 / s.heldOutWriters;
+  const lossSeries = s.variants.map((v) => ({
+    name: `${LABEL[v as StagePE]}: recognizer CTC on generated words`,
+    points: of(v)[0]
+      .losses.filter(([, , g]) => g !== null)
+      .map(([i, , g]) => ({ x: i, y: (g as number[])[1] })),
+  }));
+  const best = [...s.variants].sort((a, b) => mean(of(a).map((r) => r.trained.cer)) - mean(of(b).map((r) => r.trained.cer)))[0];
+  const W = wordWidth(modelConfig(s, "peg"));
+  const sheetWidth = (2 + s.variants.length) * W + (1 + s.variants.length) * 4;
+  const sheetHeight = res.sheetRows.length * 36 - 4;
+  const scale = 3;
+  const labels = ["style reference", "real target", ...s.variants.map((v) => LABEL[v as StagePE])];
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${sheetWidth * scale}" height="${sheetHeight * scale + 24}" font-family="sans-serif" font-size="12">
+${labels.map((l, k) => `<text x="${k * (W + 4) * scale}" y="14">${l}</text>`).join("\n")}
+<image x="0" y="24" width="${sheetWidth * scale}" height="${sheetHeight * scale}" style="image-rendering: pixelated" href="data:image/png;base64,${res.sheet}"/>
+</svg>`;
+  return {
+    id: "handwriting",
+    title: "WriteViT one-shot handwriting: PEG vs 2-D sincos vs no position",
+    question:
+      "Does a WriteViT generator learn to write legible words in the style of an unseen writer from one word image, and does its conditional positional encoding (PEG) beat a fixed 2-D sincos table or no position in its ViT stages?",
+    command: meta.command,
+    device: meta.device,
+    date: meta.date,
+    seconds: meta.seconds,
+    settings: {
+      data: `synthetic Hershey writers (data/hershey.json): ${s.trainWriters} training writers, ${s.heldOutWriters} held-out writers x ${s.wordsPerWriter} held-out words; words of up to ${s.model.maxChars} letters from the sonnets, every 10th held out`,
+      model: `width ${s.model.width}, ${s.model.heads} heads, ${s.model.decoderDepth} decoder blocks, ${s.model.stageDepth} blocks per ViT stage, discriminator width ${s.model.discriminatorWidth}; images 32 x ${W}`,
+      training: `${s.criticWarmup} critic-only iterations, then ${s.steps} adversarial ones (generator every ${s.generatorEvery}), batch ${s.batch}, Adam (0, 0.999) lr ${s.lr}`,
+      judges: `recognizer and writer classifier, ${s.judges.steps} steps each, batch ${s.judges.batch}, lr ${s.judges.lr}, real images only (final losses ${res.judges.recognizer.toFixed(3)} and ${res.judges.writer.toFixed(3)})`,
+      seeds: s.seeds,
+      "writer chance": Number(chance.toFixed(3)),
+    },
+    tables: [
+      {
+        caption: `Held-out writers and words: CER read by the frozen recognizer, writer-identification accuracy of the frozen classifier (chance ${chance.toFixed(3)}), Fréchet distance on its features (FID-like, not FID), mean${s.seeds > 1 ? " (min-max)" : ""} over ${s.seeds} seed${s.seeds > 1 ? "s" : ""}`,
+        header: ["words", "CER", "writer accuracy", "Fréchet (FID-like)", "ms/iteration"],
+        rows,
+      },
+    ],
+    figures: [
+      {
+        caption:
+          "Sample sheet, first seed: for held-out writers, the style reference (one word), the real rendering of a held-out target word, and each variant's generated word.",
+        svg,
+      },
+      {
+        caption: "CTC loss of the training recognizer on generated words during training (first seed).",
+        svg: lineChart(lossSeries, { title: "Recognizer loss on generated words", xLabel: "iteration", yLabel: "CTC" }),
+      },
+    ],
+    findings: [
+      `Lowest CER after training: ${LABEL[best as StagePE]} (${mean(of(best).map((r) => r.trained.cer)).toFixed(3)}; untrained ${mean(of(best).map((r) => r.untrained.cer)).toFixed(3)}, real words ${res.real.cer.toFixed(3)}).`,
+      ...s.variants.map(
+        (v) =>
+          `${LABEL[v as StagePE]}: writer accuracy ${mean(of(v).map((r) => r.trained.writerAccuracy)).toFixed(3)} (chance ${chance.toFixed(3)}, real words ${res.real.writerAccuracy.toFixed(3)}).`,
+      ),
+    ],
+    data: { settings: s, ...res },
+  };
+}
