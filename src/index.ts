@@ -74,6 +74,8 @@ export { ditFlops, ditForward, initDit } from "./nn/dit.js";
 export type { DitSampleOptions } from "./nn/ditDiffusion.js";
 export { ddpmSchedule, ditLoss, ditSample, ditTrainingPositions, dropLabels } from "./nn/ditDiffusion.js";
 export { embed, initEmbedding, unembed } from "./nn/embedding.js";
+export { hingeDiscriminatorLoss, hingeGeneratorLoss } from "./nn/hinge.js";
+export { instanceNorm } from "./nn/instanceNorm.js";
 export type { KernelizedLayerConfig, KernelizedLayerParams } from "./nn/kernelizedLayer.js";
 export { initKernelizedLayer, KERNELIZED_EPS, kernelizedLayer } from "./nn/kernelizedLayer.js";
 export { initLayerNorm, layerNorm } from "./nn/layerNorm.js";
@@ -89,6 +91,8 @@ export { initNorm, norm } from "./nn/norm.js";
 export type { PEConfig, PEParams, RopeScaling } from "./nn/positional.js";
 export { initPE, isLearnable, peSpec, rotaryFrequencies } from "./nn/positional.js";
 export { initRmsNorm, rmsNorm } from "./nn/rmsNorm.js";
+export type { SpectralNormState } from "./nn/spectralNorm.js";
+export { initSpectralNormState, SPECTRAL_NORM_EPS, spectralNormalized, spectralNormStep } from "./nn/spectralNorm.js";
 export type { VitConfig, VitParams, VitPE } from "./nn/vit.js";
 export { initVit, vitFlops, vitForward, vitGrid, vitLoss } from "./nn/vit.js";
 export type { SlopeOptions } from "./pe/alibi.js";
@@ -140,6 +144,8 @@ export { adamwUpdate, initAdamW, TORCH_ADAMW } from "./train/adamw.js";
 export type { CheckpointFiles } from "./train/checkpoint.js";
 export { checkpointFiles, fromSafetensors, loadCheckpoint, readCheckpoint, saveCheckpoint, toSafetensors } from "./train/checkpoint.js";
 export { clipByGlobalNorm, globalNorm } from "./train/clip.js";
+export type { CtcLabelRows, CtcOptions, CtcReduction, CtcTargetOptions, CtcTargets } from "./train/ctc.js";
+export { CTC_LOG_ZERO, ctcLoss, ctcLossEncoded, ctcTargets } from "./train/ctc.js";
 export type { DigitBatch, DigitTransform, MnistPackage, Split } from "./train/data/digits.js";
 export { digitBatches, digitImages, loadDigits, splitIndices, toImageBatch } from "./train/data/digits.js";
 export type { TaskConfig, TokenBatch } from "./train/data/synthetic.js";
@@ -148,6 +154,13 @@ export type { Corpus } from "./train/data/text.js";
 export { corpus, loadSonnets, sonnets, textBatch } from "./train/data/text.js";
 export type { AsyncTrainStep, Chain, Handoff } from "./train/fusedStep.js";
 export { makeChainStep } from "./train/fusedStep.js";
+export type { BalancedGradient, GradientBalanceOptions } from "./train/gradientBalance.js";
+export {
+  balancedImageGradient,
+  gradientBalanceWeight,
+  HWT_GRADIENT_BALANCE,
+  WRITEVIT_GRADIENT_BALANCE,
+} from "./train/gradientBalance.js";
 export type { LMStep, LMStepOptions } from "./train/lmStep.js";
 export { FUSED_MIN_LENGTH, makeLMStep } from "./train/lmStep.js";
 export type { CosineSchedule } from "./train/schedule.js";

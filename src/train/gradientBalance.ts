@@ -124,21 +124,33 @@ export function balancedImageGradient(
   if (image.size < 2) reject(fn, owned, `image must have at least 2 entries (the unbiased std), got ${shapeOf(image)}`);
 
   const lossAndGrad = (f: (x: np.Array) => np.Array, which: string, x: np.Array): [np.Array, np.Array] => {
-    const [loss, g] = valueAndGrad(f)(x) as [np.Array, np.Array];
-    if (loss.ndim !== 0) {
-      const shape = shapeOf(loss);
-      loss.dispose();
-      g.dispose();
-      fail(fn, `${which} must return a () loss, got ${shape}`);
-    }
-    return [loss, g];
+    const checked = (y: np.Array): np.Array => {
+      const loss = f(y);
+      if (loss.ndim !== 0) {
+        const shape = shapeOf(loss);
+        loss.dispose();
+        fail(fn, `${which} must return a () loss, got ${shape}`);
+      }
+      return loss;
+    };
+    return valueAndGrad(checked)(x) as [np.Array, np.Array];
   };
-  const [lossAdv, gAdv] = lossAndGrad(adversarial, "adversarial", image.ref); // (), image-shaped
+  const done: np.Array[] = [];
+  // valueAndGrad keeps the reference it was given when the loss throws: release the ones made here, and ours.
+  const held = image.refCount;
+  let lossAdv: np.Array;
+  let gAdv: np.Array;
   const aux: [np.Array, np.Array][] = [];
   try {
-    for (let k = 0; k < K; k++) aux.push(lossAndGrad(auxiliary[k], `auxiliary[${k}]`, image.ref));
+    [lossAdv, gAdv] = lossAndGrad(adversarial, "adversarial", image.ref); // (), image-shaped
+    done.push(lossAdv, gAdv);
+    for (let k = 0; k < K; k++) {
+      aux.push(lossAndGrad(auxiliary[k], `auxiliary[${k}]`, image.ref));
+      done.push(...aux[k]);
+    }
   } catch (err) {
-    for (const a of [image, lossAdv, gAdv, ...aux.flat()]) a.dispose();
+    for (const a of done) a.dispose();
+    while (image.refCount > held - 1) image.dispose();
     throw err;
   }
   image.dispose();
