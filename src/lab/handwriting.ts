@@ -302,12 +302,13 @@ export async function runHandwriting(s: HandwritingSettings, progress: ProgressS
         const c = steps.critic(state, batchOf(2 * i), s.lr);
         state = c.state;
         const ls = [c.losses.discriminator, c.losses.recognizer, c.losses.writer];
-        if (i % s.readEvery === 0 || i === total - 1)
-          losses.push([i, await Promise.all(ls.map(async (a) => (await a.data())[0])), generatorLosses]);
-        else for (const a of ls) a.dispose();
+        // one loss is read every iteration: an engine that runs ahead of its queue holds every pending step's buffers
+        const read = i % s.readEvery === 0 || i === total - 1 ? ls : ls.slice(0, 1);
+        const values = await Promise.all(read.map(async (a) => (await a.data())[0]));
+        for (const a of ls.slice(read.length)) a.dispose();
+        if (read.length === ls.length) losses.push([i, values, generatorLosses]);
         progress.tick(1);
       }
-      await np.zeros([1]).data(); // everything queued has run
       const msPerIteration = (performance.now() - t0) / Math.max(1, total);
       steps.dispose();
       const final = await evaluate();
