@@ -93,8 +93,13 @@ export { initPE, isLearnable, peSpec, rotaryFrequencies } from "./nn/positional.
 export { initRmsNorm, rmsNorm } from "./nn/rmsNorm.js";
 export type { SpectralNormState } from "./nn/spectralNorm.js";
 export { initSpectralNormState, SPECTRAL_NORM_EPS, spectralNormalized, spectralNormStep } from "./nn/spectralNorm.js";
+export { upsampleNearest } from "./nn/upsample.js";
 export type { VitConfig, VitParams, VitPE } from "./nn/vit.js";
 export { initVit, vitFlops, vitForward, vitGrid, vitLoss } from "./nn/vit.js";
+export type { StagePE, VitStageConfig, VitStageParams } from "./nn/vitStage.js";
+export { initVitStage, STAGE_PES, vitStage } from "./nn/vitStage.js";
+export type { WriteVitConfig, WriteVitParams } from "./nn/writeVit.js";
+export { checkWriteVit, initWriteVit, noiseShape, PIXELS_PER_CHAR, WORD_HEIGHT, wordWidth, writeWords } from "./nn/writeVit.js";
 export type { SlopeOptions } from "./pe/alibi.js";
 export * as alibi from "./pe/alibi.js";
 export type { AxialConvention, AxialOptions, AxialTables } from "./pe/axialRope.js";
@@ -148,6 +153,20 @@ export type { CtcLabelRows, CtcOptions, CtcReduction, CtcTargetOptions, CtcTarge
 export { CTC_LOG_ZERO, ctcLoss, ctcLossEncoded, ctcTargets } from "./train/ctc.js";
 export type { DigitBatch, DigitTransform, MnistPackage, Split } from "./train/data/digits.js";
 export { digitBatches, digitImages, loadDigits, splitIndices, toImageBatch } from "./train/data/digits.js";
+export type { HandwritingBatch, WriterStyle } from "./train/data/handwriting.js";
+export {
+  decodeLabels,
+  encodeText,
+  glyphBitmaps,
+  HANDWRITING_ALPHABET,
+  handwritingBatch,
+  handwritingWordSplit,
+  handwritingWords,
+  loadHershey,
+  renderWord,
+  writerIds,
+  writerStyle,
+} from "./train/data/handwriting.js";
 export type { TaskConfig, TokenBatch } from "./train/data/synthetic.js";
 export { syntheticBatch, vocabSize } from "./train/data/synthetic.js";
 export type { Corpus } from "./train/data/text.js";
@@ -167,3 +186,6 @@ export type { CosineSchedule } from "./train/schedule.js";
 export { learningRate } from "./train/schedule.js";
 export type { StepBatch, StepResult, TrainConfig, TrainStep } from "./train/trainStep.js";
 export { makeStep, makeTrainStep, toBatch } from "./train/trainStep.js";
+export { generatorNoise, textGlyphs, textTargets, wordPixels, writeVitBatch } from "./train/writeVitBatch.js";
+export type { WriteVitBatch, WriteVitSteps, WriteVitTrainState } from "./train/writeVitStep.js";
+export { initWriteVitTraining, makeWriteVitSteps, WRITEVIT_ADAM } from "./train/writeVitStep.js";
