@@ -5,7 +5,7 @@
  * cross-attention block's use of its source, the four networks' shapes and
  * ranges, spectral normalisation of the discriminator and config errors.
  */
-import { grad, type JsTree, numpy as np, tree } from "@jax-js/jax";
+import { grad, type JsTree, jit, numpy as np, tree } from "@jax-js/jax";
 import { beforeAll, describe, expect, it } from "vitest";
 import { crossBlock, initCrossBlock } from "../../src/nn/crossBlock.js";
 import { discriminatorPowerIteration, initDiscriminatorSpectral, spectralDiscriminator } from "../../src/nn/discriminator.js";
@@ -152,12 +152,17 @@ describe("the four networks", () => {
       [B, 3, 256],
     );
     const noise = f64(randn(noiseShape(CONFIG, B), 10).data, noiseShape(CONFIG, B));
-    const words = await read(writeWords(p, CONFIG, images(), glyphs, noise));
+    // jitted: the eager float64 generator takes over a minute on a loaded 2-core machine
+    const write = jit((pp: typeof p, x: np.Array, g: np.Array, z: np.Array) => writeWords(pp, CONFIG, x, g, z));
+    const words = await read(write(tree.ref(p as unknown as JsTree<np.Array>) as never, images(), glyphs, noise));
+    write.dispose();
     expect(words.length).toBe(B * 32 * W);
     expect(Math.max(...words.map(Math.abs))).toBeLessThanOrEqual(1);
-    expect(recognize(p.recognizer, recognizerConfig(CONFIG), images()).shape).toEqual([B, 2 * CONFIG.maxChars, 53]);
+    const logitsR = recognize(p.recognizer, recognizerConfig(CONFIG), images());
+    expect(logitsR.shape).toEqual([B, 2 * CONFIG.maxChars, 53]);
+    logitsR.dispose();
     tree.dispose(p as unknown as JsTree<np.Array>);
-  });
+  }, 240_000);
 
   it("the discriminator's normalised weights have spectral norm 1 once the power iteration has converged", async () => {
     const p = initWriteVit(CONFIG, 2, np.float64).discriminator;
