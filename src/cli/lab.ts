@@ -20,8 +20,10 @@ import { type DeviceRequest, init, runtime, teardown } from "../runtime/init.js"
 export class UsageError extends Error {}
 
 export const LAB_USAGE = `  lab <experiment> [--preset tiny|quick|full] [--device wasm|webgpu|cpu|auto]
-      [--seeds N] [--steps N] [--variants a,b,...] [--workers N] [--out DIR]
+      [--seeds N] [--steps N] [--variants a,b,...] [--workers N] [--out DIR] [--resume]
       Runs an experiment, prints its table and writes DIR/index.html (default report/).
+      --resume: keep the trainings an earlier run with the same settings finished in DIR
+      (handwriting; each finished training is saved there as it ends).
       --workers: trainings run at once in worker threads (length, stability; wasm and cpu;
       default: one per core there, 1 on webgpu); the results do not depend on it.
       experiments:
@@ -47,11 +49,15 @@ function positiveInt(flag: string, v: string | undefined): number | undefined {
   return n;
 }
 
-/** `--flag value` pairs; every flag must be in `allowed` and have a value. */
-export function parseFlags(args: string[], allowed: string[]): Map<string, string> {
+/** `--flag value` pairs and value-less `switches` (set to ""); every flag must be in `allowed` or `switches`, and have a value. */
+export function parseFlags(args: string[], allowed: string[], switches: string[] = []): Map<string, string> {
   const flags = new Map<string, string>();
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
+    if (switches.includes(a)) {
+      flags.set(a, "");
+      continue;
+    }
     if (!allowed.includes(a)) throw new UsageError(`unknown option ${JSON.stringify(a)}`);
     const v = args[i + 1];
     if (v === undefined || v.startsWith("--")) throw new UsageError(`${a} needs a value`);
@@ -122,7 +128,13 @@ const EXPERIMENTS: Record<string, Experiment<unknown, unknown>> = {
   handwriting: experiment({
     presets: HANDWRITING_PRESETS,
     variants: HANDWRITING_VARIANTS,
-    apply: (s, o) => ({ ...withOverrides(s, o), checkpoint: o.out === undefined ? null : join(o.out, "handwriting-model") }),
+    apply: (s, o) => ({
+      ...withOverrides(s, o),
+      checkpoint: o.out === undefined ? null : join(o.out, "handwriting-model"),
+      runs: o.out === undefined ? null : join(o.out, "handwriting-runs"),
+      resume: o.resume ?? false,
+    }),
+    resumable: true,
     describe: (s) =>
       `${s.variants.join(", ")}: ${s.seeds} seeds, ${s.criticWarmup} + ${s.steps} iterations each, ${s.trainWriters} training and ${s.heldOutWriters} held-out writers`,
     work: handwritingWork,
@@ -134,7 +146,7 @@ const EXPERIMENTS: Record<string, Experiment<unknown, unknown>> = {
 
 export async function lab(args: string[]): Promise<void> {
   const [name, ...rest] = args;
-  const flags = parseFlags(rest, ["--preset", "--device", "--seeds", "--steps", "--variants", "--workers", "--out"]);
+  const flags = parseFlags(rest, ["--preset", "--device", "--seeds", "--steps", "--variants", "--workers", "--out"], ["--resume"]);
   const preset = (flags.get("--preset") ?? "quick") as Preset;
   if (!PRESETS.includes(preset)) throw new UsageError(`--preset must be one of ${PRESETS.join(", ")}, got ${JSON.stringify(preset)}`);
   const device = (flags.get("--device") ?? "wasm") as DeviceRequest;
@@ -153,11 +165,14 @@ export async function lab(args: string[]): Promise<void> {
     for (const v of variants)
       if (!e.variants.includes(v))
         throw new UsageError(`unknown variant ${JSON.stringify(v)} for lab ${name}; known: ${e.variants.join(", ")}`);
+  if (flags.has("--resume") && !e.resumable)
+    throw new UsageError(`lab ${name} takes no --resume (only handwriting saves its trainings as they finish)`);
   const settings = e.apply(e.presets[preset], {
     seeds: positiveInt("--seeds", flags.get("--seeds")),
     steps: positiveInt("--steps", flags.get("--steps")),
     variants,
     out,
+    resume: flags.has("--resume"),
   });
 
   const workersFlag = positiveInt("--workers", flags.get("--workers"));

@@ -4,12 +4,14 @@
  *
  *   posenc rope [--config FILE] [--seq-len N] [--layer-type NAME]
  *   posenc lab <experiment> [options]
+ *   posenc handwrite --text TEXT (--style FILE.png | --writer N) [options]
  *
  * Without --config it reads the bundled example, a Llama-style YaRN config.
  */
 import "../runtime/polyfill.js";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { HANDWRITE_USAGE, handwriteCommand } from "./handwrite.js";
 import { LAB_USAGE, lab, parseFlags, UsageError } from "./lab.js";
 import { ropeReport } from "./ropeReport.js";
 
@@ -21,6 +23,7 @@ commands:
       and the wavelength of every frequency band before and after scaling.
       Without --config: the bundled Llama-style YaRN example.
 ${LAB_USAGE}
+${HANDWRITE_USAGE}
   help   this text`;
 
 const EXAMPLE = fileURLToPath(new URL("../../examples/llama-yarn.json", import.meta.url));
@@ -62,6 +65,9 @@ async function main(argv: string[]): Promise<number> {
         return 0;
       case "lab":
         await lab(rest);
+        return 0;
+      case "handwrite":
+        await handwriteCommand(rest);
         return 0;
       case undefined:
       case "help":

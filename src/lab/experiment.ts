@@ -25,6 +25,8 @@ export interface Overrides {
   variants?: string[];
   /** The report directory (an experiment that writes files beside its report puts them there). */
   out?: string;
+  /** Keep the trainings a run with the same settings finished in `out` (experiments with `resumable`). */
+  resume?: boolean;
 }
 
 export interface Experiment<S, R> {
@@ -35,6 +37,8 @@ export interface Experiment<S, R> {
   work(s: S): number;
   /** Whether the run is made of independent units that `run` hands to a pool when given one (`--workers`). */
   parallel: boolean;
+  /** Whether `apply` honours `resume`. */
+  resumable?: boolean;
   run(s: S, progress: Progress, pool?: UnitPool): Promise<R>;
   report(s: S, result: R, meta: ReportMeta): LabReport;
 }

@@ -6,7 +6,10 @@
  *
  * For each variant and seed: the four networks (src/nn/writeVit.ts) train
  * adversarially on the training writers (src/train/writeVitStep.ts), the
- * critics first alone for `criticWarmup` iterations; then, on held-out
+ * critics first alone for `criticWarmup` iterations, with WriteViT's losses
+ * and, where `reconstruction` > 0, a paired L1 term to the same writer's
+ * rendering of the generated text (WriteViT has none: see the step's notes;
+ * the report says which was used); then, on held-out
  * writers never seen in training, one word image of each writer is the
  * style reference and held-out words (texts never generated in training)
  * are the targets. Judges trained on real images only
@@ -21,6 +24,11 @@
  * with the same numbers for real words (what the judges can do at best)
  * and for the untrained generator (where training starts).
  *
+ * With an output directory, the judges and every finished training are
+ * saved in `<out>/handwriting-runs` as they end; `resume` keeps those whose
+ * settings match, so that a run longer than one command can be split into
+ * several (`--variants` picks what a command trains).
+ *
  * Reference: Nam et al., "WriteViT: Handwritten Text Generation with Vision
  * Transformer" (2025), https://github.com/hnam-1765/WriteViT; Chu et al.,
  * CPVT, https://arxiv.org/abs/2102.10882
@@ -31,7 +39,8 @@ import { fail } from "../core/validate.js";
 import { STAGE_PES, type StagePE } from "../nn/vitStage.js";
 import { initWriteVit, type WriteVitConfig, type WriteVitParams, wordWidth, writeWords } from "../nn/writeVit.js";
 import { rng } from "../pe/random.js";
-import { saveCheckpoint } from "../train/checkpoint.js";
+import { pathIn, readBytes, writeFilesIn } from "../runtime/host.js";
+import { loadCheckpoint, saveCheckpoint } from "../train/checkpoint.js";
 import {
   HANDWRITING_ALPHABET,
   handwritingBatch,
@@ -41,9 +50,9 @@ import {
   writerStyle,
 } from "../train/data/handwriting.js";
 import { generatorNoise, textGlyphs, writeVitBatch } from "../train/writeVitBatch.js";
-import { initWriteVitTraining, makeWriteVitSteps, WRITEVIT_ADAM, type WriteVitTrainState } from "../train/writeVitStep.js";
+import { initWriteVitTraining, makeWriteVitSteps, type WriteVitTrainState } from "../train/writeVitStep.js";
 import type { ReportMeta } from "./experiment.js";
-import { disposeJudges, type Judges, judge, trainJudges, type Verdict } from "./handwritingJudges.js";
+import { disposeJudges, type Judges, judge, judgesOf, trainJudges, type Verdict } from "./handwritingJudges.js";
 import { characterErrorRate, frechetDistance } from "./handwritingMetrics.js";
 import type { ProgressSink } from "./progress.js";
 import type { LabReport } from "./report.js";
@@ -60,6 +69,8 @@ export interface HandwritingSettings {
   generatorEvery: number;
   batch: number;
   lr: number;
+  /** alpha_L of the paired reconstruction term (0: WriteViT's losses only). */
+  reconstruction: number;
   /** The networks' sizes; maxChars and the variant's pe are set per run. */
   model: Omit<WriteVitConfig, "pe" | "characters" | "writers">;
   /** First k of the training writers and of the held-out writers. */
@@ -72,6 +83,10 @@ export interface HandwritingSettings {
   readEvery: number;
   /** Directory for the checkpoint of the first seed of "peg" (`posenc handwrite`), or null. */
   checkpoint: string | null;
+  /** Directory where the judges and each finished training are saved, or null. */
+  runs: string | null;
+  /** Keep what `runs` holds from a run with the same settings. */
+  resume: boolean;
 }
 
 const LABEL: Record<StagePE, string> = { peg: "PEG (CPE, WriteViT)", sincos2d: "2-D sincos", none: "no position" };
@@ -89,6 +104,7 @@ export const HANDWRITING_PRESETS: Record<"tiny" | "quick" | "full", HandwritingS
     generatorEvery: 2,
     batch: 2,
     lr: 2e-4,
+    reconstruction: 4,
     model: { maxChars: 3, width: 32, heads: 2, decoderDepth: 1, stageDepth: 1, discriminatorWidth: 4 },
     trainWriters: 4,
     heldOutWriters: 3,
@@ -96,6 +112,8 @@ export const HANDWRITING_PRESETS: Record<"tiny" | "quick" | "full", HandwritingS
     judges: { steps: 2, batch: 2, lr: 1e-3 },
     readEvery: 1,
     checkpoint: null,
+    runs: null,
+    resume: false,
   },
   quick: {
     variants: HANDWRITING_VARIANTS,
@@ -105,6 +123,7 @@ export const HANDWRITING_PRESETS: Record<"tiny" | "quick" | "full", HandwritingS
     generatorEvery: 2,
     batch: 8,
     lr: 2e-4,
+    reconstruction: 4,
     model: { ...small, maxChars: 4, width: 32 },
     trainWriters: 200,
     heldOutWriters: 20,
@@ -112,6 +131,8 @@ export const HANDWRITING_PRESETS: Record<"tiny" | "quick" | "full", HandwritingS
     judges: { steps: 150, batch: 16, lr: 1e-3 },
     readEvery: 5,
     checkpoint: null,
+    runs: null,
+    resume: false,
   },
   full: {
     variants: HANDWRITING_VARIANTS,
@@ -121,6 +142,7 @@ export const HANDWRITING_PRESETS: Record<"tiny" | "quick" | "full", HandwritingS
     generatorEvery: 2,
     batch: 16,
     lr: 2e-4,
+    reconstruction: 4,
     model: { ...small, maxChars: 6 },
     trainWriters: 200,
     heldOutWriters: 40,
@@ -128,6 +150,8 @@ export const HANDWRITING_PRESETS: Record<"tiny" | "quick" | "full", HandwritingS
     judges: { steps: 1500, batch: 32, lr: 1e-3 },
     readEvery: 25,
     checkpoint: null,
+    runs: null,
+    resume: false,
   },
 };
 
@@ -240,30 +264,84 @@ async function generateSet(p: WriteVitParams, config: WriteVitConfig, set: EvalS
   return out;
 }
 
+/** The settings that decide what a training or the judges compute (not which of them a command runs, nor where). */
+function runKey(s: HandwritingSettings): string {
+  const { variants: _v, seeds: _s, checkpoint: _c, runs: _r, resume: _z, ...key } = s;
+  return JSON.stringify(key);
+}
+
+/** A finished training as `<runs>/<variant>-seed<k>.json` holds it. */
+interface SavedRun {
+  key: string;
+  run: HandwritingRun;
+  /** The sample sheet's generated words (its rows' targets), first seed only. */
+  sheet: number[] | null;
+}
+
+async function readSaved<T extends { key: string }>(s: HandwritingSettings, file: string): Promise<T | null> {
+  if (!s.runs || !s.resume) return null;
+  let text: string;
+  try {
+    text = new TextDecoder().decode(await readBytes("lab handwriting", pathIn(s.runs, file)));
+  } catch {
+    return null;
+  }
+  const saved = JSON.parse(text) as T;
+  if (saved.key !== runKey(s))
+    fail("lab handwriting", `--resume: ${pathIn(s.runs, file)} was made with other settings; use another --out or drop --resume`);
+  return saved;
+}
+
+async function loadJudges(s: HandwritingSettings): Promise<Judges | null> {
+  const saved = await readSaved<{ key: string; finalLoss: Judges["finalLoss"] }>(s, "judges.json");
+  if (!saved || !s.runs) return null;
+  const { params } = await loadCheckpoint<Pick<Judges, "recognizer" | "writer">>(pathIn(s.runs, "judges"));
+  return judgesOf(modelConfig(s, "peg"), s.heldOutWriters, params, saved.finalLoss);
+}
+
 export async function runHandwriting(s: HandwritingSettings, progress: ProgressSink): Promise<HandwritingResult> {
   for (const v of s.variants)
     if (!HANDWRITING_VARIANTS.includes(v))
       fail("lab handwriting", `unknown variant ${JSON.stringify(v)}; known: ${HANDWRITING_VARIANTS.join(", ")}`);
   const base = modelConfig(s, "peg");
   const W = wordWidth(base);
+  const per = 32 * W;
   const words = handwritingWordSplit(base.maxChars);
   const trainWriters = writerIds("train").slice(0, s.trainWriters);
   const held = writerIds("heldOut").slice(0, s.heldOutWriters);
-  const judges: Judges = await trainJudges(
-    base,
-    s.judges,
-    { trainWriters, heldOutWriters: held, words: [...words.train, ...words.heldOut], writerWords: words.train },
-    progress,
-  );
+  const key = runKey(s);
+  let judges = await loadJudges(s);
+  if (judges) progress.tick(2 * s.judges.steps, "judges: kept from the earlier run");
+  else {
+    judges = await trainJudges(
+      base,
+      s.judges,
+      { trainWriters, heldOutWriters: held, words: [...words.train, ...words.heldOut], writerWords: words.train },
+      progress,
+    );
+    if (s.runs) {
+      await saveCheckpoint(pathIn(s.runs, "judges"), { recognizer: judges.recognizer, writer: judges.writer }, { judges: s.judges });
+      await writeFilesIn("lab handwriting", s.runs, { "judges.json": JSON.stringify({ key, finalLoss: judges.finalLoss }) });
+    }
+  }
   const set = evalSet(s, held, words);
   const realVerdict = await judge(judges, set.real, set.count, s.batch);
   const again = await judge(judges, set.again, set.count, s.batch);
   const real = scores(realVerdict, set, again.features, base.width);
+  const sheetIndices = set.sheetRows.map((_, row) => row * s.wordsPerWriter);
 
   const runs: HandwritingRun[] = [];
   const sheetImages = new Map<string, Float32Array>();
   for (const variant of s.variants) {
     for (let seed = 0; seed < s.seeds; seed++) {
+      const file = `${variant}-seed${seed}.json`;
+      const saved = await readSaved<SavedRun>(s, file);
+      if (saved) {
+        runs.push(saved.run);
+        if (saved.sheet) sheetImages.set(variant, Float32Array.from(saved.sheet));
+        progress.tick(s.criticWarmup + s.steps + 2, `${LABEL[variant as StagePE]} seed ${seed}: kept from the earlier run`);
+        continue;
+      }
       const config = modelConfig(s, variant as StagePE);
       let state: WriteVitTrainState = initWriteVitTraining(initWriteVit(config, 100 + seed), 200 + seed);
       const evaluate = async () => {
@@ -272,30 +350,25 @@ export async function runHandwriting(s: HandwritingSettings, progress: ProgressS
       };
       const untrained = (await evaluate()).scores;
       progress.tick(1, `${LABEL[variant as StagePE]} seed ${seed}: untrained`);
-      const steps = makeWriteVitSteps(config, WRITEVIT_ADAM);
+      const steps = makeWriteVitSteps(config, { reconstruction: s.reconstruction });
       const r = rng(300 + seed);
       const losses: HandwritingRun["losses"] = [];
       const t0 = performance.now();
       const total = s.criticWarmup + s.steps;
       for (let i = 0; i < total; i++) {
         await progress.gate?.();
-        const batchOf = (k: number) => {
-          const hb = handwritingBatch({
-            writers: trainWriters,
-            words: words.train,
-            batch: s.batch,
-            width: W,
-            seed: 1_000_000 * (seed + 1) + k,
-          });
-          const fakes = Array.from({ length: s.batch }, () => words.train[r.below(words.train.length)]);
-          return writeVitBatch(config, hb, fakes, r);
-        };
+        const batchOf = (k: number) =>
+          writeVitBatch(
+            config,
+            handwritingBatch({ writers: trainWriters, words: words.train, batch: s.batch, width: W, seed: 1_000_000 * (seed + 1) + k }),
+            r,
+          );
         const adversarial = i >= s.criticWarmup;
         let generatorLosses: number[] | null = null;
         if (adversarial && (i - s.criticWarmup) % s.generatorEvery === 0) {
           const g = steps.generator(state, batchOf(2 * i + 1), s.lr);
           state = g.state;
-          const ls = [g.losses.adversarial, g.losses.recognizer, g.losses.writer];
+          const ls = [g.losses.adversarial, g.losses.recognizer, g.losses.writer, g.losses.reconstruction];
           if (i % s.readEvery === 0) generatorLosses = await Promise.all(ls.map(async (a) => (await a.data())[0]));
           else for (const a of ls) a.dispose();
         }
@@ -313,19 +386,25 @@ export async function runHandwriting(s: HandwritingSettings, progress: ProgressS
       steps.dispose();
       const final = await evaluate();
       progress.tick(1, `${LABEL[variant as StagePE]} seed ${seed}: CER ${final.scores.cer.toFixed(3)}`);
-      if (seed === 0) sheetImages.set(variant, final.images);
+      if (seed === 0) sheetImages.set(variant, sheetRowsOf(final.images, sheetIndices, per));
       if (s.checkpoint && variant === "peg" && seed === 0) {
         await saveCheckpoint(
           s.checkpoint,
           { generator: state.params.generator, writer: state.params.writer },
           {
             writeVit: config,
-            trainedBy: `posenc lab handwriting: variant peg, seed 0, ${total} iterations`,
+            trainedBy: `posenc lab handwriting: variant peg, seed 0, ${s.criticWarmup} + ${s.steps} iterations, reconstruction ${s.reconstruction}`,
           },
         );
       }
       tree.dispose(state as unknown as JsTree<np.Array>);
-      runs.push({ variant, seed, untrained, trained: final.scores, losses, msPerIteration });
+      const run: HandwritingRun = { variant, seed, untrained, trained: final.scores, losses, msPerIteration };
+      runs.push(run);
+      if (s.runs) {
+        const sheet = seed === 0 ? Array.from(sheetImages.get(variant) as Float32Array) : null; // float32 values are exact in JSON
+        const record: SavedRun = { key, run, sheet };
+        await writeFilesIn("lab handwriting", s.runs, { [file]: JSON.stringify(record) });
+      }
     }
   }
   disposeJudges(judges);
@@ -337,6 +416,13 @@ export async function runHandwriting(s: HandwritingSettings, progress: ProgressS
     sheet: sampleSheet(s, set, sheetImages, W),
     sheetRows: set.sheetRows,
   };
+}
+
+/** The images at `indices` of N images of `per` pixels, one after the other. */
+function sheetRowsOf(images: Float32Array, indices: number[], per: number): Float32Array {
+  const out = new Float32Array(indices.length * per);
+  indices.forEach((i, k) => out.set(images.subarray(i * per, (i + 1) * per), k * per));
+  return out;
 }
 
 /** Rows: the first target of each of up to 6 held-out writers; columns: style reference, real target, each variant. */
@@ -358,7 +444,7 @@ function sampleSheet(s: HandwritingSettings, set: EvalSet, generated: Map<string
     place(set.real, i, row, 1);
     s.variants.forEach((v, k) => {
       const g = generated.get(v);
-      if (g) place(g, i, row, 2 + k);
+      if (g) place(g, row, row, 2 + k);
     });
   }
   return base64(encodeGrayPng({ data, height, width }));
@@ -404,12 +490,13 @@ export function handwritingReport(s: HandwritingSettings, res: HandwritingResult
     ),
   ];
   const chance = 1 / s.heldOutWriters;
-  const lossSeries = s.variants.map((v) => ({
-    name: `${LABEL[v as StagePE]}: recognizer CTC on generated words`,
-    points: of(v)[0]
-      .losses.filter(([, , g]) => g !== null)
-      .map(([i, , g]) => ({ x: i, y: (g as number[])[1] })),
-  }));
+  const generatorSeries = (k: number, what: string) =>
+    s.variants.map((v) => ({
+      name: `${LABEL[v as StagePE]}: ${what}`,
+      points: of(v)[0]
+        .losses.filter(([, , g]) => g !== null)
+        .map(([i, , g]) => ({ x: i, y: (g as number[])[k] })),
+    }));
   const best = [...s.variants].sort((a, b) => mean(of(a).map((r) => r.trained.cer)) - mean(of(b).map((r) => r.trained.cer)))[0];
   const W = wordWidth(modelConfig(s, "peg"));
   const sheetWidth = (2 + s.variants.length) * W + (1 + s.variants.length) * 4;
@@ -432,7 +519,11 @@ ${labels.map((l, k) => `<text x="${k * (W + 4) * scale}" y="14">${l}</text>`).jo
     settings: {
       data: `synthetic Hershey writers (data/hershey.json): ${s.trainWriters} training writers, ${s.heldOutWriters} held-out writers x ${s.wordsPerWriter} held-out words; words of up to ${s.model.maxChars} letters from the sonnets, every 10th held out`,
       model: `width ${s.model.width}, ${s.model.heads} heads, ${s.model.decoderDepth} decoder blocks, ${s.model.stageDepth} blocks per ViT stage, discriminator width ${s.model.discriminatorWidth}; images 32 x ${W}`,
-      training: `${s.criticWarmup} critic-only iterations, then ${s.steps} adversarial ones (generator every ${s.generatorEvery}), batch ${s.batch}, Adam (0, 0.999) lr ${s.lr}`,
+      training: `${s.criticWarmup} critic-only iterations, then ${s.steps} adversarial ones (generator every ${s.generatorEvery}), batch ${s.batch}, Adam (0, 0.999) lr ${s.lr}; ${
+        s.reconstruction > 0
+          ? `WriteViT's losses plus a paired L1 reconstruction term (alpha ${s.reconstruction}, balanced as the auxiliary losses; not in WriteViT)`
+          : "WriteViT's losses only"
+      }`,
       judges: `recognizer and writer classifier, ${s.judges.steps} steps each, batch ${s.judges.batch}, lr ${s.judges.lr}, real images only (final losses ${res.judges.recognizer.toFixed(3)} and ${res.judges.writer.toFixed(3)})`,
       seeds: s.seeds,
       "writer chance": Number(chance.toFixed(3)),
@@ -452,7 +543,19 @@ ${labels.map((l, k) => `<text x="${k * (W + 4) * scale}" y="14">${l}</text>`).jo
       },
       {
         caption: "CTC loss of the training recognizer on generated words during training (first seed).",
-        svg: lineChart(lossSeries, { title: "Recognizer loss on generated words", xLabel: "iteration", yLabel: "CTC" }),
+        svg: lineChart(generatorSeries(1, "recognizer CTC on generated words"), {
+          title: "Recognizer loss on generated words",
+          xLabel: "iteration",
+          yLabel: "CTC",
+        }),
+      },
+      {
+        caption: `Mean |generated - real| of the generated words against the same writer's rendering of the text (first seed)${s.reconstruction > 0 ? "; in the generator's loss" : "; measured only, not in the loss"}.`,
+        svg: lineChart(generatorSeries(3, "L1 to the real rendering"), {
+          title: "Reconstruction error",
+          xLabel: "iteration",
+          yLabel: "mean |x - real|",
+        }),
       },
     ],
     findings: [

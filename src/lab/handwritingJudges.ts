@@ -59,7 +59,7 @@ export async function trainJudges(
 ): Promise<Judges> {
   const width = wordWidth(config);
   const rc = recognizerConfig(config);
-  const wc: WriterIdentifierConfig = { ...writerConfig(config), pe: "peg", writers: data.heldOutWriters.length };
+  const wc = judgeWriterConfig(config, data.heldOutWriters.length);
   const train = { adamw: ADAM, clipNorm: 1 };
 
   type ReadBatch = { images: np.Array; targets: CtcTargets };
@@ -104,7 +104,27 @@ export async function trainJudges(
   }
   whoStep.dispose();
   tree.dispose(whoState as unknown as JsTree<np.Array>);
-  return { config, recognizer, writer, writerConfig: wc, finalLoss: { recognizer: lastTenth(readLosses), writer: lastTenth(whoLosses) } };
+  return judgesOf(
+    config,
+    data.heldOutWriters.length,
+    { recognizer, writer },
+    { recognizer: lastTenth(readLosses), writer: lastTenth(whoLosses) },
+  );
+}
+
+/** The writer classifier's architecture: the writer identifier with a PEG, over `writers` held-out writers. */
+function judgeWriterConfig(config: WriteVitConfig, writers: number): WriterIdentifierConfig {
+  return { ...writerConfig(config), pe: "peg", writers };
+}
+
+/** Judges from trained parameters (consumed), as `trainJudges` returns them or a checkpoint holds them. */
+export function judgesOf(
+  config: WriteVitConfig,
+  heldOutWriters: number,
+  params: Pick<Judges, "recognizer" | "writer">,
+  finalLoss: Judges["finalLoss"],
+): Judges {
+  return { config, ...params, writerConfig: judgeWriterConfig(config, heldOutWriters), finalLoss };
 }
 
 /** Frees the judges' parameters. */

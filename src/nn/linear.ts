@@ -7,6 +7,7 @@
  * Reference: https://pytorch.org/docs/stable/generated/torch.nn.Linear.html
  */
 import { type DType, numpy as np } from "@jax-js/jax";
+import { cotangentBarrier } from "../core/cotangentBarrier.js";
 import { shapeOf } from "../core/shapes.js";
 import { fail } from "../core/validate.js";
 import type { Rng } from "../pe/random.js";
@@ -44,5 +45,5 @@ export function linear(p: LinearParams, x: np.Array): np.Array {
     fail("linear", `x must end in the input width ${inDim} of W ${shapeOf(p.w)}, got x ${s}`);
   }
   const y = np.matmul(x, p.w.ref); // (..., out)
-  return p.b ? np.add(y, p.b.ref) : y; // (..., out)
+  return cotangentBarrier(p.b ? np.add(y, p.b.ref) : y); // (..., out)
 }

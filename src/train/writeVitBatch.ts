@@ -54,17 +54,21 @@ export function generatorNoise(config: WriteVitConfig, batch: number, r: Rng): n
   ).reshape(shape);
 }
 
-/** A training batch: the real words of `real` (their own style references), `fakeTexts` to generate, noise from r. */
-export function writeVitBatch(config: WriteVitConfig, real: HandwritingBatch, fakeTexts: readonly string[], r: Rng): WriteVitBatch {
-  const B = real.batch;
-  if (real.width !== wordWidth(config)) fail("writeVitBatch", `real words must be ${wordWidth(config)} px wide, got ${real.width}`);
-  if (fakeTexts.length !== B) fail("writeVitBatch", `fakeTexts must hold ${B} texts, got ${fakeTexts.length}`);
+/**
+ * A training batch from host words: the real words, each writer's other word
+ * as the generator's style reference, and the real words' texts as the texts
+ * to generate (so that each generated word has a real rendering by the same
+ * writer, `real`, which a reconstruction term may compare it with); noise from r.
+ */
+export function writeVitBatch(config: WriteVitConfig, words: HandwritingBatch, r: Rng): WriteVitBatch {
+  const B = words.batch;
+  if (words.width !== wordWidth(config)) fail("writeVitBatch", `words must be ${wordWidth(config)} px wide, got ${words.width}`);
   return {
-    real: wordPixels(real.images, B, real.width),
-    writers: np.array(real.writers),
-    realTargets: textTargets(config, real.texts),
-    glyphs: textGlyphs(config, fakeTexts),
-    fakeTargets: textTargets(config, fakeTexts),
+    real: wordPixels(words.images, B, words.width),
+    style: wordPixels(words.styleImages, B, words.width),
+    writers: np.array(words.writers),
+    targets: textTargets(config, words.texts),
+    glyphs: textGlyphs(config, words.texts),
     noise: generatorNoise(config, B, r),
   };
 }

@@ -2,19 +2,30 @@
  * WriteViT's adversarial training, one iteration as two jitted steps:
  *
  *   critic step (every iteration), on D, R and W:
- *     fake  = G(glyphs, W(real).tokens, noise)                       no gradient (held constant)
+ *     fake  = G(glyphs, W(style).tokens, noise)                      no gradient (held constant)
  *     loss  = 2 hinge_D(D(real), D(fake)) + CTC(R(real)) + CE(W(real), writer)
  *
  *   generator step (every `generatorEvery`-th iteration), on G only:
- *     fake  = G(glyphs, W(real).tokens, noise)
+ *     fake  = G(glyphs, W(style).tokens, noise)
  *     gA, gR, gW = d/d fake of hinge_G(D(fake)), CTC(R(fake)), CE(W(fake), writer)
  *     aR    = balance(gA, gR), aW = balance(gA, gW)                  constants (HWT's gradient balancing)
- *     dG    = pullback_G(2 gA + aR gR + aW gW)
+ *     dG    = pullback_G(2 gA + aR gR + aW gW [+ aL gL])
  *
- * The real image is its own style reference, as in the official training
- * (`netW(self.real)`), and the generated texts are other words of the
- * lexicon. CTC reads all 2 n columns (`preds_size` is the full width there)
- * and averages the per-word losses (reduction "none", then the mean).
+ * The style reference is another word of the real word's writer, and the
+ * texts generated are the real words' texts. The official training passes
+ * the real image itself as the style (`netW(self.real)`) and generates
+ * random lexicon words; here the texts are random lexicon words too (the
+ * real batch draws them so), and a generated word never sees its own
+ * rendering. What the pairing adds: each generated word has a real
+ * rendering of the same text by the same writer, which the optional
+ * reconstruction term gL = d/d fake of mean |fake - real| compares it with,
+ * balanced like the other auxiliary losses (aL = alpha_L std(gA) / std(gL)).
+ * WriteViT has no such term (its writers are real people, and a second
+ * rendering of a text by them does not exist); with synthetic writers it
+ * exists, and a run that uses it says so. alpha_L = 0 leaves it out.
+ *
+ * CTC reads all 2 n columns (`preds_size` is the full width there) and
+ * averages the per-word losses (reduction "none", then the mean).
  *
  * Why the generator's gradient is assembled by hand: the official code
  * takes the three gradients w.r.t. the image with `autograd.grad`, weights
@@ -39,6 +50,7 @@
  */
 import { type JsTree, jit, lax, nn, numpy as np, tree, valueAndGrad, vjp } from "@jax-js/jax";
 import { constant } from "../core/constant.js";
+import { describe, fail, record } from "../core/validate.js";
 import { classificationLoss } from "../nn/classifier.js";
 import {
   type DiscriminatorSpectralState,
@@ -67,18 +79,18 @@ import { balancedImageGradient, WRITEVIT_GRADIENT_BALANCE } from "./gradientBala
 /** Adam as the official code configures it for all four networks. */
 export const WRITEVIT_ADAM: Readonly<AdamWConfig> = { beta1: 0, beta2: 0.999, eps: 1e-8, weightDecay: 0, decay: "all" };
 
-/** One batch: real words (their own style references) and the texts to generate. */
+/** One batch: real words, a style reference of each one's writer, and the real words' texts to generate. */
 export interface WriteVitBatch {
   /** (B, 32, W, 1) real word images in [-1, 1]. */
   real: np.Array;
+  /** (B, 32, W, 1) another word of each real word's writer: the generator's style reference. */
+  style: np.Array;
   /** (B) int32 writer of each real word. */
   writers: np.Array;
-  /** The real words' texts, encoded by `ctcTargets` for T = 2 n frames. */
-  realTargets: CtcTargets;
-  /** (B, n, 256) glyph bitmaps of the texts to generate. */
+  /** The real words' texts (also the texts generated), encoded by `ctcTargets` for T = 2 n frames. */
+  targets: CtcTargets;
+  /** (B, n, 256) glyph bitmaps of the texts. */
   glyphs: np.Array;
-  /** The texts to generate, encoded by `ctcTargets`. */
-  fakeTargets: CtcTargets;
   /** (B, 16, 8 n, C/4) the generator's noise. */
   noise: np.Array;
 }
@@ -105,6 +117,14 @@ export interface GeneratorLosses {
   adversarial: np.Array;
   recognizer: np.Array;
   writer: np.Array;
+  /** mean |fake - real|, computed (and reported) whether or not it is in the gradient. */
+  reconstruction: np.Array;
+}
+
+export interface WriteVitStepOptions {
+  adam?: AdamWConfig;
+  /** alpha_L of the reconstruction term; 0 (default) trains with WriteViT's losses only. */
+  reconstruction?: number;
 }
 
 export interface WriteVitSteps {
@@ -133,7 +153,15 @@ export function recognitionLoss(logits: np.Array, targets: CtcTargets): np.Array
 }
 
 /** The jitted critic and generator steps of a config. */
-export function makeWriteVitSteps(config: WriteVitConfig, adam: AdamWConfig = WRITEVIT_ADAM): WriteVitSteps {
+export function makeWriteVitSteps(config: WriteVitConfig, options: WriteVitStepOptions = {}): WriteVitSteps {
+  const fn = "makeWriteVitSteps";
+  record(fn, "options", options, "{ adam, reconstruction }");
+  const unknown = Object.keys(options).filter((k) => k !== "adam" && k !== "reconstruction");
+  if (unknown.length > 0) fail(fn, `options has unknown field ${JSON.stringify(unknown[0])}; known: adam, reconstruction`);
+  const adam = options.adam ?? WRITEVIT_ADAM;
+  const alphaL = options.reconstruction ?? 0;
+  if (typeof alphaL !== "number" || !Number.isFinite(alphaL) || alphaL < 0)
+    fail(fn, `options.reconstruction must be a finite number >= 0, got ${describe(alphaL)}`);
   const gc = generatorConfig(config);
   const wc = writerConfig(config);
   const rc = recognizerConfig(config);
@@ -141,11 +169,10 @@ export function makeWriteVitSteps(config: WriteVitConfig, adam: AdamWConfig = WR
 
   const critic = jit((state: WriteVitTrainState, batch: WriteVitBatch, lr: np.Array): JsTree<np.Array> => {
     const { params } = state;
-    const { tokens, logits } = identifyWriter(params.writer, wc, batch.real.ref); // (B, S, C), (B, K)
+    const { tokens, logits } = identifyWriter(params.writer, wc, batch.style); // (B, S, C), (B, K)
     logits.dispose();
     const fake = lax.stopGradient(generate(params.generator, gc, batch.glyphs, lax.stopGradient(tokens), batch.noise)); // (B, 32, W, 1)
     const spectral = discriminatorPowerIteration(params.discriminator, state.spectral); // one iteration per weight
-    for (const a of Object.values(batch.fakeTargets)) (a as np.Array).dispose();
     type Critic = Pick<WriteVitParams, "discriminator" | "writer" | "recognizer">;
     const loss = (p: Critic, real: np.Array, fake_: np.Array, writers: np.Array, targets: CtcTargets): JsTree<np.Array> => {
       const d = spectralDiscriminator(p.discriminator, spectral);
@@ -166,7 +193,7 @@ export function makeWriteVitSteps(config: WriteVitConfig, adam: AdamWConfig = WR
       batch.real,
       fake,
       batch.writers,
-      batch.realTargets,
+      batch.targets,
     ) as unknown as [[np.Array, CriticLosses], Critic];
     const next = { ...params } as WriteVitParams;
     const nextAdam = { ...state.adam };
@@ -182,7 +209,7 @@ export function makeWriteVitSteps(config: WriteVitConfig, adam: AdamWConfig = WR
 
   const generatorStep = jit((state: WriteVitTrainState, batch: WriteVitBatch, lr: np.Array): JsTree<np.Array> => {
     const { params } = state;
-    const w0 = identifyWriter(params.writer, wc, batch.real); // (B, S, C), (B, K)
+    const w0 = identifyWriter(params.writer, wc, batch.style); // (B, S, C), (B, K)
     w0.logits.dispose();
     const style = lax.stopGradient(w0.tokens); // (B, S, C)
     const [fake, pull] = vjp(
@@ -197,31 +224,37 @@ export function makeWriteVitSteps(config: WriteVitConfig, adam: AdamWConfig = WR
     batch.glyphs.dispose();
     batch.noise.dispose();
     const d = spectralDiscriminator(params.discriminator, state.spectral);
-    const writers = batch.writers;
+    const { writers, real } = batch;
+    const reconstruction = (x: np.Array) => np.mean(np.abs(np.subtract(x, real.ref))); // ()
+    const auxiliary = [
+      (x: np.Array) =>
+        recognitionLoss(recognize(params.recognizer, rc, x), tree.ref(batch.targets as unknown as JsTree<np.Array>) as never),
+      (x: np.Array) => {
+        const w = identifyWriter(params.writer, wc, x);
+        w.tokens.dispose();
+        return classificationLoss(w.logits, writers.ref);
+      },
+    ];
+    const alpha = WRITEVIT_GRADIENT_BALANCE.alpha as number;
+    const l1 = alphaL > 0 ? null : reconstruction(lax.stopGradient(fake.ref)); // reported only
     const balanced = balancedImageGradient(
       fake,
       (x) => hingeGeneratorLoss(discriminate(d, dc, x)),
-      [
-        (x) => recognitionLoss(recognize(params.recognizer, rc, x), tree.ref(batch.fakeTargets as unknown as JsTree<np.Array>) as never),
-        (x) => {
-          const w = identifyWriter(params.writer, wc, x);
-          w.tokens.dispose();
-          return classificationLoss(w.logits, writers.ref);
-        },
-      ],
-      WRITEVIT_GRADIENT_BALANCE,
+      alphaL > 0 ? [...auxiliary, reconstruction] : auxiliary,
+      { ...WRITEVIT_GRADIENT_BALANCE, alpha: alphaL > 0 ? [alpha, alpha, alphaL] : alpha },
     );
     tree.dispose(d as unknown as JsTree<np.Array>);
     writers.dispose();
-    for (const a of [...Object.values(batch.fakeTargets), ...Object.values(batch.realTargets)]) (a as np.Array).dispose();
+    real.dispose();
+    for (const a of Object.values(batch.targets)) (a as np.Array).dispose();
     for (const a of [balanced.total, ...balanced.weights]) a.dispose();
-    const [adversarial, ocr, ce] = [balanced.adversarial, ...balanced.auxiliary];
+    const [adversarial, ocr, ce, fit] = [balanced.adversarial, ...balanced.auxiliary, ...(l1 ? [l1] : [])];
     const cotangent = balanced.gradient; // (B, 32, W, 1)
     const [grads] = pull(cotangent);
     const u = adamwUpdate(params.generator, grads as never, state.adam.generator, lr, adam);
     const out: { state: WriteVitTrainState; losses: GeneratorLosses } = {
       state: { params: { ...params, generator: u.params }, adam: { ...state.adam, generator: u.state }, spectral: state.spectral },
-      losses: { adversarial, recognizer: ocr, writer: ce },
+      losses: { adversarial, recognizer: ocr, writer: ce, reconstruction: fit },
     };
     return out as unknown as JsTree<np.Array>;
   });

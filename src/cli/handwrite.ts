@@ -1,0 +1,85 @@
+/**
+ * `posenc handwrite`: a line of text in the handwriting of one word image
+ * (or of a synthetic writer), written by a WriteViT checkpoint (by default
+ * the one shipped in models/writevit, see its README).
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { decodeGrayPng, encodeGrayPng, type GrayImage } from "../core/grayPng.js";
+import { checkWriteVit, type WriteVitConfig, type WriteVitParams, wordWidth } from "../nn/writeVit.js";
+import { rng } from "../pe/random.js";
+import { type DeviceRequest, init, teardown } from "../runtime/init.js";
+import { loadCheckpoint } from "../train/checkpoint.js";
+import { handwritingWords, renderWord, writerStyle } from "../train/data/handwriting.js";
+import { handwrite } from "../train/handwrite.js";
+import { parseFlags, UsageError } from "./lab.js";
+
+export const HANDWRITE_USAGE = `  handwrite --text TEXT (--style FILE.png | --writer N) [--out FILE.png] [--model DIR]
+      [--seed N] [--device wasm|webgpu|cpu|auto]
+      Writes TEXT (letters and spaces) in the handwriting of one word image, a grey or
+      colour PNG 32 px high (one word), or of synthetic writer N (N >= 200 were never seen
+      in training). Default model: the shipped checkpoint models/writevit; default out:
+      handwriting.png.`;
+
+const SHIPPED_MODEL = fileURLToPath(new URL("../../models/writevit", import.meta.url));
+/** The word a synthetic writer's style reference shows. */
+const WRITER_WORD = "morning";
+
+function nonNegativeInt(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag} must be an integer >= 0, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+/** A synthetic writer's rendering of `WRITER_WORD` (or a shorter lexicon word where the model is narrower), as grey. */
+function writerReference(writer: number, config: WriteVitConfig): GrayImage {
+  const W = wordWidth(config);
+  const word =
+    WRITER_WORD.length <= config.maxChars
+      ? WRITER_WORD
+      : (handwritingWords(config.maxChars).find((w) => w.length === config.maxChars) as string);
+  const ink = renderWord(word, writerStyle(writer), rng(writer), W);
+  return { data: Float32Array.from(ink, (v) => 1 - v), height: 32, width: W };
+}
+
+export async function handwriteCommand(args: string[]): Promise<void> {
+  const flags = parseFlags(args, ["--text", "--style", "--writer", "--out", "--model", "--seed", "--device"]);
+  const text = flags.get("--text");
+  if (text === undefined) throw new UsageError("handwrite needs --text");
+  const stylePath = flags.get("--style");
+  const writer = nonNegativeInt("--writer", flags.get("--writer"));
+  if ((stylePath === undefined) === (writer === undefined)) throw new UsageError("handwrite needs one of --style FILE.png and --writer N");
+  const seed = nonNegativeInt("--seed", flags.get("--seed")) ?? 0;
+  const device = (flags.get("--device") ?? "wasm") as DeviceRequest;
+  if (!["wasm", "webgpu", "cpu", "auto"].includes(device))
+    throw new UsageError(`--device must be wasm, webgpu, cpu or auto, got ${JSON.stringify(device)}`);
+  const out = flags.get("--out") ?? "handwriting.png";
+  const modelDir = flags.get("--model") ?? SHIPPED_MODEL;
+
+  let style: GrayImage | undefined;
+  if (stylePath !== undefined) {
+    let bytes: Uint8Array;
+    try {
+      bytes = readFileSync(stylePath);
+    } catch (err) {
+      throw new Error(`cannot read ${stylePath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    style = decodeGrayPng(bytes, stylePath);
+  }
+  await init({ device });
+  try {
+    const { params, config } = await loadCheckpoint<
+      Pick<WriteVitParams, "generator" | "writer">,
+      { writeVit: WriteVitConfig; trainedBy?: string }
+    >(modelDir);
+    const model = checkWriteVit("posenc handwrite", `${modelDir}/config.json writeVit`, config?.writeVit);
+    const reference = style ?? writerReference(writer as number, model);
+    const image = await handwrite(params, model, reference, text, { seed });
+    writeFileSync(out, encodeGrayPng(image));
+    const from = stylePath !== undefined ? `the style of ${stylePath}` : `the style of synthetic writer ${writer}`;
+    console.log(`wrote ${out} (${image.height} x ${image.width} px): ${JSON.stringify(text)} in ${from}, model ${modelDir}`);
+  } finally {
+    await teardown();
+  }
+}

@@ -1,0 +1,27 @@
+/**
+ * The identity, with its cotangent written to memory once in the backward
+ * pass instead of being recomputed inside every kernel that reads it.
+ *
+ * jax-js's jit inlines elementwise producers into the reductions that read
+ * them. A matmul's cotangent dy feeds two matmuls (dx = dy W^T and
+ * dW = x^T dy), and when dy is itself an elementwise expression (a ReLU or
+ * GELU derivative, or the sum of a convolution's k^2 shifted tap gradients)
+ * it is re-evaluated once per step of their reductions: measured on wasm
+ * (jax-js 0.1.25, WriteViT generator step, batch 8), one convolution's
+ * input-gradient kernel spent 224 ms re-evaluating a 9-term sum 144 times
+ * per output. The engine does write the inputs of a `pad` to memory (it
+ * needs them in a clean shape), and the transpose of a slice is a pad, so
+ * the forward pass pads x by one zero column and slices it off again: the
+ * values are x's, and the backward pass materialises dy where it enters.
+ *
+ * Consumes x.
+ */
+import { numpy as np } from "@jax-js/jax";
+
+export function cotangentBarrier(x: np.Array): np.Array {
+  const last = x.ndim - 1;
+  const widths = x.shape.map((_, i) => [0, i === last ? 1 : 0] as [number, number]);
+  const n = x.shape[last];
+  const bounds = x.shape.map((_, i) => (i === last ? ([0, n] as [number, number]) : ([] as [])));
+  return np.pad(x, widths).slice(...bounds);
+}
