@@ -41,6 +41,8 @@ export { rpe2dTables } from "./attention/rpe2d.js";
 export type { AttentionPE, BiasPE, ContextualPE, Mlp, NoPE, RotaryPE } from "./attention/spec.js";
 export type { ToeplitzOptions } from "./attention/toeplitz.js";
 export { fftLength, toeplitzMatmul, toeplitzMatrix } from "./attention/toeplitz.js";
+export type { GrayImage } from "./core/grayPng.js";
+export { decodeGrayPng, encodeGrayPng } from "./core/grayPng.js";
 export type { KernelConfig, KernelParams } from "./deprecated.js";
 export { initKernel, KERNEL_EPS, kernelAttention } from "./deprecated.js";
 export type { FlashAttentionOptions } from "./kernels/webgpu/flashAttention.js";
@@ -180,6 +182,8 @@ export {
   HWT_GRADIENT_BALANCE,
   WRITEVIT_GRADIENT_BALANCE,
 } from "./train/gradientBalance.js";
+export type { HandwriteOptions } from "./train/handwrite.js";
+export { handwrite, WORD_GAP } from "./train/handwrite.js";
 export type { LMStep, LMStepOptions } from "./train/lmStep.js";
 export { FUSED_MIN_LENGTH, makeLMStep } from "./train/lmStep.js";
 export type { CosineSchedule } from "./train/schedule.js";
@@ -187,5 +191,5 @@ export { learningRate } from "./train/schedule.js";
 export type { StepBatch, StepResult, TrainConfig, TrainStep } from "./train/trainStep.js";
 export { makeStep, makeTrainStep, toBatch } from "./train/trainStep.js";
 export { generatorNoise, textGlyphs, textTargets, wordPixels, writeVitBatch } from "./train/writeVitBatch.js";
-export type { WriteVitBatch, WriteVitSteps, WriteVitTrainState } from "./train/writeVitStep.js";
+export type { WriteVitBatch, WriteVitStepOptions, WriteVitSteps, WriteVitTrainState } from "./train/writeVitStep.js";
 export { initWriteVitTraining, makeWriteVitSteps, WRITEVIT_ADAM } from "./train/writeVitStep.js";

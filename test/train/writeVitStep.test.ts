@@ -7,6 +7,7 @@
  */
 import { type JsTree, type numpy as np, tree } from "@jax-js/jax";
 import { beforeAll, describe, expect, it } from "vitest";
+import { HANDWRITING_PRESETS } from "../../src/lab/handwriting.js";
 import { initWriteVit, type WriteVitConfig, wordWidth } from "../../src/nn/writeVit.js";
 import { rng } from "../../src/pe/random.js";
 import { init } from "../../src/runtime/init.js";
@@ -15,17 +16,8 @@ import { HANDWRITING_ALPHABET, handwritingBatch, handwritingWords, writerIds } f
 import { writeVitBatch } from "../../src/train/writeVitBatch.js";
 import { initWriteVitTraining, makeWriteVitSteps, type WriteVitTrainState } from "../../src/train/writeVitStep.js";
 
-const CONFIG: WriteVitConfig = {
-  maxChars: 3,
-  characters: HANDWRITING_ALPHABET.length,
-  writers: 4,
-  width: 32,
-  heads: 2,
-  decoderDepth: 1,
-  stageDepth: 1,
-  discriminatorWidth: 4,
-  pe: "peg",
-};
+/** The lab's tiny model (3 characters, width 32, one block per stage). */
+const CONFIG: WriteVitConfig = { ...HANDWRITING_PRESETS.tiny.model, characters: HANDWRITING_ALPHABET.length, writers: 4, pe: "peg" };
 
 beforeAll(async () => {
   await init({ device: "wasm" });
