@@ -1,10 +1,9 @@
 /**
  * `posenc handwrite`: a line of text in the handwriting of one word image
- * (or of a synthetic writer), written by a WriteViT checkpoint (by default
- * the one shipped in models/writevit, see its README).
+ * (or of a synthetic writer), written by a WriteViT checkpoint as
+ * `posenc lab handwriting --out DIR` saves it (DIR/handwriting-model).
  */
 import { readFileSync, writeFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { decodeGrayPng, encodeGrayPng, type GrayImage } from "../core/grayPng.js";
 import { checkWriteVit, type WriteVitConfig, type WriteVitParams, wordWidth } from "../nn/writeVit.js";
 import { rng } from "../pe/random.js";
@@ -14,14 +13,12 @@ import { handwritingWords, renderWord, writerStyle } from "../train/data/handwri
 import { handwrite } from "../train/handwrite.js";
 import { parseFlags, UsageError } from "./lab.js";
 
-export const HANDWRITE_USAGE = `  handwrite --text TEXT (--style FILE.png | --writer N) [--out FILE.png] [--model DIR]
+export const HANDWRITE_USAGE = `  handwrite --model DIR --text TEXT (--style FILE.png | --writer N) [--out FILE.png]
       [--seed N] [--device wasm|webgpu|cpu|auto]
       Writes TEXT (letters and spaces) in the handwriting of one word image, a grey or
       colour PNG 32 px high (one word), or of synthetic writer N (N >= 200 were never seen
-      in training). Default model: the shipped checkpoint models/writevit; default out:
-      handwriting.png.`;
-
-const SHIPPED_MODEL = fileURLToPath(new URL("../../models/writevit", import.meta.url));
+      in training), with the WriteViT checkpoint in DIR (\`lab handwriting --out OUT\` saves
+      one in OUT/handwriting-model). Default out: handwriting.png.`;
 /** The word a synthetic writer's style reference shows. */
 const WRITER_WORD = "morning";
 
@@ -55,7 +52,8 @@ export async function handwriteCommand(args: string[]): Promise<void> {
   if (!["wasm", "webgpu", "cpu", "auto"].includes(device))
     throw new UsageError(`--device must be wasm, webgpu, cpu or auto, got ${JSON.stringify(device)}`);
   const out = flags.get("--out") ?? "handwriting.png";
-  const modelDir = flags.get("--model") ?? SHIPPED_MODEL;
+  const modelDir = flags.get("--model");
+  if (modelDir === undefined) throw new UsageError("handwrite needs --model DIR (a checkpoint of posenc lab handwriting --out)");
 
   let style: GrayImage | undefined;
   if (stylePath !== undefined) {

@@ -155,6 +155,16 @@ export const HANDWRITING_PRESETS: Record<"tiny" | "quick" | "full", HandwritingS
   },
 };
 
+/**
+ * Whether a trained generator writes legibly: its CER is at most halfway
+ * from its untrained generator's CER to the real words' (what the frozen
+ * recognizer reads at best). A variant that does not is not ranked; nor is
+ * any where the recognizer reads real words no better than untrained output.
+ */
+export function legible(trained: number, untrained: number, real: number): boolean {
+  return real < untrained && trained <= (untrained + real) / 2;
+}
+
 /** Scores of a set of words. */
 export interface Scores {
   cer: number;
@@ -497,7 +507,9 @@ export function handwritingReport(s: HandwritingSettings, res: HandwritingResult
         .losses.filter(([, , g]) => g !== null)
         .map(([i, , g]) => ({ x: i, y: (g as number[])[k] })),
     }));
-  const best = [...s.variants].sort((a, b) => mean(of(a).map((r) => r.trained.cer)) - mean(of(b).map((r) => r.trained.cer)))[0];
+  const cer = (v: string, which: "trained" | "untrained") => mean(of(v).map((r) => r[which].cer));
+  const legibleVariants = s.variants.filter((v) => legible(cer(v, "trained"), cer(v, "untrained"), res.real.cer));
+  const best = [...legibleVariants].sort((a, b) => cer(a, "trained") - cer(b, "trained"))[0];
   const W = wordWidth(modelConfig(s, "peg"));
   const sheetWidth = (2 + s.variants.length) * W + (1 + s.variants.length) * 4;
   const sheetHeight = res.sheetRows.length * 36 - 4;
@@ -559,7 +571,9 @@ ${labels.map((l, k) => `<text x="${k * (W + 4) * scale}" y="14">${l}</text>`).jo
       },
     ],
     findings: [
-      `Lowest CER after training: ${LABEL[best as StagePE]} (${mean(of(best).map((r) => r.trained.cer)).toFixed(3)}; untrained ${mean(of(best).map((r) => r.untrained.cer)).toFixed(3)}, real words ${res.real.cer.toFixed(3)}).`,
+      best === undefined
+        ? `No variant writes legibly (its CER at most halfway from its untrained generator's to real words' ${res.real.cer.toFixed(3)}): ${s.variants.map((v) => `${LABEL[v as StagePE]} ${cer(v, "trained").toFixed(3)} (untrained ${cer(v, "untrained").toFixed(3)})`).join(", ")}. The question is not answered at this budget, and no variant is ranked.`
+        : `Lowest CER after training among the variants that write legibly (${legibleVariants.map((v) => LABEL[v as StagePE]).join(", ")}): ${LABEL[best as StagePE]} (${cer(best, "trained").toFixed(3)}; untrained ${cer(best, "untrained").toFixed(3)}, real words ${res.real.cer.toFixed(3)}).`,
       ...s.variants.map(
         (v) =>
           `${LABEL[v as StagePE]}: writer accuracy ${mean(of(v).map((r) => r.trained.writerAccuracy)).toFixed(3)} (chance ${chance.toFixed(3)}, real words ${res.real.writerAccuracy.toFixed(3)}).`,

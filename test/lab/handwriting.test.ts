@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HANDWRITING_PRESETS, handwritingReport, handwritingWork, runHandwriting } from "../../src/lab/handwriting.js";
+import { HANDWRITING_PRESETS, handwritingReport, handwritingWork, legible, runHandwriting } from "../../src/lab/handwriting.js";
 import { silent } from "../../src/lab/progress.js";
 import type { WriteVitConfig, WriteVitParams } from "../../src/nn/writeVit.js";
 import { init } from "../../src/runtime/init.js";
@@ -45,6 +45,8 @@ describe("lab handwriting", () => {
     const report = handwritingReport(s, res, { command: "test", device: "wasm", date: "2026-12-04T00:00:00Z", seconds: 1 });
     expect(report.tables[0].rows).toHaveLength(1 + 2 * 3);
     expect(report.figures[0].svg).toContain("data:image/png;base64,");
+    // the tiny judges read nothing: no variant counts as legible, none is ranked
+    expect(report.findings[0]).toMatch(/^No variant writes legibly .* no variant is ranked\.$/);
 
     // resumed: nothing trains again, the same numbers come back
     let again = 0;
@@ -56,6 +58,12 @@ describe("lab handwriting", () => {
     await expect(runHandwriting({ ...s, resume: true, lr: 1e-3 }, silent)).rejects.toThrow(
       /lab handwriting: --resume: .*judges.json was made with other settings/,
     );
+  });
+
+  it("counts a variant legible when its CER is at most halfway from untrained output's to real words'", () => {
+    expect(legible(0.55, 0.9, 0.2)).toBe(true);
+    expect(legible(0.56, 0.9, 0.2)).toBe(false);
+    expect(legible(0.1, 0.9, 0.95)).toBe(false); // the recognizer cannot read real words either
   });
 
   it("writes text with the saved checkpoint, and refuses what it cannot write", async () => {
