@@ -189,6 +189,8 @@ export interface HandwritingResult {
   /** Sample sheet: PNG (base64) of style references, real targets and each variant's first seed. */
   sheet: string;
   sheetRows: { writer: number; style: string; text: string }[];
+  /** Mean |blank page - real| over the evaluation set's real words: the reconstruction error of writing nothing. */
+  blankL1: number;
 }
 
 export function handwritingWork(s: HandwritingSettings): number {
@@ -425,6 +427,7 @@ export async function runHandwriting(s: HandwritingSettings, progress: ProgressS
     runs,
     sheet: sampleSheet(s, set, sheetImages, W),
     sheetRows: set.sheetRows,
+    blankL1: mean(Array.from(set.real, (v) => 1 - v)),
   };
 }
 
@@ -563,11 +566,20 @@ ${labels.map((l, k) => `<text x="${k * (W + 4) * scale}" y="14">${l}</text>`).jo
       },
       {
         caption: `Mean |generated - real| of the generated words against the same writer's rendering of the text (first seed)${s.reconstruction > 0 ? "; in the generator's loss" : "; measured only, not in the loss"}.`,
-        svg: lineChart(generatorSeries(3, "L1 to the real rendering"), {
-          title: "Reconstruction error",
-          xLabel: "iteration",
-          yLabel: "mean |x - real|",
-        }),
+        svg: lineChart(
+          [
+            ...generatorSeries(3, "L1 to the real rendering"),
+            {
+              name: "a blank page (writing nothing)",
+              points: [0, s.criticWarmup + s.steps].map((x) => ({ x, y: res.blankL1 })),
+            },
+          ],
+          {
+            title: "Reconstruction error",
+            xLabel: "iteration",
+            yLabel: "mean |x - real|",
+          },
+        ),
       },
     ],
     findings: [
