@@ -49,7 +49,9 @@ let state = initWriteVitTraining(initWriteVit(config, 1), 2);
 const steps = makeWriteVitSteps(config);
 const r = rng(3);
 const batchOf = (seed: number) => writeVitBatch(config, handwritingBatch({ writers, words, batch: B, width: W, seed }), r);
-console.log(`device: ${rt.description}; width ${config.width}, ${config.maxChars} characters (${W} px), batch ${B}; median of ${flags.reps} after 2 warm-ups`);
+console.log(
+  `device: ${rt.description}; width ${config.width}, ${config.maxChars} characters (${W} px), batch ${B}; median of ${flags.reps} after 2 warm-ups`,
+);
 
 let seed = 0;
 async function step(which: "critic" | "generator"): Promise<number> {
