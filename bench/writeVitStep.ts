@@ -7,8 +7,9 @@
  *   npx tsx bench/writeVitStep.ts                                  # wasm, width 32, 4 characters, batch 8
  *   npx tsx bench/writeVitStep.ts --device webgpu --batch 16 --width 64 --chars 6
  *
- * The model is lab handwriting's (2 heads, 2 decoder blocks, 2 blocks per
- * stage, discriminator width 16, PEG), trained on 200 synthetic writers;
+ * The model is lab handwriting's quick preset's (2 heads, 2 decoder blocks,
+ * 2 blocks per stage, discriminator width 16, PEG; the full preset has 1
+ * block per stage), trained on 200 synthetic writers;
  * --kernels N also lists the N kernel sizes that take longest.
  */
 import { profiler } from "@jax-js/jax";

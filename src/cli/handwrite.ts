@@ -16,9 +16,10 @@ import { parseFlags, UsageError } from "./lab.js";
 export const HANDWRITE_USAGE = `  handwrite --model DIR --text TEXT (--style FILE.png | --writer N) [--out FILE.png]
       [--seed N] [--device wasm|webgpu|cpu|auto]
       Writes TEXT (letters and spaces) in the handwriting of one word image, a grey or
-      colour PNG 32 px high (one word), or of synthetic writer N (N >= 200 were never seen
-      in training), with the WriteViT checkpoint in DIR (\`lab handwriting --out OUT\` saves
-      one in OUT/handwriting-model). Default out: handwriting.png.`;
+      colour PNG 32 px high and at most 16 px per character of the model wide (one word),
+      or of synthetic writer N (the lab trains on writers 0 to K-1 of its preset, K <= 200),
+      with the WriteViT checkpoint in DIR (\`lab handwriting --out OUT\` saves one in
+      OUT/handwriting-model). Default out: handwriting.png.`;
 /** The word a synthetic writer's style reference shows. */
 const WRITER_WORD = "morning";
 
@@ -33,9 +34,7 @@ function nonNegativeInt(flag: string, v: string | undefined): number | undefined
 function writerReference(writer: number, config: WriteVitConfig): GrayImage {
   const W = wordWidth(config);
   const word =
-    WRITER_WORD.length <= config.maxChars
-      ? WRITER_WORD
-      : (handwritingWords(config.maxChars).find((w) => w.length === config.maxChars) as string);
+    WRITER_WORD.length <= config.maxChars ? WRITER_WORD : handwritingWords(config.maxChars).reduce((a, b) => (b.length > a.length ? b : a)); // the longest that fits
   const ink = renderWord(word, writerStyle(writer), rng(writer), W);
   return { data: Float32Array.from(ink, (v) => 1 - v), height: 32, width: W };
 }
@@ -67,10 +66,7 @@ export async function handwriteCommand(args: string[]): Promise<void> {
   }
   await init({ device });
   try {
-    const { params, config } = await loadCheckpoint<
-      Pick<WriteVitParams, "generator" | "writer">,
-      { writeVit: WriteVitConfig; trainedBy?: string }
-    >(modelDir);
+    const { params, config } = await loadCheckpoint<Pick<WriteVitParams, "generator" | "writer">, { writeVit: WriteVitConfig }>(modelDir);
     const model = checkWriteVit("posenc handwrite", `${modelDir}/config.json writeVit`, config?.writeVit);
     const reference = style ?? writerReference(writer as number, model);
     const image = await handwrite(params, model, reference, text, { seed });

@@ -49,7 +49,7 @@ function positiveInt(flag: string, v: string | undefined): number | undefined {
   return n;
 }
 
-/** `--flag value` pairs and value-less `switches` (set to ""); every flag must be in `allowed` or `switches`, and have a value. */
+/** `--flag value` pairs and value-less `switches` (set to ""); every flag must be in `allowed` or `switches`; flags take a value, switches none. */
 export function parseFlags(args: string[], allowed: string[], switches: string[] = []): Map<string, string> {
   const flags = new Map<string, string>();
   for (let i = 0; i < args.length; i++) {

@@ -15,8 +15,9 @@
  * values are x's, and the backward pass materialises dy where it enters.
  *
  * Where it pays, measured (one run each): on wasm (2 cores) the WriteViT
- * generator step went from 2.0 s to 1.3 s and the smallest LM training row
- * of `npm run bench -- --train` from 63 to 46 ms. On WebGPU (H200) a step of
+ * generator step went from 2.0 s to 1.3 s (its critic step, with fewer such
+ * cotangents, from 1.19 to 1.29 s) and the smallest LM training row of
+ * `npm run bench -- --train` from 63 to 46 ms. On WebGPU (H200) a step of
  * these sizes is bound by the cost of each dispatch (the WriteViT critic
  * step: 2303 kernels in 0.64 s), and the extra writes did not help: the
  * WriteViT generator step 975 -> 910 ms, its critic step 543 -> 642 ms, the

@@ -6,10 +6,10 @@
  *
  * For each variant and seed: the four networks (src/nn/writeVit.ts) train
  * adversarially on the training writers (src/train/writeVitStep.ts), the
- * critics first alone for `criticWarmup` iterations, with WriteViT's losses
- * and, where `reconstruction` > 0, a paired L1 term to the same writer's
- * rendering of the generated text (WriteViT has none: see the step's notes;
- * the report says which was used); then, on held-out
+ * critics first alone for `criticWarmup` iterations; the generator's steps
+ * use WriteViT's losses and, where `reconstruction` > 0, a paired L1 term to
+ * the same writer's rendering of the generated text (WriteViT has none: see
+ * the step's notes; the report says which was used). Then, on held-out
  * writers never seen in training, one word image of each writer is the
  * style reference and held-out words (texts never generated in training)
  * are the targets. Judges trained on real images only
@@ -292,13 +292,23 @@ interface SavedRun {
 
 async function readSaved<T extends { key: string }>(s: HandwritingSettings, file: string): Promise<T | null> {
   if (!s.runs || !s.resume) return null;
+  const path = pathIn(s.runs, file);
   let text: string;
   try {
-    text = new TextDecoder().decode(await readBytes("lab handwriting", pathIn(s.runs, file)));
-  } catch {
-    return null;
+    text = new TextDecoder().decode(await readBytes("lab handwriting", path));
+  } catch (e) {
+    if ((e as { code?: string }).code === "ENOENT") return null;
+    return fail("lab handwriting", `--resume: cannot read ${path} (${(e as Error).message})`);
   }
-  const saved = JSON.parse(text) as T;
+  let saved: T;
+  try {
+    saved = JSON.parse(text) as T;
+  } catch {
+    return fail(
+      "lab handwriting",
+      `--resume: ${path} is not valid JSON (a command cut off while writing it?); delete it to train that part again`,
+    );
+  }
   if (saved.key !== runKey(s))
     fail("lab handwriting", `--resume: ${pathIn(s.runs, file)} was made with other settings; use another --out or drop --resume`);
   return saved;

@@ -3,7 +3,7 @@
  * WriteViT generator and writer identifier: the words are cut into pieces
  * of at most n characters (the model writes n at a time, 16 px each), all
  * pieces are written in one batch with the same style reference, each piece
- * is cropped after its last inked column, and the pieces of a word are
+ * is cropped 2 px after its last inked column, and the pieces of a word are
  * joined edge to edge, words 8 px apart.
  *
  * The style reference is a grey image (0 black ink, 1 white paper) 32 px
@@ -12,8 +12,8 @@
  */
 import { type JsTree, jit, numpy as np, tree } from "@jax-js/jax";
 import type { GrayImage } from "../core/grayPng.js";
-import { describe, fail, integer } from "../core/validate.js";
-import { WORD_HEIGHT, type WriteVitConfig, type WriteVitParams, wordWidth, writeWords } from "../nn/writeVit.js";
+import { describe, fail, integer, record } from "../core/validate.js";
+import { checkWriteVit, WORD_HEIGHT, type WriteVitConfig, type WriteVitParams, wordWidth, writeWords } from "../nn/writeVit.js";
 import { rng } from "../pe/random.js";
 import { HANDWRITING_ALPHABET } from "./data/handwriting.js";
 import { generatorNoise, textGlyphs } from "./writeVitBatch.js";
@@ -40,6 +40,9 @@ export async function handwrite(
   options: HandwriteOptions = {},
 ): Promise<GrayImage> {
   const fn = "handwrite";
+  checkWriteVit(fn, "config", config);
+  if (typeof p?.generator !== "object" || typeof p?.writer !== "object")
+    fail(fn, `p must hold the generator's and the writer identifier's parameters, got ${describe(p)}`);
   const n = config.maxChars;
   const W = wordWidth(config);
   if (typeof text !== "string" || text.trim() === "") fail(fn, `text must hold at least one letter, got ${describe(text)}`);
@@ -49,8 +52,13 @@ export async function handwrite(
       fn,
       `text holds characters the model cannot write: ${unknown.map((c) => JSON.stringify(c)).join(", ")}; it writes a-z, A-Z and spaces`,
     );
-  if (style?.height !== WORD_HEIGHT || !(style.width >= 1 && style.width <= W) || style.data?.length !== style.height * style.width)
+  if (style?.height !== WORD_HEIGHT || !(style.width >= 1 && style.width <= W))
     fail(fn, `style must be a grey image ${WORD_HEIGHT} px high and 1 to ${W} px wide (one word), got ${style?.height} x ${style?.width}`);
+  if (!(style.data instanceof Float32Array) || style.data.length !== style.height * style.width)
+    fail(fn, `style.data must be a Float32Array of height * width = ${style.height * style.width} values, got ${describe(style.data)}`);
+  record(fn, "options", options, "{ seed }");
+  const unknownOption = Object.keys(options).find((k) => k !== "seed");
+  if (unknownOption !== undefined) fail(fn, `options has unknown field ${JSON.stringify(unknownOption)}; known: seed`);
   const seed = integer(fn, "options.seed", options.seed ?? 0, 0);
 
   const words = text.trim().split(/ +/);

@@ -44,6 +44,7 @@ describe("posenc handwrite", () => {
     const style = join(scratch, "style.png");
     writeFileSync(style, encodeGrayPng({ data: new Float32Array(32 * 40).fill(1), height: 32, width: 40 }));
     const s = posenc("handwrite", "--model", model, "--style", style, "--text", "ab", "--out", join(scratch, "ab.png"));
+    expect([s.status, s.stderr]).toEqual([0, ""]);
     expect(s.stdout).toMatch(/in the style of .*style\.png/);
   });
 

@@ -5,7 +5,7 @@
  * other settings is refused. `posenc handwrite` from the checkpoint the
  * run saves.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -48,16 +48,31 @@ describe("lab handwriting", () => {
     // the tiny judges read nothing: no variant counts as legible, none is ranked
     expect(report.findings[0]).toMatch(/^No variant writes legibly .* no variant is ranked\.$/);
 
-    // resumed: nothing trains again, the same numbers come back
+    // resumed: the judges and every training are kept, not trained again, and the same numbers come back
     let again = 0;
-    const kept = await runHandwriting({ ...s, resume: true }, { tick: (n = 1) => void (again += n), done: () => {} });
+    const messages: string[] = [];
+    const kept = await runHandwriting(
+      { ...s, resume: true },
+      {
+        tick: (n = 1, m?: string) => {
+          again += n;
+          if (m) messages.push(m);
+        },
+        done: () => {},
+      },
+    );
     expect(again).toBe(handwritingWork(s));
+    expect(messages.filter((m) => m.endsWith("kept from the earlier run"))).toHaveLength(1 + 3);
     expect(kept.runs).toEqual(res.runs);
     expect(kept.sheet).toBe(res.sheet);
 
-    await expect(runHandwriting({ ...s, resume: true, lr: 1e-3 }, silent)).rejects.toThrow(
-      /lab handwriting: --resume: .*judges.json was made with other settings/,
-    );
+    // other settings: refused at the judges, and (judges gone) at the first training
+    const other = { ...s, resume: true, lr: 1e-3 };
+    await expect(runHandwriting(other, silent)).rejects.toThrow(/lab handwriting: --resume: .*judges.json was made with other settings/);
+    rmSync(join(s.runs, "judges.json"));
+    await expect(runHandwriting(other, silent)).rejects.toThrow(/lab handwriting: --resume: .*peg-seed0.json was made with other settings/);
+    writeFileSync(join(s.runs, "peg-seed0.json"), "{ cut off");
+    await expect(runHandwriting(other, silent)).rejects.toThrow(/lab handwriting: --resume: .*peg-seed0.json is not valid JSON/);
   });
 
   it("counts a variant legible when its CER is at most halfway from untrained output's to real words'", () => {
@@ -77,7 +92,7 @@ describe("lab handwriting", () => {
     expect(image.height).toBe(32);
     // two words, the second cut into pieces of maxChars letters: at least the gap, at most every piece's full width
     const pieces = 1 + Math.ceil(7 / model.maxChars);
-    expect(image.width).toBeGreaterThanOrEqual(WORD_GAP);
+    expect(image.width).toBeGreaterThanOrEqual(WORD_GAP + 3 * pieces); // a piece keeps at least its inked column and 2 px
     expect(image.width).toBeLessThanOrEqual(pieces * W + WORD_GAP);
     expect(image.data.every((v) => v >= 0 && v <= 1)).toBe(true);
     await expect(handwrite(params, model, style, "naïve")).rejects.toThrow(/handwrite: text holds characters the model cannot write: "ï"/);

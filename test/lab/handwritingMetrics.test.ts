@@ -2,7 +2,7 @@
  * Handwriting metrics against direct evaluations of their definitions:
  * best-path CTC decoding, Levenshtein distance and CER on hand-worked
  * cases, Jacobi eigen-decomposition by reconstruction, and the Fréchet
- * distance against its closed form where the covariances commute.
+ * distance against its closed form for one-dimensional sets.
  */
 import { describe, expect, it } from "vitest";
 import { characterErrorRate, editDistance, frechetDistance, greedyDecode, symmetricEigen } from "../../src/lab/handwritingMetrics.js";

@@ -5,7 +5,7 @@
  * losses are finite; the reconstruction term changes the generator's step
  * and nothing else; bad options are refused by name.
  */
-import { type JsTree, type numpy as np, tree } from "@jax-js/jax";
+import { type JsTree, numpy as np, tree } from "@jax-js/jax";
 import { beforeAll, describe, expect, it } from "vitest";
 import { HANDWRITING_PRESETS } from "../../src/lab/handwriting.js";
 import { initWriteVit, type WriteVitConfig, wordWidth } from "../../src/nn/writeVit.js";
@@ -71,7 +71,16 @@ describe("WriteViT training steps", () => {
     const [sp, sq] = [await snapshot(plain.state), await snapshot(paired.state)];
     expect(moved(afterCritic, sp)).toEqual(["generator"]);
     expect(moved(sp, sq)).toEqual(["generator"]);
-    for (const s of [plain.state, paired.state]) tree.dispose(s as unknown as JsTree<np.Array>);
+    // the generator writes in the style of `style`: the same batch with a blank style image gives another step
+    const restyled = batch(12);
+    restyled.style.dispose();
+    restyled.style = np.ones(restyled.real.shape);
+    const [same, other] = [batch(12), restyled].map((b) =>
+      steps.generator(tree.ref(plain.state as unknown as JsTree<np.Array>) as never, b, 1e-3),
+    );
+    expect(moved(await snapshot(same.state), await snapshot(other.state))).toEqual(["generator"]);
+    for (const o of [same, other]) for (const a of Object.values(o.losses)) a.dispose();
+    for (const st of [plain.state, paired.state, same.state, other.state]) tree.dispose(st as unknown as JsTree<np.Array>);
     steps.dispose();
     withL1.dispose();
   });
