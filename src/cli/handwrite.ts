@@ -7,11 +7,11 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { decodeGrayPng, encodeGrayPng, type GrayImage } from "../core/grayPng.js";
 import { checkWriteVit, type WriteVitConfig, type WriteVitParams, wordWidth } from "../nn/writeVit.js";
 import { rng } from "../pe/random.js";
-import { type DeviceRequest, init, teardown } from "../runtime/init.js";
+import { init, teardown } from "../runtime/init.js";
 import { loadCheckpoint } from "../train/checkpoint.js";
 import { handwritingWords, renderWord, writerStyle } from "../train/data/handwriting.js";
 import { handwrite } from "../train/handwrite.js";
-import { parseFlags, UsageError } from "./lab.js";
+import { deviceFlag, intFlag, parseFlags, UsageError } from "./lab.js";
 
 export const HANDWRITE_USAGE = `  handwrite --model DIR --text TEXT (--style FILE.png | --writer N) [--out FILE.png]
       [--seed N] [--device wasm|webgpu|cpu|auto]
@@ -22,13 +22,6 @@ export const HANDWRITE_USAGE = `  handwrite --model DIR --text TEXT (--style FIL
       OUT/handwriting-model). Default out: handwriting.png.`;
 /** The word a synthetic writer's style reference shows. */
 const WRITER_WORD = "morning";
-
-function nonNegativeInt(flag: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag} must be an integer >= 0, got ${JSON.stringify(v)}`);
-  return n;
-}
 
 /** A synthetic writer's rendering of `WRITER_WORD` (or a shorter lexicon word where the model is narrower), as grey. */
 function writerReference(writer: number, config: WriteVitConfig): GrayImage {
@@ -44,12 +37,10 @@ export async function handwriteCommand(args: string[]): Promise<void> {
   const text = flags.get("--text");
   if (text === undefined) throw new UsageError("handwrite needs --text");
   const stylePath = flags.get("--style");
-  const writer = nonNegativeInt("--writer", flags.get("--writer"));
+  const writer = intFlag("--writer", flags.get("--writer"), 0);
   if ((stylePath === undefined) === (writer === undefined)) throw new UsageError("handwrite needs one of --style FILE.png and --writer N");
-  const seed = nonNegativeInt("--seed", flags.get("--seed")) ?? 0;
-  const device = (flags.get("--device") ?? "wasm") as DeviceRequest;
-  if (!["wasm", "webgpu", "cpu", "auto"].includes(device))
-    throw new UsageError(`--device must be wasm, webgpu, cpu or auto, got ${JSON.stringify(device)}`);
+  const seed = intFlag("--seed", flags.get("--seed"), 0) ?? 0;
+  const device = deviceFlag(flags.get("--device"));
   const out = flags.get("--out") ?? "handwriting.png";
   const modelDir = flags.get("--model");
   if (modelDir === undefined) throw new UsageError("handwrite needs --model DIR (a checkpoint of posenc lab handwriting --out)");

@@ -42,11 +42,21 @@ export const LAB_USAGE = `  lab <experiment> [--preset tiny|quick|full] [--devic
                    the first PEG model to DIR/handwriting-model (--variants from: ${HANDWRITING_VARIANTS.join(", ")})
       Default: --preset quick --device wasm.`;
 
-function positiveInt(flag: string, v: string | undefined): number | undefined {
+/** An integer flag's value (>= min), or undefined when the flag is absent. */
+export function intFlag(flag: string, v: string | undefined, min = 1): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer, got ${JSON.stringify(v)}`);
+  if (!Number.isInteger(n) || n < min)
+    throw new UsageError(`${flag} must be ${min === 1 ? "a positive integer" : `an integer >= ${min}`}, got ${JSON.stringify(v)}`);
   return n;
+}
+
+/** The --device flag's value, wasm when absent. */
+export function deviceFlag(v: string | undefined): DeviceRequest {
+  const device = (v ?? "wasm") as DeviceRequest;
+  if (!["wasm", "webgpu", "cpu", "auto"].includes(device))
+    throw new UsageError(`--device must be wasm, webgpu, cpu or auto, got ${JSON.stringify(device)}`);
+  return device;
 }
 
 /** `--flag value` pairs and value-less `switches` (set to ""); every flag must be in `allowed` or `switches`; flags take a value, switches none. */
@@ -149,9 +159,7 @@ export async function lab(args: string[]): Promise<void> {
   const flags = parseFlags(rest, ["--preset", "--device", "--seeds", "--steps", "--variants", "--workers", "--out"], ["--resume"]);
   const preset = (flags.get("--preset") ?? "quick") as Preset;
   if (!PRESETS.includes(preset)) throw new UsageError(`--preset must be one of ${PRESETS.join(", ")}, got ${JSON.stringify(preset)}`);
-  const device = (flags.get("--device") ?? "wasm") as DeviceRequest;
-  if (!["wasm", "webgpu", "cpu", "auto"].includes(device))
-    throw new UsageError(`--device must be wasm, webgpu, cpu or auto, got ${JSON.stringify(device)}`);
+  const device = deviceFlag(flags.get("--device"));
   const out = flags.get("--out") ?? "report";
   if (name === undefined || !(name in EXPERIMENTS))
     throw new UsageError(
@@ -168,14 +176,14 @@ export async function lab(args: string[]): Promise<void> {
   if (flags.has("--resume") && !e.resumable)
     throw new UsageError(`lab ${name} takes no --resume (only handwriting saves its trainings as they finish)`);
   const settings = e.apply(e.presets[preset], {
-    seeds: positiveInt("--seeds", flags.get("--seeds")),
-    steps: positiveInt("--steps", flags.get("--steps")),
+    seeds: intFlag("--seeds", flags.get("--seeds")),
+    steps: intFlag("--steps", flags.get("--steps")),
     variants,
     out,
     resume: flags.has("--resume"),
   });
 
-  const workersFlag = positiveInt("--workers", flags.get("--workers"));
+  const workersFlag = intFlag("--workers", flags.get("--workers"));
   if (workersFlag !== undefined && !e.parallel)
     throw new UsageError(`lab ${name} takes no --workers (only length and stability run their trainings in worker threads)`);
 

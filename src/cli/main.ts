@@ -12,7 +12,7 @@ import "../runtime/polyfill.js";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { HANDWRITE_USAGE, handwriteCommand } from "./handwrite.js";
-import { LAB_USAGE, lab, parseFlags, UsageError } from "./lab.js";
+import { intFlag, LAB_USAGE, lab, parseFlags, UsageError } from "./lab.js";
 import { ropeReport } from "./ropeReport.js";
 
 const USAGE = `usage: posenc <command> [options]
@@ -45,12 +45,7 @@ function readConfig(path: string): unknown {
 function rope(args: string[]): void {
   const flags = parseFlags(args, ["--config", "--seq-len", "--layer-type"]);
   const path = flags.get("--config");
-  const seq = flags.get("--seq-len");
-  let seqLen: number | undefined;
-  if (seq !== undefined) {
-    seqLen = Number(seq);
-    if (!Number.isInteger(seqLen) || seqLen < 1) throw new UsageError(`--seq-len must be a positive integer, got ${JSON.stringify(seq)}`);
-  }
+  const seqLen = intFlag("--seq-len", flags.get("--seq-len"));
   const config = readConfig(path ?? EXAMPLE);
   const source = path ?? "bundled example examples/llama-yarn.json";
   console.log(ropeReport(config as Record<string, unknown>, source, { seqLen, layerType: flags.get("--layer-type") }));

@@ -17,14 +17,19 @@ export interface GrayImage {
   width: number;
 }
 
+/** `image` checked as a GrayImage (height and width integers >= 1, height * width float32 values); errors name `fn` and `field`. */
+export function checkGrayImage(fn: string, field: string, image: GrayImage): GrayImage {
+  const h = integer(fn, `${field}.height`, image?.height, 1);
+  const w = integer(fn, `${field}.width`, image.width, 1);
+  if (!(image.data instanceof Float32Array) || image.data.length !== h * w)
+    fail(fn, `${field}.data must be a Float32Array of height * width = ${h * w} values, got ${describe(image.data)}`);
+  return image;
+}
+
 /** 8-bit grey PNG bytes of `image`, values clamped to [0, 1]. */
 export function encodeGrayPng(image: GrayImage): Uint8Array {
-  const fn = "encodeGrayPng";
-  const h = integer(fn, "image.height", image?.height, 1);
-  const w = integer(fn, "image.width", image.width, 1);
-  if (!(image.data instanceof Float32Array) || image.data.length !== h * w)
-    fail(fn, `image.data must be a Float32Array of height * width = ${h * w} values, got ${describe(image.data)}`);
-  const bytes = Uint8Array.from(image.data, (v) => Math.round(255 * Math.min(1, Math.max(0, Number.isNaN(v) ? 0 : v))));
+  const { data, height: h, width: w } = checkGrayImage("encodeGrayPng", "image", image);
+  const bytes = Uint8Array.from(data, (v) => Math.round(255 * Math.min(1, Math.max(0, Number.isNaN(v) ? 0 : v))));
   return encode({ width: w, height: h, data: bytes, channels: 1, depth: 8 });
 }
 

@@ -11,7 +11,7 @@
  * narrower images are padded with paper on the right.
  */
 import { type JsTree, jit, numpy as np, tree } from "@jax-js/jax";
-import type { GrayImage } from "../core/grayPng.js";
+import { checkGrayImage, type GrayImage } from "../core/grayPng.js";
 import { describe, fail, integer, record } from "../core/validate.js";
 import { checkWriteVit, WORD_HEIGHT, type WriteVitConfig, type WriteVitParams, wordWidth, writeWords } from "../nn/writeVit.js";
 import { rng } from "../pe/random.js";
@@ -52,10 +52,9 @@ export async function handwrite(
       fn,
       `text holds characters the model cannot write: ${unknown.map((c) => JSON.stringify(c)).join(", ")}; it writes a-z, A-Z and spaces`,
     );
-  if (style?.height !== WORD_HEIGHT || !(style.width >= 1 && style.width <= W))
-    fail(fn, `style must be a grey image ${WORD_HEIGHT} px high and 1 to ${W} px wide (one word), got ${style?.height} x ${style?.width}`);
-  if (!(style.data instanceof Float32Array) || style.data.length !== style.height * style.width)
-    fail(fn, `style.data must be a Float32Array of height * width = ${style.height * style.width} values, got ${describe(style.data)}`);
+  checkGrayImage(fn, "style", style);
+  if (style.height !== WORD_HEIGHT || style.width > W)
+    fail(fn, `style must be a grey image ${WORD_HEIGHT} px high and 1 to ${W} px wide (one word), got ${style.height} x ${style.width}`);
   record(fn, "options", options, "{ seed }");
   const unknownOption = Object.keys(options).find((k) => k !== "seed");
   if (unknownOption !== undefined) fail(fn, `options has unknown field ${JSON.stringify(unknownOption)}; known: seed`);
