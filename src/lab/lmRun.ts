@@ -4,7 +4,7 @@
  * and answer accuracy on fresh batches at any length. Shared by the
  * experiments (`length`, `stability`).
  */
-import { type JsTree, jit, numpy as np, tree } from "@jax-js/jax";
+import { defaultDevice, type JsTree, jit, numpy as np, tree } from "@jax-js/jax";
 import { constant } from "../core/constant.js";
 import { initLM, type LMConfig, type LMParams, lmForward } from "../nn/lm.js";
 import { type AdamWConfig, initAdamW } from "../train/adamw.js";
@@ -14,7 +14,15 @@ import { learningRate } from "../train/schedule.js";
 import { toBatch } from "../train/trainStep.js";
 import type { ProgressSink } from "./progress.js";
 
-/** Steps whose losses are read back together: the trainer waits on the device once per READ_EVERY steps. */
+/**
+ * Steps whose losses are read back together: on WebGPU the trainer waits on
+ * the device once per READ_EVERY steps. On wasm and cpu it waits for every
+ * step to finish before it builds the next: jax-js runs lazily there and
+ * allocates the buffers of every pending step before it runs them, so ten
+ * steps in flight hold ten steps' intermediates (a kernelized LM of the
+ * stability preset `quick`, about 530 MiB a step, passed the 4 GiB of
+ * WebAssembly memory); reading still happens READ_EVERY steps at a time.
+ */
 export const READ_EVERY = 10;
 
 export interface TrainSettings {
@@ -86,6 +94,7 @@ export async function trainLM(
   const schedule = { peak: s.lr, floor: s.lr / 10, warmup: Math.max(1, Math.round(0.05 * s.steps)), total: s.steps };
   const losses: number[] = [];
   const gradNorms: number[] = [];
+  const waitEveryStep = defaultDevice() !== "webgpu";
   // the step's loss and norm stay on the device and are read READ_EVERY steps at a time (one wait, not one per step)
   let pending: { loss: np.Array; gradNorm: np.Array }[] = [];
   const read = async () => {
@@ -106,6 +115,7 @@ export async function trainLM(
     const out = await step(params, state, { ...batch, ...pos }, learningRate(i, schedule));
     ({ params, state } = out);
     pending.push({ loss: out.loss, gradNorm: out.gradNorm });
+    if (waitEveryStep) await out.loss.blockUntilReady();
     progress.tick(1);
     if ((pending.length === READ_EVERY || i === s.steps - 1) && (await read())) {
       progress.tick(s.steps - i - 1);
