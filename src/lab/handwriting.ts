@@ -37,9 +37,17 @@ import { type JsTree, jit, numpy as np, tree } from "@jax-js/jax";
 import { base64, encodeGrayPng } from "../core/grayPng.js";
 import { fail } from "../core/validate.js";
 import { STAGE_PES, type StagePE } from "../nn/vitStage.js";
-import { initWriteVit, type WriteVitConfig, type WriteVitParams, wordWidth, writeWords } from "../nn/writeVit.js";
+import {
+  initWriteVit,
+  recognizerConfig,
+  type WriteVitConfig,
+  type WriteVitParams,
+  wordWidth,
+  writerConfig,
+  writeWords,
+} from "../nn/writeVit.js";
 import { rng } from "../pe/random.js";
-import { pathIn, readBytes, writeFilesIn } from "../runtime/host.js";
+import { pathIn } from "../runtime/host.js";
 import { loadCheckpoint, saveCheckpoint } from "../train/checkpoint.js";
 import {
   HANDWRITING_ALPHABET,
@@ -56,8 +64,10 @@ import { disposeJudges, type Judges, judge, judgesOf, trainJudges, type Verdict 
 import { characterErrorRate, frechetDistance } from "./handwritingMetrics.js";
 import type { ProgressSink } from "./progress.js";
 import type { LabReport } from "./report.js";
+import { readSaved, type SavedRuns, writeSaved } from "./savedRuns.js";
 import { mean } from "./stats.js";
 import { lineChart } from "./svg.js";
+import { trainRecognizer, trainWriterIdentifier, type WordSupervision } from "./wordSupervision.js";
 
 export interface HandwritingSettings {
   variants: string[];
@@ -78,7 +88,13 @@ export interface HandwritingSettings {
   heldOutWriters: number;
   /** Held-out target words generated per held-out writer. */
   wordsPerWriter: number;
-  judges: { steps: number; batch: number; lr: number };
+  judges: WordSupervision;
+  /**
+   * Supervised pretraining of the model's own recognizer and writer
+   * identifier on the training writers' real words before its first
+   * iteration (steps 0: none, as in WriteViT).
+   */
+  pretrain: WordSupervision;
   /** Losses are read every k iterations. */
   readEvery: number;
   /** Directory for the checkpoint of the first seed of "peg" (`posenc handwrite`), or null. */
@@ -110,6 +126,7 @@ export const HANDWRITING_PRESETS: Record<"tiny" | "quick" | "full", HandwritingS
     heldOutWriters: 3,
     wordsPerWriter: 1,
     judges: { steps: 2, batch: 2, lr: 1e-3 },
+    pretrain: { steps: 2, batch: 2, lr: 1e-3 },
     readEvery: 1,
     checkpoint: null,
     runs: null,
@@ -129,6 +146,7 @@ export const HANDWRITING_PRESETS: Record<"tiny" | "quick" | "full", HandwritingS
     heldOutWriters: 20,
     wordsPerWriter: 4,
     judges: { steps: 300, batch: 16, lr: 1e-3 },
+    pretrain: { steps: 300, batch: 16, lr: 1e-3 },
     readEvery: 5,
     checkpoint: null,
     runs: null,
@@ -148,6 +166,7 @@ export const HANDWRITING_PRESETS: Record<"tiny" | "quick" | "full", HandwritingS
     heldOutWriters: 40,
     wordsPerWriter: 4,
     judges: { steps: 1500, batch: 16, lr: 1e-3 },
+    pretrain: { steps: 1500, batch: 16, lr: 1e-3 },
     readEvery: 20,
     checkpoint: null,
     runs: null,
@@ -194,7 +213,12 @@ export interface HandwritingResult {
 }
 
 export function handwritingWork(s: HandwritingSettings): number {
-  return 2 * s.judges.steps + s.variants.length * s.seeds * (s.criticWarmup + s.steps + 2);
+  return 2 * s.judges.steps + s.variants.length * s.seeds * perTraining(s);
+}
+
+/** Work units of one training: its pretraining, its iterations and its two evaluations. */
+function perTraining(s: HandwritingSettings): number {
+  return 2 * s.pretrain.steps + s.criticWarmup + s.steps + 2;
 }
 
 function modelConfig(s: HandwritingSettings, pe: StagePE): WriteVitConfig {
@@ -290,32 +314,11 @@ interface SavedRun {
   sheet: number[] | null;
 }
 
-async function readSaved<T extends { key: string }>(s: HandwritingSettings, file: string): Promise<T | null> {
-  if (!s.runs || !s.resume) return null;
-  const path = pathIn(s.runs, file);
-  let text: string;
-  try {
-    text = new TextDecoder().decode(await readBytes("lab handwriting", path));
-  } catch (e) {
-    if ((e as { code?: string }).code === "ENOENT") return null;
-    return fail("lab handwriting", `--resume: cannot read ${path} (${(e as Error).message})`);
-  }
-  let saved: T;
-  try {
-    saved = JSON.parse(text) as T;
-  } catch {
-    return fail(
-      "lab handwriting",
-      `--resume: ${path} is not valid JSON (a command cut off while writing it?); delete it to train that part again`,
-    );
-  }
-  if (saved.key !== runKey(s))
-    fail("lab handwriting", `--resume: ${pathIn(s.runs, file)} was made with other settings; use another --out or drop --resume`);
-  return saved;
-}
+const FN = "lab handwriting";
+const where = (s: HandwritingSettings): SavedRuns => ({ dir: s.runs, resume: s.resume });
 
 async function loadJudges(s: HandwritingSettings): Promise<Judges | null> {
-  const saved = await readSaved<{ key: string; finalLoss: Judges["finalLoss"] }>(s, "judges.json");
+  const saved = await readSaved<{ key: string; finalLoss: Judges["finalLoss"] }>(FN, where(s), "judges.json", runKey(s));
   if (!saved || !s.runs) return null;
   const { params } = await loadCheckpoint<Pick<Judges, "recognizer" | "writer">>(pathIn(s.runs, "judges"));
   return judgesOf(modelConfig(s, "peg"), s.heldOutWriters, params, saved.finalLoss);
@@ -323,8 +326,7 @@ async function loadJudges(s: HandwritingSettings): Promise<Judges | null> {
 
 export async function runHandwriting(s: HandwritingSettings, progress: ProgressSink): Promise<HandwritingResult> {
   for (const v of s.variants)
-    if (!HANDWRITING_VARIANTS.includes(v))
-      fail("lab handwriting", `unknown variant ${JSON.stringify(v)}; known: ${HANDWRITING_VARIANTS.join(", ")}`);
+    if (!HANDWRITING_VARIANTS.includes(v)) fail(FN, `unknown variant ${JSON.stringify(v)}; known: ${HANDWRITING_VARIANTS.join(", ")}`);
   const base = modelConfig(s, "peg");
   const W = wordWidth(base);
   const per = 32 * W;
@@ -343,7 +345,7 @@ export async function runHandwriting(s: HandwritingSettings, progress: ProgressS
     );
     if (s.runs) {
       await saveCheckpoint(pathIn(s.runs, "judges"), { recognizer: judges.recognizer, writer: judges.writer }, { judges: s.judges });
-      await writeFilesIn("lab handwriting", s.runs, { "judges.json": JSON.stringify({ key, finalLoss: judges.finalLoss }) });
+      await writeSaved(FN, where(s), "judges.json", { key, finalLoss: judges.finalLoss });
     }
   }
   const set = evalSet(s, held, words);
@@ -357,21 +359,34 @@ export async function runHandwriting(s: HandwritingSettings, progress: ProgressS
   for (const variant of s.variants) {
     for (let seed = 0; seed < s.seeds; seed++) {
       const file = `${variant}-seed${seed}.json`;
-      const saved = await readSaved<SavedRun>(s, file);
+      const saved = await readSaved<SavedRun>(FN, where(s), file, key);
       if (saved) {
         runs.push(saved.run);
         if (saved.sheet) sheetImages.set(variant, Float32Array.from(saved.sheet));
-        progress.tick(s.criticWarmup + s.steps + 2, `${LABEL[variant as StagePE]} seed ${seed}: kept from the earlier run`);
+        progress.tick(perTraining(s), `${LABEL[variant as StagePE]} seed ${seed}: kept from the earlier run`);
         continue;
       }
       const config = modelConfig(s, variant as StagePE);
-      let state: WriteVitTrainState = initWriteVitTraining(initWriteVit(config, 100 + seed), 200 + seed);
-      const evaluate = async () => {
-        const images = await generateSet(state.params, config, set, s.batch, 7000 + seed);
+      const params = initWriteVit(config, 100 + seed);
+      const evaluate = async (p: WriteVitParams) => {
+        const images = await generateSet(p, config, set, s.batch, 7000 + seed);
         return { images, scores: scores(await judge(judges, images, set.count, s.batch), set, realVerdict.features, base.width) };
       };
-      const untrained = (await evaluate()).scores;
+      const untrained = (await evaluate(params)).scores;
       progress.tick(1, `${LABEL[variant as StagePE]} seed ${seed}: untrained`);
+      if (s.pretrain.steps > 0) {
+        const name = `${LABEL[variant as StagePE]} seed ${seed}: pretraining`;
+        const source = (first: number) => ({ writers: trainWriters, words: words.train, seed: first + 10_000_000 * seed });
+        const rc = recognizerConfig(config);
+        const wc = writerConfig(config);
+        params.recognizer = (
+          await trainRecognizer(params.recognizer, rc, config, s.pretrain, source(20_000_000), progress, `${name} recognizer`)
+        ).params;
+        params.writer = (
+          await trainWriterIdentifier(params.writer, wc, config, s.pretrain, source(25_000_000), progress, `${name} writer identifier`)
+        ).params;
+      }
+      let state: WriteVitTrainState = initWriteVitTraining(params, 200 + seed);
       const steps = makeWriteVitSteps(config, { reconstruction: s.reconstruction });
       const r = rng(300 + seed);
       const losses: HandwritingRun["losses"] = [];
@@ -406,7 +421,7 @@ export async function runHandwriting(s: HandwritingSettings, progress: ProgressS
       }
       const msPerIteration = (performance.now() - t0) / Math.max(1, total);
       steps.dispose();
-      const final = await evaluate();
+      const final = await evaluate(state.params);
       progress.tick(1, `${LABEL[variant as StagePE]} seed ${seed}: CER ${final.scores.cer.toFixed(3)}`);
       if (seed === 0) sheetImages.set(variant, sheetRowsOf(final.images, sheetIndices, per));
       if (s.checkpoint && variant === "peg" && seed === 0) {
@@ -415,18 +430,15 @@ export async function runHandwriting(s: HandwritingSettings, progress: ProgressS
           { generator: state.params.generator, writer: state.params.writer },
           {
             writeVit: config,
-            trainedBy: `posenc lab handwriting: variant peg, seed 0, ${s.criticWarmup} + ${s.steps} iterations, reconstruction ${s.reconstruction}`,
+            trainedBy: `posenc lab handwriting: variant peg, seed 0, ${s.criticWarmup} + ${s.steps} iterations, reconstruction ${s.reconstruction}, pretraining ${s.pretrain.steps} steps`,
           },
         );
       }
       tree.dispose(state as unknown as JsTree<np.Array>);
       const run: HandwritingRun = { variant, seed, untrained, trained: final.scores, losses, msPerIteration };
       runs.push(run);
-      if (s.runs) {
-        const sheet = seed === 0 ? Array.from(sheetImages.get(variant) as Float32Array) : null; // float32 values are exact in JSON
-        const record: SavedRun = { key, run, sheet };
-        await writeFilesIn("lab handwriting", s.runs, { [file]: JSON.stringify(record) });
-      }
+      const sheet = seed === 0 ? Array.from(sheetImages.get(variant) as Float32Array) : null; // float32 values are exact in JSON
+      await writeSaved(FN, where(s), file, { key, run, sheet } satisfies SavedRun);
     }
   }
   disposeJudges(judges);
@@ -548,6 +560,10 @@ ${labels.map((l, k) => `<text x="${k * (W + 4) * scale}" y="14">${l}</text>`).jo
         s.reconstruction > 0
           ? `WriteViT's losses plus a paired L1 reconstruction term (alpha ${s.reconstruction}, balanced as the auxiliary losses; not in WriteViT)`
           : "WriteViT's losses only"
+      }; ${
+        s.pretrain.steps > 0
+          ? `its recognizer and writer identifier pretrained first on the training writers' real words, ${s.pretrain.steps} steps each, batch ${s.pretrain.batch}, lr ${s.pretrain.lr} (not in WriteViT)`
+          : "no pretraining (as in WriteViT)"
       }`,
       judges: `recognizer and writer classifier, ${s.judges.steps} steps each, batch ${s.judges.batch}, lr ${s.judges.lr}, real images only (final losses ${res.judges.recognizer.toFixed(3)} and ${res.judges.writer.toFixed(3)})`,
       seeds: s.seeds,

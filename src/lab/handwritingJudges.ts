@@ -10,31 +10,18 @@
  *   generated held-out words, and its pooled features (the mean of its
  *   tokens, width C) feed the Fréchet distance.
  *
- * Both train with AdamW (0.9, 0.999), no weight decay, clip 1, a constant
- * learning rate, on batches drawn from seeds of their own.
+ * Both train as src/lab/wordSupervision.ts does, on batches drawn from
+ * seeds of their own.
  */
 import { type JsTree, jit, numpy as np, tree } from "@jax-js/jax";
-import { classificationLoss } from "../nn/classifier.js";
 import { initRecognizer, type RecognizerParams, recognize } from "../nn/recognizer.js";
 import { identifyWriter, initWriterIdentifier, type WriterIdentifierConfig, type WriterIdentifierParams } from "../nn/writerIdentifier.js";
 import { recognizerConfig, type WriteVitConfig, wordWidth, writerConfig } from "../nn/writeVit.js";
 import { rng } from "../pe/random.js";
-import { type AdamWConfig, initAdamW } from "../train/adamw.js";
-import type { CtcTargets } from "../train/ctc.js";
-import { decodeLabels, handwritingBatch } from "../train/data/handwriting.js";
-import { makeStep } from "../train/trainStep.js";
-import { textTargets, wordPixels } from "../train/writeVitBatch.js";
-import { recognitionLoss } from "../train/writeVitStep.js";
+import { decodeLabels } from "../train/data/handwriting.js";
 import { greedyDecode } from "./handwritingMetrics.js";
 import type { ProgressSink } from "./progress.js";
-
-const ADAM: AdamWConfig = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decay: "all" };
-
-export interface JudgeSettings {
-  steps: number;
-  batch: number;
-  lr: number;
-}
+import { trainRecognizer, trainWriterIdentifier, type WordSupervision } from "./wordSupervision.js";
 
 export interface Judges {
   config: WriteVitConfig;
@@ -45,7 +32,7 @@ export interface Judges {
   finalLoss: { recognizer: number; writer: number };
 }
 
-const lastTenth = (xs: number[]) => {
+export const lastTenth = (xs: number[]) => {
   const tail = xs.slice(-Math.max(1, Math.floor(xs.length / 10)));
   return tail.reduce((a, b) => a + b, 0) / tail.length;
 };
@@ -53,62 +40,34 @@ const lastTenth = (xs: number[]) => {
 /** Trains both judges; `words` are every word the recognizer may meet, `writerWords` the words of the writer classifier. */
 export async function trainJudges(
   config: WriteVitConfig,
-  s: JudgeSettings,
+  s: WordSupervision,
   data: { trainWriters: number[]; heldOutWriters: number[]; words: string[]; writerWords: string[] },
   progress: ProgressSink,
 ): Promise<Judges> {
-  const width = wordWidth(config);
-  const rc = recognizerConfig(config);
   const wc = judgeWriterConfig(config, data.heldOutWriters.length);
-  const train = { adamw: ADAM, clipNorm: 1 };
-
-  type ReadBatch = { images: np.Array; targets: CtcTargets };
-  let recognizer: RecognizerParams = initRecognizer(rng(9001), rc);
-  const readStep = makeStep((p: RecognizerParams, b: ReadBatch) => recognitionLoss(recognize(p, rc, b.images), b.targets), train);
-  let readState = initAdamW(recognizer);
-  const readLosses: number[] = [];
-  for (let i = 0; i < s.steps; i++) {
-    await progress.gate?.();
-    const hb = handwritingBatch({ writers: data.trainWriters, words: data.words, batch: s.batch, width, seed: 500_000 + i });
-    const out = readStep(
-      recognizer,
-      readState,
-      { images: wordPixels(hb.images, s.batch, width), targets: textTargets(config, hb.texts) },
-      s.lr,
-    );
-    ({ params: recognizer, state: readState } = out);
-    readLosses.push((await out.loss.data())[0]);
-    out.gradNorm.dispose();
-    progress.tick(1, `judges: recognizer step ${i + 1}`);
-  }
-  readStep.dispose();
-  tree.dispose(readState as unknown as JsTree<np.Array>);
-
-  type WhoBatch = { images: np.Array; labels: np.Array };
-  let writer: WriterIdentifierParams = initWriterIdentifier(rng(9002), wc);
-  const whoStep = makeStep((p: WriterIdentifierParams, b: WhoBatch) => {
-    const o = identifyWriter(p, wc, b.images);
-    o.tokens.dispose();
-    return classificationLoss(o.logits, b.labels);
-  }, train);
-  let whoState = initAdamW(writer);
-  const whoLosses: number[] = [];
-  for (let i = 0; i < s.steps; i++) {
-    await progress.gate?.();
-    const hb = handwritingBatch({ writers: data.heldOutWriters, words: data.writerWords, batch: s.batch, width, seed: 600_000 + i });
-    const out = whoStep(writer, whoState, { images: wordPixels(hb.images, s.batch, width), labels: np.array(hb.writers) }, s.lr);
-    ({ params: writer, state: whoState } = out);
-    whoLosses.push((await out.loss.data())[0]);
-    out.gradNorm.dispose();
-    progress.tick(1, `judges: writer classifier step ${i + 1}`);
-  }
-  whoStep.dispose();
-  tree.dispose(whoState as unknown as JsTree<np.Array>);
+  const read = await trainRecognizer(
+    initRecognizer(rng(9001), recognizerConfig(config)),
+    recognizerConfig(config),
+    config,
+    s,
+    { writers: data.trainWriters, words: data.words, seed: 500_000 },
+    progress,
+    "judges: recognizer",
+  );
+  const who = await trainWriterIdentifier(
+    initWriterIdentifier(rng(9002), wc),
+    wc,
+    config,
+    s,
+    { writers: data.heldOutWriters, words: data.writerWords, seed: 600_000 },
+    progress,
+    "judges: writer classifier",
+  );
   return judgesOf(
     config,
     data.heldOutWriters.length,
-    { recognizer, writer },
-    { recognizer: lastTenth(readLosses), writer: lastTenth(whoLosses) },
+    { recognizer: read.params, writer: who.params },
+    { recognizer: lastTenth(read.losses), writer: lastTenth(who.losses) },
   );
 }
 
