@@ -23,13 +23,14 @@ export const LAB_USAGE = `  lab <experiment> [--preset tiny|quick|full] [--devic
       [--seeds N] [--steps N] [--variants a,b,...] [--workers N] [--out DIR] [--resume]
       Runs an experiment, prints its table and writes DIR/index.html (default report/).
       --resume: keep the trainings an earlier run with the same settings finished in DIR
-      (handwriting; each finished training is saved there as it ends).
+      (stability, handwriting; each finished training is saved there as it ends), so that a
+      run can be split over several commands or processes (--variants, --seeds).
       --workers: trainings run at once in worker threads (length, stability; wasm and cpu;
       default: one per core there, 1 on webgpu); the results do not depend on it.
       experiments:
         length     train at length n, test at 1x to 8x n, across positional encodings
                    (--variants from: ${Object.keys(LENGTH_VARIANTS).join(", ")})
-        stability  kernelized attention with and without RPE and qk-norm: divergence over seeds
+        stability  kernelized attention with and without RPE and qk-norm: divergence over seeds and learning rates
                    (--variants from: ${Object.keys(STABILITY_VARIANTS).join(", ")})
         speed      time and peak memory of kernelized FFT-RPE vs softmax attention against L,
                    and the crossover length (--variants from: ${SPEED_METHODS.join(", ")})
@@ -94,8 +95,14 @@ const EXPERIMENTS: Record<string, Experiment<unknown, unknown>> = {
   stability: experiment({
     presets: STABILITY_PRESETS,
     variants: Object.keys(STABILITY_VARIANTS),
-    apply: withOverrides,
-    describe: (s) => `${s.variants.length} attention variants x ${s.seeds} seeds, ${s.steps} steps each`,
+    apply: (s, o) => ({
+      ...withOverrides(s, o),
+      runs: o.out === undefined ? null : join(o.out, "stability-runs"),
+      resume: o.resume ?? false,
+    }),
+    resumable: true,
+    describe: (s) =>
+      `${s.variants.length} attention variants x ${s.seeds} seeds x ${s.lrs.length} peak learning rates (${s.lrs.join(", ")}), ${s.steps} steps each`,
     work: stabilityWork,
     parallel: true,
     run: runStability,
@@ -174,7 +181,7 @@ export async function lab(args: string[]): Promise<void> {
       if (!e.variants.includes(v))
         throw new UsageError(`unknown variant ${JSON.stringify(v)} for lab ${name}; known: ${e.variants.join(", ")}`);
   if (flags.has("--resume") && !e.resumable)
-    throw new UsageError(`lab ${name} takes no --resume (only handwriting saves its trainings as they finish)`);
+    throw new UsageError(`lab ${name} takes no --resume (only stability and handwriting save their trainings as they finish)`);
   const settings = e.apply(e.presets[preset], {
     seeds: intFlag("--seeds", flags.get("--seeds")),
     steps: intFlag("--steps", flags.get("--steps")),

@@ -5,8 +5,10 @@
  * model with RPE (and with queries and keys normalised) trains smoothly. The
  * experiment trains the same small character-level LM on the shipped corpus
  * (Shakespeare's sonnets) with each attention variant, over several seeds, at
- * a learning rate high enough to stress training and without gradient
- * clipping (clipping hides instability), and records every loss.
+ * each of a sweep of learning rates up to ones that break training, without
+ * gradient clipping (clipping hides instability), and records every loss.
+ * The answer is each variant's frontier: the fraction of its runs that
+ * diverge at each learning rate, and the largest rate at which none does.
  *
  * A run counts as diverged when its loss becomes non-finite, or when the
  * mean loss of its last tenth of steps is more than `DIVERGENCE_RATIO` times
@@ -14,11 +16,16 @@
  * did not recover). A run spiked when some loss exceeded `DIVERGENCE_RATIO`
  * times the lowest loss before it (`largestSpike`), recovered or not.
  *
+ * With an output directory every finished training is saved in
+ * `<out>/stability-runs` (src/lab/savedRuns.ts); `resume` keeps those whose
+ * settings match, so that the sweep can be split over several commands
+ * (`--variants`, `--seeds`) or processes sharing one GPU.
+ *
  * Reference: Luo et al., "Stable, Fast and Accurate: Kernelized Attention
  * with Relative Positional Encoding" (NeurIPS 2021), https://arxiv.org/abs/2106.12566, section 3.3.
  */
 import { type JsTree, jit, type numpy as np, tree } from "@jax-js/jax";
-import { fail } from "../core/validate.js";
+import { describe, fail, positive } from "../core/validate.js";
 import type { KernelizedLayerConfig } from "../nn/kernelizedLayer.js";
 import { type LMParams, lmLoss } from "../nn/lm.js";
 import type { PEConfig } from "../nn/positional.js";
@@ -29,6 +36,7 @@ import { LAB_ADAMW, labLM, trainLM } from "./lmRun.js";
 import { sequentially, type UnitPool } from "./pool.js";
 import type { ProgressSink } from "./progress.js";
 import type { LabReport } from "./report.js";
+import { readSaved, writeSaved } from "./savedRuns.js";
 import { mean } from "./stats.js";
 import { lineChart } from "./svg.js";
 
@@ -62,12 +70,17 @@ export interface StabilitySettings {
   batch: number;
   /** Context length T. */
   length: number;
-  lr: number;
+  /** Peak learning rates, increasing: every variant and seed trains at each. */
+  lrs: number[];
   width: number;
   depth: number;
   heads: number;
   /** Validation batches at the end. */
   evalBatches: number;
+  /** Directory where each finished training is saved, or null. */
+  runs: string | null;
+  /** Keep what `runs` holds from a run with the same settings. */
+  resume: boolean;
 }
 
 export const STABILITY_PRESETS: Record<"tiny" | "quick" | "full", StabilitySettings> = {
@@ -77,11 +90,13 @@ export const STABILITY_PRESETS: Record<"tiny" | "quick" | "full", StabilitySetti
     steps: 3,
     batch: 4,
     length: 16,
-    lr: 1e-2,
+    lrs: [1e-2, 1e-1],
     width: 16,
     depth: 1,
     heads: 2,
     evalBatches: 1,
+    runs: null,
+    resume: false,
   },
   quick: {
     variants: Object.keys(STABILITY_VARIANTS),
@@ -89,11 +104,13 @@ export const STABILITY_PRESETS: Record<"tiny" | "quick" | "full", StabilitySetti
     steps: 200,
     batch: 16,
     length: 64,
-    lr: 1e-2,
+    lrs: [1e-2, 3e-2, 1e-1],
     width: 64,
     depth: 2,
     heads: 4,
     evalBatches: 4,
+    runs: null,
+    resume: false,
   },
   full: {
     variants: Object.keys(STABILITY_VARIANTS),
@@ -101,16 +118,19 @@ export const STABILITY_PRESETS: Record<"tiny" | "quick" | "full", StabilitySetti
     steps: 600,
     batch: 32,
     length: 128,
-    lr: 1e-2,
+    lrs: [3e-3, 1e-2, 3e-2, 1e-1],
     width: 128,
     depth: 4,
     heads: 8,
     evalBatches: 8,
+    runs: null,
+    resume: false,
   },
 };
 
 export interface StabilityRun {
   variant: string;
+  lr: number;
   seed: number;
   losses: number[];
   maxGradNorm: number;
@@ -143,27 +163,33 @@ export function largestSpike(losses: number[]): number {
 }
 
 export function stabilityWork(s: StabilitySettings): number {
-  return s.seeds * s.variants.length * (s.steps + 1);
+  return s.lrs.length * s.seeds * s.variants.length * (s.steps + 1);
 }
 
-/** One training of a run: `variant` at `seed`. */
+/** One training of a run: `variant` at peak learning rate `lr` and `seed`. */
 export interface StabilityUnit {
+  lr: number;
   seed: number;
   variant: string;
 }
 
-/** The run's trainings in the order a sequential run takes them (seed, then variant), after checking the settings. */
+/** The run's trainings in the order a sequential run takes them (learning rate, seed, then variant), after checking the settings. */
 export function stabilityUnits(s: StabilitySettings): StabilityUnit[] {
+  const fn = "lab stability";
   for (const v of s.variants)
-    if (!(v in STABILITY_VARIANTS))
-      fail("lab stability", `unknown variant ${JSON.stringify(v)}; known: ${Object.keys(STABILITY_VARIANTS).join(", ")}`);
-  return Array.from({ length: s.seeds }, (_, seed) => s.variants.map((variant) => ({ seed, variant }))).flat();
+    if (!(v in STABILITY_VARIANTS)) fail(fn, `unknown variant ${JSON.stringify(v)}; known: ${Object.keys(STABILITY_VARIANTS).join(", ")}`);
+  if (!Array.isArray(s.lrs) || s.lrs.length === 0) fail(fn, `lrs must be a non-empty list of learning rates, got ${describe(s.lrs)}`);
+  s.lrs.forEach((lr, i) => {
+    positive(fn, `lrs[${i}]`, lr);
+    if (i > 0 && lr <= s.lrs[i - 1]) fail(fn, `lrs must increase, got ${s.lrs[i - 1]} then ${lr}`);
+  });
+  return s.lrs.flatMap((lr) => Array.from({ length: s.seeds }, (_, seed) => s.variants.map((variant) => ({ lr, seed, variant }))).flat());
 }
 
 /** Trains one unit's model and measures it; one progress unit per training step and one at the end. Depends only on the settings and the unit. */
 export async function runStabilityUnit(
   s: StabilitySettings,
-  { seed, variant }: StabilityUnit,
+  { lr, seed, variant }: StabilityUnit,
   progress: ProgressSink,
 ): Promise<StabilityRun> {
   const corpus = sonnets();
@@ -173,7 +199,7 @@ export async function runStabilityUnit(
   const trained = await trainLM(
     model,
     (i) => textBatch(corpus.train, V, s.batch, s.length, 200000 * (seed + 1) + i),
-    { steps: s.steps, batch: s.batch, lr: s.lr, clipNorm: null, adamw: LAB_ADAMW, name: `${variant} seed ${seed}` },
+    { steps: s.steps, batch: s.batch, lr, clipNorm: null, adamw: LAB_ADAMW, name: `${variant} lr ${lr} seed ${seed}` },
     3000 + seed,
     progress,
   );
@@ -189,9 +215,10 @@ export async function runStabilityUnit(
     loss.dispose();
     tree.dispose(trained.params as unknown as JsTree<np.Array>);
   }
-  progress.tick(1, `${v.label} seed ${seed}`);
+  progress.tick(1, `${v.label} lr ${lr} seed ${seed}`);
   return {
     variant,
+    lr,
     seed,
     losses: trained.losses,
     maxGradNorm: Math.max(...trained.gradNorms.map((g) => (Number.isFinite(g) ? g : Infinity))),
@@ -201,55 +228,110 @@ export async function runStabilityUnit(
   };
 }
 
-/** Runs the experiment: every unit of `stabilityUnits`, in order or through `pool`; the runs in the sequential order either way. */
+/** The settings that decide what one training computes (not which trainings a command runs, nor where). */
+function runKey(s: StabilitySettings): string {
+  const { variants: _v, seeds: _s, lrs: _l, runs: _r, resume: _z, ...key } = s;
+  return JSON.stringify(key);
+}
+
+const unitFile = (u: StabilityUnit) => `${u.variant}-lr${u.lr}-seed${u.seed}.json`;
+
+/**
+ * Runs the experiment: every unit of `stabilityUnits`, in order or through
+ * `pool`; the runs in the sequential order either way. With `runs`, each
+ * training is saved as it ends (through a pool: when the pool is done), and
+ * with `resume` the saved ones are kept.
+ */
 export async function runStability(s: StabilitySettings, progress: ProgressSink, pool?: UnitPool): Promise<StabilityRun[]> {
   const units = stabilityUnits(s);
-  const runs = pool
-    ? await pool.run<StabilityUnit, StabilityRun>("stability", s, units, progress)
-    : await sequentially(units, (u) => runStabilityUnit(s, u, progress));
+  const fn = "lab stability";
+  const where = { dir: s.runs, resume: s.resume };
+  const key = runKey(s);
+  const kept = new Map<StabilityUnit, StabilityRun>();
+  for (const u of units) {
+    const saved = await readSaved<{ key: string; run: StabilityRun }>(fn, where, unitFile(u), key);
+    if (!saved) continue;
+    kept.set(u, saved.run);
+    progress.tick(s.steps + 1, `${STABILITY_VARIANTS[u.variant].label} lr ${u.lr} seed ${u.seed}: kept from the earlier run`);
+  }
+  const todo = units.filter((u) => !kept.has(u));
+  const save = (u: StabilityUnit, run: StabilityRun) => writeSaved(fn, where, unitFile(u), { key, run });
+  const trained = pool
+    ? await pool.run<StabilityUnit, StabilityRun>("stability", s, todo, progress)
+    : await sequentially(todo, async (u) => {
+        const run = await runStabilityUnit(s, u, progress);
+        await save(u, run);
+        return run;
+      });
+  if (pool) for (const [i, u] of todo.entries()) await save(u, trained[i]);
+  todo.forEach((u, i) => kept.set(u, trained[i]));
   progress.done();
-  return runs;
+  return units.map((u) => kept.get(u) as StabilityRun);
 }
 
 export function stabilityReport(s: StabilitySettings, runs: StabilityRun[], meta: ReportMeta): LabReport {
   const corpus = sonnets();
-  const of = (v: string) => runs.filter((r) => r.variant === v);
-  const rows = s.variants.map((v) => {
-    const rs = of(v);
-    const ok = rs.filter((r) => !r.diverged);
-    const finalLoss = (r: StabilityRun) => mean(r.losses.slice(-Math.max(1, Math.floor(s.steps / 10))));
-    return [
-      STABILITY_VARIANTS[v].label,
-      `${rs.length - ok.length}/${rs.length}`,
-      `${rs.filter((r) => largestSpike(r.losses) > DIVERGENCE_RATIO).length}/${rs.length}`,
-      Number(Math.max(...rs.map((r) => largestSpike(r.losses))).toPrecision(3)),
-      ok.length ? Number(mean(ok.map(finalLoss)).toFixed(4)) : "-",
-      ok.length ? Number(mean(ok.map((r) => r.validation)).toFixed(4)) : "-",
-      Number(Math.max(...rs.map((r) => r.maxGradNorm)).toPrecision(4)),
-    ];
-  });
-  // mean curve per variant, band min-max over seeds; non-finite losses end a curve
-  const stride = Math.max(1, Math.floor(s.steps / 100));
-  const series = s.variants.map((v) => ({
-    name: STABILITY_VARIANTS[v].label,
-    points: Array.from({ length: Math.ceil(s.steps / stride) }, (_, k) => {
-      const i = k * stride;
-      const ls = of(v).map((r) => r.losses[i] ?? NaN);
-      const finite = ls.every(Number.isFinite);
-      return { x: i + 1, y: finite ? mean(ls) : NaN, lo: finite ? Math.min(...ls) : undefined, hi: finite ? Math.max(...ls) : undefined };
+  const of = (v: string, lr: number) => runs.filter((r) => r.variant === v && r.lr === lr);
+  const divergedOf = (rs: StabilityRun[]) => rs.filter((r) => r.diverged).length;
+  const spikedOf = (rs: StabilityRun[]) => rs.filter((r) => largestSpike(r.losses) > DIVERGENCE_RATIO).length;
+  const finalLoss = (r: StabilityRun) => mean(r.losses.slice(-Math.max(1, Math.floor(s.steps / 10))));
+  const rows = s.variants.flatMap((v) =>
+    s.lrs.map((lr) => {
+      const rs = of(v, lr);
+      const ok = rs.filter((r) => !r.diverged);
+      return [
+        STABILITY_VARIANTS[v].label,
+        lr,
+        `${divergedOf(rs)}/${rs.length}`,
+        `${spikedOf(rs)}/${rs.length}`,
+        Number(Math.max(...rs.map((r) => largestSpike(r.losses))).toPrecision(3)),
+        ok.length ? Number(mean(ok.map(finalLoss)).toFixed(4)) : "-",
+        ok.length ? Number(mean(ok.map((r) => r.validation)).toFixed(4)) : "-",
+        Number(Math.max(...rs.map((r) => r.maxGradNorm)).toPrecision(4)),
+      ];
     }),
-  }));
-  const svg = lineChart(series, {
-    title: "Training loss (character-level LM on the sonnets)",
-    xLabel: "step",
-    yLabel: "loss (nats per character)",
-  });
-  const frac = (v: string) => of(v).filter((r) => r.diverged).length / of(v).length;
-  const findings = s.variants.map(
-    (v) =>
-      `${STABILITY_VARIANTS[v].label}: ${of(v).filter((r) => r.diverged).length} of ${of(v).length} runs diverged (${(100 * frac(v)).toFixed(0)}%); ` +
-      `${of(v).filter((r) => largestSpike(r.losses) > DIVERGENCE_RATIO).length} had a loss spike above ${DIVERGENCE_RATIO}x their best loss so far (largest ${Math.max(...of(v).map((r) => largestSpike(r.losses))).toFixed(2)}x).`,
   );
+  const frontier = lineChart(
+    s.variants.map((v) => ({
+      name: STABILITY_VARIANTS[v].label,
+      points: s.lrs.map((lr) => ({ x: lr, y: divergedOf(of(v, lr)) / of(v, lr).length })),
+    })),
+    {
+      title: "Runs diverged against the peak learning rate",
+      xLabel: "peak learning rate (log scale)",
+      yLabel: `fraction of ${s.seeds} seeds diverged`,
+      xScale: "log10",
+      yRange: [0, 1],
+    },
+  );
+  // mean curve per variant at the largest learning rate, band min-max over seeds; non-finite losses end a curve
+  const top = s.lrs[s.lrs.length - 1];
+  const stride = Math.max(1, Math.floor(s.steps / 100));
+  const curves = lineChart(
+    s.variants.map((v) => ({
+      name: STABILITY_VARIANTS[v].label,
+      points: Array.from({ length: Math.ceil(s.steps / stride) }, (_, k) => {
+        const i = k * stride;
+        const ls = of(v, top).map((r) => r.losses[i] ?? NaN);
+        const finite = ls.every(Number.isFinite);
+        return { x: i + 1, y: finite ? mean(ls) : NaN, lo: finite ? Math.min(...ls) : undefined, hi: finite ? Math.max(...ls) : undefined };
+      }),
+    })),
+    { title: `Training loss at peak lr ${top} (character-level LM on the sonnets)`, xLabel: "step", yLabel: "loss (nats per character)" },
+  );
+  const findings = s.variants.map((v) => {
+    const label = STABILITY_VARIANTS[v].label;
+    const counts = s.lrs.map((lr) => `${divergedOf(of(v, lr))}/${of(v, lr).length} at ${lr}`).join(", ");
+    const firstBad = s.lrs.findIndex((lr) => divergedOf(of(v, lr)) > 0);
+    const stable =
+      firstBad === -1
+        ? `no run diverged up to lr ${top}`
+        : firstBad === 0
+          ? `runs diverged already at the smallest lr, ${s.lrs[0]}`
+          : `no run diverged up to lr ${s.lrs[firstBad - 1]}`;
+    const spikes = s.lrs.map((lr) => spikedOf(of(v, lr))).join("/");
+    return `${label}: diverged ${counts}; ${stable}. Runs with a loss spike above ${DIVERGENCE_RATIO}x their best so far, per lr: ${spikes}.`;
+  });
   return {
     id: "stability",
     title: "Stability of kernelized attention",
@@ -265,7 +347,7 @@ export function stabilityReport(s: StabilitySettings, runs: StabilityRun[], meta
       seeds: s.seeds,
       steps: s.steps,
       batch: s.batch,
-      "peak lr": s.lr,
+      "peak lrs": s.lrs.join(", "),
       model: `${s.depth} layers, width ${s.width}, ${s.heads} heads, GELU MLP 4x, LayerNorm, tied embeddings`,
       "kernelized attention":
         "32 positive random features (orthogonal, chi norms, fixed per seed); RPE: learned b over offsets -64..64, clipped beyond",
@@ -274,9 +356,10 @@ export function stabilityReport(s: StabilitySettings, runs: StabilityRun[], meta
     },
     tables: [
       {
-        caption: `Runs diverged, and mean losses of the runs that did not (over ${s.seeds} seeds)`,
+        caption: `Runs diverged at each peak learning rate, and mean losses of the runs that did not (over ${s.seeds} seeds; the same seeds, hence the same initialisations and batches, at every lr)`,
         header: [
           "attention",
+          "peak lr",
           "diverged",
           `spiked > ${DIVERGENCE_RATIO}x`,
           "largest spike",
@@ -287,7 +370,13 @@ export function stabilityReport(s: StabilitySettings, runs: StabilityRun[], meta
         rows,
       },
     ],
-    figures: [{ caption: "Mean training loss over seeds; shaded: min-max. A curve stops where a run's loss became non-finite.", svg }],
+    figures: [
+      { caption: "The frontier: the fraction of seeds whose training diverged, at each peak learning rate.", svg: frontier },
+      {
+        caption: `Mean training loss over seeds at the largest peak lr, ${top}; shaded: min-max. A curve stops where a run's loss became non-finite.`,
+        svg: curves,
+      },
+    ],
     findings,
     data: { settings: s, runs },
   };

@@ -1,5 +1,9 @@
 /** The stability experiment at its tiny size (wasm), its divergence rule, and the text corpus it trains on. */
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { silent } from "../../src/lab/progress.js";
 import {
   DIVERGENCE_RATIO,
   diverged,
@@ -75,11 +79,67 @@ describe("lab stability", () => {
     let ticks = 0;
     const runs = await runStability(s, { tick: (n = 1) => void (ticks += n), done: () => {} });
     expect(ticks).toBe(stabilityWork(s));
-    expect(runs).toHaveLength(s.seeds * s.variants.length);
+    expect(runs).toHaveLength(s.lrs.length * s.seeds * s.variants.length);
+    expect(runs.map((r) => `${r.lr} ${r.seed} ${r.variant}`)).toEqual(
+      s.lrs.flatMap((lr) => Array.from({ length: s.seeds }, (_, seed) => s.variants.map((v) => `${lr} ${seed} ${v}`)).flat()),
+    );
     for (const r of runs) expect(r.losses.length).toBeLessThanOrEqual(s.steps);
+    // the same seed starts from the same model and batches at every lr: the first losses agree
+    for (const r of runs.filter((r) => r.lr === s.lrs[1]))
+      expect(r.losses[0]).toBe(runs.find((q) => q.lr === s.lrs[0] && q.seed === r.seed && q.variant === r.variant)?.losses[0]);
     const report = stabilityReport(s, runs, { command: "test", device: "wasm", date: "2026-11-23T00:00:00Z", seconds: 1 });
-    expect(report.tables[0].rows.map((r) => r[0])).toEqual(["softmax + RoPE", "kernelized (PRF)", "kernelized + RPE + qk-norm"]);
-    expect(report.findings).toHaveLength(3);
+    const labels = ["softmax + RoPE", "kernelized (PRF)", "kernelized + RPE + qk-norm"];
+    expect(report.tables[0].rows.map((r) => `${r[0]} ${r[1]}`)).toEqual(labels.flatMap((l) => s.lrs.map((lr) => `${l} ${lr}`)));
     expect(report.tables[0].header).toContain("largest spike");
+    expect(report.figures).toHaveLength(2);
+    expect(report.findings).toHaveLength(3);
+    for (const f of report.findings)
+      expect(f).toMatch(/: diverged \d\/2 at 0\.01, \d\/2 at 0\.1; (no run diverged up to lr|runs diverged already)/);
+  });
+
+  it("saves every training, keeps them on --resume, trains only what is missing, and refuses other settings", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "posenc-stability-"));
+    try {
+      const s = { ...STABILITY_PRESETS.tiny, variants: ["kernelized"], seeds: 1, runs: dir, resume: true };
+      const first = await runStability(s, silent);
+      expect(readdirSync(dir).sort()).toEqual(["kernelized-lr0.01-seed0.json", "kernelized-lr0.1-seed0.json"]);
+      // one seed more: the first seed's trainings are kept, the second's trained
+      const messages: string[] = [];
+      let ticks = 0;
+      const more = { ...s, seeds: 2 };
+      const second = await runStability(more, {
+        tick: (n = 1, m?: string) => {
+          ticks += n;
+          if (m) messages.push(m);
+        },
+        done: () => {},
+      });
+      expect(ticks).toBe(stabilityWork(more));
+      expect(messages.filter((m) => m.endsWith("kept from the earlier run"))).toEqual([
+        "kernelized (PRF) lr 0.01 seed 0: kept from the earlier run",
+        "kernelized (PRF) lr 0.1 seed 0: kept from the earlier run",
+      ]);
+      expect(second.filter((r) => r.seed === 0)).toEqual(first);
+      expect(readdirSync(dir)).toHaveLength(4);
+      // a rerun without --resume trains again and gets the same numbers
+      const again = await runStability({ ...s, resume: false }, silent);
+      expect(again.map((r) => r.losses)).toEqual(first.map((r) => r.losses));
+      await expect(runStability({ ...s, steps: 4 }, silent)).rejects.toThrow(
+        /lab stability: --resume: .*kernelized-lr0.01-seed0.json was made with other settings; use another --out or drop --resume/,
+      );
+      writeFileSync(join(dir, "kernelized-lr0.01-seed0.json"), "{ cut off");
+      await expect(runStability(s, silent)).rejects.toThrow(/lab stability: --resume: .*kernelized-lr0.01-seed0.json is not valid JSON/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses a learning-rate sweep that is empty, not positive or not increasing", async () => {
+    const s = STABILITY_PRESETS.tiny;
+    await expect(runStability({ ...s, lrs: [] }, silent)).rejects.toThrow(
+      "lab stability: lrs must be a non-empty list of learning rates, got []",
+    );
+    await expect(runStability({ ...s, lrs: [1e-2, 0] }, silent)).rejects.toThrow("lab stability: lrs[1] must be > 0, got 0");
+    await expect(runStability({ ...s, lrs: [1e-1, 1e-2] }, silent)).rejects.toThrow("lab stability: lrs must increase, got 0.1 then 0.01");
   });
 });
