@@ -20,11 +20,12 @@ import { type DeviceRequest, init, runtime, teardown } from "../runtime/init.js"
 export class UsageError extends Error {}
 
 export const LAB_USAGE = `  lab <experiment> [--preset tiny|quick|full] [--device wasm|webgpu|cpu|auto]
-      [--seeds N] [--steps N] [--variants a,b,...] [--workers N] [--out DIR] [--resume]
+      [--seeds N] [--steps N] [--variants a,b,...] [--lrs a,b,...] [--workers N] [--out DIR] [--resume]
       Runs an experiment, prints its table and writes DIR/index.html (default report/).
       --resume: keep the trainings an earlier run with the same settings finished in DIR
       (stability, handwriting; each finished training is saved there as it ends), so that a
       run can be split over several commands or processes (--variants, --seeds).
+      --lrs: the peak learning rates stability sweeps, increasing (default: the preset's).
       --workers: trainings run at once in worker threads (length, stability; wasm and cpu;
       default: one per core there, 1 on webgpu); the results do not depend on it.
       experiments:
@@ -97,6 +98,7 @@ const EXPERIMENTS: Record<string, Experiment<unknown, unknown>> = {
     variants: Object.keys(STABILITY_VARIANTS),
     apply: (s, o) => ({
       ...withOverrides(s, o),
+      ...(o.lrs !== undefined && { lrs: o.lrs }),
       runs: o.out === undefined ? null : join(o.out, "stability-runs"),
       resume: o.resume ?? false,
     }),
@@ -163,7 +165,7 @@ const EXPERIMENTS: Record<string, Experiment<unknown, unknown>> = {
 
 export async function lab(args: string[]): Promise<void> {
   const [name, ...rest] = args;
-  const flags = parseFlags(rest, ["--preset", "--device", "--seeds", "--steps", "--variants", "--workers", "--out"], ["--resume"]);
+  const flags = parseFlags(rest, ["--preset", "--device", "--seeds", "--steps", "--variants", "--lrs", "--workers", "--out"], ["--resume"]);
   const preset = (flags.get("--preset") ?? "quick") as Preset;
   if (!PRESETS.includes(preset)) throw new UsageError(`--preset must be one of ${PRESETS.join(", ")}, got ${JSON.stringify(preset)}`);
   const device = deviceFlag(flags.get("--device"));
@@ -182,7 +184,17 @@ export async function lab(args: string[]): Promise<void> {
         throw new UsageError(`unknown variant ${JSON.stringify(v)} for lab ${name}; known: ${e.variants.join(", ")}`);
   if (flags.has("--resume") && !e.resumable)
     throw new UsageError(`lab ${name} takes no --resume (only stability and handwriting save their trainings as they finish)`);
+  if (flags.has("--lrs") && name !== "stability") throw new UsageError(`lab ${name} takes no --lrs (only stability sweeps learning rates)`);
   const settings = e.apply(e.presets[preset], {
+    lrs: flags
+      .get("--lrs")
+      ?.split(",")
+      .map((v) => {
+        const lr = Number(v);
+        if (v.trim() === "" || !Number.isFinite(lr) || lr <= 0)
+          throw new UsageError(`--lrs must be positive numbers, got ${JSON.stringify(v)}`);
+        return lr;
+      }),
     seeds: intFlag("--seeds", flags.get("--seeds")),
     steps: intFlag("--steps", flags.get("--steps")),
     variants,

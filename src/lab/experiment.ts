@@ -23,6 +23,8 @@ export interface Overrides {
   seeds?: number;
   steps?: number;
   variants?: string[];
+  /** Peak learning rates of a sweep (stability). */
+  lrs?: number[];
   /** The report directory (an experiment that writes files beside its report puts them there). */
   out?: string;
   /** Keep the trainings a run with the same settings finished in `out` (experiments with `resumable`). */

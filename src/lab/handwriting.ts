@@ -27,7 +27,9 @@
  * With an output directory, the judges and every finished training are
  * saved in `<out>/handwriting-runs` as they end; `resume` keeps those whose
  * settings match, so that a run longer than one command can be split into
- * several (`--variants` picks what a command trains).
+ * several (`--variants` picks what a command trains). The judges depend only
+ * on the model's sizes, the writers and their own settings, and are kept
+ * across runs that differ in how the generator trains.
  *
  * Reference: Nam et al., "WriteViT: Handwritten Text Generation with Vision
  * Transformer" (2025), https://github.com/hnam-1765/WriteViT; Chu et al.,
@@ -300,10 +302,15 @@ async function generateSet(p: WriteVitParams, config: WriteVitConfig, set: EvalS
   return out;
 }
 
-/** The settings that decide what a training or the judges compute (not which of them a command runs, nor where). */
+/** The settings that decide what a training computes (not which trainings a command runs, nor where). */
 function runKey(s: HandwritingSettings): string {
   const { variants: _v, seeds: _s, checkpoint: _c, runs: _r, resume: _z, ...key } = s;
   return JSON.stringify(key);
+}
+
+/** The settings that decide what the judges compute: runs that differ only in how the generator trains share them. */
+function judgesKey(s: HandwritingSettings): string {
+  return JSON.stringify({ model: s.model, trainWriters: s.trainWriters, heldOutWriters: s.heldOutWriters, judges: s.judges });
 }
 
 /** A finished training as `<runs>/<variant>-seed<k>.json` holds it. */
@@ -318,7 +325,7 @@ const FN = "lab handwriting";
 const where = (s: HandwritingSettings): SavedRuns => ({ dir: s.runs, resume: s.resume });
 
 async function loadJudges(s: HandwritingSettings): Promise<Judges | null> {
-  const saved = await readSaved<{ key: string; finalLoss: Judges["finalLoss"] }>(FN, where(s), "judges.json", runKey(s));
+  const saved = await readSaved<{ key: string; finalLoss: Judges["finalLoss"] }>(FN, where(s), "judges.json", judgesKey(s));
   if (!saved || !s.runs) return null;
   const { params } = await loadCheckpoint<Pick<Judges, "recognizer" | "writer">>(pathIn(s.runs, "judges"));
   return judgesOf(modelConfig(s, "peg"), s.heldOutWriters, params, saved.finalLoss);
@@ -345,7 +352,7 @@ export async function runHandwriting(s: HandwritingSettings, progress: ProgressS
     );
     if (s.runs) {
       await saveCheckpoint(pathIn(s.runs, "judges"), { recognizer: judges.recognizer, writer: judges.writer }, { judges: s.judges });
-      await writeSaved(FN, where(s), "judges.json", { key, finalLoss: judges.finalLoss });
+      await writeSaved(FN, where(s), "judges.json", { key: judgesKey(s), finalLoss: judges.finalLoss });
     }
   }
   const set = evalSet(s, held, words);

@@ -29,7 +29,7 @@ import { describe, fail, positive } from "../core/validate.js";
 import type { KernelizedLayerConfig } from "../nn/kernelizedLayer.js";
 import { type LMParams, lmLoss } from "../nn/lm.js";
 import type { PEConfig } from "../nn/positional.js";
-import { sonnets, textBatch } from "../train/data/text.js";
+import { sonnets, textBatch, unigramLoss } from "../train/data/text.js";
 import { toBatch } from "../train/trainStep.js";
 import type { ReportMeta } from "./experiment.js";
 import { LAB_ADAMW, labLM, trainLM } from "./lmRun.js";
@@ -344,6 +344,7 @@ export function stabilityReport(s: StabilitySettings, runs: StabilityRun[], meta
     settings: {
       data: `Shakespeare's sonnets, characters (${corpus.vocab.length} symbols, ${corpus.train.length} training / ${corpus.validation.length} validation)`,
       context: s.length,
+      "unigram loss": `${unigramLoss(corpus.train).toFixed(3)} nats per character (the character frequencies of the training text: a model that ignores context)`,
       seeds: s.seeds,
       steps: s.steps,
       batch: s.batch,

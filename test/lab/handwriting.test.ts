@@ -66,11 +66,16 @@ describe("lab handwriting", () => {
     expect(kept.runs).toEqual(res.runs);
     expect(kept.sheet).toBe(res.sheet);
 
-    // other settings: refused at the judges, and (judges gone) at the first training
+    // other judges: refused at the judges; other generator training: the judges are kept, the first training refused
+    const otherJudges = { ...s, resume: true, judges: { ...s.judges, lr: 2e-3 } };
+    await expect(runHandwriting(otherJudges, silent)).rejects.toThrow(
+      /lab handwriting: --resume: .*judges.json was made with other settings/,
+    );
     const other = { ...s, resume: true, lr: 1e-3 };
-    await expect(runHandwriting(other, silent)).rejects.toThrow(/lab handwriting: --resume: .*judges.json was made with other settings/);
-    rmSync(join(s.runs, "judges.json"));
-    await expect(runHandwriting(other, silent)).rejects.toThrow(/lab handwriting: --resume: .*peg-seed0.json was made with other settings/);
+    const seen: string[] = [];
+    const refused = runHandwriting(other, { tick: (_n, m?: string) => void (m && seen.push(m)), done: () => {} });
+    await expect(refused).rejects.toThrow(/lab handwriting: --resume: .*peg-seed0.json was made with other settings/);
+    expect(seen).toContain("judges: kept from the earlier run");
     writeFileSync(join(s.runs, "peg-seed0.json"), "{ cut off");
     await expect(runHandwriting(other, silent)).rejects.toThrow(/lab handwriting: --resume: .*peg-seed0.json is not valid JSON/);
   });

@@ -14,7 +14,7 @@ import {
   stabilityWork,
 } from "../../src/lab/stability.js";
 import { init } from "../../src/runtime/init.js";
-import { corpus, loadSonnets, sonnets, TRAIN_FRACTION, textBatch } from "../../src/train/data/text.js";
+import { corpus, loadSonnets, sonnets, TRAIN_FRACTION, textBatch, unigramLoss } from "../../src/train/data/text.js";
 
 beforeAll(async () => {
   await init({ device: "wasm" });
@@ -40,6 +40,15 @@ describe("sonnets corpus", () => {
     expect(() => corpus(7 as unknown as string)).toThrow("corpus: text must be a string, got number");
     await expect(loadSonnets(3 as unknown as string)).rejects.toThrow("loadSonnets: url must be a string or a URL, got number");
     await expect(loadSonnets("http://127.0.0.1:9/sonnets.txt")).rejects.toThrow("loadSonnets: cannot fetch http://127.0.0.1:9/sonnets.txt");
+  });
+
+  it("the unigram loss is the entropy of the token frequencies", () => {
+    // a: 3/8, b: 3/8, c: 1/8, newline: 1/8
+    const h = -(2 * (3 / 8) * Math.log(3 / 8) + 2 * (1 / 8) * Math.log(1 / 8));
+    expect(unigramLoss(Int32Array.from([1, 2, 3, 1, 2, 0, 2, 1]))).toBeCloseTo(h, 14);
+    expect(unigramLoss(Int32Array.from([4, 4, 4]))).toBe(0);
+    expect(unigramLoss(sonnets().train)).toBeCloseTo(3.137, 3);
+    expect(() => unigramLoss(new Int32Array(0))).toThrow("unigramLoss: ids must be a non-empty Int32Array");
   });
 
   it("batches are windows of the text shifted by one, reproducible from the seed", () => {

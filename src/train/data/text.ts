@@ -59,6 +59,21 @@ export function corpus(text: string): Corpus {
   return { vocab, train: ids.slice(0, cut), validation: ids.slice(cut) };
 }
 
+/**
+ * The loss of a model that ignores context: the entropy, in nats per token,
+ * of the token frequencies of `ids`, -sum_c p_c ln p_c. A language model
+ * trained on `ids` that ends above it has learned less than the character
+ * counts.
+ */
+export function unigramLoss(ids: Int32Array): number {
+  if (!(ids instanceof Int32Array) || ids.length === 0) fail("unigramLoss", "ids must be a non-empty Int32Array");
+  const counts = new Map<number, number>();
+  for (const t of ids) counts.set(t, (counts.get(t) ?? 0) + 1);
+  let h = 0;
+  for (const n of counts.values()) h -= (n / ids.length) * Math.log(n / ids.length);
+  return h;
+}
+
 /** `batch` random windows of `length` + 1 tokens from `ids`, from `seed`; every target counts. */
 export function textBatch(ids: Int32Array, vocabSize: number, batch: number, length: number, seed: number): TokenBatch {
   const fn = "textBatch";
