@@ -7,6 +7,7 @@
  *   pretrained   the preset as it is (WriteViT's losses + the paired L1 term at alpha 4, a generator step every 2nd iteration)
  *   no-l1        WriteViT's losses only (reconstruction 0)
  *   every        a generator step every iteration (600 instead of 300)
+ *   every-lr     the same at lr 1e-3 for all four networks (the preset: 3e-4)
  *
  * Each probe saves into OUT/<probe>/handwriting-runs; the judges train in the
  * first and are copied to the others (they depend only on the model's sizes,
@@ -29,6 +30,7 @@ const PROBES: Record<string, Partial<HandwritingSettings>> = {
   pretrained: {},
   "no-l1": { reconstruction: 0 },
   every: { generatorEvery: 1 },
+  "every-lr": { generatorEvery: 1, lr: 1e-3 },
 };
 const DOC = resolve(import.meta.dirname, "../../docs/tuning/handwriting-probes.json");
 
