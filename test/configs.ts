@@ -2,6 +2,7 @@
 import type { DitConfig } from "../src/nn/dit.js";
 import type { LMConfig } from "../src/nn/lm.js";
 import type { VitConfig, VitPE } from "../src/nn/vit.js";
+import type { WriteVitConfig } from "../src/nn/writeVit.js";
 
 /** A 4 x 4 single-channel ViT of width 8 (2 heads, one block, 3 classes). */
 export const tinyVit = (pe: VitPE = { type: "none" }, over: Partial<VitConfig> = {}): VitConfig => ({
@@ -50,4 +51,17 @@ export const TINY_DIT: DitConfig = {
   peg: false,
   diffusionSteps: 10,
   eps: 1e-6,
+};
+
+/** WriteViT's four networks at width 32, words of 3 characters (52 letters), 5 writers. */
+export const TINY_WRITEVIT: WriteVitConfig = {
+  maxChars: 3,
+  characters: 52,
+  writers: 5,
+  width: 32,
+  heads: 2,
+  decoderDepth: 1,
+  stageDepth: 1,
+  discriminatorWidth: 4,
+  pe: "peg",
 };

@@ -7,25 +7,16 @@ import { type JsTree, type numpy as np, tree } from "@jax-js/jax";
 import { beforeAll, describe, expect, it } from "vitest";
 import { silent } from "../../src/lab/progress.js";
 import { trainRecognizer, trainWriterIdentifier } from "../../src/lab/wordSupervision.js";
-import { initWriteVit, recognizerConfig, type WriteVitConfig, writerConfig } from "../../src/nn/writeVit.js";
+import { initWriteVit, recognizerConfig, writerConfig } from "../../src/nn/writeVit.js";
 import { init } from "../../src/runtime/init.js";
-import { HANDWRITING_ALPHABET, handwritingWordSplit } from "../../src/train/data/handwriting.js";
+import { handwritingWordSplit } from "../../src/train/data/handwriting.js";
+import { TINY_WRITEVIT } from "../configs.js";
 
 beforeAll(async () => {
   await init({ device: "wasm" });
 });
 
-const config: WriteVitConfig = {
-  maxChars: 3,
-  characters: HANDWRITING_ALPHABET.length,
-  writers: 4,
-  width: 32,
-  heads: 2,
-  decoderDepth: 1,
-  stageDepth: 1,
-  discriminatorWidth: 4,
-  pe: "peg",
-};
+const config = TINY_WRITEVIT;
 const source = { writers: [0, 1, 2, 3], words: handwritingWordSplit(3).train.slice(0, 8), seed: 11 };
 const settings = { steps: 60, batch: 8, lr: 1e-3 };
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;

@@ -18,13 +18,13 @@ import {
   initWriteVit,
   noiseShape,
   recognizerConfig,
-  type WriteVitConfig,
   wordWidth,
   writerConfig,
   writeWords,
 } from "../../src/nn/writeVit.js";
 import { rng } from "../../src/pe/random.js";
 import { init } from "../../src/runtime/init.js";
+import { TINY_WRITEVIT } from "../configs.js";
 import { randn, read } from "../gradcheck.js";
 import { expectClose, FLOAT64_FORMULA } from "../tolerance.js";
 
@@ -34,17 +34,7 @@ beforeAll(async () => {
 
 const f64 = (data: ArrayLike<number>, shape: number[]) => np.array(Float64Array.from(data)).reshape(shape);
 
-const CONFIG: WriteVitConfig = {
-  maxChars: 3,
-  characters: 52,
-  writers: 5,
-  width: 32,
-  heads: 2,
-  decoderDepth: 1,
-  stageDepth: 1,
-  discriminatorWidth: 4,
-  pe: "peg",
-};
+const CONFIG = TINY_WRITEVIT;
 
 describe("upsampleNearest", () => {
   it("y[b, i, j, c] = x[b, floor(i / f), floor(j / f), c], and its gradient sums each f x f block", async () => {
