@@ -20,12 +20,13 @@ import { type DeviceRequest, init, runtime, teardown } from "../runtime/init.js"
 export class UsageError extends Error {}
 
 export const LAB_USAGE = `  lab <experiment> [--preset tiny|quick|full] [--device wasm|webgpu|cpu|auto]
-      [--seeds N] [--steps N] [--variants a,b,...] [--lrs a,b,...] [--workers N] [--out DIR] [--resume]
+      [--seeds N] [--steps N] [--variants a,b,...] [--lrs a,b,...] [--features M] [--workers N] [--out DIR] [--resume]
       Runs an experiment, prints its table and writes DIR/index.html (default report/).
       --resume: keep the trainings an earlier run with the same settings finished in DIR
       (stability, handwriting; each finished training is saved there as it ends), so that a
       run can be split over several commands or processes (--variants, --seeds).
-      --lrs: the peak learning rates stability sweeps, increasing (default: the preset's).
+      --lrs, --features: the peak learning rates stability sweeps, increasing, and the random
+      features of its kernelized attention (default: the preset's).
       --workers: trainings run at once in worker threads (length, stability; wasm and cpu;
       default: one per core there, 1 on webgpu); the results do not depend on it.
       experiments:
@@ -99,12 +100,13 @@ const EXPERIMENTS: Record<string, Experiment<unknown, unknown>> = {
     apply: (s, o) => ({
       ...withOverrides(s, o),
       ...(o.lrs !== undefined && { lrs: o.lrs }),
+      ...(o.features !== undefined && { features: o.features }),
       runs: o.out === undefined ? null : join(o.out, "stability-runs"),
       resume: o.resume ?? false,
     }),
     resumable: true,
     describe: (s) =>
-      `${s.variants.length} attention variants x ${s.seeds} seeds x ${s.lrs.length} peak learning rates (${s.lrs.join(", ")}), ${s.steps} steps each`,
+      `${s.variants.length} attention variants x ${s.seeds} seeds x ${s.lrs.length} peak learning rates (${s.lrs.join(", ")}), ${s.steps} steps each, ${s.features} random features`,
     work: stabilityWork,
     parallel: true,
     run: runStability,
@@ -165,7 +167,11 @@ const EXPERIMENTS: Record<string, Experiment<unknown, unknown>> = {
 
 export async function lab(args: string[]): Promise<void> {
   const [name, ...rest] = args;
-  const flags = parseFlags(rest, ["--preset", "--device", "--seeds", "--steps", "--variants", "--lrs", "--workers", "--out"], ["--resume"]);
+  const flags = parseFlags(
+    rest,
+    ["--preset", "--device", "--seeds", "--steps", "--variants", "--lrs", "--features", "--workers", "--out"],
+    ["--resume"],
+  );
   const preset = (flags.get("--preset") ?? "quick") as Preset;
   if (!PRESETS.includes(preset)) throw new UsageError(`--preset must be one of ${PRESETS.join(", ")}, got ${JSON.stringify(preset)}`);
   const device = deviceFlag(flags.get("--device"));
@@ -184,7 +190,8 @@ export async function lab(args: string[]): Promise<void> {
         throw new UsageError(`unknown variant ${JSON.stringify(v)} for lab ${name}; known: ${e.variants.join(", ")}`);
   if (flags.has("--resume") && !e.resumable)
     throw new UsageError(`lab ${name} takes no --resume (only stability and handwriting save their trainings as they finish)`);
-  if (flags.has("--lrs") && name !== "stability") throw new UsageError(`lab ${name} takes no --lrs (only stability sweeps learning rates)`);
+  for (const f of ["--lrs", "--features"])
+    if (flags.has(f) && name !== "stability") throw new UsageError(`lab ${name} takes no ${f} (only stability has it)`);
   const settings = e.apply(e.presets[preset], {
     lrs: flags
       .get("--lrs")
@@ -195,6 +202,7 @@ export async function lab(args: string[]): Promise<void> {
           throw new UsageError(`--lrs must be positive numbers, got ${JSON.stringify(v)}`);
         return lr;
       }),
+    features: intFlag("--features", flags.get("--features")),
     seeds: intFlag("--seeds", flags.get("--seeds")),
     steps: intFlag("--steps", flags.get("--steps")),
     variants,

@@ -25,6 +25,8 @@ export interface Overrides {
   variants?: string[];
   /** Peak learning rates of a sweep (stability). */
   lrs?: number[];
+  /** Random features of kernelized attention (stability). */
+  features?: number;
   /** The report directory (an experiment that writes files beside its report puts them there). */
   out?: string;
   /** Keep the trainings a run with the same settings finished in `out` (experiments with `resumable`). */

@@ -25,7 +25,7 @@
  * with Relative Positional Encoding" (NeurIPS 2021), https://arxiv.org/abs/2106.12566, section 3.3.
  */
 import { type JsTree, jit, type numpy as np, tree } from "@jax-js/jax";
-import { describe, fail, positive } from "../core/validate.js";
+import { describe, fail, integer, positive } from "../core/validate.js";
 import type { KernelizedLayerConfig } from "../nn/kernelizedLayer.js";
 import { type LMParams, lmLoss } from "../nn/lm.js";
 import type { PEConfig } from "../nn/positional.js";
@@ -46,10 +46,11 @@ export const DIVERGENCE_RATIO = 1.5;
 interface StabilityVariant {
   label: string;
   pe: PEConfig;
-  kernel?: Omit<KernelizedLayerConfig, "seed">;
+  /** The kernelized attention; its feature count is the settings' `features`. */
+  kernel?: Omit<KernelizedLayerConfig, "seed" | "features">;
 }
 
-const PRF = { features: 32, featureMap: "prf" } as const;
+const PRF = { featureMap: "prf" } as const;
 
 export const STABILITY_VARIANTS: Record<string, StabilityVariant> = {
   softmax: { label: "softmax + RoPE", pe: { type: "rotary", pairing: "halves", base: 10000 } },
@@ -72,6 +73,8 @@ export interface StabilitySettings {
   length: number;
   /** Peak learning rates, increasing: every variant and seed trains at each. */
   lrs: number[];
+  /** Random features M of the kernelized variants (fewer: a noisier estimate of the softmax kernel). */
+  features: number;
   width: number;
   depth: number;
   heads: number;
@@ -91,6 +94,7 @@ export const STABILITY_PRESETS: Record<"tiny" | "quick" | "full", StabilitySetti
     batch: 4,
     length: 16,
     lrs: [1e-2, 1e-1],
+    features: 32,
     width: 16,
     depth: 1,
     heads: 2,
@@ -105,6 +109,7 @@ export const STABILITY_PRESETS: Record<"tiny" | "quick" | "full", StabilitySetti
     batch: 16,
     length: 64,
     lrs: [1e-2, 3e-2, 1e-1],
+    features: 32,
     width: 64,
     depth: 2,
     heads: 4,
@@ -119,6 +124,7 @@ export const STABILITY_PRESETS: Record<"tiny" | "quick" | "full", StabilitySetti
     batch: 32,
     length: 128,
     lrs: [3e-3, 1e-2, 3e-2, 1e-1],
+    features: 32,
     width: 128,
     depth: 4,
     heads: 8,
@@ -178,6 +184,7 @@ export function stabilityUnits(s: StabilitySettings): StabilityUnit[] {
   const fn = "lab stability";
   for (const v of s.variants)
     if (!(v in STABILITY_VARIANTS)) fail(fn, `unknown variant ${JSON.stringify(v)}; known: ${Object.keys(STABILITY_VARIANTS).join(", ")}`);
+  integer(fn, "features", s.features, 1);
   if (!Array.isArray(s.lrs) || s.lrs.length === 0) fail(fn, `lrs must be a non-empty list of learning rates, got ${describe(s.lrs)}`);
   s.lrs.forEach((lr, i) => {
     positive(fn, `lrs[${i}]`, lr);
@@ -195,7 +202,7 @@ export async function runStabilityUnit(
   const corpus = sonnets();
   const V = corpus.vocab.length;
   const v = STABILITY_VARIANTS[variant];
-  const model = labLM(V, s, { pe: v.pe, kernel: v.kernel && { ...v.kernel, seed: 500 + seed } });
+  const model = labLM(V, s, { pe: v.pe, kernel: v.kernel && { ...v.kernel, features: s.features, seed: 500 + seed } });
   const trained = await trainLM(
     model,
     (i) => textBatch(corpus.train, V, s.batch, s.length, 200000 * (seed + 1) + i),
@@ -350,8 +357,7 @@ export function stabilityReport(s: StabilitySettings, runs: StabilityRun[], meta
       batch: s.batch,
       "peak lrs": s.lrs.join(", "),
       model: `${s.depth} layers, width ${s.width}, ${s.heads} heads, GELU MLP 4x, LayerNorm, tied embeddings`,
-      "kernelized attention":
-        "32 positive random features (orthogonal, chi norms, fixed per seed); RPE: learned b over offsets -64..64, clipped beyond",
+      "kernelized attention": `${s.features} positive random features (orthogonal, chi norms, fixed per seed); RPE: learned b over offsets -64..64, clipped beyond`,
       optimizer: "AdamW (0.9, 0.99), weight decay 0.01 on matrices, no clipping, warmup 5% + cosine to lr/10",
       divergence: `non-finite loss, or the last tenth's mean loss > ${DIVERGENCE_RATIO}x the best earlier window`,
     },

@@ -143,12 +143,21 @@ describe("lab stability", () => {
     }
   });
 
-  it("refuses a learning-rate sweep that is empty, not positive or not increasing", async () => {
+  it("trains kernelized attention with the settings' feature count, softmax regardless of it", async () => {
+    const s = { ...STABILITY_PRESETS.tiny, variants: ["softmax", "kernelized"], seeds: 1, lrs: [1e-2] };
+    const [soft32, kern32] = await runStability(s, silent);
+    const [soft4, kern4] = await runStability({ ...s, features: 4 }, silent);
+    expect(soft4.losses).toEqual(soft32.losses);
+    expect(kern4.losses[0]).not.toBe(kern32.losses[0]);
+  });
+
+  it("refuses a learning-rate sweep that is empty, not positive or not increasing, and a feature count below 1", async () => {
     const s = STABILITY_PRESETS.tiny;
     await expect(runStability({ ...s, lrs: [] }, silent)).rejects.toThrow(
       "lab stability: lrs must be a non-empty list of learning rates, got []",
     );
     await expect(runStability({ ...s, lrs: [1e-2, 0] }, silent)).rejects.toThrow("lab stability: lrs[1] must be > 0, got 0");
     await expect(runStability({ ...s, lrs: [1e-1, 1e-2] }, silent)).rejects.toThrow("lab stability: lrs must increase, got 0.1 then 0.01");
+    await expect(runStability({ ...s, features: 0 }, silent)).rejects.toThrow("lab stability: features must be an integer >= 1, got 0");
   });
 });

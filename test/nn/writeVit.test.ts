@@ -13,15 +13,7 @@ import { recognize } from "../../src/nn/recognizer.js";
 import { upsampleNearest } from "../../src/nn/upsample.js";
 import { initVitStage, type StagePE, vitStage } from "../../src/nn/vitStage.js";
 import { identifyWriter } from "../../src/nn/writerIdentifier.js";
-import {
-  checkWriteVit,
-  initWriteVit,
-  noiseShape,
-  recognizerConfig,
-  wordWidth,
-  writerConfig,
-  writeWords,
-} from "../../src/nn/writeVit.js";
+import { checkWriteVit, initWriteVit, noiseShape, recognizerConfig, wordWidth, writerConfig, writeWords } from "../../src/nn/writeVit.js";
 import { rng } from "../../src/pe/random.js";
 import { init } from "../../src/runtime/init.js";
 import { TINY_WRITEVIT } from "../configs.js";
