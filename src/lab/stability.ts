@@ -104,7 +104,7 @@ export const STABILITY_PRESETS: Record<"tiny" | "quick" | "full", StabilitySetti
   },
   quick: {
     variants: Object.keys(STABILITY_VARIANTS),
-    seeds: 4,
+    seeds: 5,
     steps: 200,
     batch: 16,
     length: 64,
