@@ -1,8 +1,9 @@
 /**
  * Lab reports on disk: `<id>.json` (the report), `<id>-<n>.svg` (its
  * figures) and one standalone HTML page, `index.html`, showing every report
- * found in the directory, with the SVG figures inline. Node only (the
- * command line).
+ * found in the directory, with the SVG figures inline. NaN and infinities
+ * (a diverged run's loss) are written as the strings "NaN", "Infinity".
+ * Node only (the command line).
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -11,7 +12,9 @@ import { esc, type LabReport, reportHtml, sortReports } from "./report.js";
 /** Writes `<id>.json`, `<id>-<n>.svg` and a fresh `index.html` with every report in `dir`. Returns the index path. */
 export function writeReport(dir: string, report: LabReport): string {
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, `${report.id}.json`), JSON.stringify(report, null, 1));
+  // plain JSON writes NaN and infinities as null, which the index (and a reader of the file) could not show
+  const shown = (_: string, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? String(v) : v);
+  writeFileSync(join(dir, `${report.id}.json`), JSON.stringify(report, shown, 1));
   report.figures.forEach((f, i) => writeFileSync(join(dir, `${report.id}-${i + 1}.svg`), f.svg));
   const reports = readdirSync(dir)
     .filter((f) => f.endsWith(".json"))

@@ -1,9 +1,10 @@
 /** The stability experiment at its tiny size (wasm), its divergence rule, and the text corpus it trains on. */
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { silent } from "../../src/lab/progress.js";
+import { writeReport } from "../../src/lab/reportFiles.js";
 import {
   DIVERGENCE_RATIO,
   diverged,
@@ -149,6 +150,33 @@ describe("lab stability", () => {
     const [soft4, kern4] = await runStability({ ...s, features: 4 }, silent);
     expect(soft4.losses).toEqual(soft32.losses);
     expect(kern4.losses[0]).not.toBe(kern32.losses[0]);
+  });
+
+  it("writes the report of runs that all diverged, non-finite numbers shown as such, and an index that reads it back", () => {
+    const dir = mkdtempSync(join(tmpdir(), "posenc-stability-report-"));
+    try {
+      const s = { ...STABILITY_PRESETS.tiny, variants: ["kernelized"], seeds: 2, lrs: [0.1] };
+      const runs = [0, 1].map((seed) => ({
+        variant: "kernelized",
+        lr: 0.1,
+        seed,
+        losses: [4, 3, Number.NaN],
+        maxGradNorm: Number.POSITIVE_INFINITY,
+        diverged: true,
+        validation: Number.NaN,
+        seconds: 1,
+      }));
+      const report = stabilityReport(s, runs, { command: "test", device: "wasm", date: "2026-12-04T00:00:00Z", seconds: 1 });
+      expect(report.findings[0]).toMatch(/^kernelized \(PRF\): diverged 2\/2 at 0\.1; runs diverged already at the smallest lr, 0\.1\./);
+      const html = readFileSync(writeReport(dir, report), "utf8");
+      expect(html).toContain("<td>Infinity</td>"); // the index is built from the saved files
+      const saved = JSON.parse(readFileSync(join(dir, "stability.json"), "utf8"));
+      expect(saved.tables[0].rows[0]).toEqual(["kernelized (PRF)", 0.1, "2/2", "2/2", "Infinity", "-", "-", "Infinity"]);
+      expect(saved.data.runs[0].losses).toEqual([4, 3, "NaN"]);
+      writeReport(dir, report); // the index again, now from the saved file
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("refuses a learning-rate sweep that is empty, not positive or not increasing, and a feature count below 1", async () => {
