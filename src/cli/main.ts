@@ -11,6 +11,7 @@
 import "../runtime/polyfill.js";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { errorText } from "./errorText.js";
 import { HANDWRITE_USAGE, handwriteCommand } from "./handwrite.js";
 import { intFlag, LAB_USAGE, lab, parseFlags, UsageError } from "./lab.js";
 import { ropeReport } from "./ropeReport.js";
@@ -78,7 +79,7 @@ async function main(argv: string[]): Promise<number> {
       console.error(`posenc: ${err.message}\n\n${USAGE}`);
       return 2;
     }
-    console.error(`posenc ${command}: ${(err as Error).message}`);
+    console.error(`posenc ${command}: ${errorText(err)}`);
     return 1;
   }
 }
