@@ -11,8 +11,18 @@ import type { ProgressSink } from "./progress.js";
 export type UnitExperiment = "length" | "stability";
 
 export interface UnitPool {
-  /** Runs every unit of `experiment` with `settings`; the results in the order of `units`. Progress arrives as the units report it. */
-  run<U, R>(experiment: UnitExperiment, settings: unknown, units: U[], progress: ProgressSink): Promise<R[]>;
+  /**
+   * Runs every unit of `experiment` with `settings`; the results in the order of `units`. Progress arrives as the
+   * units report it; `finished`, when given, is called with each unit's index and result as it ends (the run
+   * resolves once every call has settled, and rejects with the first that fails).
+   */
+  run<U, R>(
+    experiment: UnitExperiment,
+    settings: unknown,
+    units: U[],
+    progress: ProgressSink,
+    finished?: (index: number, result: R) => Promise<void>,
+  ): Promise<R[]>;
 }
 
 /** Runs `f` on each unit in order, one at a time. */

@@ -246,8 +246,7 @@ const unitFile = (u: StabilityUnit) => `${u.variant}-lr${u.lr}-seed${u.seed}.jso
 /**
  * Runs the experiment: every unit of `stabilityUnits`, in order or through
  * `pool`; the runs in the sequential order either way. With `runs`, each
- * training is saved as it ends (through a pool: when the pool is done), and
- * with `resume` the saved ones are kept.
+ * training is saved as it ends, and with `resume` the saved ones are kept.
  */
 export async function runStability(s: StabilitySettings, progress: ProgressSink, pool?: UnitPool): Promise<StabilityRun[]> {
   const units = stabilityUnits(s);
@@ -264,13 +263,12 @@ export async function runStability(s: StabilitySettings, progress: ProgressSink,
   const todo = units.filter((u) => !kept.has(u));
   const save = (u: StabilityUnit, run: StabilityRun) => writeSaved(fn, where, unitFile(u), { key, run });
   const trained = pool
-    ? await pool.run<StabilityUnit, StabilityRun>("stability", s, todo, progress)
+    ? await pool.run<StabilityUnit, StabilityRun>("stability", s, todo, progress, (i, run) => save(todo[i], run))
     : await sequentially(todo, async (u) => {
         const run = await runStabilityUnit(s, u, progress);
         await save(u, run);
         return run;
       });
-  if (pool) for (const [i, u] of todo.entries()) await save(u, trained[i]);
   todo.forEach((u, i) => kept.set(u, trained[i]));
   progress.done();
   return units.map((u) => kept.get(u) as StabilityRun);

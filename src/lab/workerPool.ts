@@ -44,14 +44,21 @@ export function workerPool(workers: number, device: DeviceKind): UnitPool {
   if (device !== "wasm" && device !== "cpu")
     fail(fn, `device must be "wasm" or "cpu" (one thread drives the GPU), got ${JSON.stringify(device)}`);
   return {
-    run<U, R>(experiment: UnitExperiment, settings: unknown, units: U[], progress: ProgressSink): Promise<R[]> {
+    run<U, R>(
+      experiment: UnitExperiment,
+      settings: unknown,
+      units: U[],
+      progress: ProgressSink,
+      finished?: (index: number, result: R) => Promise<void>,
+    ): Promise<R[]> {
       const results: R[] = new Array(units.length);
       if (units.length === 0) return Promise.resolve(results);
       const threads: Worker[] = [];
       const retired = new Set<Worker>();
       return new Promise<R[]>((resolve, reject) => {
         let next = 0;
-        let finished = 0;
+        let done = 0;
+        const settled: Promise<void>[] = [];
         let failed = false;
         const stop = (e: Error) => {
           if (failed) return;
@@ -82,7 +89,12 @@ export function workerPool(workers: number, device: DeviceKind): UnitPool {
                 return progress.losses?.(m.run, m.losses);
               case "result":
                 results[m.index] = m.result as R;
-                if (++finished === units.length) resolve(results);
+                if (finished) {
+                  const call = finished(m.index, m.result as R);
+                  call.catch(stop);
+                  settled.push(call);
+                }
+                if (++done === units.length) Promise.all(settled).then(() => resolve(results), stop);
                 return give(t);
               case "error": {
                 const e = new Error(m.message);

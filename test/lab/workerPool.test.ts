@@ -2,7 +2,14 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { LENGTH_PRESETS, lengthUnits, lengthWork, runLength } from "../../src/lab/length.js";
 import { silent } from "../../src/lab/progress.js";
-import { runStability, STABILITY_PRESETS, stabilityWork } from "../../src/lab/stability.js";
+import {
+  runStability,
+  STABILITY_PRESETS,
+  type StabilityRun,
+  type StabilityUnit,
+  stabilityUnits,
+  stabilityWork,
+} from "../../src/lab/stability.js";
 import { workerPool } from "../../src/lab/workerPool.js";
 import { init } from "../../src/runtime/init.js";
 
@@ -51,6 +58,22 @@ describe("workerPool", () => {
     const pooled = await runStability(s, sink, workerPool(3, "wasm"));
     expect(pooled.map((r) => ({ ...r, seconds: 0 }))).toEqual(sequential.map((r) => ({ ...r, seconds: 0 })));
     expect(c.ticks).toBe(stabilityWork(s));
+  }, 120_000);
+
+  it("hands each result to `finished` as its unit ends, and rejects when that fails", async () => {
+    const s = { ...STABILITY_PRESETS.tiny, variants: ["softmax"], seeds: 2, lrs: [1e-2] };
+    const units = stabilityUnits(s);
+    const seen: [number, number][] = [];
+    const runs = await workerPool(2, "wasm").run<StabilityUnit, StabilityRun>("stability", s, units, silent, async (i, r) => {
+      seen.push([i, r.seed]);
+    });
+    expect(seen.sort()).toEqual(units.map((u, i) => [i, u.seed]));
+    expect(runs.map((r) => r.seed)).toEqual([0, 1]);
+    await expect(
+      workerPool(2, "wasm").run("stability", s, units, silent, async () => {
+        throw new Error("disk full");
+      }),
+    ).rejects.toThrow("disk full");
   }, 120_000);
 
   it("rejects with the failing unit's error and refuses bad arguments by name", async () => {
