@@ -14,11 +14,12 @@
  * the writers and their own settings, which the probes share). Prints the
  * scores and writes them, with the generator's late losses, to
  * docs/tuning/handwriting-probes.json. With `--resume` the trainings OUT
- * holds are kept. About 30 minutes a probe on two cores (wasm):
+ * holds are kept; without it every probe starts from an empty directory.
+ * About 30 minutes a probe on two cores (wasm):
  *
  *   npx tsx scripts/lab/handwriting-probes.ts OUT [--resume]
  */
-import { cpSync, existsSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, rmSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join, resolve } from "node:path";
 import { HANDWRITING_PRESETS, type HandwritingSettings, handwritingWork, runHandwriting } from "../../src/lab/handwriting.js";
@@ -48,7 +49,8 @@ const rows: Record<string, unknown>[] = [];
 let judgesFrom: string | null = null;
 for (const [name, probe] of Object.entries(PROBES)) {
   const runs = join(out, name, "handwriting-runs");
-  if (judgesFrom && !(resume && existsSync(join(runs, "judges.json")))) {
+  if (!resume) rmSync(runs, { recursive: true, force: true });
+  if (judgesFrom && !existsSync(join(runs, "judges.json"))) {
     cpSync(join(judgesFrom, "judges"), join(runs, "judges"), { recursive: true });
     cpSync(join(judgesFrom, "judges.json"), join(runs, "judges.json"));
   }
@@ -59,7 +61,7 @@ for (const [name, probe] of Object.entries(PROBES)) {
     ...probe,
     checkpoint: null,
     runs,
-    resume: resume || judgesFrom !== null, // the copied judges are kept
+    resume: resume || judgesFrom !== null, // the copied judges are kept (without --resume they are all the directory holds)
   };
   const res = await runHandwriting(s, new Progress(`probe ${name}`, handwritingWork(s)));
   judgesFrom ??= runs;

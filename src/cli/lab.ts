@@ -201,6 +201,10 @@ export async function lab(args: string[]): Promise<void> {
         if (v.trim() === "" || !Number.isFinite(lr) || lr <= 0)
           throw new UsageError(`--lrs must be positive numbers, got ${JSON.stringify(v)}`);
         return lr;
+      })
+      .map((lr, i, all) => {
+        if (i > 0 && lr <= all[i - 1]) throw new UsageError(`--lrs must increase, got ${all[i - 1]} then ${lr}`);
+        return lr;
       }),
     features: intFlag("--features", flags.get("--features")),
     seeds: intFlag("--seeds", flags.get("--seeds")),

@@ -39,15 +39,7 @@ import { type JsTree, jit, numpy as np, tree } from "@jax-js/jax";
 import { base64, encodeGrayPng } from "../core/grayPng.js";
 import { fail } from "../core/validate.js";
 import { STAGE_PES, type StagePE } from "../nn/vitStage.js";
-import {
-  initWriteVit,
-  recognizerConfig,
-  type WriteVitConfig,
-  type WriteVitParams,
-  wordWidth,
-  writerConfig,
-  writeWords,
-} from "../nn/writeVit.js";
+import { initWriteVit, type WriteVitConfig, type WriteVitParams, wordWidth, writerConfig, writeWords } from "../nn/writeVit.js";
 import { rng } from "../pe/random.js";
 import { pathIn } from "../runtime/host.js";
 import { loadCheckpoint, saveCheckpoint } from "../train/checkpoint.js";
@@ -69,7 +61,7 @@ import type { LabReport } from "./report.js";
 import { readSaved, type SavedRuns, writeSaved } from "./savedRuns.js";
 import { mean } from "./stats.js";
 import { lineChart } from "./svg.js";
-import { trainRecognizer, trainWriterIdentifier, type WordSupervision } from "./wordSupervision.js";
+import { checkWordSupervision, trainRecognizer, trainWriterIdentifier, type WordSupervision } from "./wordSupervision.js";
 
 export interface HandwritingSettings {
   variants: string[];
@@ -106,6 +98,9 @@ export interface HandwritingSettings {
   /** Keep what `runs` holds from a run with the same settings. */
   resume: boolean;
 }
+
+const FN = "lab handwriting";
+const where = (s: HandwritingSettings): SavedRuns => ({ dir: s.runs, resume: s.resume });
 
 const LABEL: Record<StagePE, string> = { peg: "PEG (CPE, WriteViT)", sincos2d: "2-D sincos", none: "no position" };
 
@@ -215,7 +210,14 @@ export interface HandwritingResult {
 }
 
 export function handwritingWork(s: HandwritingSettings): number {
+  checkSupervision(s);
   return 2 * s.judges.steps + s.variants.length * s.seeds * perTraining(s);
+}
+
+/** The judges' and the pretraining's settings, checked before anything trains. */
+function checkSupervision(s: HandwritingSettings): void {
+  checkWordSupervision(FN, "judges", s.judges);
+  checkWordSupervision(FN, "pretrain", s.pretrain);
 }
 
 /** Work units of one training: its pretraining, its iterations and its two evaluations. */
@@ -321,9 +323,6 @@ interface SavedRun {
   sheet: number[] | null;
 }
 
-const FN = "lab handwriting";
-const where = (s: HandwritingSettings): SavedRuns => ({ dir: s.runs, resume: s.resume });
-
 async function loadJudges(s: HandwritingSettings): Promise<Judges | null> {
   const saved = await readSaved<{ key: string; finalLoss: Judges["finalLoss"] }>(FN, where(s), "judges.json", judgesKey(s));
   if (!saved || !s.runs) return null;
@@ -332,6 +331,7 @@ async function loadJudges(s: HandwritingSettings): Promise<Judges | null> {
 }
 
 export async function runHandwriting(s: HandwritingSettings, progress: ProgressSink): Promise<HandwritingResult> {
+  checkSupervision(s);
   for (const v of s.variants)
     if (!HANDWRITING_VARIANTS.includes(v)) fail(FN, `unknown variant ${JSON.stringify(v)}; known: ${HANDWRITING_VARIANTS.join(", ")}`);
   const base = modelConfig(s, "peg");
@@ -384,10 +384,9 @@ export async function runHandwriting(s: HandwritingSettings, progress: ProgressS
       if (s.pretrain.steps > 0) {
         const name = `${LABEL[variant as StagePE]} seed ${seed}: pretraining`;
         const source = (first: number) => ({ writers: trainWriters, words: words.train, seed: first + 10_000_000 * seed });
-        const rc = recognizerConfig(config);
         const wc = writerConfig(config);
         params.recognizer = (
-          await trainRecognizer(params.recognizer, rc, config, s.pretrain, source(20_000_000), progress, `${name} recognizer`)
+          await trainRecognizer(params.recognizer, config, s.pretrain, source(20_000_000), progress, `${name} recognizer`)
         ).params;
         params.writer = (
           await trainWriterIdentifier(params.writer, wc, config, s.pretrain, source(25_000_000), progress, `${name} writer identifier`)

@@ -32,7 +32,7 @@ export interface Judges {
   finalLoss: { recognizer: number; writer: number };
 }
 
-export const lastTenth = (xs: number[]) => {
+const lastTenth = (xs: number[]) => {
   const tail = xs.slice(-Math.max(1, Math.floor(xs.length / 10)));
   return tail.reduce((a, b) => a + b, 0) / tail.length;
 };
@@ -47,7 +47,6 @@ export async function trainJudges(
   const wc = judgeWriterConfig(config, data.heldOutWriters.length);
   const read = await trainRecognizer(
     initRecognizer(rng(9001), recognizerConfig(config)),
-    recognizerConfig(config),
     config,
     s,
     { writers: data.trainWriters, words: data.words, seed: 500_000 },

@@ -5,7 +5,7 @@
  * (a diverged run's loss) are written as the strings "NaN", "Infinity".
  * Node only (the command line).
  */
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { esc, type LabReport, reportHtml, sortReports } from "./report.js";
 
@@ -14,7 +14,10 @@ export function writeReport(dir: string, report: LabReport): string {
   mkdirSync(dir, { recursive: true });
   // plain JSON writes NaN and infinities as null, which the index (and a reader of the file) could not show
   const shown = (_: string, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? String(v) : v);
-  writeFileSync(join(dir, `${report.id}.json`), JSON.stringify(report, shown, 1));
+  // written whole, then renamed: processes sharing the directory never read a half-written report
+  const file = join(dir, `${report.id}.json`);
+  writeFileSync(`${file}.${process.pid}.tmp`, JSON.stringify(report, shown, 1));
+  renameSync(`${file}.${process.pid}.tmp`, file);
   report.figures.forEach((f, i) => writeFileSync(join(dir, `${report.id}-${i + 1}.svg`), f.svg));
   const reports = readdirSync(dir)
     .filter((f) => f.endsWith(".json"))
@@ -28,7 +31,8 @@ export function writeReport(dir: string, report: LabReport): string {
     })
     .filter((r): r is LabReport => r !== null);
   const index = join(dir, "index.html");
-  writeFileSync(index, indexHtml(sortReports(reports)));
+  writeFileSync(`${index}.${process.pid}.tmp`, indexHtml(sortReports(reports)));
+  renameSync(`${index}.${process.pid}.tmp`, index);
   return index;
 }
 

@@ -168,7 +168,22 @@ export function largestSpike(losses: number[]): number {
   return spike;
 }
 
+const SETTINGS = Object.keys(STABILITY_PRESETS.quick);
+
+/** Settings with no field of another version (`lr`, now `lrs`) or a typo: checked before anything trains. */
+function checkFields(s: StabilitySettings): void {
+  const extra = Object.keys(s).find((k) => !SETTINGS.includes(k));
+  if (extra !== undefined)
+    fail(
+      "lab stability",
+      `settings have unknown field ${JSON.stringify(extra)}${extra === "lr" ? " (the peak learning rates are lrs, a list)" : ""}; known: ${SETTINGS.join(", ")}`,
+    );
+  if (!Array.isArray(s.lrs) || s.lrs.length === 0)
+    fail("lab stability", `lrs must be a non-empty list of learning rates, got ${describe(s.lrs)}`);
+}
+
 export function stabilityWork(s: StabilitySettings): number {
+  checkFields(s);
   return s.lrs.length * s.seeds * s.variants.length * (s.steps + 1);
 }
 
@@ -182,10 +197,10 @@ export interface StabilityUnit {
 /** The run's trainings in the order a sequential run takes them (learning rate, seed, then variant), after checking the settings. */
 export function stabilityUnits(s: StabilitySettings): StabilityUnit[] {
   const fn = "lab stability";
+  checkFields(s);
   for (const v of s.variants)
     if (!(v in STABILITY_VARIANTS)) fail(fn, `unknown variant ${JSON.stringify(v)}; known: ${Object.keys(STABILITY_VARIANTS).join(", ")}`);
   integer(fn, "features", s.features, 1);
-  if (!Array.isArray(s.lrs) || s.lrs.length === 0) fail(fn, `lrs must be a non-empty list of learning rates, got ${describe(s.lrs)}`);
   s.lrs.forEach((lr, i) => {
     positive(fn, `lrs[${i}]`, lr);
     if (i > 0 && lr <= s.lrs[i - 1]) fail(fn, `lrs must increase, got ${s.lrs[i - 1]} then ${lr}`);

@@ -12,9 +12,9 @@
 import { type JsTree, numpy as np, tree } from "@jax-js/jax";
 import { fail, integer, positive, record } from "../core/validate.js";
 import { classificationLoss } from "../nn/classifier.js";
-import { type RecognizerConfig, type RecognizerParams, recognize } from "../nn/recognizer.js";
+import { type RecognizerParams, recognize } from "../nn/recognizer.js";
 import { identifyWriter, type WriterIdentifierConfig, type WriterIdentifierParams } from "../nn/writerIdentifier.js";
-import { type WriteVitConfig, wordWidth } from "../nn/writeVit.js";
+import { recognizerConfig, type WriteVitConfig, wordWidth } from "../nn/writeVit.js";
 import { type AdamWConfig, initAdamW } from "../train/adamw.js";
 import type { CtcTargets } from "../train/ctc.js";
 import { handwritingBatch } from "../train/data/handwriting.js";
@@ -43,12 +43,17 @@ function onlyFields(fn: string, field: string, value: object, known: readonly st
   if (extra !== undefined) fail(fn, `${field} has unknown field ${JSON.stringify(extra)}; known: ${known.join(", ")}`);
 }
 
+/** Checks supervision settings named `field` (a caller's name for them, e.g. "pretrain"). */
+export function checkWordSupervision(fn: string, field: string, s: WordSupervision): void {
+  record(fn, field, s, "{ steps, batch, lr }");
+  onlyFields(fn, field, s, ["steps", "batch", "lr"]);
+  integer(fn, `${field}.steps`, s.steps, 0);
+  integer(fn, `${field}.batch`, s.batch, 1);
+  positive(fn, `${field}.lr`, s.lr);
+}
+
 function check(fn: string, s: WordSupervision, source: WordSource): void {
-  record(fn, "settings", s, "{ steps, batch, lr }");
-  onlyFields(fn, "settings", s, ["steps", "batch", "lr"]);
-  integer(fn, "settings.steps", s.steps, 0);
-  integer(fn, "settings.batch", s.batch, 1);
-  positive(fn, "settings.lr", s.lr);
+  checkWordSupervision(fn, "settings", s);
   record(fn, "source", source, "{ writers, words, seed }");
   onlyFields(fn, "source", source, ["writers", "words", "seed"]);
   integer(fn, "source.seed", source.seed, 0);
@@ -78,10 +83,9 @@ async function train<P, B>(
   return { params, losses };
 }
 
-/** Trains a recognizer (consumed) to read the source's words with CTC over the model's 2 n columns. */
+/** Trains a recognizer (consumed; `recognizerConfig(config)`) to read the source's words with CTC over the model's 2 n columns. */
 export async function trainRecognizer(
   params: RecognizerParams,
-  rc: RecognizerConfig,
   config: WriteVitConfig,
   s: WordSupervision,
   source: WordSource,
@@ -89,6 +93,7 @@ export async function trainRecognizer(
   label: string,
 ): Promise<{ params: RecognizerParams; losses: number[] }> {
   check("trainRecognizer", s, source);
+  const rc = recognizerConfig(config);
   const width = wordWidth(config);
   type ReadBatch = { images: np.Array; targets: CtcTargets };
   return train<RecognizerParams, ReadBatch>(
@@ -114,7 +119,10 @@ export async function trainWriterIdentifier(
   progress: ProgressSink,
   label: string,
 ): Promise<{ params: WriterIdentifierParams; losses: number[] }> {
-  check("trainWriterIdentifier", s, source);
+  const fn = "trainWriterIdentifier";
+  check(fn, s, source);
+  if (source.writers.length !== wc.writers)
+    fail(fn, `source.writers names ${source.writers.length} writers, but the identifier tells ${wc.writers} apart (wc.writers)`);
   const width = wordWidth(config);
   type WhoBatch = { images: np.Array; labels: np.Array };
   return train<WriterIdentifierParams, WhoBatch>(

@@ -37,6 +37,10 @@ describe("posenc lab", () => {
       [["lab", "speed", "--steps", "3"], /lab speed takes no --seeds or --steps/],
       [["lab", "length", "--device"], /--device needs a value/],
       [["lab", "length", "--workers", "0"], /--workers must be a positive integer, got "0"/],
+      [["lab", "stability", "--lrs", "0.1,0.01"], /posenc: --lrs must increase, got 0.1 then 0.01/],
+      [["lab", "stability", "--lrs", "0.1,,1"], /posenc: --lrs must be positive numbers, got ""/],
+      [["lab", "length", "--features", "8"], /posenc: lab length takes no --features \(only stability has it\)/],
+      [["lab", "cswin", "--resume"], /lab cswin takes no --resume \(only stability and handwriting save their trainings as they finish\)/],
       [
         ["lab", "cswin", "--workers", "2"],
         /lab cswin takes no --workers \(only length and stability run their trainings in worker threads\)/,

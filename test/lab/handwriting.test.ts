@@ -80,6 +80,19 @@ describe("lab handwriting", () => {
     await expect(runHandwriting(other, silent)).rejects.toThrow(/lab handwriting: --resume: .*peg-seed0.json is not valid JSON/);
   });
 
+  it("refuses bad judges or pretraining settings before anything trains, naming the field", async () => {
+    const s = HANDWRITING_PRESETS.tiny;
+    expect(() => handwritingWork({ ...s, pretrain: { ...s.pretrain, steps: -1 } })).toThrow(
+      "lab handwriting: pretrain.steps must be an integer >= 0, got -1",
+    );
+    await expect(runHandwriting({ ...s, judges: { ...s.judges, lr: 0 } }, silent)).rejects.toThrow(
+      "lab handwriting: judges.lr must be > 0, got 0",
+    );
+    await expect(runHandwriting({ ...s, pretrain: { steps: 2, batch: 2, lr: 1e-3, warmup: 1 } as never }, silent)).rejects.toThrow(
+      'lab handwriting: pretrain has unknown field "warmup"; known: steps, batch, lr',
+    );
+  });
+
   it("counts a variant legible when its CER is at most halfway from untrained output's to real words'", () => {
     expect(legible(0.55, 0.9, 0.2)).toBe(true);
     expect(legible(0.56, 0.9, 0.2)).toBe(false);

@@ -187,5 +187,10 @@ describe("lab stability", () => {
     await expect(runStability({ ...s, lrs: [1e-2, 0] }, silent)).rejects.toThrow("lab stability: lrs[1] must be > 0, got 0");
     await expect(runStability({ ...s, lrs: [1e-1, 1e-2] }, silent)).rejects.toThrow("lab stability: lrs must increase, got 0.1 then 0.01");
     await expect(runStability({ ...s, features: 0 }, silent)).rejects.toThrow("lab stability: features must be an integer >= 1, got 0");
+    const old = { ...s, lr: 0.3 } as typeof s;
+    expect(() => stabilityWork(old)).toThrow(
+      /lab stability: settings have unknown field "lr" \(the peak learning rates are lrs, a list\); known: variants, seeds/,
+    );
+    await expect(runStability(old, silent)).rejects.toThrow(/unknown field "lr"/);
   });
 });

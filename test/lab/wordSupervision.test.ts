@@ -7,7 +7,7 @@ import { type JsTree, type numpy as np, tree } from "@jax-js/jax";
 import { beforeAll, describe, expect, it } from "vitest";
 import { silent } from "../../src/lab/progress.js";
 import { trainRecognizer, trainWriterIdentifier } from "../../src/lab/wordSupervision.js";
-import { initWriteVit, recognizerConfig, writerConfig } from "../../src/nn/writeVit.js";
+import { initWriteVit, writerConfig } from "../../src/nn/writeVit.js";
 import { init } from "../../src/runtime/init.js";
 import { handwritingWordSplit } from "../../src/train/data/handwriting.js";
 import { TINY_WRITEVIT } from "../configs.js";
@@ -26,8 +26,8 @@ describe("word supervision", () => {
     const params = initWriteVit(config, 5);
     let ticks = 0;
     const progress = { tick: (n = 1) => void (ticks += n), done: () => {} };
-    const r = await trainRecognizer(params.recognizer, recognizerConfig(config), config, settings, source, progress, "r");
-    const w = await trainWriterIdentifier(params.writer, writerConfig(config), config, settings, source, progress, "w");
+    const r = await trainRecognizer(params.recognizer, config, settings, source, progress, "r");
+    const w = await trainWriterIdentifier(params.writer, { ...writerConfig(config), writers: 4 }, config, settings, source, progress, "w");
     expect(ticks).toBe(2 * settings.steps);
     for (const { losses } of [r, w]) {
       expect(losses).toHaveLength(settings.steps);
@@ -39,8 +39,7 @@ describe("word supervision", () => {
 
   it("refuses bad settings and sources by name", async () => {
     const params = initWriteVit(config, 5);
-    const rc = recognizerConfig(config);
-    const bad = (s: object, src: object = source) => trainRecognizer(params.recognizer, rc, config, s as never, src as never, silent, "r");
+    const bad = (s: object, src: object = source) => trainRecognizer(params.recognizer, config, s as never, src as never, silent, "r");
     await expect(bad({ ...settings, steps: 1.5 })).rejects.toThrow(/trainRecognizer: settings.steps must be an integer >= 0, got 1.5/);
     await expect(bad({ ...settings, batch: 0 })).rejects.toThrow(/trainRecognizer: settings.batch must be an integer >= 1, got 0/);
     await expect(bad({ ...settings, lr: 0 })).rejects.toThrow(/trainRecognizer: settings.lr must be .*got 0/);
@@ -48,6 +47,9 @@ describe("word supervision", () => {
       /trainRecognizer: settings has unknown field "step"; known: steps, batch, lr/,
     );
     await expect(bad(settings, { ...source, seed: -1 })).rejects.toThrow(/trainRecognizer: source.seed must be an integer >= 0, got -1/);
+    await expect(trainWriterIdentifier(params.writer, writerConfig(config), config, settings, source, silent, "w")).rejects.toThrow(
+      "trainWriterIdentifier: source.writers names 4 writers, but the identifier tells 5 apart (wc.writers)",
+    );
     tree.dispose(params as unknown as JsTree<np.Array>);
   });
 });
