@@ -12,7 +12,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { fail } from "../core/validate.js";
 import type { DeviceKind } from "../runtime/init.js";
-import type { UnitExperiment, UnitPool } from "./pool.js";
+import type { UnitExperiment, UnitFinished, UnitPool } from "./pool.js";
 import type { ProgressSink } from "./progress.js";
 import type { UnitMessage, UnitRequest } from "./unitWorker.js";
 
@@ -44,13 +44,7 @@ export function workerPool(workers: number, device: DeviceKind): UnitPool {
   if (device !== "wasm" && device !== "cpu")
     fail(fn, `device must be "wasm" or "cpu" (one thread drives the GPU), got ${JSON.stringify(device)}`);
   return {
-    run<U, R>(
-      experiment: UnitExperiment,
-      settings: unknown,
-      units: U[],
-      progress: ProgressSink,
-      finished?: (index: number, result: R) => Promise<void>,
-    ): Promise<R[]> {
+    run<U, R>(experiment: UnitExperiment, settings: unknown, units: U[], progress: ProgressSink, finished?: UnitFinished<R>): Promise<R[]> {
       const results: R[] = new Array(units.length);
       if (units.length === 0) return Promise.resolve(results);
       const threads: Worker[] = [];
