@@ -71,6 +71,12 @@ export function record(fn: string, field: string, value: unknown, what: string):
   return value as Record<string, unknown>;
 }
 
+/** No field outside `known`: a typo in an options or settings object is an error, not an ignored key. */
+export function knownFields(fn: string, field: string, value: object, known: readonly string[]): void {
+  const extra = Object.keys(value).find((k) => !known.includes(k));
+  if (extra !== undefined) fail(fn, `${field} has unknown field ${JSON.stringify(extra)}; known: ${known.join(", ")}`);
+}
+
 /** One of the `allowed` strings: an enum field, where a typo is an error, not a fallback. */
 export function oneOf<T extends string>(fn: string, field: string, value: unknown, allowed: readonly T[]): T {
   if (typeof value !== "string" || !allowed.includes(value as T))

@@ -10,7 +10,7 @@
  * apart).
  */
 import { type JsTree, numpy as np, tree } from "@jax-js/jax";
-import { fail, integer, positive, record } from "../core/validate.js";
+import { fail, integer, knownFields, positive, record } from "../core/validate.js";
 import { classificationLoss } from "../nn/classifier.js";
 import { type RecognizerParams, recognize } from "../nn/recognizer.js";
 import { identifyWriter, type WriterIdentifierConfig, type WriterIdentifierParams } from "../nn/writerIdentifier.js";
@@ -38,15 +38,10 @@ export interface WordSource {
   seed: number;
 }
 
-function onlyFields(fn: string, field: string, value: object, known: readonly string[]): void {
-  const extra = Object.keys(value).find((k) => !known.includes(k));
-  if (extra !== undefined) fail(fn, `${field} has unknown field ${JSON.stringify(extra)}; known: ${known.join(", ")}`);
-}
-
 /** Checks supervision settings named `field` (a caller's name for them, e.g. "pretrain"). */
 export function checkWordSupervision(fn: string, field: string, s: WordSupervision): void {
   record(fn, field, s, "{ steps, batch, lr }");
-  onlyFields(fn, field, s, ["steps", "batch", "lr"]);
+  knownFields(fn, field, s, ["steps", "batch", "lr"]);
   integer(fn, `${field}.steps`, s.steps, 0);
   integer(fn, `${field}.batch`, s.batch, 1);
   positive(fn, `${field}.lr`, s.lr);
@@ -55,7 +50,7 @@ export function checkWordSupervision(fn: string, field: string, s: WordSupervisi
 function check(fn: string, s: WordSupervision, source: WordSource): void {
   checkWordSupervision(fn, "settings", s);
   record(fn, "source", source, "{ writers, words, seed }");
-  onlyFields(fn, "source", source, ["writers", "words", "seed"]);
+  knownFields(fn, "source", source, ["writers", "words", "seed"]);
   integer(fn, "source.seed", source.seed, 0);
 }
 

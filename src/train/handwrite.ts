@@ -12,7 +12,7 @@
  */
 import { type JsTree, jit, numpy as np, tree } from "@jax-js/jax";
 import { checkGrayImage, type GrayImage } from "../core/grayPng.js";
-import { describe, fail, integer, record } from "../core/validate.js";
+import { describe, fail, integer, knownFields, record } from "../core/validate.js";
 import { checkWriteVit, WORD_HEIGHT, type WriteVitConfig, type WriteVitParams, wordWidth, writeWords } from "../nn/writeVit.js";
 import { rng } from "../pe/random.js";
 import { HANDWRITING_ALPHABET } from "./data/handwriting.js";
@@ -56,8 +56,7 @@ export async function handwrite(
   if (style.height !== WORD_HEIGHT || style.width > W)
     fail(fn, `style must be a grey image ${WORD_HEIGHT} px high and 1 to ${W} px wide (one word), got ${style.height} x ${style.width}`);
   record(fn, "options", options, "{ seed }");
-  const unknownOption = Object.keys(options).find((k) => k !== "seed");
-  if (unknownOption !== undefined) fail(fn, `options has unknown field ${JSON.stringify(unknownOption)}; known: seed`);
+  knownFields(fn, "options", options, ["seed"]);
   const seed = integer(fn, "options.seed", options.seed ?? 0, 0);
 
   const words = text.trim().split(/ +/);

@@ -50,7 +50,7 @@
  */
 import { type JsTree, jit, lax, nn, numpy as np, tree, valueAndGrad, vjp } from "@jax-js/jax";
 import { constant } from "../core/constant.js";
-import { describe, fail, record } from "../core/validate.js";
+import { describe, fail, knownFields, record } from "../core/validate.js";
 import { classificationLoss } from "../nn/classifier.js";
 import {
   type DiscriminatorSpectralState,
@@ -156,8 +156,7 @@ export function recognitionLoss(logits: np.Array, targets: CtcTargets): np.Array
 export function makeWriteVitSteps(config: WriteVitConfig, options: WriteVitStepOptions = {}): WriteVitSteps {
   const fn = "makeWriteVitSteps";
   record(fn, "options", options, "{ adam, reconstruction }");
-  const unknown = Object.keys(options).filter((k) => k !== "adam" && k !== "reconstruction");
-  if (unknown.length > 0) fail(fn, `options has unknown field ${JSON.stringify(unknown[0])}; known: adam, reconstruction`);
+  knownFields(fn, "options", options, ["adam", "reconstruction"]);
   const adam = options.adam ?? WRITEVIT_ADAM;
   const alphaL = options.reconstruction ?? 0;
   if (typeof alphaL !== "number" || !Number.isFinite(alphaL) || alphaL < 0)

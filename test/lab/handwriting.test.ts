@@ -115,6 +115,9 @@ describe("lab handwriting", () => {
     expect(image.data.every((v) => v >= 0 && v <= 1)).toBe(true);
     await expect(handwrite(params, model, style, "naïve")).rejects.toThrow(/handwrite: text holds characters the model cannot write: "ï"/);
     await expect(handwrite(params, model, style, "   ")).rejects.toThrow(/handwrite: text must hold at least one letter/);
+    await expect(handwrite(params, model, style, "ab", { sed: 1 } as never)).rejects.toThrow(
+      'handwrite: options has unknown field "sed"; known: seed',
+    );
     await expect(handwrite(params, model, { data: new Float32Array(16 * 20), height: 16, width: 20 }, "ab")).rejects.toThrow(
       new RegExp(`handwrite: style must be a grey image 32 px high and 1 to ${W} px wide \\(one word\\), got 16 x 20`),
     );
