@@ -45,6 +45,20 @@ export const LAB_USAGE = `  lab <experiment> [--preset tiny|quick|full] [--devic
                    the first PEG model to DIR/handwriting-model (--variants from: ${HANDWRITING_VARIANTS.join(", ")})
       Default: --preset quick --device wasm.`;
 
+/** --lrs: increasing positive learning rates, comma-separated, or undefined when the flag is absent. */
+function lrsFlag(v: string | undefined): number[] | undefined {
+  const lrs = v?.split(",").map((t) => {
+    const lr = Number(t);
+    if (t.trim() === "" || !Number.isFinite(lr) || lr <= 0)
+      throw new UsageError(`--lrs must be positive numbers, got ${JSON.stringify(t)}`);
+    return lr;
+  });
+  lrs?.forEach((lr, i) => {
+    if (i > 0 && lr <= lrs[i - 1]) throw new UsageError(`--lrs must increase, got ${lrs[i - 1]} then ${lr}`);
+  });
+  return lrs;
+}
+
 /** An integer flag's value (>= min), or undefined when the flag is absent. */
 export function intFlag(flag: string, v: string | undefined, min = 1): number | undefined {
   if (v === undefined) return undefined;
@@ -193,19 +207,7 @@ export async function lab(args: string[]): Promise<void> {
   for (const f of ["--lrs", "--features"])
     if (flags.has(f) && name !== "stability") throw new UsageError(`lab ${name} takes no ${f} (only stability has it)`);
   const settings = e.apply(e.presets[preset], {
-    lrs: flags
-      .get("--lrs")
-      ?.split(",")
-      .map((v) => {
-        const lr = Number(v);
-        if (v.trim() === "" || !Number.isFinite(lr) || lr <= 0)
-          throw new UsageError(`--lrs must be positive numbers, got ${JSON.stringify(v)}`);
-        return lr;
-      })
-      .map((lr, i, all) => {
-        if (i > 0 && lr <= all[i - 1]) throw new UsageError(`--lrs must increase, got ${all[i - 1]} then ${lr}`);
-        return lr;
-      }),
+    lrs: lrsFlag(flags.get("--lrs")),
     features: intFlag("--features", flags.get("--features")),
     seeds: intFlag("--seeds", flags.get("--seeds")),
     steps: intFlag("--steps", flags.get("--steps")),
