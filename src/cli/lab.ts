@@ -15,6 +15,7 @@ import { RESOLUTION_PRESETS, RESOLUTION_VARIANTS, resolutionReport, resolutionWo
 import { runSpeed, SPEED_METHODS, SPEED_PRESETS, speedReport, speedWork } from "../lab/speed.js";
 import { runStability, STABILITY_PRESETS, STABILITY_VARIANTS, stabilityReport, stabilityWork } from "../lab/stability.js";
 import { workerPool } from "../lab/workerPool.js";
+import { checkDevice } from "../runtime/deviceFault.js";
 import { type DeviceRequest, init, runtime, teardown } from "../runtime/init.js";
 
 export class UsageError extends Error {}
@@ -235,6 +236,7 @@ export async function lab(args: string[]): Promise<void> {
     console.log(`lab ${name} (${preset}): ${e.describe(settings)}, on ${deviceText}`);
     const pool = workers > 1 ? workerPool(workers, rt.device) : undefined;
     const result = await e.run(settings, new Progress(name, e.work(settings)), pool);
+    checkDevice(`lab ${name}`);
     report = e.report(settings, result, { command, device: deviceText, date, seconds: (performance.now() - t0) / 1000 });
   } finally {
     await teardown();

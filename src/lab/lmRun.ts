@@ -7,6 +7,7 @@
 import { defaultDevice, type JsTree, jit, numpy as np, tree } from "@jax-js/jax";
 import { constant } from "../core/constant.js";
 import { initLM, type LMConfig, type LMParams, lmForward } from "../nn/lm.js";
+import { checkDevice } from "../runtime/deviceFault.js";
 import { type AdamWConfig, initAdamW } from "../train/adamw.js";
 import { syntheticBatch, type TaskConfig, type TokenBatch } from "../train/data/synthetic.js";
 import { type LMStepOptions, makeLMStep } from "../train/lmStep.js";
@@ -15,15 +16,23 @@ import { toBatch } from "../train/trainStep.js";
 import type { ProgressSink } from "./progress.js";
 
 /**
- * Steps whose losses are read back together: on WebGPU the trainer waits on
- * the device once per READ_EVERY steps. On wasm and cpu it waits for every
- * step to finish before it builds the next: jax-js runs lazily there and
- * allocates the buffers of every pending step before it runs them, so ten
- * steps in flight hold ten steps' intermediates (a kernelized LM of the
- * stability preset `quick`, about 530 MiB a step, passed the 4 GiB of
- * WebAssembly memory); reading still happens READ_EVERY steps at a time.
+ * Steps whose losses are read back together: the trainer reads losses and
+ * gradient norms once per READ_EVERY steps (one wait, not one per step).
  */
 export const READ_EVERY = 10;
+
+/**
+ * Steps that may be queued but unfinished, by device. jax-js allocates a
+ * step's intermediates when the step is issued, so every step in flight holds
+ * its buffers: on wasm and cpu ten pending steps of a kernelized LM of the
+ * stability preset `quick` (about 530 MiB a step) passed the 4 GiB of
+ * WebAssembly memory. There the trainer waits for each step before it builds
+ * the next; on WebGPU for the step before (the device always has the next
+ * step queued while the host builds one).
+ */
+export function stepsInFlight(device: string): number {
+  return device === "webgpu" ? 2 : 1;
+}
 
 export interface TrainSettings {
   steps: number;
@@ -94,8 +103,10 @@ export async function trainLM(
   const schedule = { peak: s.lr, floor: s.lr / 10, warmup: Math.max(1, Math.round(0.05 * s.steps)), total: s.steps };
   const losses: number[] = [];
   const gradNorms: number[] = [];
-  const waitEveryStep = defaultDevice() !== "webgpu";
-  // the step's loss and norm stay on the device and are read READ_EVERY steps at a time (one wait, not one per step)
+  const maxInFlight = stepsInFlight(defaultDevice());
+  // the losses of the steps in flight, oldest first: waited on (not read) to bound the buffers held
+  const inFlight: np.Array[] = [];
+  // the step's loss and norm stay on the device and are read READ_EVERY steps at a time
   let pending: { loss: np.Array; gradNorm: np.Array }[] = [];
   const read = async () => {
     const values = await Promise.all(pending.map(async (o) => [(await o.loss.data())[0], (await o.gradNorm.data())[0]]));
@@ -105,6 +116,7 @@ export async function trainLM(
       losses.push(loss);
       gradNorms.push(norm);
     }
+    checkDevice("trainLM");
     progress.losses?.(s.name ?? "", losses);
     return !Number.isFinite(losses[losses.length - 1]);
   };
@@ -115,13 +127,15 @@ export async function trainLM(
     const out = await step(params, state, { ...batch, ...pos }, learningRate(i, schedule));
     ({ params, state } = out);
     pending.push({ loss: out.loss, gradNorm: out.gradNorm });
-    if (waitEveryStep) await out.loss.blockUntilReady();
+    inFlight.push(out.loss.ref);
+    if (inFlight.length === maxInFlight) (await (inFlight.shift() as np.Array).blockUntilReady()).dispose();
     progress.tick(1);
     if ((pending.length === READ_EVERY || i === s.steps - 1) && (await read())) {
       progress.tick(s.steps - i - 1);
       break;
     }
   }
+  for (const a of inFlight) a.dispose();
   tree.dispose(state as unknown as JsTree<np.Array>);
   step.dispose();
   return { params, losses, gradNorms, seconds: (performance.now() - t0) / 1000 };

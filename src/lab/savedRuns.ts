@@ -14,6 +14,7 @@
  * as they were, where plain JSON would turn them into null.
  */
 import { fail } from "../core/validate.js";
+import { checkDevice } from "../runtime/deviceFault.js";
 import { pathIn, readBytes, writeFilesIn } from "../runtime/host.js";
 
 /** Where the runs are saved and whether earlier ones are kept. */
@@ -48,6 +49,7 @@ export async function readSaved<T extends { key: string }>(fn: string, where: Sa
 /** Saves `record` (with its key) as `file`, when there is a directory. */
 export async function writeSaved<T extends { key: string }>(fn: string, where: SavedRuns, file: string, record: T): Promise<void> {
   const tag = (_: string, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? { $number: String(v) } : v);
+  checkDevice(fn); // a result computed after a device error is not saved
   if (where.dir) await writeFilesIn(fn, where.dir, { [file]: JSON.stringify(record, tag) });
 }
 

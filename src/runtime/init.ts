@@ -15,6 +15,7 @@
  */
 import "./polyfill.js";
 import { defaultDevice, getWebGPUDevice, init as jaxInit } from "@jax-js/jax";
+import { watchDevice } from "./deviceFault.js";
 import { installNodeGpu, runningInNode } from "./host.js";
 
 export type DeviceRequest = "cpu" | "wasm" | "webgpu" | "auto";
@@ -146,6 +147,7 @@ async function startWebGPU(required: boolean): Promise<Runtime | null> {
     );
   }
   const device = getWebGPUDevice();
+  watchDevice(device);
   const info = device.adapterInfo;
   const description = [info?.vendor, info?.architecture, info?.device, info?.description].filter((s) => !!s).join(" ") || "WebGPU adapter";
   return {
