@@ -26,6 +26,7 @@ export {
   kernelizedAttention,
   kernelizedAttentionDense,
   kernelizedAttentionInChunks,
+  kernelizedEvaluation,
   kernelizedRpeAttention,
   planKernelized,
 } from "./attention/kernelized.js";

@@ -57,7 +57,7 @@ import { type DType, numpy as np } from "@jax-js/jax";
 import { constant } from "../core/constant.js";
 import { describe, fail } from "../core/validate.js";
 import { eluPlusOne, prf, relu } from "./featureMaps.js";
-import { blocks, checkFits, type MemoryBudget, type MemoryOptions, memoryBudget } from "./memoryBudget.js";
+import { blocks, bytesPer, checkFits, type MemoryBudget, type MemoryOptions, memoryBudget } from "./memoryBudget.js";
 import { applyCirculant, chunkBytes, circulantSpectrum, fftLength, maxChannels, toeplitzMatrix } from "./toeplitz.js";
 
 export interface KernelizedOptions {
@@ -73,6 +73,13 @@ export interface KernelizedOptions {
   eps?: number;
   /** Size limits; see `memoryBudget.ts`. */
   memory?: MemoryOptions;
+  /**
+   * How the sums are evaluated: `"fft"` (default) by FFT Toeplitz products,
+   * O(L log L); `"dense"` with the (L, L) matrix materialised, O(L^2), as
+   * `kernelizedAttentionDense`; `"auto"` the one `kernelizedEvaluation`
+   * picks (fewer intermediate floats). Equal up to float round-off.
+   */
+  evaluation?: "fft" | "dense" | "auto";
 }
 
 /**
@@ -95,6 +102,15 @@ export function kernelizedAttention(phiQ: np.Array, phiK: np.Array, v: np.Array,
 }
 
 function attend(fn: string, phiQ: np.Array, phiK: np.Array, v: np.Array, opts: KernelizedOptions): np.Array {
+  const evaluation = opts?.evaluation ?? "fft";
+  if (evaluation !== "fft" && evaluation !== "dense" && evaluation !== "auto") {
+    for (const a of [phiQ, phiK, v, opts.rpe]) if (isTraced(a)) a.dispose();
+    fail(fn, `opts.evaluation must be "fft", "dense" or "auto", got ${describe(evaluation)}`);
+  }
+  const dense =
+    evaluation === "dense" ||
+    (evaluation === "auto" && phiQ.ndim === 4 && v.ndim === 4 && evaluationFor(fn, phiQ.shape, v.shape[3], phiQ.dtype, opts) === "dense");
+  if (dense) return denseAttend(fn, phiQ, phiK, v, opts);
   const work = prepare(fn, phiQ, phiK, v, opts);
   if (!work.chunks) return work.result;
   let step = work.chunks.next();
@@ -202,13 +218,50 @@ function* fftChunks(
  *
  *   A_ij = phiQ_i.phiK_j exp(b_{j-i}) [j <= i if causal],   z_i = sum_j A_ij v_j / (sum_j A_ij + eps)
  *
- * A reference composite for short sequences. Same arguments, result and
+ * The cheaper form for short sequences (`kernelizedEvaluation`), and the
+ * reference the FFT path is checked against. Same arguments, result and
  * consumption as `kernelizedAttention`.
  *
  * Reference: Luo et al. (NeurIPS 2021), https://arxiv.org/abs/2106.12566, section 2.3.
  */
 export function kernelizedAttentionDense(phiQ: np.Array, phiK: np.Array, v: np.Array, opts: KernelizedOptions): np.Array {
-  const fn = "kernelizedAttentionDense";
+  return denseAttend("kernelizedAttentionDense", phiQ, phiK, v, opts);
+}
+
+/**
+ * The evaluation `evaluation: "auto"` takes for (B, H, L, M) features and Dv
+ * value channels: `"dense"` when the (L, L) attention matrix holds fewer
+ * floats than the FFT products of the same heads, 2 M (Dv + 1) n for an FFT
+ * of length n (complex), and fits one buffer of the budget; `"fft"`
+ * otherwise, and for bidirectional attention without RPE (linear attention,
+ * O(L M Dv), cheaper than both). At M = 32 and Dv = 16 that is dense up to
+ * L = 2048. The dense form is also far faster where it is chosen: on wasm,
+ * forward and backward of (32, 8, 128, 32) features with Dv = 16 take 174 ms
+ * dense against 22.4 s by FFT (docs/KERNELIZED.md, "Dense or FFT").
+ */
+export function kernelizedEvaluation(
+  featureShape: number[],
+  Dv: number,
+  dtype: DType,
+  opts: Pick<KernelizedOptions, "causal" | "rpe" | "memory">,
+): "fft" | "dense" {
+  return evaluationFor("kernelizedEvaluation", featureShape, Dv, dtype, opts);
+}
+
+function evaluationFor(
+  fn: string,
+  [B, H, L, M]: number[],
+  Dv: number,
+  dtype: DType,
+  opts: Pick<KernelizedOptions, "causal" | "rpe" | "memory">,
+): "fft" | "dense" {
+  if (!opts.causal && opts.rpe === undefined) return "fft";
+  const budget = memoryBudget(fn, opts.memory);
+  const fits = B * H * L * L * bytesPer(dtype) <= budget.maxBufferBytes;
+  return fits && L * L < 2 * M * (Dv + 1) * fftLength(L) ? "dense" : "fft";
+}
+
+function denseAttend(fn: string, phiQ: np.Array, phiK: np.Array, v: np.Array, opts: KernelizedOptions): np.Array {
   const io = checkInputs(fn, phiQ, phiK, v, opts, false);
   const { B, H, L, Dv, dtype } = io;
   try {

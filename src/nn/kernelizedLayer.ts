@@ -5,7 +5,9 @@
  *
  *   z_i = sum_j exp(b_{j-i}) phi(q_i).phi(k_j) v_j / (sum_j exp(b_{j-i}) phi(q_i).phi(k_j) + eps)
  *
- * computed in O(L log L) by FFT Toeplitz products (`attention/kernelized.ts`).
+ * computed by FFT Toeplitz products in O(L log L), or, for short contexts
+ * where that holds fewer floats, with the (L, L) matrix (`evaluation`,
+ * `attention/kernelized.ts`).
  * The layer owns b as a table (H, 2R + 1) over the offsets -R..R, clipped
  * beyond (as the learned relative table of softmax attention), initialised to
  * zero, so that training starts from plain linear attention (c = exp(0) = 1).
@@ -33,6 +35,8 @@ export interface KernelizedLayerConfig {
   qkNorm: "l2" | "none";
   /** Seed of the fixed random projection. */
   seed: number;
+  /** How the attention is evaluated (`KernelizedOptions.evaluation`); default "auto": dense for short contexts, FFT for long ones. */
+  evaluation?: "auto" | "fft" | "dense";
 }
 
 export interface KernelizedLayerParams {
@@ -54,11 +58,12 @@ export function initKernelizedLayer(config: KernelizedLayerConfig, heads: number
 
 /** Throws `fn: <field>...` unless `config` is a KernelizedLayerConfig. */
 export function checkKernelizedLayer(fn: string, field: string, config: unknown): KernelizedLayerConfig {
-  const c = record(fn, field, config, "{ features, featureMap, rpe, qkNorm, seed }");
+  const c = record(fn, field, config, "{ features, featureMap, rpe, qkNorm, seed, evaluation? }");
   integer(fn, `${field}.features`, c.features, 1);
   integer(fn, `${field}.seed`, c.seed, 0);
   oneOf(fn, `${field}.featureMap`, c.featureMap, ["prf", "relu"]);
   oneOf(fn, `${field}.qkNorm`, c.qkNorm, ["l2", "none"]);
+  if (c.evaluation !== undefined) oneOf(fn, `${field}.evaluation`, c.evaluation, ["auto", "fft", "dense"]);
   if (c.rpe !== null) integer(fn, `${field}.rpe.maxDistance`, record(fn, `${field}.rpe`, c.rpe, "{ maxDistance } or null").maxDistance, 0);
   return config as KernelizedLayerConfig;
 }
@@ -90,5 +95,12 @@ export function kernelizedLayer(
     for (let o = -(L - 1); o <= L - 1; o++) select[(Math.min(Math.max(o, -R), R) + R) * (2 * L - 1) + o + L - 1] = 1;
     rpe = np.matmul(params.rpe.ref, constant(select, q.dtype).reshape([2 * R + 1, 2 * L - 1])); // (H, 2L-1)
   }
-  return kernelizedRpeAttention(q, k, v, { features, qkNorm: config.qkNorm, causal, rpe, eps: KERNELIZED_EPS }); // (B, H, L, Dv)
+  return kernelizedRpeAttention(q, k, v, {
+    features,
+    qkNorm: config.qkNorm,
+    causal,
+    rpe,
+    eps: KERNELIZED_EPS,
+    evaluation: config.evaluation ?? "auto",
+  }); // (B, H, L, Dv)
 }

@@ -6,6 +6,7 @@ import {
   kernelizedAttention,
   kernelizedAttentionDense,
   kernelizedAttentionInChunks,
+  kernelizedEvaluation,
   kernelizedRpeAttention,
   planKernelized,
 } from "../../src/attention/kernelized.js";
@@ -64,6 +65,13 @@ describe("kernelizedAttention equals the O(L^2) float64 formula", () => {
           const ref = attentionReference(c);
           expectWithinBound(await run(kernelizedAttention, c), ref, `FFT, rpe ${withRpe}`);
           expectClose(await run(kernelizedAttentionDense, c), ref.z, FLOAT64_FORMULA, `dense, rpe ${withRpe}`);
+          expectClose(
+            await run(kernelizedAttention, c, { evaluation: "dense" }),
+            ref.z,
+            FLOAT64_FORMULA,
+            `evaluation dense, rpe ${withRpe}`,
+          );
+          expectClose(await run(kernelizedAttention, c, { evaluation: "auto" }), ref.z, FLOAT64_FORMULA, `evaluation auto, rpe ${withRpe}`);
         }
       });
     }
@@ -90,6 +98,45 @@ describe("kernelizedAttention equals the O(L^2) float64 formula", () => {
     const got = await read(f(arr(c.phiQ, [B, H, L, M]), arr(c.phiK, [B, H, L, M]), arr(c.v, [B, H, L, Dv]), arr(c.rpe!, [H, 2 * L - 1])));
     f.dispose();
     expectWithinBound(got, attentionReference(c), "jit");
+  });
+});
+
+describe("evaluation: dense or FFT", () => {
+  const budget = { maxBufferBytes: 2 ** 31 - 1 };
+  it("auto takes the (L, L) matrix while it holds fewer floats than the FFT products and fits one buffer", () => {
+    const pick = (L: number, opts: Partial<KernelizedOptions> = {}, M = 32, Dv = 16) =>
+      kernelizedEvaluation([1, 8, L, M], Dv, np.float32, { causal: true, memory: budget, ...opts });
+    expect([64, 128, 1024, 2048].map((L) => pick(L))).toEqual(["dense", "dense", "dense", "dense"]);
+    expect([2400, 4096].map((L) => pick(L))).toEqual(["fft", "fft"]);
+    expect(pick(128, { causal: false })).toBe("fft"); // linear attention, O(L M Dv)
+    expect(pick(128, { causal: false, rpe: [] })).toBe("dense");
+    expect(pick(128, {}, 1, 1)).toBe("fft"); // one feature, one channel: the FFT products are smaller
+    expect(pick(128, { memory: { maxBufferBytes: 8 * 128 * 128 * 4 - 1 } })).toBe("fft"); // the matrix does not fit
+  });
+
+  it("dense gradients through kernelizedRpeAttention pass the float64 gradient check (causal, RPE, PRF)", async () => {
+    const [B, H, L, D, M] = [1, 2, 6, 3, 4];
+    const W = () => arr(gaussianOrthogonalProjection(M, D, { seed: 7, scaling: "chi" }), [M, D]);
+    await checkGradients(
+      (q, k, v, b) =>
+        kernelizedRpeAttention(q, k, v, {
+          features: { kind: "prf", projection: W(), inputScale: "softmax" },
+          qkNorm: "l2",
+          rpe: b,
+          causal: true,
+          evaluation: "dense",
+        }),
+      [randn([B, H, L, D], 71, 0.7), randn([B, H, L, D], 72, 0.7), randn([B, H, L, 2], 73), randn([H, 2 * L - 1], 74)],
+    );
+  });
+
+  it("refuses an unknown evaluation, naming it, and consumes the arrays", () => {
+    const z = () => np.zeros([1, 1, 4, 2], { dtype: np.float64 });
+    const [q, k, v] = [z(), z(), z()];
+    expect(() => kernelizedAttention(q, k, v, { causal: true, evaluation: "quadratic" as never })).toThrow(
+      'kernelizedAttention: opts.evaluation must be "fft", "dense" or "auto", got "quadratic"',
+    );
+    expect([q.refCount, k.refCount, v.refCount]).toEqual([0, 0, 0]);
   });
 });
 

@@ -39,6 +39,14 @@ describe("kernelizedLayer", () => {
       eps: KERNELIZED_EPS,
     });
     expectClose(await read(got), await read(want), FLOAT64_FORMULA);
+    for (const evaluation of ["fft", "dense"] as const) {
+      const other = kernelizedLayer({ ...config, evaluation }, { rpe: arr(table) }, arr(q), arr(k), arr(v), true);
+      expectClose(
+        await read(other),
+        await read(kernelizedLayer(config, { rpe: arr(table) }, arr(q), arr(k), arr(v), true)),
+        FLOAT64_FORMULA,
+      );
+    }
   });
 
   it("starts as plain linear attention (b = 0) and refuses an RPE config without its table", () => {
@@ -49,6 +57,7 @@ describe("kernelizedLayer", () => {
     const x = () => np.zeros([1, 1, 3, 4], { dtype: np.float64 });
     expect(() => kernelizedLayer(config, {}, x(), x(), x(), true)).toThrow(/kernelizedLayer: config.rpe needs params.rpe/);
     expect(() => initKernelizedLayer({ ...config, featureMap: "exp" as never }, 2)).toThrow(/initKernelizedLayer: config.featureMap/);
+    expect(() => initKernelizedLayer({ ...config, evaluation: "quadratic" as never }, 2)).toThrow(/initKernelizedLayer: config.evaluation/);
   });
 
   it("a block with kernelized attention: gradient check of x and every parameter (float64)", async () => {
