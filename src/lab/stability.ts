@@ -29,6 +29,7 @@ import { describe, fail, integer, positive } from "../core/validate.js";
 import type { KernelizedLayerConfig } from "../nn/kernelizedLayer.js";
 import { type LMParams, lmLoss } from "../nn/lm.js";
 import type { PEConfig } from "../nn/positional.js";
+import { runtime } from "../runtime/init.js";
 import { sonnets, textBatch, unigramLoss } from "../train/data/text.js";
 import { toBatch } from "../train/trainStep.js";
 import type { ReportMeta } from "./experiment.js";
@@ -119,11 +120,11 @@ export const STABILITY_PRESETS: Record<"tiny" | "quick" | "full", StabilitySetti
   },
   full: {
     variants: Object.keys(STABILITY_VARIANTS),
-    seeds: 8,
-    steps: 600,
+    seeds: 5,
+    steps: 200,
     batch: 32,
     length: 128,
-    lrs: [3e-3, 1e-2, 3e-2, 1e-1],
+    lrs: [3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1],
     features: 32,
     width: 128,
     depth: 4,
@@ -144,6 +145,8 @@ export interface StabilityRun {
   /** Validation loss at the end (NaN when diverged to non-finite values). */
   validation: number;
   seconds: number;
+  /** Where it was trained (`<device> (<adapter>)`): a report may assemble runs that other commands, on other machines, saved. Absent in runs saved before it was recorded. */
+  device?: string;
 }
 
 /** Whether a loss curve diverged (see the file comment). */
@@ -247,6 +250,7 @@ export async function runStabilityUnit(
     diverged: diverged(trained.losses, s.steps),
     validation,
     seconds: trained.seconds,
+    device: `${runtime().device} (${runtime().description})`,
   };
 }
 
@@ -287,6 +291,16 @@ export async function runStability(s: StabilitySettings, progress: ProgressSink,
   todo.forEach((u, i) => kept.set(u, trained[i]));
   progress.done();
   return units.map((u) => kept.get(u) as StabilityRun);
+}
+
+/** The devices the runs were trained on, with counts (runs saved by other commands may come from other machines). */
+function trainedOn(runs: StabilityRun[]): string {
+  const counts = new Map<string, number>();
+  for (const r of runs) {
+    const d = r.device ?? "not recorded (saved before runs recorded their device)";
+    counts.set(d, (counts.get(d) ?? 0) + 1);
+  }
+  return [...counts].map(([d, n]) => `${d}: ${n} run${n === 1 ? "" : "s"}`).join("; ");
 }
 
 export function stabilityReport(s: StabilitySettings, runs: StabilityRun[], meta: ReportMeta): LabReport {
@@ -373,6 +387,7 @@ export function stabilityReport(s: StabilitySettings, runs: StabilityRun[], meta
       "kernelized attention": `${s.features} positive random features (orthogonal, chi norms, fixed per seed); RPE: learned b over offsets -64..64, clipped beyond`,
       optimizer: "AdamW (0.9, 0.99), weight decay 0.01 on matrices, no clipping, warmup 5% + cosine to lr/10",
       divergence: `non-finite loss, or the last tenth's mean loss > ${DIVERGENCE_RATIO}x the best earlier window`,
+      "trained on": trainedOn(runs),
     },
     tables: [
       {

@@ -103,6 +103,11 @@ describe("lab stability", () => {
     expect(report.tables[0].header).toContain("largest spike");
     expect(report.figures).toHaveLength(2);
     expect(report.findings).toHaveLength(3);
+    expect(report.settings["trained on"]).toBe(`wasm (WebAssembly): ${runs.length} runs`);
+    const older = stabilityReport(s, [{ ...runs[0], device: undefined }, ...runs.slice(1)], report);
+    expect(older.settings["trained on"]).toBe(
+      `not recorded (saved before runs recorded their device): 1 run; wasm (WebAssembly): ${runs.length - 1} runs`,
+    );
     for (const f of report.findings)
       expect(f).toMatch(/: diverged \d\/2 at 0\.01, \d\/2 at 0\.1; (no run diverged up to lr|runs diverged already)/);
   });
