@@ -21,13 +21,15 @@ import { type DeviceRequest, init, runtime, teardown } from "../runtime/init.js"
 export class UsageError extends Error {}
 
 export const LAB_USAGE = `  lab <experiment> [--preset tiny|quick|full] [--device wasm|webgpu|cpu|auto]
-      [--seeds N] [--steps N] [--variants a,b,...] [--lrs a,b,...] [--features M] [--workers N] [--out DIR] [--resume]
+      [--seeds N] [--steps N] [--variants a,b,...] [--lrs a,b,...] [--features M]
+      [--depth N] [--heads N] [--length T] [--workers N] [--out DIR] [--resume]
       Runs an experiment, prints its table and writes DIR/index.html (default report/).
       --resume: keep the trainings an earlier run with the same settings finished in DIR
       (stability, handwriting; each finished training is saved there as it ends), so that a
       run can be split over several commands or processes (--variants, --seeds).
       --lrs, --features: the peak learning rates stability sweeps, increasing, and the random
-      features of its kernelized attention (default: the preset's).
+      features of its kernelized attention; --depth, --heads, --length: its model's layers,
+      heads (dividing the width) and context (default: the preset's).
       --workers: trainings run at once in worker threads (length, stability; wasm and cpu;
       default: one per core there, 1 on webgpu); the results do not depend on it.
       experiments:
@@ -116,6 +118,9 @@ const EXPERIMENTS: Record<string, Experiment<unknown, unknown>> = {
       ...withOverrides(s, o),
       ...(o.lrs !== undefined && { lrs: o.lrs }),
       ...(o.features !== undefined && { features: o.features }),
+      ...(o.depth !== undefined && { depth: o.depth }),
+      ...(o.heads !== undefined && { heads: o.heads }),
+      ...(o.length !== undefined && { length: o.length }),
       runs: o.out === undefined ? null : join(o.out, "stability-runs"),
       resume: o.resume ?? false,
     }),
@@ -184,7 +189,20 @@ export async function lab(args: string[]): Promise<void> {
   const [name, ...rest] = args;
   const flags = parseFlags(
     rest,
-    ["--preset", "--device", "--seeds", "--steps", "--variants", "--lrs", "--features", "--workers", "--out"],
+    [
+      "--preset",
+      "--device",
+      "--seeds",
+      "--steps",
+      "--variants",
+      "--lrs",
+      "--features",
+      "--depth",
+      "--heads",
+      "--length",
+      "--workers",
+      "--out",
+    ],
     ["--resume"],
   );
   const preset = (flags.get("--preset") ?? "quick") as Preset;
@@ -205,11 +223,14 @@ export async function lab(args: string[]): Promise<void> {
         throw new UsageError(`unknown variant ${JSON.stringify(v)} for lab ${name}; known: ${e.variants.join(", ")}`);
   if (flags.has("--resume") && !e.resumable)
     throw new UsageError(`lab ${name} takes no --resume (only stability and handwriting save their trainings as they finish)`);
-  for (const f of ["--lrs", "--features"])
+  for (const f of ["--lrs", "--features", "--depth", "--heads", "--length"])
     if (flags.has(f) && name !== "stability") throw new UsageError(`lab ${name} takes no ${f} (only stability has it)`);
   const settings = e.apply(e.presets[preset], {
     lrs: lrsFlag(flags.get("--lrs")),
     features: intFlag("--features", flags.get("--features")),
+    depth: intFlag("--depth", flags.get("--depth")),
+    heads: intFlag("--heads", flags.get("--heads")),
+    length: intFlag("--length", flags.get("--length")),
     seeds: intFlag("--seeds", flags.get("--seeds")),
     steps: intFlag("--steps", flags.get("--steps")),
     variants,

@@ -27,6 +27,10 @@ export interface Overrides {
   lrs?: number[];
   /** Random features of kernelized attention (stability). */
   features?: number;
+  /** The model's layers, heads and context length (stability: where a variant becomes unstable). */
+  depth?: number;
+  heads?: number;
+  length?: number;
   /** The report directory (an experiment that writes files beside its report puts them there). */
   out?: string;
   /** Keep the trainings a run with the same settings finished in `out` (experiments with `resumable`). */

@@ -204,6 +204,10 @@ export function stabilityUnits(s: StabilitySettings): StabilityUnit[] {
   for (const v of s.variants)
     if (!(v in STABILITY_VARIANTS)) fail(fn, `unknown variant ${JSON.stringify(v)}; known: ${Object.keys(STABILITY_VARIANTS).join(", ")}`);
   integer(fn, "features", s.features, 1);
+  integer(fn, "depth", s.depth, 1);
+  integer(fn, "length", s.length, 1);
+  integer(fn, "heads", s.heads, 1);
+  if (s.width % s.heads !== 0) fail(fn, `heads (${s.heads}) must divide the width (${s.width})`);
   s.lrs.forEach((lr, i) => {
     positive(fn, `lrs[${i}]`, lr);
     if (i > 0 && lr <= s.lrs[i - 1]) fail(fn, `lrs must increase, got ${s.lrs[i - 1]} then ${lr}`);

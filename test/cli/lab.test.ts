@@ -40,6 +40,8 @@ describe("posenc lab", () => {
       [["lab", "stability", "--lrs", "0.1,0.01"], /posenc: --lrs must increase, got 0.1 then 0.01/],
       [["lab", "stability", "--lrs", "0.1,,1"], /posenc: --lrs must be positive numbers, got ""/],
       [["lab", "length", "--features", "8"], /posenc: lab length takes no --features \(only stability has it\)/],
+      [["lab", "cswin", "--heads", "2"], /posenc: lab cswin takes no --heads \(only stability has it\)/],
+      [["lab", "stability", "--depth", "0"], /--depth must be a positive integer, got "0"/],
       [["lab", "cswin", "--resume"], /lab cswin takes no --resume \(only stability and handwriting save their trainings as they finish\)/],
       [
         ["lab", "cswin", "--workers", "2"],

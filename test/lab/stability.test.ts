@@ -184,7 +184,7 @@ describe("lab stability", () => {
     }
   });
 
-  it("refuses a learning-rate sweep that is empty, not positive or not increasing, and a feature count below 1", async () => {
+  it("refuses a learning-rate sweep that is empty, not positive or not increasing, a feature count below 1 and heads that do not divide the width", async () => {
     const s = STABILITY_PRESETS.tiny;
     await expect(runStability({ ...s, lrs: [] }, silent)).rejects.toThrow(
       "lab stability: lrs must be a non-empty list of learning rates, got []",
@@ -192,6 +192,8 @@ describe("lab stability", () => {
     await expect(runStability({ ...s, lrs: [1e-2, 0] }, silent)).rejects.toThrow("lab stability: lrs[1] must be > 0, got 0");
     await expect(runStability({ ...s, lrs: [1e-1, 1e-2] }, silent)).rejects.toThrow("lab stability: lrs must increase, got 0.1 then 0.01");
     await expect(runStability({ ...s, features: 0 }, silent)).rejects.toThrow("lab stability: features must be an integer >= 1, got 0");
+    await expect(runStability({ ...s, heads: 3 }, silent)).rejects.toThrow("lab stability: heads (3) must divide the width (16)");
+    await expect(runStability({ ...s, depth: 0 }, silent)).rejects.toThrow("lab stability: depth must be an integer >= 1, got 0");
     const old = { ...s, lr: 0.3 } as typeof s;
     expect(() => stabilityWork(old)).toThrow(
       /lab stability: settings have unknown field "lr" \(the peak learning rates are lrs, a list\); known: variants, seeds/,
