@@ -16,7 +16,8 @@
  *
  * Reference: Luo et al., "Stable, Fast and Accurate: Kernelized Attention
  * with Relative Positional Encoding" (NeurIPS 2021), https://arxiv.org/abs/2106.12566;
- * Choromanski et al. (ICLR 2021), https://arxiv.org/abs/2009.14794
+ * Choromanski et al. (ICLR 2021), https://arxiv.org/abs/2009.14794;
+ * Katharopoulos et al. (ICML 2020), https://arxiv.org/abs/2006.16236 (elu + 1)
  */
 import { type DType, numpy as np } from "@jax-js/jax";
 import { projection } from "../attention/featureMaps.js";
@@ -25,10 +26,10 @@ import { constant } from "../core/constant.js";
 import { fail, integer, oneOf, record } from "../core/validate.js";
 
 export interface KernelizedLayerConfig {
-  /** Random features M. */
+  /** Random features M (prf, relu; elu + 1 maps each query and key to D features and draws no projection). */
   features: number;
-  /** Positive random features (softmax kernel) or ReLU features. */
-  featureMap: "prf" | "relu";
+  /** Positive random features (softmax kernel), ReLU random features, or elu(x) + 1 (Katharopoulos et al. 2020, linear attention). */
+  featureMap: "prf" | "relu" | "eluPlusOne";
   /** Learned relative bias over offsets -maxDistance..maxDistance (clipped beyond); null: no RPE. */
   rpe: { maxDistance: number } | null;
   /** Luo et al.'s stabilisation: unit-length queries and keys before the feature map. */
@@ -61,7 +62,7 @@ export function checkKernelizedLayer(fn: string, field: string, config: unknown)
   const c = record(fn, field, config, "{ features, featureMap, rpe, qkNorm, seed, evaluation? }");
   integer(fn, `${field}.features`, c.features, 1);
   integer(fn, `${field}.seed`, c.seed, 0);
-  oneOf(fn, `${field}.featureMap`, c.featureMap, ["prf", "relu"]);
+  oneOf(fn, `${field}.featureMap`, c.featureMap, ["prf", "relu", "eluPlusOne"]);
   oneOf(fn, `${field}.qkNorm`, c.qkNorm, ["l2", "none"]);
   if (c.evaluation !== undefined) oneOf(fn, `${field}.evaluation`, c.evaluation, ["auto", "fft", "dense"]);
   if (c.rpe !== null) integer(fn, `${field}.rpe.maxDistance`, record(fn, `${field}.rpe`, c.rpe, "{ maxDistance } or null").maxDistance, 0);
@@ -81,13 +82,17 @@ export function kernelizedLayer(
   causal: boolean,
 ): np.Array {
   const [, , L, D] = q.shape;
-  const W = projection(config.features, D, { seed: config.seed, scaling: "chi", dtype: q.dtype }); // (M, D)
+  const W = () => projection(config.features, D, { seed: config.seed, scaling: "chi", dtype: q.dtype }); // (M, D)
   const features: FeatureSpec =
-    config.featureMap === "prf" ? { kind: "prf", projection: W, inputScale: "softmax" } : { kind: "relu", projection: W };
+    config.featureMap === "prf"
+      ? { kind: "prf", projection: W(), inputScale: "softmax" }
+      : config.featureMap === "relu"
+        ? { kind: "relu", projection: W() }
+        : { kind: "eluPlusOne" };
   let rpe: np.Array | undefined;
   if (config.rpe) {
     if (!params.rpe) {
-      for (const a of [q, k, v, W]) a.dispose();
+      for (const a of [q, k, v, "projection" in features ? features.projection : undefined]) a?.dispose();
       fail("kernelizedLayer", "config.rpe needs params.rpe (H, 2 maxDistance + 1)");
     }
     const R = config.rpe.maxDistance;

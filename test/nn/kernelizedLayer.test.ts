@@ -49,6 +49,21 @@ describe("kernelizedLayer", () => {
     }
   });
 
+  it("elu + 1 features: the layer is kernelizedRpeAttention with eluPlusOne (no projection drawn)", async () => {
+    const [B, H, L, D] = [1, 2, 5, 4];
+    const [q, k, v] = [randn([B, H, L, D], 5), randn([B, H, L, D], 6), randn([B, H, L, D], 7)];
+    const arr = (x: { data: Float64Array; shape: number[] }) => np.array(x.data).reshape(x.shape);
+    const elu: KernelizedLayerConfig = { ...config, featureMap: "eluPlusOne", rpe: null };
+    const got = kernelizedLayer(elu, {}, arr(q), arr(k), arr(v), true);
+    const want = kernelizedRpeAttention(arr(q), arr(k), arr(v), {
+      features: { kind: "eluPlusOne" },
+      qkNorm: "none",
+      causal: true,
+      eps: KERNELIZED_EPS,
+    });
+    expectClose(await read(got), await read(want), FLOAT64_FORMULA);
+  });
+
   it("starts as plain linear attention (b = 0) and refuses an RPE config without its table", () => {
     const p = initKernelizedLayer(config, 3, np.float64);
     expect(p.rpe?.shape).toEqual([3, 5]);

@@ -68,6 +68,32 @@ describe("synthetic tasks", () => {
     }
   });
 
+  it("multi-query recall: distinct asked keys in random order, every value after one is an answer, nothing else", () => {
+    const t = syntheticBatch({ task: "recall", pairs: 8, symbols: 12, queries: 5 }, 32, 5);
+    expect(t.length).toBe(2 * 8 + 1 + 2 * 5);
+    const firsts = new Set<number>();
+    for (let b = 0; b < 32; b++) {
+      const { s, answer } = row(t, b);
+      const value = new Map(Array.from({ length: 8 }, (_, i) => [s[2 * i], s[2 * i + 1]]));
+      expect(value.size).toBe(8);
+      expect(s[16]).toBe(SEP);
+      const asked = [0, 1, 2, 3, 4].map((i) => s[17 + 2 * i]);
+      expect(new Set(asked).size).toBe(5);
+      expect(answer).toEqual(asked.map((k) => value.get(k)));
+      firsts.add(asked[0]);
+    }
+    expect(firsts.size).toBeGreaterThan(4); // the order is random, not the pairs' order
+    expect(syntheticBatch({ task: "recall", pairs: 6, symbols: 10, queries: 1 }, 8, 3)).toEqual(
+      syntheticBatch({ task: "recall", pairs: 6, symbols: 10 }, 8, 3),
+    );
+    expect(() => syntheticBatch({ task: "recall", pairs: 4, symbols: 10, queries: 5 }, 1, 0)).toThrow(
+      "synthetic.example: config.queries (5) must be <= config.pairs (4): the keys asked are distinct",
+    );
+    expect(() => syntheticBatch({ task: "recall", pairs: 4, symbols: 10, queries: 0 }, 1, 0)).toThrow(
+      /config.queries must be an integer >= 1/,
+    );
+  });
+
   it("passkey: the answer digits appear right after the KEY marker in the filler", () => {
     const t = syntheticBatch({ task: "passkey", filler: 20, digits: 5 }, 16, 4);
     for (let b = 0; b < 16; b++) {
