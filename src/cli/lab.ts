@@ -4,6 +4,7 @@
  */
 import { availableParallelism, cpus } from "node:os";
 import { join } from "node:path";
+import { ACCURACY_PRESETS, ACCURACY_VARIANTS, accuracyReport, accuracyWork, runAccuracy } from "../lab/accuracy.js";
 import { CSWIN_PRESETS, CSWIN_VARIANTS, cswinReport, cswinWork, runCswin } from "../lab/cswin.js";
 import { type Experiment, experiment, PRESETS, type Preset, withOverrides } from "../lab/experiment.js";
 import { HANDWRITING_PRESETS, HANDWRITING_VARIANTS, handwritingReport, handwritingWork, runHandwriting } from "../lab/handwriting.js";
@@ -25,18 +26,21 @@ export const LAB_USAGE = `  lab <experiment> [--preset tiny|quick|full] [--devic
       [--depth N] [--heads N] [--length T] [--workers N] [--out DIR] [--resume]
       Runs an experiment, prints its table and writes DIR/index.html (default report/).
       --resume: keep the trainings an earlier run with the same settings finished in DIR
-      (stability, handwriting; each finished training is saved there as it ends), so that a
+      (stability, accuracy, handwriting; each finished training is saved there as it ends), so that a
       run can be split over several commands or processes (--variants, --seeds).
       --lrs, --features: the peak learning rates stability sweeps, increasing, and the random
       features of its kernelized attention; --depth, --heads, --length: its model's layers,
       heads (dividing the width) and context (default: the preset's).
-      --workers: trainings run at once in worker threads (length, stability; wasm and cpu;
+      --workers: trainings run at once in worker threads (length, stability, accuracy; wasm and cpu;
       default: one per core there, 1 on webgpu); the results do not depend on it.
       experiments:
         length     train at length n, test at 1x to 8x n, across positional encodings
                    (--variants from: ${Object.keys(LENGTH_VARIANTS).join(", ")})
         stability  kernelized attention with and without RPE and qk-norm: divergence over seeds and learning rates
                    (--variants from: ${Object.keys(STABILITY_VARIANTS).join(", ")})
+        accuracy   kernelized attention (+ RPE) vs softmax, random features and elu + 1 linear attention
+                   on multi-query associative recall: accuracy and time per step
+                   (--variants from: ${Object.keys(ACCURACY_VARIANTS).join(", ")})
         speed      time and peak memory of kernelized FFT-RPE vs softmax attention against L,
                    and the crossover length (--variants from: ${SPEED_METHODS.join(", ")})
         resolution a DiT trained at 14x14 generating at 28x28: RPE-2D (+ crop conditioning) vs
@@ -132,6 +136,22 @@ const EXPERIMENTS: Record<string, Experiment<unknown, unknown>> = {
     run: runStability,
     report: stabilityReport,
   }),
+  accuracy: experiment({
+    presets: ACCURACY_PRESETS,
+    variants: Object.keys(ACCURACY_VARIANTS),
+    apply: (s, o) => ({
+      ...withOverrides(s, o),
+      runs: o.out === undefined ? null : join(o.out, "accuracy-runs"),
+      resume: o.resume ?? false,
+    }),
+    resumable: true,
+    describe: (s) =>
+      `${s.variants.length} attention variants x ${s.seeds} seeds, ${s.steps} steps each, multi-query recall at T = ${2 * (s.pairs + s.queries) + 1}`,
+    work: accuracyWork,
+    parallel: true,
+    run: runAccuracy,
+    report: accuracyReport,
+  }),
   speed: experiment({
     presets: SPEED_PRESETS,
     variants: [...SPEED_METHODS],
@@ -222,7 +242,7 @@ export async function lab(args: string[]): Promise<void> {
       if (!e.variants.includes(v))
         throw new UsageError(`unknown variant ${JSON.stringify(v)} for lab ${name}; known: ${e.variants.join(", ")}`);
   if (flags.has("--resume") && !e.resumable)
-    throw new UsageError(`lab ${name} takes no --resume (only stability and handwriting save their trainings as they finish)`);
+    throw new UsageError(`lab ${name} takes no --resume (only stability, accuracy and handwriting save their trainings as they finish)`);
   for (const f of ["--lrs", "--features", "--depth", "--heads", "--length"])
     if (flags.has(f) && name !== "stability") throw new UsageError(`lab ${name} takes no ${f} (only stability has it)`);
   const settings = e.apply(e.presets[preset], {
@@ -240,7 +260,7 @@ export async function lab(args: string[]): Promise<void> {
 
   const workersFlag = intFlag("--workers", flags.get("--workers"));
   if (workersFlag !== undefined && !e.parallel)
-    throw new UsageError(`lab ${name} takes no --workers (only length and stability run their trainings in worker threads)`);
+    throw new UsageError(`lab ${name} takes no --workers (only length, stability and accuracy run their trainings in worker threads)`);
 
   const rt = await init({ device });
   if (workersFlag !== undefined && workersFlag > 1 && rt.device === "webgpu") {

@@ -39,7 +39,7 @@ export interface LabReport {
 }
 
 /** Display order of the experiments in index.html; others follow by name. */
-export const EXPERIMENT_ORDER = ["length", "stability", "speed", "resolution", "cswin", "handwriting"];
+export const EXPERIMENT_ORDER = ["length", "stability", "accuracy", "speed", "resolution", "cswin", "handwriting"];
 
 /** The report's tables as terminal text. */
 export function reportText(r: LabReport): string {

@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { type DeviceKind, init } from "../runtime/init.js";
+import { type AccuracySettings, type AccuracyUnit, runAccuracyUnit } from "./accuracy.js";
 import { type LengthSettings, type LengthUnit, runLengthUnit } from "./length.js";
 import type { UnitExperiment } from "./pool.js";
 import type { ProgressSink } from "./progress.js";
@@ -30,6 +31,7 @@ export type UnitMessage =
 const RUNNERS: Record<UnitExperiment, (settings: unknown, unit: unknown, progress: ProgressSink) => Promise<unknown>> = {
   length: (s, u, p) => runLengthUnit(s as LengthSettings, u as LengthUnit, p),
   stability: (s, u, p) => runStabilityUnit(s as StabilitySettings, u as StabilityUnit, p),
+  accuracy: (s, u, p) => runAccuracyUnit(s as AccuracySettings, u as AccuracyUnit, p),
 };
 
 const port = parentPort;

@@ -30,7 +30,7 @@ describe("posenc lab", () => {
   it("refuses what it does not know, naming it, with the usage", () => {
     const cases: Array<[string[], RegExp]> = [
       [["lab"], /posenc: lab needs an experiment/],
-      [["lab", "size"], /posenc: unknown experiment "size"; known: length, stability, speed, resolution, cswin/],
+      [["lab", "size"], /posenc: unknown experiment "size"; known: length, stability, accuracy, speed, resolution, cswin/],
       [["lab", "length", "--preset", "huge"], /--preset must be one of tiny, quick, full, got "huge"/],
       [["lab", "length", "--variants", "rope,xpos9"], /unknown variant "xpos9" for lab length; known: nope, sinusoidal/],
       [["lab", "length", "--seeds", "0"], /--seeds must be a positive integer, got "0"/],
@@ -42,10 +42,13 @@ describe("posenc lab", () => {
       [["lab", "length", "--features", "8"], /posenc: lab length takes no --features \(only stability has it\)/],
       [["lab", "cswin", "--heads", "2"], /posenc: lab cswin takes no --heads \(only stability has it\)/],
       [["lab", "stability", "--depth", "0"], /--depth must be a positive integer, got "0"/],
-      [["lab", "cswin", "--resume"], /lab cswin takes no --resume \(only stability and handwriting save their trainings as they finish\)/],
+      [
+        ["lab", "cswin", "--resume"],
+        /lab cswin takes no --resume \(only stability, accuracy and handwriting save their trainings as they finish\)/,
+      ],
       [
         ["lab", "cswin", "--workers", "2"],
-        /lab cswin takes no --workers \(only length and stability run their trainings in worker threads\)/,
+        /lab cswin takes no --workers \(only length, stability and accuracy run their trainings in worker threads\)/,
       ],
     ];
     for (const [args, message] of cases) {
