@@ -145,6 +145,7 @@ export type { SinusoidalLayout, SinusoidalOptions } from "./pe/sinusoidal.js";
 export * as sinusoidal from "./pe/sinusoidal.js";
 export type { BucketOptions } from "./pe/t5.js";
 export * as t5 from "./pe/t5.js";
+export { checkDevice, deviceFault } from "./runtime/deviceFault.js";
 export type { DeviceKind, DeviceLimits, DeviceRequest, InitOptions, Runtime } from "./runtime/init.js";
 export { init, runtime, teardown } from "./runtime/init.js";
 export type { AdamWConfig, AdamWState } from "./train/adamw.js";

@@ -245,7 +245,13 @@ export function kernelizedEvaluation(
   dtype: DType,
   opts: Pick<KernelizedOptions, "causal" | "rpe" | "memory">,
 ): "fft" | "dense" {
-  return evaluationFor("kernelizedEvaluation", featureShape, Dv, dtype, opts);
+  const fn = "kernelizedEvaluation";
+  if (!Array.isArray(featureShape) || featureShape.length !== 4 || !featureShape.every((d) => Number.isInteger(d) && d >= 1))
+    fail(fn, `featureShape must be (B, H, L, M), four integers >= 1, got ${describe(featureShape)}`);
+  if (!Number.isInteger(Dv) || Dv < 1) fail(fn, `Dv must be an integer >= 1, got ${describe(Dv)}`);
+  if (dtype !== "float16" && dtype !== "float32" && dtype !== "float64") fail(fn, `dtype must be a float dtype, got ${describe(dtype)}`);
+  if (typeof opts?.causal !== "boolean") fail(fn, `opts.causal must be true or false, got ${describe(opts?.causal)}`);
+  return evaluationFor(fn, featureShape, Dv, dtype, opts);
 }
 
 function evaluationFor(

@@ -112,6 +112,15 @@ describe("evaluation: dense or FFT", () => {
     expect(pick(128, { causal: false, rpe: [] })).toBe("dense");
     expect(pick(128, {}, 1, 1)).toBe("fft"); // one feature, one channel: the FFT products are smaller
     expect(pick(128, { memory: { maxBufferBytes: 8 * 128 * 128 * 4 - 1 } })).toBe("fft"); // the matrix does not fit
+    expect(() => kernelizedEvaluation([1, 8, 128], 16, np.float32, { causal: true })).toThrow(
+      "kernelizedEvaluation: featureShape must be (B, H, L, M), four integers >= 1, got [1,8,128]",
+    );
+    expect(() => kernelizedEvaluation([1, 8, 128, 32], 0, np.float32, { causal: true })).toThrow(
+      "kernelizedEvaluation: Dv must be an integer >= 1, got 0",
+    );
+    expect(() => kernelizedEvaluation([1, 8, 128, 32], 16, np.float32, {} as KernelizedOptions)).toThrow(
+      "kernelizedEvaluation: opts.causal must be true or false, got undefined",
+    );
   });
 
   it("dense gradients through kernelizedRpeAttention pass the float64 gradient check (causal, RPE, PRF)", async () => {
