@@ -313,6 +313,8 @@ export function stabilityReport(s: StabilitySettings, runs: StabilityRun[], meta
   const divergedOf = (rs: StabilityRun[]) => rs.filter((r) => r.diverged).length;
   const spikedOf = (rs: StabilityRun[]) => rs.filter((r) => largestSpike(r.losses) > DIVERGENCE_RATIO).length;
   const finalLoss = (r: StabilityRun) => mean(r.losses.slice(-Math.max(1, Math.floor(s.steps / 10))));
+  // a run that did not diverge but ends at or above the unigram loss learned nothing from the context
+  const unigram = unigramLoss(corpus.train);
   const rows = s.variants.flatMap((v) =>
     s.lrs.map((lr) => {
       const rs = of(v, lr);
@@ -322,6 +324,7 @@ export function stabilityReport(s: StabilitySettings, runs: StabilityRun[], meta
         lr,
         `${divergedOf(rs)}/${rs.length}`,
         `${spikedOf(rs)}/${rs.length}`,
+        `${ok.filter((r) => finalLoss(r) >= unigram).length}/${rs.length}`,
         Number(Math.max(...rs.map((r) => largestSpike(r.losses))).toPrecision(3)),
         ok.length ? Number(mean(ok.map(finalLoss)).toFixed(4)) : "-",
         ok.length ? Number(mean(ok.map((r) => r.validation)).toFixed(4)) : "-",
@@ -368,7 +371,8 @@ export function stabilityReport(s: StabilitySettings, runs: StabilityRun[], meta
           ? `runs diverged already at the smallest lr, ${s.lrs[0]}`
           : `no run diverged up to lr ${s.lrs[firstBad - 1]}`;
     const spikes = s.lrs.map((lr) => spikedOf(of(v, lr))).join("/");
-    return `${label}: diverged ${counts}; ${stable}. Runs with a loss spike above ${DIVERGENCE_RATIO}x their best so far, per lr: ${spikes}.`;
+    const nothing = s.lrs.map((lr) => of(v, lr).filter((r) => !r.diverged && finalLoss(r) >= unigram).length).join("/");
+    return `${label}: diverged ${counts}; ${stable}. Runs with a loss spike above ${DIVERGENCE_RATIO}x their best so far, per lr: ${spikes}; runs that learned nothing (final loss at or above the unigram loss): ${nothing}.`;
   });
   return {
     id: "stability",
@@ -382,7 +386,7 @@ export function stabilityReport(s: StabilitySettings, runs: StabilityRun[], meta
     settings: {
       data: `Shakespeare's sonnets, characters (${corpus.vocab.length} symbols, ${corpus.train.length} training / ${corpus.validation.length} validation)`,
       context: s.length,
-      "unigram loss": `${unigramLoss(corpus.train).toFixed(3)} nats per character (the character frequencies of the training text: a model that ignores context)`,
+      "unigram loss": `${unigram.toFixed(3)} nats per character (the character frequencies of the training text: a model that ignores context); "learned nothing": not diverged, final loss at or above it`,
       seeds: s.seeds,
       steps: s.steps,
       batch: s.batch,
@@ -401,6 +405,7 @@ export function stabilityReport(s: StabilitySettings, runs: StabilityRun[], meta
           "peak lr",
           "diverged",
           `spiked > ${DIVERGENCE_RATIO}x`,
+          "learned nothing",
           "largest spike",
           "final train loss",
           "validation loss",

@@ -176,7 +176,16 @@ describe("lab stability", () => {
       const html = readFileSync(writeReport(dir, report), "utf8");
       expect(html).toContain("<td>Infinity</td>"); // the index is built from the saved files
       const saved = JSON.parse(readFileSync(join(dir, "stability.json"), "utf8"));
-      expect(saved.tables[0].rows[0]).toEqual(["kernelized (PRF)", 0.1, "2/2", "2/2", "Infinity", "-", "-", "Infinity"]);
+      expect(saved.tables[0].rows[0]).toEqual(["kernelized (PRF)", 0.1, "2/2", "2/2", "0/2", "Infinity", "-", "-", "Infinity"]);
+      // finite runs that end above the unigram loss (3.137 nats) learned nothing; one below it did learn
+      const finite = { ...runs[0], diverged: false, validation: 4, maxGradNorm: 1 };
+      const [flat, learned] = [
+        { ...finite, losses: [4.4, 4.2] },
+        { ...finite, seed: 1, losses: [4.4, 2.5] },
+      ];
+      const nothing = stabilityReport({ ...s, steps: 2 }, [flat, learned], report);
+      expect(nothing.tables[0].rows[0][4]).toBe("1/2");
+      expect(nothing.findings[0]).toMatch(/runs that learned nothing \(final loss at or above the unigram loss\): 1\.$/);
       expect(saved.data.runs[0].losses).toEqual([4, 3, "NaN"]);
       writeReport(dir, report); // the index again, now from the saved file
     } finally {
