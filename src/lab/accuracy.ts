@@ -29,11 +29,11 @@ import type { PEConfig } from "../nn/positional.js";
 import { runtime } from "../runtime/init.js";
 import { syntheticBatch, type TaskConfig, vocabSize } from "../train/data/synthetic.js";
 import type { ReportMeta } from "./experiment.js";
-import { evaluateLM, LAB_ADAMW, labLM, trainLM } from "./lmRun.js";
-import { sequentially, type UnitPool } from "./pool.js";
+import { evaluateLM, LAB_ADAMW, type LabModelSize, labLM, trainLM } from "./lmRun.js";
+import type { UnitPool } from "./pool.js";
 import type { ProgressSink } from "./progress.js";
 import type { LabReport } from "./report.js";
-import { readSaved, writeSaved } from "./savedRuns.js";
+import { type ResumableSettings, runSavedUnits } from "./savedRuns.js";
 import { mean } from "./stats.js";
 import { lineChart } from "./svg.js";
 
@@ -56,7 +56,7 @@ export const ACCURACY_VARIANTS: Record<string, AccuracyVariant> = {
   linear: { label: "linear (elu + 1)", pe: { type: "none" }, kernel: { featureMap: "eluPlusOne", rpe: false, qkNorm: "none" } },
 };
 
-export interface AccuracySettings {
+export interface AccuracySettings extends LabModelSize, ResumableSettings {
   variants: string[];
   seeds: number;
   steps: number;
@@ -70,15 +70,8 @@ export interface AccuracySettings {
   lr: number;
   /** Random features M of the PRF variants. */
   features: number;
-  width: number;
-  depth: number;
-  heads: number;
   /** Held-out batches of `batch` examples for the accuracy. */
   evalBatches: number;
-  /** Directory where each finished training is saved, or null. */
-  runs: string | null;
-  /** Keep what `runs` holds from a run with the same settings. */
-  resume: boolean;
 }
 
 export const ACCURACY_PRESETS: Record<"tiny" | "quick" | "full", AccuracySettings> = {
@@ -224,29 +217,22 @@ const unitFile = (u: AccuracyUnit) => `${u.variant}-seed${u.seed}.json`;
  * `resume` the saved ones are kept.
  */
 export async function runAccuracy(s: AccuracySettings, progress: ProgressSink, pool?: UnitPool): Promise<AccuracyRun[]> {
-  const fn = "lab accuracy";
-  const units = accuracyUnits(s);
-  const where = { dir: s.runs, resume: s.resume };
-  const key = runKey(s);
-  const kept = new Map<AccuracyUnit, AccuracyRun>();
-  for (const u of units) {
-    const saved = await readSaved<{ key: string; run: AccuracyRun }>(fn, where, unitFile(u), key);
-    if (!saved) continue;
-    kept.set(u, saved.run);
-    progress.tick(s.steps + 1, `${ACCURACY_VARIANTS[u.variant].label} seed ${u.seed}: kept from the earlier run`);
-  }
-  const todo = units.filter((u) => !kept.has(u));
-  const save = (u: AccuracyUnit, run: AccuracyRun) => writeSaved(fn, where, unitFile(u), { key, run });
-  const trained = pool
-    ? await pool.run<AccuracyUnit, AccuracyRun>("accuracy", s, todo, progress, (i, run) => save(todo[i], run))
-    : await sequentially(todo, async (u) => {
-        const run = await runAccuracyUnit(s, u, progress);
-        await save(u, run);
-        return run;
-      });
-  todo.forEach((u, i) => kept.set(u, trained[i]));
-  progress.done();
-  return units.map((u) => kept.get(u) as AccuracyRun);
+  return runSavedUnits(
+    {
+      fn: "lab accuracy",
+      experiment: "accuracy",
+      settings: s,
+      units: accuracyUnits(s),
+      where: { dir: s.runs, resume: s.resume },
+      key: runKey(s),
+      file: unitFile,
+      label: (u) => `${ACCURACY_VARIANTS[u.variant].label} seed ${u.seed}`,
+      work: s.steps + 1,
+      run: (u) => runAccuracyUnit(s, u, progress),
+    },
+    progress,
+    pool,
+  );
 }
 
 const spread = (xs: number[]) => `${mean(xs).toFixed(3)} (${Math.min(...xs).toFixed(3)}-${Math.max(...xs).toFixed(3)})`;

@@ -50,16 +50,19 @@ export interface TrainSettings {
 /** Lab default: AdamW with decay on matrices only (nanoGPT), betas (0.9, 0.99). */
 export const LAB_ADAMW: AdamWConfig = { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.01, decay: "matrices" };
 
+/** The size of the lab's language model. */
+export interface LabModelSize {
+  width: number;
+  depth: number;
+  heads: number;
+}
+
 /**
  * The lab's language model: a pre-norm decoder with LayerNorm, a GELU MLP of
  * 4x the width, biases and tied embeddings; `pe`, `absolute` and `kernel`
  * are the variant's.
  */
-export function labLM(
-  vocabSize: number,
-  size: { width: number; depth: number; heads: number },
-  position: Pick<LMConfig, "pe" | "absolute" | "kernel">,
-): LMConfig {
+export function labLM(vocabSize: number, size: LabModelSize, position: Pick<LMConfig, "pe" | "absolute" | "kernel">): LMConfig {
   return {
     vocabSize,
     width: size.width,

@@ -16,6 +16,16 @@
 import { fail } from "../core/validate.js";
 import { checkDevice } from "../runtime/deviceFault.js";
 import { pathIn, readBytes, writeFilesIn } from "../runtime/host.js";
+import { sequentially, type UnitExperiment, type UnitPool } from "./pool.js";
+import type { ProgressSink } from "./progress.js";
+
+/** The fields an experiment's settings carry when its trainings are saved (`--out`, `--resume`). */
+export interface ResumableSettings {
+  /** Directory where each finished training is saved, or null. */
+  runs: string | null;
+  /** Keep what `runs` holds from a run with the same settings. */
+  resume: boolean;
+}
 
 /** Where the runs are saved and whether earlier ones are kept. */
 export interface SavedRuns {
@@ -58,4 +68,51 @@ function isTagged(v: unknown): v is { $number: "NaN" | "Infinity" | "-Infinity" 
   const keys = Object.keys(v);
   const n = (v as { $number?: unknown }).$number;
   return keys.length === 1 && (n === "NaN" || n === "Infinity" || n === "-Infinity");
+}
+
+/** A run of independent units (one training each) whose results are saved as `{ key, run }`, one file per unit. */
+export interface SavedUnits<U, R> {
+  /** The function named in errors (`lab stability`). */
+  fn: string;
+  /** The experiment a pool runs the units of, and its settings. */
+  experiment: UnitExperiment;
+  settings: unknown;
+  units: U[];
+  where: SavedRuns;
+  /** The settings that decide what one unit computes. */
+  key: string;
+  file: (u: U) => string;
+  /** How the progress names a unit kept from an earlier command. */
+  label: (u: U) => string;
+  /** Progress units one unit counts for. */
+  work: number;
+  /** Trains one unit on this thread. */
+  run: (u: U) => Promise<R>;
+}
+
+/**
+ * Keeps each unit's saved run (with `resume`), trains the others in order or
+ * through `pool`, saving each as it ends, and returns the runs in the
+ * units' order.
+ */
+export async function runSavedUnits<U, R>(r: SavedUnits<U, R>, progress: ProgressSink, pool?: UnitPool): Promise<R[]> {
+  const kept = new Map<U, R>();
+  for (const u of r.units) {
+    const saved = await readSaved<{ key: string; run: R }>(r.fn, r.where, r.file(u), r.key);
+    if (!saved) continue;
+    kept.set(u, saved.run);
+    progress.tick(r.work, `${r.label(u)}: kept from the earlier run`);
+  }
+  const todo = r.units.filter((u) => !kept.has(u));
+  const save = (u: U, run: R) => writeSaved(r.fn, r.where, r.file(u), { key: r.key, run });
+  const trained = pool
+    ? await pool.run<U, R>(r.experiment, r.settings, todo, progress, (i, run) => save(todo[i], run))
+    : await sequentially(todo, async (u) => {
+        const run = await r.run(u);
+        await save(u, run);
+        return run;
+      });
+  todo.forEach((u, i) => kept.set(u, trained[i]));
+  progress.done();
+  return r.units.map((u) => kept.get(u) as R);
 }

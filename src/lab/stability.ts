@@ -33,11 +33,11 @@ import { runtime } from "../runtime/init.js";
 import { sonnets, textBatch, unigramLoss } from "../train/data/text.js";
 import { toBatch } from "../train/trainStep.js";
 import type { ReportMeta } from "./experiment.js";
-import { LAB_ADAMW, labLM, trainLM } from "./lmRun.js";
-import { sequentially, type UnitPool } from "./pool.js";
+import { LAB_ADAMW, type LabModelSize, labLM, trainLM } from "./lmRun.js";
+import type { UnitPool } from "./pool.js";
 import type { ProgressSink } from "./progress.js";
 import type { LabReport } from "./report.js";
-import { readSaved, writeSaved } from "./savedRuns.js";
+import { type ResumableSettings, runSavedUnits } from "./savedRuns.js";
 import { mean } from "./stats.js";
 import { lineChart } from "./svg.js";
 
@@ -65,7 +65,7 @@ export const STABILITY_VARIANTS: Record<string, StabilityVariant> = {
   },
 };
 
-export interface StabilitySettings {
+export interface StabilitySettings extends LabModelSize, ResumableSettings {
   variants: string[];
   seeds: number;
   steps: number;
@@ -76,15 +76,8 @@ export interface StabilitySettings {
   lrs: number[];
   /** Random features M of the kernelized variants (fewer: a noisier estimate of the softmax kernel). */
   features: number;
-  width: number;
-  depth: number;
-  heads: number;
   /** Validation batches at the end. */
   evalBatches: number;
-  /** Directory where each finished training is saved, or null. */
-  runs: string | null;
-  /** Keep what `runs` holds from a run with the same settings. */
-  resume: boolean;
 }
 
 export const STABILITY_PRESETS: Record<"tiny" | "quick" | "full", StabilitySettings> = {
@@ -273,28 +266,23 @@ const unitFile = (u: StabilityUnit) => `${u.variant}-lr${u.lr}-seed${u.seed}.jso
  */
 export async function runStability(s: StabilitySettings, progress: ProgressSink, pool?: UnitPool): Promise<StabilityRun[]> {
   const units = stabilityUnits(s);
-  const fn = "lab stability";
-  const where = { dir: s.runs, resume: s.resume };
-  const key = runKey(s);
-  const kept = new Map<StabilityUnit, StabilityRun>();
-  for (const u of units) {
-    const saved = await readSaved<{ key: string; run: StabilityRun }>(fn, where, unitFile(u), key);
-    if (!saved) continue;
-    kept.set(u, saved.run);
-    progress.tick(s.steps + 1, `${STABILITY_VARIANTS[u.variant].label} lr ${u.lr} seed ${u.seed}: kept from the earlier run`);
-  }
-  const todo = units.filter((u) => !kept.has(u));
-  const save = (u: StabilityUnit, run: StabilityRun) => writeSaved(fn, where, unitFile(u), { key, run });
-  const trained = pool
-    ? await pool.run<StabilityUnit, StabilityRun>("stability", s, todo, progress, (i, run) => save(todo[i], run))
-    : await sequentially(todo, async (u) => {
-        const run = await runStabilityUnit(s, u, progress);
-        await save(u, run);
-        return run;
-      });
-  todo.forEach((u, i) => kept.set(u, trained[i]));
-  progress.done();
-  return units.map((u) => kept.get(u) as StabilityRun);
+  const label = (u: StabilityUnit) => `${STABILITY_VARIANTS[u.variant].label} lr ${u.lr} seed ${u.seed}`;
+  return runSavedUnits(
+    {
+      fn: "lab stability",
+      experiment: "stability",
+      settings: s,
+      units,
+      where: { dir: s.runs, resume: s.resume },
+      key: runKey(s),
+      file: unitFile,
+      label,
+      work: s.steps + 1,
+      run: (u) => runStabilityUnit(s, u, progress),
+    },
+    progress,
+    pool,
+  );
 }
 
 /** The devices the runs were trained on, with counts (runs saved by other commands may come from other machines). */
