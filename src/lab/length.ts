@@ -29,7 +29,7 @@ import type { PEConfig, RopeScaling } from "../nn/positional.js";
 import { positions1d } from "../pe/randomized.js";
 import { syntheticBatch, type TaskConfig, vocabSize } from "../train/data/synthetic.js";
 import type { ReportMeta } from "./experiment.js";
-import { type Accuracy, evaluateLM, LAB_ADAMW, labLM, trainLM } from "./lmRun.js";
+import { type Accuracy, evaluateLM, FIT_ACCURACY, LAB_ADAMW, labLM, trainLM } from "./lmRun.js";
 import { sequentially, type UnitPool } from "./pool.js";
 import type { ProgressSink } from "./progress.js";
 import type { LabReport } from "./report.js";
@@ -93,13 +93,6 @@ export const LENGTH_VARIANTS: Record<string, Variant> = {
   randomized: { label: "randomized RoPE", train: "randomized" },
   kernelized: { label: "kernelized + RPE", train: "kernelized" },
 };
-
-/**
- * A variant fits the task when its mean answer accuracy at the training
- * length reaches this; only then do its numbers at longer lengths speak to
- * extrapolation, so the report ranks fitted variants only.
- */
-export const FIT_ACCURACY = 0.95;
 
 /**
  * The quick preset's schedules, chosen on validation seeds at the training

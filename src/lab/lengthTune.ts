@@ -13,15 +13,8 @@
  * `npx tsx scripts/lab/length-schedule.ts` (docs/tuning/length-schedule.json).
  */
 import { fail } from "../core/validate.js";
-import {
-  FIT_ACCURACY,
-  LENGTH_VARIANTS,
-  type LengthSchedule,
-  type LengthSettings,
-  lengthUnits,
-  runLengthUnit,
-  trainingKeys,
-} from "./length.js";
+import { LENGTH_VARIANTS, type LengthSchedule, type LengthSettings, lengthUnits, runLengthUnit, trainingKeys } from "./length.js";
+import { FIT_ACCURACY } from "./lmRun.js";
 import { sequentially, type UnitPool } from "./pool.js";
 import type { ProgressSink } from "./progress.js";
 import { mean } from "./stats.js";

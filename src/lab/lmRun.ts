@@ -144,6 +144,14 @@ export async function trainLM(
   return { params, losses, gradNorms, seconds: (performance.now() - t0) / 1000 };
 }
 
+/**
+ * A model fits a task when its mean answer accuracy reaches this. `length`
+ * ranks only variants that fit at the training length (only then do their
+ * longer lengths speak to extrapolation); `accuracy` answers only when its
+ * softmax reference fits.
+ */
+export const FIT_ACCURACY = 0.95;
+
 export interface Accuracy {
   /** Fraction of answer tokens predicted right (argmax). */
   token: number;

@@ -4,7 +4,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  FIT_ACCURACY,
   inputLength,
   LENGTH_PRESETS,
   LENGTH_VARIANTS,
@@ -16,6 +15,7 @@ import {
   scaleTask,
   trainingSchedule,
 } from "../../src/lab/length.js";
+import { FIT_ACCURACY } from "../../src/lab/lmRun.js";
 import { silent } from "../../src/lab/progress.js";
 import { writeReport } from "../../src/lab/reportFiles.js";
 import { init } from "../../src/runtime/init.js";

@@ -1,8 +1,9 @@
 /** The choice of the length experiment's per-training schedules, and the committed choice of the quick preset. */
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { FIT_ACCURACY, LENGTH_PRESETS, QUICK_SCHEDULE } from "../../src/lab/length.js";
+import { LENGTH_PRESETS, QUICK_SCHEDULE } from "../../src/lab/length.js";
 import { chooseSchedule, TUNE_FIRST_SEED, TUNE_LRS, TUNE_SEEDS, type TuneTrial, tuneLength } from "../../src/lab/lengthTune.js";
+import { FIT_ACCURACY } from "../../src/lab/lmRun.js";
 
 const trial = (
   key: string,

@@ -10,7 +10,6 @@
  */
 import {
   describeTask,
-  FIT_ACCURACY,
   inputLength,
   LENGTH_PRESETS,
   LENGTH_VARIANTS,
@@ -20,6 +19,7 @@ import {
   lengthWork,
   runLength,
 } from "../../src/lab/length.js";
+import { FIT_ACCURACY } from "../../src/lab/lmRun.js";
 import type { ProgressSink } from "../../src/lab/progress.js";
 import { reportHtml } from "../../src/lab/report.js";
 import { lineChart } from "../../src/lab/svg.js";
