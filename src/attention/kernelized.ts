@@ -109,7 +109,12 @@ function attend(fn: string, phiQ: np.Array, phiK: np.Array, v: np.Array, opts: K
   }
   const dense =
     evaluation === "dense" ||
-    (evaluation === "auto" && phiQ.ndim === 4 && v.ndim === 4 && evaluationFor(fn, phiQ.shape, v.shape[3], phiQ.dtype, opts) === "dense");
+    // malformed shapes go to the path that validates them and names what is wrong
+    (evaluation === "auto" &&
+      phiQ.ndim === 4 &&
+      v.ndim === 4 &&
+      phiQ.shape.every((d) => d >= 1) &&
+      evaluationFor(fn, phiQ.shape, v.shape[3], phiQ.dtype, opts) === "dense");
   if (dense) return denseAttend(fn, phiQ, phiK, v, opts);
   const work = prepare(fn, phiQ, phiK, v, opts);
   if (!work.chunks) return work.result;
@@ -236,8 +241,8 @@ export function kernelizedAttentionDense(phiQ: np.Array, phiK: np.Array, v: np.A
  * otherwise, and for bidirectional attention without RPE (linear attention,
  * O(L M Dv), cheaper than both). At M = 32 and Dv = 16 that is dense up to
  * L = 2048. The dense form is also far faster where it is chosen: on wasm,
- * forward and backward of (32, 8, 128, 32) features with Dv = 16 take 174 ms
- * dense against 22.4 s by FFT (docs/KERNELIZED.md, "Dense or FFT").
+ * forward and backward of (32, 8, 128, 32) features with Dv = 16 take 189 ms
+ * dense against 22.7 s by FFT (docs/KERNELIZED.md, "Dense or FFT").
  */
 export function kernelizedEvaluation(
   featureShape: number[],
