@@ -270,16 +270,16 @@ export function accuracyReport(s: AccuracySettings, runs: AccuracyRun[], meta: R
   );
   const accuracyOf = (v: string) => mean(of(v).map((r) => r.accuracy));
   const best = [...s.variants].sort((a, b) => accuracyOf(b) - accuracyOf(a));
-  const kernelized = s.variants.filter((v) => v !== "softmax");
+  const others = s.variants.filter((v) => v !== "softmax");
   const ranked = `${best.map((v) => `${ACCURACY_VARIANTS[v].label} ${accuracyOf(v).toFixed(3)}`).join(", ")} (answer-token accuracy; chance ${(1 / s.symbols).toFixed(3)})`;
   const referenceFits = s.variants.includes("softmax") && accuracyOf("softmax") >= FIT_ACCURACY;
   const findings = [
     referenceFits || !s.variants.includes("softmax")
       ? `Most accurate: ${ranked}.`
       : `The softmax reference did not fit the task (answer accuracy ${accuracyOf("softmax").toFixed(3)} < ${FIT_ACCURACY}), so this run cannot say how close the efficient attentions come to it (train longer, or on fewer pairs): ${ranked}.`,
-    ...(s.variants.includes("softmax") && kernelized.length > 0
+    ...(s.variants.includes("softmax") && others.length > 0
       ? [
-          `Time per step against softmax: ${kernelized
+          `Time per step against softmax: ${others
             .map(
               (v) =>
                 `${ACCURACY_VARIANTS[v].label} ${(mean(of(v).map((r) => r.msPerStep)) / mean(of("softmax").map((r) => r.msPerStep))).toFixed(2)}x`,
