@@ -95,12 +95,12 @@ export const ACCURACY_PRESETS: Record<"tiny" | "quick" | "full", AccuracySetting
   quick: {
     variants: Object.keys(ACCURACY_VARIANTS),
     seeds: 2,
-    steps: 1500,
+    steps: 4000,
     batch: 16,
     pairs: 4,
     queries: 4,
     symbols: 8,
-    lr: 1e-2,
+    lr: 3e-3,
     features: 32,
     width: 64,
     depth: 2,
@@ -140,6 +140,14 @@ export interface AccuracyRun {
   msPerStep: number;
   device: string;
 }
+
+/**
+ * Seed of the held-out examples (batches HELD_OUT_SEED + b), which no training
+ * batch uses (those are 10^6 (seed + 1) + step). The quick preset's step budget
+ * and learning rate were chosen on examples from seed 900,000,000 instead, a
+ * validation split, so the reported accuracy is not the one they were chosen on.
+ */
+export const HELD_OUT_SEED = 800_000_000;
 
 /** One training of a run: `variant` from `seed`. */
 export interface AccuracyUnit {
@@ -187,7 +195,7 @@ export async function runAccuracyUnit(s: AccuracySettings, { variant, seed }: Ac
     progress,
   );
   try {
-    const acc = await evaluateLM(trained.params, model, task, { batch: s.batch, batches: s.evalBatches, seed: 900_000_000 });
+    const acc = await evaluateLM(trained.params, model, task, { batch: s.batch, batches: s.evalBatches, seed: HELD_OUT_SEED });
     progress.tick(1, `${v.label} seed ${seed}: accuracy ${acc.token.toFixed(3)}`);
     return {
       variant,
@@ -300,7 +308,7 @@ export function accuracyReport(s: AccuracySettings, runs: AccuracyRun[], meta: R
     seconds: meta.seconds,
     settings: {
       task: `multi-query associative recall: ${s.pairs} key-value pairs, then ${s.queries} distinct keys asked (random order), each answered by its value; ${s.symbols} symbols; context T = ${T}`,
-      "held out": `${s.evalBatches} batches of ${s.batch} examples from seeds no training batch uses`,
+      "held out": `${s.evalBatches} batches of ${s.batch} examples from seeds no training batch (and no validation of the quick preset's schedule) uses`,
       seeds: s.seeds,
       steps: s.steps,
       batch: s.batch,
