@@ -231,7 +231,7 @@ export async function runAccuracy(s: AccuracySettings, progress: ProgressSink, p
       experiment: "accuracy",
       settings: s,
       units: accuracyUnits(s),
-      where: { dir: s.runs, resume: s.resume },
+      where: s,
       key: runKey(s),
       file: unitFile,
       label: (u) => `${ACCURACY_VARIANTS[u.variant].label} seed ${u.seed}`,

@@ -58,12 +58,12 @@ import { disposeJudges, type Judges, judge, judgesOf, trainJudges, type Verdict 
 import { characterErrorRate, frechetDistance } from "./handwritingMetrics.js";
 import type { ProgressSink } from "./progress.js";
 import type { LabReport } from "./report.js";
-import { readSaved, type SavedRuns, writeSaved } from "./savedRuns.js";
+import { type ResumableSettings, readSaved, writeSaved } from "./savedRuns.js";
 import { mean } from "./stats.js";
 import { lineChart } from "./svg.js";
 import { checkWordSupervision, trainRecognizer, trainWriterIdentifier, type WordSupervision } from "./wordSupervision.js";
 
-export interface HandwritingSettings {
+export interface HandwritingSettings extends ResumableSettings {
   variants: string[];
   seeds: number;
   /** Adversarial iterations (a critic step each, a generator step every `generatorEvery`-th). */
@@ -93,14 +93,9 @@ export interface HandwritingSettings {
   readEvery: number;
   /** Directory for the checkpoint of the first seed of "peg" (`posenc handwrite`), or null. */
   checkpoint: string | null;
-  /** Directory where the judges and each finished training are saved, or null. */
-  runs: string | null;
-  /** Keep what `runs` holds from a run with the same settings. */
-  resume: boolean;
 }
 
 const FN = "lab handwriting";
-const where = (s: HandwritingSettings): SavedRuns => ({ dir: s.runs, resume: s.resume });
 
 const LABEL: Record<StagePE, string> = { peg: "PEG (CPE, WriteViT)", sincos2d: "2-D sincos", none: "no position" };
 
@@ -324,7 +319,7 @@ interface SavedRun {
 }
 
 async function loadJudges(s: HandwritingSettings): Promise<Judges | null> {
-  const saved = await readSaved<{ key: string; finalLoss: Judges["finalLoss"] }>(FN, where(s), "judges.json", judgesKey(s));
+  const saved = await readSaved<{ key: string; finalLoss: Judges["finalLoss"] }>(FN, s, "judges.json", judgesKey(s));
   if (!saved || !s.runs) return null;
   const { params } = await loadCheckpoint<Pick<Judges, "recognizer" | "writer">>(pathIn(s.runs, "judges"));
   return judgesOf(modelConfig(s, "peg"), s.heldOutWriters, params, saved.finalLoss);
@@ -352,7 +347,7 @@ export async function runHandwriting(s: HandwritingSettings, progress: ProgressS
     );
     if (s.runs) {
       await saveCheckpoint(pathIn(s.runs, "judges"), { recognizer: judges.recognizer, writer: judges.writer }, { judges: s.judges });
-      await writeSaved(FN, where(s), "judges.json", { key: judgesKey(s), finalLoss: judges.finalLoss });
+      await writeSaved(FN, s, "judges.json", { key: judgesKey(s), finalLoss: judges.finalLoss });
     }
   }
   const set = evalSet(s, held, words);
@@ -366,7 +361,7 @@ export async function runHandwriting(s: HandwritingSettings, progress: ProgressS
   for (const variant of s.variants) {
     for (let seed = 0; seed < s.seeds; seed++) {
       const file = `${variant}-seed${seed}.json`;
-      const saved = await readSaved<SavedRun>(FN, where(s), file, key);
+      const saved = await readSaved<SavedRun>(FN, s, file, key);
       if (saved) {
         runs.push(saved.run);
         if (saved.sheet) sheetImages.set(variant, Float32Array.from(saved.sheet));
@@ -444,7 +439,7 @@ export async function runHandwriting(s: HandwritingSettings, progress: ProgressS
       const run: HandwritingRun = { variant, seed, untrained, trained: final.scores, losses, msPerIteration };
       runs.push(run);
       const sheet = seed === 0 ? Array.from(sheetImages.get(variant) as Float32Array) : null; // float32 values are exact in JSON
-      await writeSaved(FN, where(s), file, { key, run, sheet } satisfies SavedRun);
+      await writeSaved(FN, s, file, { key, run, sheet } satisfies SavedRun);
     }
   }
   disposeJudges(judges);

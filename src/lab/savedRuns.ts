@@ -19,7 +19,7 @@ import { pathIn, readBytes, writeFilesIn } from "../runtime/host.js";
 import { sequentially, type UnitExperiment, type UnitPool } from "./pool.js";
 import type { ProgressSink } from "./progress.js";
 
-/** The fields an experiment's settings carry when its trainings are saved (`--out`, `--resume`). */
+/** Where the runs are saved and whether earlier ones are kept: fields of an experiment's settings (`--out`, `--resume`). */
 export interface ResumableSettings {
   /** Directory where each finished training is saved, or null. */
   runs: string | null;
@@ -27,18 +27,15 @@ export interface ResumableSettings {
   resume: boolean;
 }
 
-/** Where the runs are saved and whether earlier ones are kept. */
-export interface SavedRuns {
-  /** Directory of the saved runs, or null (nothing saved). */
-  dir: string | null;
-  /** Keep the runs `dir` holds from a command with the same key. */
-  resume: boolean;
-}
-
 /** The saved record `file`, or null when there is none to keep (no directory, no --resume, no file). */
-export async function readSaved<T extends { key: string }>(fn: string, where: SavedRuns, file: string, key: string): Promise<T | null> {
-  if (!where.dir || !where.resume) return null;
-  const path = pathIn(where.dir, file);
+export async function readSaved<T extends { key: string }>(
+  fn: string,
+  where: ResumableSettings,
+  file: string,
+  key: string,
+): Promise<T | null> {
+  if (!where.runs || !where.resume) return null;
+  const path = pathIn(where.runs, file);
   let text: string;
   try {
     text = new TextDecoder().decode(await readBytes(fn, path));
@@ -57,10 +54,10 @@ export async function readSaved<T extends { key: string }>(fn: string, where: Sa
 }
 
 /** Saves `record` (with its key) as `file`, when there is a directory. */
-export async function writeSaved<T extends { key: string }>(fn: string, where: SavedRuns, file: string, record: T): Promise<void> {
+export async function writeSaved<T extends { key: string }>(fn: string, where: ResumableSettings, file: string, record: T): Promise<void> {
   const tag = (_: string, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? { $number: String(v) } : v);
   checkDevice(fn); // a result computed after a device error is not saved
-  if (where.dir) await writeFilesIn(fn, where.dir, { [file]: JSON.stringify(record, tag) });
+  if (where.runs) await writeFilesIn(fn, where.runs, { [file]: JSON.stringify(record, tag) });
 }
 
 function isTagged(v: unknown): v is { $number: "NaN" | "Infinity" | "-Infinity" } {
@@ -78,7 +75,7 @@ export interface SavedUnits<U, R> {
   experiment: UnitExperiment;
   settings: unknown;
   units: U[];
-  where: SavedRuns;
+  where: ResumableSettings;
   /** The settings that decide what one unit computes. */
   key: string;
   file: (u: U) => string;

@@ -9,7 +9,7 @@ const dir = mkdtempSync(join(tmpdir(), "posenc-saved-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("saved runs", () => {
-  const where = { dir, resume: true };
+  const where = { runs: dir, resume: true };
 
   it("round-trips a record with NaN and infinities, which plain JSON turns into null", async () => {
     const record = {
@@ -21,10 +21,10 @@ describe("saved runs", () => {
   });
 
   it("keeps nothing without a directory, without resume, or without the file", async () => {
-    expect(await readSaved("f", { dir: null, resume: true }, "a.json", "k")).toBeNull();
-    expect(await readSaved("f", { dir, resume: false }, "a.json", "k")).toBeNull();
+    expect(await readSaved("f", { runs: null, resume: true }, "a.json", "k")).toBeNull();
+    expect(await readSaved("f", { runs: dir, resume: false }, "a.json", "k")).toBeNull();
     expect(await readSaved("f", where, "missing.json", "k")).toBeNull();
-    await writeSaved("f", { dir: null, resume: true }, "b.json", { key: "k" }); // nothing to write into
+    await writeSaved("f", { runs: null, resume: true }, "b.json", { key: "k" }); // nothing to write into
   });
 
   it("refuses a record of other settings and a half-written file, naming the file", async () => {
