@@ -29,11 +29,11 @@ import type { PEConfig } from "../nn/positional.js";
 import { runtime } from "../runtime/init.js";
 import { syntheticBatch, type TaskConfig, vocabSize } from "../train/data/synthetic.js";
 import type { ReportMeta } from "./experiment.js";
-import { evaluateLM, FIT_ACCURACY, LAB_ADAMW, type LabModelSize, labLM, trainLM } from "./lmRun.js";
+import { evaluateLM, FIT_ACCURACY, LAB_ADAMW, type LabLMSweep, labLM, trainLM } from "./lmRun.js";
 import type { UnitPool } from "./pool.js";
 import type { ProgressSink } from "./progress.js";
 import type { LabReport } from "./report.js";
-import { type ResumableSettings, runSavedUnits } from "./savedRuns.js";
+import { runSavedUnits } from "./savedRuns.js";
 import { mean } from "./stats.js";
 import { lineChart } from "./svg.js";
 
@@ -56,11 +56,7 @@ export const ACCURACY_VARIANTS: Record<string, AccuracyVariant> = {
   linear: { label: "linear (elu + 1)", pe: { type: "none" }, kernel: { featureMap: "eluPlusOne", rpe: false, qkNorm: "none" } },
 };
 
-export interface AccuracySettings extends LabModelSize, ResumableSettings {
-  variants: string[];
-  seeds: number;
-  steps: number;
-  batch: number;
+export interface AccuracySettings extends LabLMSweep {
   /** Key-value pairs and the keys asked: the context is 2 (pairs + queries) + 1 tokens. */
   pairs: number;
   queries: number;
@@ -68,10 +64,6 @@ export interface AccuracySettings extends LabModelSize, ResumableSettings {
   symbols: number;
   /** Peak learning rate (5% warmup, cosine to a tenth). */
   lr: number;
-  /** Random features M of the PRF variants. */
-  features: number;
-  /** Held-out batches of `batch` examples for the accuracy. */
-  evalBatches: number;
 }
 
 export const ACCURACY_PRESETS: Record<"tiny" | "quick" | "full", AccuracySettings> = {

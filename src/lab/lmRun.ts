@@ -14,6 +14,7 @@ import { type LMStepOptions, makeLMStep } from "../train/lmStep.js";
 import { learningRate } from "../train/schedule.js";
 import { toBatch } from "../train/trainStep.js";
 import type { ProgressSink } from "./progress.js";
+import type { ResumableSettings } from "./savedRuns.js";
 
 /**
  * Steps whose losses are read back together: the trainer reads losses and
@@ -55,6 +56,18 @@ export interface LabModelSize {
   width: number;
   depth: number;
   heads: number;
+}
+
+/** Settings of a sweep of lab LM trainings (stability, accuracy): which variants and seeds, how long, at which size. */
+export interface LabLMSweep extends LabModelSize, ResumableSettings {
+  variants: string[];
+  seeds: number;
+  steps: number;
+  batch: number;
+  /** Random features M of the kernelized variants. */
+  features: number;
+  /** Batches of `batch` examples evaluated at the end of each training (validation loss, held-out accuracy). */
+  evalBatches: number;
 }
 
 /**

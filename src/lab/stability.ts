@@ -33,11 +33,11 @@ import { runtime } from "../runtime/init.js";
 import { sonnets, textBatch, unigramLoss } from "../train/data/text.js";
 import { toBatch } from "../train/trainStep.js";
 import type { ReportMeta } from "./experiment.js";
-import { LAB_ADAMW, type LabModelSize, labLM, trainLM } from "./lmRun.js";
+import { LAB_ADAMW, type LabLMSweep, labLM, trainLM } from "./lmRun.js";
 import type { UnitPool } from "./pool.js";
 import type { ProgressSink } from "./progress.js";
 import type { LabReport } from "./report.js";
-import { type ResumableSettings, runSavedUnits } from "./savedRuns.js";
+import { runSavedUnits } from "./savedRuns.js";
 import { mean } from "./stats.js";
 import { lineChart } from "./svg.js";
 
@@ -65,19 +65,11 @@ export const STABILITY_VARIANTS: Record<string, StabilityVariant> = {
   },
 };
 
-export interface StabilitySettings extends LabModelSize, ResumableSettings {
-  variants: string[];
-  seeds: number;
-  steps: number;
-  batch: number;
+export interface StabilitySettings extends LabLMSweep {
   /** Context length T. */
   length: number;
   /** Peak learning rates, increasing: every variant and seed trains at each. */
   lrs: number[];
-  /** Random features M of the kernelized variants (fewer: a noisier estimate of the softmax kernel). */
-  features: number;
-  /** Validation batches at the end. */
-  evalBatches: number;
 }
 
 export const STABILITY_PRESETS: Record<"tiny" | "quick" | "full", StabilitySettings> = {
