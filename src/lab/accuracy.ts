@@ -23,7 +23,7 @@
  * Katharopoulos et al. (ICML 2020), https://arxiv.org/abs/2006.16236 (elu + 1).
  */
 import { type JsTree, type numpy as np, tree } from "@jax-js/jax";
-import { fail, integer, knownFields, positive } from "../core/validate.js";
+import { describe, fail, integer, knownFields, positive } from "../core/validate.js";
 import type { KernelizedLayerConfig } from "../nn/kernelizedLayer.js";
 import type { PEConfig } from "../nn/positional.js";
 import { runtime } from "../runtime/init.js";
@@ -56,6 +56,16 @@ export const ACCURACY_VARIANTS: Record<string, AccuracyVariant> = {
   linear: { label: "linear (elu + 1)", pe: { type: "none" }, kernel: { featureMap: "eluPlusOne", rpe: false, qkNorm: "none" } },
 };
 
+/**
+ * Seeds of the evaluated examples (batches seed + b), which no training batch
+ * uses (those are 10^6 (seed + 1) + step): the held-out examples the report
+ * gives, and the validation examples the quick preset's learning rate was
+ * chosen on (`npx tsx scripts/lab/accuracy-schedule.ts`), so that the reported
+ * accuracy is not the one the choice saw.
+ */
+export const HELD_OUT_SEED = 800_000_000;
+export const VALIDATION_SEED = 900_000_000;
+
 export interface AccuracySettings extends LabLMSweep {
   /** Key-value pairs and the keys asked: the context is 2 (pairs + queries) + 1 tokens. */
   pairs: number;
@@ -64,6 +74,8 @@ export interface AccuracySettings extends LabLMSweep {
   symbols: number;
   /** Peak learning rate (5% warmup, cosine to a tenth). */
   lr: number;
+  /** Seed of the evaluated examples: HELD_OUT_SEED, or VALIDATION_SEED when choosing settings. */
+  evalSeed: number;
 }
 
 export const ACCURACY_PRESETS: Record<"tiny" | "quick" | "full", AccuracySettings> = {
@@ -81,6 +93,7 @@ export const ACCURACY_PRESETS: Record<"tiny" | "quick" | "full", AccuracySetting
     depth: 1,
     heads: 2,
     evalBatches: 1,
+    evalSeed: HELD_OUT_SEED,
     runs: null,
     resume: false,
   },
@@ -98,6 +111,7 @@ export const ACCURACY_PRESETS: Record<"tiny" | "quick" | "full", AccuracySetting
     depth: 2,
     heads: 4,
     evalBatches: 4,
+    evalSeed: HELD_OUT_SEED,
     runs: null,
     resume: false,
   },
@@ -115,6 +129,7 @@ export const ACCURACY_PRESETS: Record<"tiny" | "quick" | "full", AccuracySetting
     depth: 2,
     heads: 4,
     evalBatches: 8,
+    evalSeed: HELD_OUT_SEED,
     runs: null,
     resume: false,
   },
@@ -132,14 +147,6 @@ export interface AccuracyRun {
   msPerStep: number;
   device: string;
 }
-
-/**
- * Seed of the held-out examples (batches HELD_OUT_SEED + b), which no training
- * batch uses (those are 10^6 (seed + 1) + step). The quick preset's step budget
- * and learning rate were chosen on examples from seed 900,000,000 instead, a
- * validation split, so the reported accuracy is not the one they were chosen on.
- */
-export const HELD_OUT_SEED = 800_000_000;
 
 /** One training of a run: `variant` from `seed`. */
 export interface AccuracyUnit {
@@ -162,6 +169,8 @@ export function accuracyUnits(s: AccuracySettings): AccuracyUnit[] {
     if (!(v in ACCURACY_VARIANTS)) fail(fn, `unknown variant ${JSON.stringify(v)}; known: ${Object.keys(ACCURACY_VARIANTS).join(", ")}`);
   for (const k of ["seeds", "steps", "batch", "pairs", "queries", "symbols", "features", "width", "depth", "heads", "evalBatches"] as const)
     integer(fn, k, s[k], 1);
+  if (s.evalSeed !== HELD_OUT_SEED && s.evalSeed !== VALIDATION_SEED)
+    fail(fn, `evalSeed must be HELD_OUT_SEED (${HELD_OUT_SEED}) or VALIDATION_SEED (${VALIDATION_SEED}), got ${describe(s.evalSeed)}`);
   positive(fn, "lr", s.lr);
   if (s.width % s.heads !== 0) fail(fn, `heads (${s.heads}) must divide the width (${s.width})`);
   syntheticBatch(accuracyTask(s), 1, 0); // the task's own checks (distinct keys, queries <= pairs)
@@ -187,7 +196,7 @@ export async function runAccuracyUnit(s: AccuracySettings, { variant, seed }: Ac
     progress,
   );
   try {
-    const acc = await evaluateLM(trained.params, model, task, { batch: s.batch, batches: s.evalBatches, seed: HELD_OUT_SEED });
+    const acc = await evaluateLM(trained.params, model, task, { batch: s.batch, batches: s.evalBatches, seed: s.evalSeed });
     progress.tick(1, `${v.label} seed ${seed}: accuracy ${acc.token.toFixed(3)}`);
     return {
       variant,
@@ -300,7 +309,7 @@ export function accuracyReport(s: AccuracySettings, runs: AccuracyRun[], meta: R
     seconds: meta.seconds,
     settings: {
       task: `multi-query associative recall: ${s.pairs} key-value pairs, then ${s.queries} distinct keys asked (random order), each answered by its value; ${s.symbols} symbols; context T = ${T}`,
-      "held out": `${s.evalBatches} batches of ${s.batch} examples from seeds no training batch (and no validation of the quick preset's schedule) uses`,
+      "held out": `${s.evalBatches} batches of ${s.batch} examples from seed ${s.evalSeed}${s.evalSeed === HELD_OUT_SEED ? " (not the validation examples the quick preset's lr was chosen on)" : " (the validation examples, not the held-out ones)"}`,
       seeds: s.seeds,
       steps: s.steps,
       batch: s.batch,

@@ -72,5 +72,8 @@ describe("lab accuracy", () => {
     expect(() => accuracyUnits({ ...tiny, heads: 3 })).toThrow("lab accuracy: heads (3) must divide the width (16)");
     expect(() => accuracyUnits({ ...tiny, queries: 5 })).toThrow(/config.queries \(5\) must be <= config.pairs \(4\)/);
     expect(() => accuracyUnits({ ...tiny, lr: 0 })).toThrow("lab accuracy: lr must be > 0, got 0");
+    expect(() => accuracyUnits({ ...tiny, evalSeed: 3 })).toThrow(
+      "lab accuracy: evalSeed must be HELD_OUT_SEED (800000000) or VALIDATION_SEED (900000000), got 3",
+    );
   });
 });
