@@ -60,20 +60,33 @@ export function rpe2dTables(dim: number, opts: Rpe2dTableOptions): RotaryTables 
 /**
  * The axial tables at per-image positions: rows (Bp, H) and cols (Bp, W)
  * (either Bp may be 1), bands omega (K) -> cos/sin (Bp, H*W, 4K), the angles
- * of the file header. Consumes rows and cols. Used by `rpe2dTables` and by
- * the DiT, whose training positions are drawn per image.
+ * of the file header. `omega` may give each axis its own K bands (a scaled
+ * RoPE, src/pe/visionScaling.ts). Consumes rows and cols. Used by
+ * `rpe2dTables` and by the DiT, whose training positions are drawn per image.
  */
-export function axialRotaryTables(rows: np.Array, cols: np.Array, omega: Float64Array, gridIndexing: "ij" | "xy" = "ij"): RotaryTables {
+export function axialRotaryTables(
+  rows: np.Array,
+  cols: np.Array,
+  omega: Float64Array | { rows: Float64Array; cols: Float64Array },
+  gridIndexing: "ij" | "xy" = "ij",
+): RotaryTables {
   const [Br, H] = rows.shape;
   const [Bc, W] = cols.shape;
   const Bp = Math.max(Br, Bc);
-  const K = omega.length;
-  const pairs = constant(
-    Array.from({ length: 2 * K }, (_, c) => omega[c >> 1]),
-    rows.dtype,
-  ).reshape([1, 1, 1, 2 * K]); // band of each channel
-  const rowAngles = np.broadcastTo(np.multiply(rows.reshape([Br, H, 1, 1]), pairs.ref), [Bp, H, W, 2 * K]); // (Bp, H, W, 2K)
-  const colAngles = np.broadcastTo(np.multiply(cols.reshape([Bc, 1, W, 1]), pairs), [Bp, H, W, 2 * K]); // (Bp, H, W, 2K)
+  const [rowOmega, colOmega] = omega instanceof Float64Array ? [omega, omega] : [omega.rows, omega.cols];
+  const K = rowOmega.length;
+  if (colOmega.length !== K) {
+    rows.dispose();
+    cols.dispose();
+    fail("axialRotaryTables", `omega.rows and omega.cols must hold as many bands, got ${K} and ${colOmega.length}`);
+  }
+  const pairs = (w: Float64Array) =>
+    constant(
+      Array.from({ length: 2 * K }, (_, c) => w[c >> 1]),
+      rows.dtype,
+    ).reshape([1, 1, 1, 2 * K]); // band of each channel
+  const rowAngles = np.broadcastTo(np.multiply(rows.reshape([Br, H, 1, 1]), pairs(rowOmega)), [Bp, H, W, 2 * K]); // (Bp, H, W, 2K)
+  const colAngles = np.broadcastTo(np.multiply(cols.reshape([Bc, 1, W, 1]), pairs(colOmega)), [Bp, H, W, 2 * K]); // (Bp, H, W, 2K)
   const blocks = gridIndexing === "ij" ? [rowAngles, colAngles] : [colAngles, rowAngles];
   const angles = np.concatenate(blocks, -1).reshape([Bp, H * W, 4 * K]); // (Bp, H*W, 4K)
   return { cos: np.cos(angles.ref), sin: np.sin(angles) };

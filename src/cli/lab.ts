@@ -26,12 +26,12 @@ export const LAB_USAGE = `  lab <experiment> [--preset tiny|quick|full] [--devic
       [--depth N] [--heads N] [--length T] [--workers N] [--out DIR] [--resume]
       Runs an experiment, prints its table and writes DIR/index.html (default report/).
       --resume: keep the trainings an earlier run with the same settings finished in DIR
-      (stability, accuracy, handwriting; each finished training is saved there as it ends), so that a
+      (stability, accuracy, resolution, handwriting; each finished training is saved there as it ends), so that a
       run can be split over several commands or processes (--variants, --seeds).
       --lrs, --features: the peak learning rates stability sweeps, increasing, and the random
       features of its kernelized attention; --depth, --heads, --length: its model's layers,
       heads (dividing the width) and context (default: the preset's).
-      --workers: trainings run at once in worker threads (length, stability, accuracy; wasm and cpu;
+      --workers: trainings run at once in worker threads (length, stability, accuracy, resolution; wasm and cpu;
       default: one per core there, 1 on webgpu); the results do not depend on it.
       experiments:
         length     train at length n, test at 1x to 8x n, across positional encodings
@@ -43,8 +43,10 @@ export const LAB_USAGE = `  lab <experiment> [--preset tiny|quick|full] [--devic
                    (--variants from: ${Object.keys(ACCURACY_VARIANTS).join(", ")})
         speed      time and peak memory of kernelized FFT-RPE vs softmax attention against L,
                    and the crossover length (--variants from: ${SPEED_METHODS.join(", ")})
-        resolution a DiT trained at 14x14 generating at 28x28: RPE-2D (+ crop conditioning) vs
-                   interpolated or extrapolated positions (--variants from: ${RESOLUTION_VARIANTS.join(", ")})
+        resolution a DiT trained at 14x14 generating at 8x8 and 28x28: RPE-2D (+ crop conditioning) vs
+                   interpolated, extrapolated, VisionNTK and VisionYaRN positions, with and without
+                   entropy scaling and a timestep shift: digit-judge accuracy and FD of the samples
+                   (--variants from: ${RESOLUTION_VARIANTS.join(", ")})
         cswin      CSWin backbone vs plain ViTs of similar FLOPs on digits: accuracy, params, FLOPs
                    (--variants from: ${CSWIN_VARIANTS.join(", ")})
         handwriting WriteViT one-shot handwriting on synthetic writers: CER, writer accuracy and a
@@ -168,10 +170,16 @@ const EXPERIMENTS: Record<string, Experiment<unknown, unknown>> = {
   resolution: experiment({
     presets: RESOLUTION_PRESETS,
     variants: RESOLUTION_VARIANTS,
-    apply: withOverrides,
-    describe: (s) => `${s.variants.join(", ")}: DiT trained at 14x14, evaluated at 28x28, ${s.seeds} seeds, ${s.steps} steps each`,
+    apply: (s, o) => ({
+      ...withOverrides(s, o),
+      runs: o.out === undefined ? null : join(o.out, "resolution-runs"),
+      resume: o.resume ?? false,
+    }),
+    resumable: true,
+    describe: (s) =>
+      `${s.variants.join(", ")}: DiT trained at 14x14, evaluated at ${s.grids.map((g) => `${2 * g}x${2 * g}`).join(", ")}, ${s.seeds} seeds, ${s.steps} steps each`,
     work: resolutionWork,
-    parallel: false,
+    parallel: true,
     run: runResolution,
     report: resolutionReport,
   }),
@@ -242,7 +250,9 @@ export async function lab(args: string[]): Promise<void> {
       if (!e.variants.includes(v))
         throw new UsageError(`unknown variant ${JSON.stringify(v)} for lab ${name}; known: ${e.variants.join(", ")}`);
   if (flags.has("--resume") && !e.resumable)
-    throw new UsageError(`lab ${name} takes no --resume (only stability, accuracy and handwriting save their trainings as they finish)`);
+    throw new UsageError(
+      `lab ${name} takes no --resume (only stability, accuracy, resolution and handwriting save their trainings as they finish)`,
+    );
   for (const f of ["--lrs", "--features", "--depth", "--heads", "--length"])
     if (flags.has(f) && name !== "stability") throw new UsageError(`lab ${name} takes no ${f} (only stability has it)`);
   const settings = e.apply(e.presets[preset], {
@@ -260,7 +270,9 @@ export async function lab(args: string[]): Promise<void> {
 
   const workersFlag = intFlag("--workers", flags.get("--workers"));
   if (workersFlag !== undefined && !e.parallel)
-    throw new UsageError(`lab ${name} takes no --workers (only length, stability and accuracy run their trainings in worker threads)`);
+    throw new UsageError(
+      `lab ${name} takes no --workers (only length, stability, accuracy and resolution run their trainings in worker threads)`,
+    );
 
   const rt = await init({ device });
   if (workersFlag !== undefined && workersFlag > 1 && rt.device === "webgpu") {

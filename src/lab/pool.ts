@@ -8,7 +8,7 @@
 import type { ProgressSink } from "./progress.js";
 
 /** The experiments whose units a pool can run (lab/unitWorker.ts maps each to its unit function). */
-export type UnitExperiment = "length" | "stability" | "accuracy";
+export type UnitExperiment = "length" | "stability" | "accuracy" | "resolution";
 
 /** Called with a unit's index and result as the unit ends. */
 export type UnitFinished<R> = (index: number, result: R) => Promise<void>;

@@ -81,8 +81,8 @@ export interface SavedUnits<U, R> {
   file: (u: U) => string;
   /** How the progress names a unit kept from an earlier command. */
   label: (u: U) => string;
-  /** Progress units one unit counts for. */
-  work: number;
+  /** Progress units a unit counts for. */
+  work: number | ((u: U) => number);
   /** Trains one unit on this thread. */
   run: (u: U) => Promise<R>;
 }
@@ -98,7 +98,7 @@ export async function runSavedUnits<U, R>(r: SavedUnits<U, R>, progress: Progres
     const saved = await readSaved<{ key: string; run: R }>(r.fn, r.where, r.file(u), r.key);
     if (!saved) continue;
     kept.set(u, saved.run);
-    progress.tick(r.work, `${r.label(u)}: kept from the earlier run`);
+    progress.tick(typeof r.work === "number" ? r.work : r.work(u), `${r.label(u)}: kept from the earlier run`);
   }
   const todo = r.units.filter((u) => !kept.has(u));
   const save = (u: U, run: R) => writeSaved(r.fn, r.where, r.file(u), { key: r.key, run });

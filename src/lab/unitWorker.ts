@@ -9,6 +9,7 @@ import { type AccuracySettings, type AccuracyUnit, runAccuracyUnit } from "./acc
 import { type LengthSettings, type LengthUnit, runLengthUnit } from "./length.js";
 import type { UnitExperiment } from "./pool.js";
 import type { ProgressSink } from "./progress.js";
+import { type ResolutionSettings, type ResolutionUnit, runResolutionUnit } from "./resolution.js";
 import { runStabilityUnit, type StabilitySettings, type StabilityUnit } from "./stability.js";
 
 /** What the pool sends: a unit of an experiment, by its index in the run. */
@@ -32,6 +33,7 @@ const RUNNERS: Record<UnitExperiment, (settings: unknown, unit: unknown, progres
   length: (s, u, p) => runLengthUnit(s as LengthSettings, u as LengthUnit, p),
   stability: (s, u, p) => runStabilityUnit(s as StabilitySettings, u as StabilityUnit, p),
   accuracy: (s, u, p) => runAccuracyUnit(s as AccuracySettings, u as AccuracyUnit, p),
+  resolution: (s, u, p) => runResolutionUnit(s as ResolutionSettings, u as ResolutionUnit, p),
 };
 
 const port = parentPort;

@@ -16,8 +16,11 @@
  * Positional encodings (`DitPE`): axial 2-D RoPE on q and k at per-axis
  * positions given each call ("rpe2d": randomized rows and columns at training,
  * the exact grid at inference; "rope2d-interpolate": a larger grid squeezed
- * into the training range; "rope2d-extrapolate": integer positions), or the
+ * into the training range; "rope2d-extrapolate": integer positions;
+ * "rope2d-ntk" / "rope2d-yarn": integer positions with each axis's bands
+ * scaled beyond the training grid, FiT's VisionNTK / VisionYaRN), or the
  * fixed 2-D sincos embedding added to the patch tokens ("sincos2d", DiT's).
+ * `entropyScaling` rescales the attention logits with the token count.
  * Positions are JS numbers or jax-js arrays, shared (Gh) or per image (B, Gh),
  * so a jitted training step takes new randomized positions every batch
  * without recompiling. `peg` adds a PEG depthwise 3x3 convolution after the
@@ -60,6 +63,7 @@ import { fail, integer, positive } from "../core/validate.js";
 import { axisPositions, bands } from "../pe/axialRope.js";
 import { type Rng, rng } from "../pe/random.js";
 import { rpe2dPositions } from "../pe/rpe2d.js";
+import { type VisionBands, visionBands } from "../pe/visionScaling.js";
 import { type BlockParts, checkParameterCount, modulate, sublayers } from "./block.js";
 import { normal, uniform } from "./init.js";
 import { normalize } from "./layerNorm.js";
@@ -80,6 +84,13 @@ export type DitPE =
       temperature?: number;
     }
   | { type: "rope2d-extrapolate"; temperature?: number }
+  | {
+      /** Integer positions, each axis's bands scaled beyond the training grid (FiT's VisionNTK or VisionYaRN, src/pe/visionScaling.ts). */
+      type: "rope2d-ntk" | "rope2d-yarn" /** Training token grid (integers). */;
+      trainHeight: number;
+      trainWidth: number;
+      temperature?: number;
+    }
   | { type: "sincos2d"; temperature?: number };
 
 /** A DiT as plain JSON (DiT-S/2 is width 384, depth 12, heads 6, patch 2, mlpRatio 4, frequencyDim 256). */
@@ -110,6 +121,13 @@ export interface DitConfig {
   diffusionSteps: number;
   /** LayerNorm eps (DiT: 1e-6). */
   eps: number;
+  /**
+   * Attention-entropy scaling at other token counts (default none): logits
+   * multiplied by sqrt(ln N / ln trainTokens) at N tokens, which keeps the
+   * attention entropy of the training size (Jin et al. 2023,
+   * https://arxiv.org/abs/2306.08645). An inference-time option.
+   */
+  entropyScaling?: { trainTokens: number } | null;
 }
 
 /** Linear(in, C) -> SiLU -> Linear(C, C), DiT's `TimestepEmbedder.mlp`. */
@@ -169,6 +187,16 @@ export interface DitBatch {
   crop?: np.Array;
 }
 
+/** The tags of `DitPE`. */
+export const DIT_PE_TYPES: readonly DitPE["type"][] = [
+  "rpe2d",
+  "rope2d-interpolate",
+  "rope2d-extrapolate",
+  "rope2d-ntk",
+  "rope2d-yarn",
+  "sincos2d",
+];
+
 /** DiT's timesteps are embedded with max_period 10000 (`TimestepEmbedder.timestep_embedding`). */
 const MAX_PERIOD = 10000;
 /** Axial RoPE and sincos temperature when the config gives none (timm, MAE). */
@@ -212,12 +240,21 @@ export function checkConfig(fn: string, dit: DitConfig): DitConfig {
       positive(fn, "config.pe.trainHeight", config.pe.trainHeight);
       positive(fn, "config.pe.trainWidth", config.pe.trainWidth);
       break;
+    case "rope2d-ntk":
+    case "rope2d-yarn":
+      integer(fn, "config.pe.trainHeight", config.pe.trainHeight, 1);
+      integer(fn, "config.pe.trainWidth", config.pe.trainWidth, 1);
+      if (C / H < 8)
+        fail(fn, `${type} needs the head dim (width / heads = ${C / H}) >= 8: the NTK exponent d / (d - 2) on d = D / 2 per axis`);
+      break;
     case "rope2d-extrapolate":
     case "sincos2d":
       break;
     default:
-      fail(fn, `config.pe.type must be "rpe2d", "rope2d-interpolate", "rope2d-extrapolate" or "sincos2d", got ${JSON.stringify(type)}`);
+      fail(fn, `config.pe.type must be one of ${DIT_PE_TYPES.map((t) => JSON.stringify(t)).join(", ")}, got ${JSON.stringify(type)}`);
   }
+  if (config.entropyScaling !== undefined && config.entropyScaling !== null)
+    integer(fn, "config.entropyScaling.trainTokens", config.entropyScaling?.trainTokens, 2);
   if (type === "sincos2d" && C % 4 !== 0) fail(fn, `sincos2d needs config.width divisible by 4, got ${C}`);
   if (type !== "sincos2d" && (C / H) % 4 !== 0)
     fail(fn, `2-D RoPE needs the head dim (width / heads = ${C / H}) divisible by 4: two axes of rotated pairs`);
@@ -324,13 +361,29 @@ function unpatchify(x: np.Array, Gh: number, Gw: number, p: number, Ci: number):
  * attention/rpe2d.ts with "lang" bands w_k = T^(-k/K), K = D / 4, "ij" order,
  * positions shared (1, Gh) or per image (Bp, Gh). Returns cos/sin (Bp, 1, N, D), to rotate q, k (B, H, N, D) with
  * `applyRotary(x, cos, sin, "interleaved")`. Consumes rows (Bp, Gh) and cols (Bp, Gw).
+ * `scaled` replaces each axis's bands and multiplies its cos and sin
+ * channels by its attention factor (VisionNTK / VisionYaRN, `visionBands`).
  *
  * Reference: timm `build_rotary_pos_embed`; Heo et al., https://arxiv.org/abs/2403.13298
  */
-export function ropeTables2d(rows: np.Array, cols: np.Array, headDim: number, temperature = TEMPERATURE): RotaryTables {
-  const t = axialRotaryTables(rows, cols, bands(headDim / 4, { convention: "lang", temperature })); // (Bp, N, D)
+export function ropeTables2d(
+  rows: np.Array,
+  cols: np.Array,
+  headDim: number,
+  temperature = TEMPERATURE,
+  scaled?: { rows: VisionBands; cols: VisionBands },
+): RotaryTables {
+  const omega = scaled ? { rows: scaled.rows.bands, cols: scaled.cols.bands } : bands(headDim / 4, { convention: "lang", temperature });
+  const t = axialRotaryTables(rows, cols, omega); // (Bp, N, D)
   const [Bp, N] = t.cos.shape;
-  return { cos: t.cos.reshape([Bp, 1, N, headDim]), sin: t.sin.reshape([Bp, 1, N, headDim]) };
+  const tables = { cos: t.cos.reshape([Bp, 1, N, headDim]), sin: t.sin.reshape([Bp, 1, N, headDim]) };
+  const [fr, fc] = scaled ? [scaled.rows.attentionFactor, scaled.cols.attentionFactor] : [1, 1];
+  if (fr === 1 && fc === 1) return tables;
+  const factor = constant(
+    Array.from({ length: headDim }, (_, c) => (c < headDim / 2 ? fr : fc)),
+    tables.cos.dtype,
+  ).reshape([1, 1, 1, headDim]); // rows' channels, then columns'
+  return { cos: np.multiply(tables.cos, factor.ref), sin: np.multiply(tables.sin, factor) };
 }
 
 /**
@@ -366,11 +419,31 @@ function defaultPositions(pe: DitPE, Gh: number, Gw: number): { rows: Float64Arr
         cols: axisPositions(Gw, { convention: "lang" }, pe.trainWidth),
       };
     case "rope2d-extrapolate":
+    case "rope2d-ntk":
+    case "rope2d-yarn":
     case "sincos2d":
       return { rows: grid(Gh), cols: grid(Gw) };
     default:
       return pe satisfies never;
   }
+}
+
+/** Each axis's scaled bands of a "rope2d-ntk" or "rope2d-yarn" PE at a Gh x Gw grid, else undefined. */
+function scaledBands(config: DitConfig, Gh: number, Gw: number): { rows: VisionBands; cols: VisionBands } | undefined {
+  const pe = config.pe;
+  if (pe.type !== "rope2d-ntk" && pe.type !== "rope2d-yarn") return undefined;
+  const scaling = pe.type === "rope2d-ntk" ? "ntk" : "yarn";
+  const common = { headDim: config.width / config.heads, temperature: pe.temperature ?? TEMPERATURE };
+  return {
+    rows: visionBands(scaling, { ...common, trainSize: pe.trainHeight, size: Gh }),
+    cols: visionBands(scaling, { ...common, trainSize: pe.trainWidth, size: Gw }),
+  };
+}
+
+/** sqrt(ln N / ln trainTokens) with `config.entropyScaling`, else 1. */
+function entropyFactor(config: DitConfig, N: number): number {
+  const s = config.entropyScaling;
+  return s ? Math.sqrt(Math.log(N) / Math.log(s.trainTokens)) : 1;
 }
 
 /** Positions as (Bp, n) arrays of `dtype`; JS numbers and (n) arrays become (1, n). Consumes an array. */
@@ -394,17 +467,25 @@ function positionProblem(field: string, p: Positions, n: number, B: number): str
 
 /**
  * One adaLN-Zero DiT block (see the file header): x (B, N, C), c (B, C) ->
- * (B, N, C). `rope` (cos/sin (Bp, 1, N, D)) rotates q and k when given.
+ * (B, N, C). `rope` (cos/sin (Bp, 1, N, D)) rotates q and k when given;
+ * `scale` multiplies the logits (default 1 / sqrt(D)).
  * Borrows p and rope, consumes x and c.
  *
  * Reference: facebookresearch/DiT `models.py` `DiTBlock` (Peebles & Xie, section 3.2, "adaLN-Zero block").
  */
-export function ditBlock(p: DitBlockParams, x: np.Array, c: np.Array, config: DitConfig, rope: RotaryTables | null): np.Array {
+export function ditBlock(
+  p: DitBlockParams,
+  x: np.Array,
+  c: np.Array,
+  config: DitConfig,
+  rope: RotaryTables | null,
+  scale = 1 / Math.sqrt(config.width / config.heads),
+): np.Array {
   const parts: BlockParts = {
     heads: config.heads,
     mlp: { kind: "gelu", hidden: config.mlpRatio * config.width, approximate: true }, // DiT: GELU(approximate="tanh")
     preNorm: (_, h) => normalize(h, config.eps),
-    attend: (q, k, v) => attention(q, k, v),
+    attend: (q, k, v) => attention(q, k, v, { scale }),
   };
   return sublayers(p, x, parts, { rotary: rope ?? undefined, adaLN: { modulation: p.modulation, c } }); // (B, N, C)
 }
@@ -465,7 +546,8 @@ export function ditForward(
   let rope: RotaryTables | null = null;
   if (config.pe.type === "sincos2d")
     x = np.add(x, sincosTable(rows, cols, C, temperature)); // (B, N, C)
-  else rope = ropeTables2d(rows, cols, C / config.heads, temperature); // (Bp, 1, N, D)
+  else rope = ropeTables2d(rows, cols, C / config.heads, temperature, scaledBands(config, Gh, Gw)); // (Bp, 1, N, D)
+  const logitScale = (1 / Math.sqrt(C / config.heads)) * entropyFactor(config, Gh * Gw);
 
   // conditioning
   let c = embedMlp(params.time, timestepFeatures(t, config.frequencyDim, dtype)); // (B, C)
@@ -474,7 +556,7 @@ export function ditForward(
 
   // blocks
   params.blocks.forEach((b, i) => {
-    x = ditBlock(b, x, c.ref, config, rope); // (B, N, C)
+    x = ditBlock(b, x, c.ref, config, rope, logitScale); // (B, N, C)
     if (i === 0 && params.peg) x = peg(x, params.peg.weight.ref, params.peg.bias.ref, { height: Gh, width: Gw }); // (B, N, C)
   });
   if (rope) {

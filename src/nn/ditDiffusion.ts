@@ -160,6 +160,8 @@ export interface DitSampleOptions {
   crop?: CropCondition;
   /** Clip the predicted x_0 to [-1, 1] at every step (default false, as DiT's `sample.py`). */
   clip?: boolean;
+  /** Timestep shift alpha > 0 (default 1, none): see `ddimTimesteps`. */
+  shift?: number;
   /**
    * Samples per model call (default all). jax-js allocates the buffers of a
    * whole jitted forward before running it, and WebAssembly holds all arrays
@@ -170,8 +172,42 @@ export interface DitSampleOptions {
 }
 
 /**
+ * The S timesteps of DDIM, tau_i = i floor(T / S), i = 0..S-1 (diffusers'
+ * "leading" spacing), each moved by the shift alpha to the timestep of the T
+ * whose log-SNR ln(abar / (1 - abar)) is nearest logSNR(tau_i) - 2 ln alpha.
+ * Sampling at alpha^2 times the training pixels then meets each noise level
+ * with the signal-to-noise ratio per pixel group of the training size: SD3's
+ * resolution-dependent shift, alpha = sqrt(m / n) for m pixels against n,
+ * which in rectified-flow time is t' = alpha t / (1 + (alpha - 1) t), that
+ * is SNR' = SNR / alpha^2, applied here to the DDPM schedule. alpha = 1
+ * leaves the timesteps as they are; alpha < 1 moves them to less noise.
+ *
+ * Reference: Esser et al., "Scaling Rectified Flow Transformers for
+ * High-Resolution Image Synthesis" (SD3, 2024), https://arxiv.org/abs/2403.03206,
+ * section 5.3.2; diffusers `DDIMScheduler` (timestep_spacing "leading").
+ */
+export function ddimTimesteps(diffusionSteps: number, steps: number, shift = 1): Int32Array {
+  const fn = "ddimTimesteps";
+  const T = integer(fn, "diffusionSteps", diffusionSteps, 1);
+  const S = integer(fn, "steps", steps, 1);
+  if (S > T) fail(fn, `steps (${S}) must be <= diffusionSteps (${T})`);
+  if (!(typeof shift === "number" && Number.isFinite(shift) && shift > 0)) fail(fn, `shift must be a finite number > 0, got ${shift}`);
+  const stride = Math.floor(T / S);
+  const taus = Int32Array.from({ length: S }, (_, i) => i * stride);
+  if (shift === 1) return taus;
+  const abar = ddpmSchedule(T).alphasCumprod;
+  const logSnr = Float64Array.from(abar, (a) => Math.log(a / (1 - a))); // decreasing in t
+  return taus.map((tau) => {
+    const target = logSnr[tau] - 2 * Math.log(shift);
+    let best = 0;
+    for (let t = 1; t < T; t++) if (Math.abs(logSnr[t] - target) < Math.abs(logSnr[best] - target)) best = t;
+    return best;
+  });
+}
+
+/**
  * Deterministic DDIM (eta = 0) sampling at any grid size. With the timesteps
- * tau_i = i floor(T / S), i = S-1..0 (diffusers' "leading" spacing) and
+ * tau_i of `ddimTimesteps` (shifted by `options.shift`), i = S-1..0, and
  * abar_prev = 1 after tau_0:
  *
  *   x_0' = (x - sqrt(1 - abar_t) e) / sqrt(abar_t),   x <- sqrt(abar_prev) x_0' + sqrt(1 - abar_prev) e
@@ -193,6 +229,9 @@ export async function ditSample(params: DitParams, dit: DitConfig, options: DitS
   const T = config.diffusionSteps;
   const S = integer(fn, "options.steps", options.steps, 1);
   if (S > T) fail(fn, `options.steps (${S}) must be <= config.diffusionSteps (${T})`);
+  const shift = options.shift ?? 1;
+  if (!(typeof shift === "number" && Number.isFinite(shift) && shift > 0))
+    fail(fn, `options.shift must be a finite number > 0, got ${shift}`);
   integer(fn, "options.seed", options.seed, 0);
   const s = options.guidance ?? 1;
   if (!Number.isFinite(s)) fail(fn, `options.guidance must be a finite number, got ${s}`);
@@ -243,7 +282,7 @@ export async function ditSample(params: DitParams, dit: DitConfig, options: DitS
     return np.add(eNull.ref, np.multiply(np.subtract(eLabel, eNull), s)); // (n, Ih, Iw, Ci)
   });
   const abar = ddpmSchedule(T).alphasCumprod;
-  const stride = Math.floor(T / S);
+  const taus = ddimTimesteps(T, S, options.shift ?? 1);
   const r = rng(options.seed);
   const noise = Float64Array.from({ length: B * Ih * Iw * Ci }, () => r.normal());
   const P = Ih * Iw * Ci;
@@ -251,8 +290,8 @@ export async function ditSample(params: DitParams, dit: DitConfig, options: DitS
   const xs = chunks.map(([b0, b1]) => constant(noise.subarray(b0 * P, b1 * P), dtype).reshape([b1 - b0, Ih, Iw, Ci])); // (n, Ih, Iw, Ci)
   try {
     for (let i = S - 1; i >= 0; i--) {
-      const tau = i * stride;
-      const [a, aPrev] = [abar[tau], i === 0 ? 1 : abar[(i - 1) * stride]];
+      const tau = taus[i];
+      const [a, aPrev] = [abar[tau], i === 0 ? 1 : abar[taus[i - 1]]];
       for (const [c, [b0, b1]] of chunks.entries()) {
         const ys = labels ? Array.from(labels.subarray(b0, b1)) : [];
         const n = guided ? 2 * (b1 - b0) : b1 - b0; // model batch

@@ -44,11 +44,11 @@ describe("posenc lab", () => {
       [["lab", "stability", "--depth", "0"], /--depth must be a positive integer, got "0"/],
       [
         ["lab", "cswin", "--resume"],
-        /lab cswin takes no --resume \(only stability, accuracy and handwriting save their trainings as they finish\)/,
+        /lab cswin takes no --resume \(only stability, accuracy, resolution and handwriting save their trainings as they finish\)/,
       ],
       [
         ["lab", "cswin", "--workers", "2"],
-        /lab cswin takes no --workers \(only length, stability and accuracy run their trainings in worker threads\)/,
+        /lab cswin takes no --workers \(only length, stability, accuracy and resolution run their trainings in worker threads\)/,
       ],
     ];
     for (const [args, message] of cases) {

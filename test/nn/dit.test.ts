@@ -9,7 +9,7 @@
 import { type JsTree, jit, numpy as np, tree } from "@jax-js/jax";
 import { beforeAll, describe, expect, it } from "vitest";
 import { type DitConfig, type DitParams, ditBlock, ditFlops, ditForward, initDit, ropeTables2d } from "../../src/nn/dit.js";
-import { ddpmSchedule, ditLoss, ditSample, ditTrainingPositions, dropLabels } from "../../src/nn/ditDiffusion.js";
+import { ddimTimesteps, ddpmSchedule, ditLoss, ditSample, ditTrainingPositions, dropLabels } from "../../src/nn/ditDiffusion.js";
 import { axialRope } from "../../src/pe/axialRope.js";
 import { rng } from "../../src/pe/random.js";
 import { cropConditioning } from "../../src/pe/rpe2d.js";
@@ -73,6 +73,26 @@ describe("float64 on the exact cpu device", () => {
     expect(t.cos.shape).toEqual([1, 1, 12, 8]);
     expectClose(await read(t.cos), ref.cos, FLOAT64_FORMULA, "cos");
     expectClose(await read(t.sin), ref.sin, FLOAT64_FORMULA, "sin");
+  });
+
+  it("RoPE tables with per-axis scaled bands carry each axis's bands and attention factor", async () => {
+    // at a 2 x 3 grid with per-axis bands and factors, against cos/sin of position x band in float64
+    const scaled = {
+      rows: { bands: Float64Array.of(1, 0.25), attentionFactor: 1.5, scale: 2 },
+      cols: { bands: Float64Array.of(0.5, 0.125), attentionFactor: 0.5, scale: 2 },
+    };
+    const [rows, cols] = [Float64Array.of(0, 3), Float64Array.of(1, 2, 5)];
+    const t = ropeTables2d(np.array(rows).reshape([1, 2]), np.array(cols).reshape([1, 3]), 8, 100, scaled);
+    const want = (f: (a: number) => number) =>
+      Array.from({ length: 6 }, (_, n) =>
+        Array.from({ length: 8 }, (_, c) => {
+          const axis = c < 4 ? scaled.rows : scaled.cols;
+          const pos = c < 4 ? rows[Math.floor(n / 3)] : cols[n % 3];
+          return axis.attentionFactor * f(pos * axis.bands[(c % 4) >> 1]);
+        }),
+      ).flat();
+    expectClose(await read(t.cos), want(Math.cos), FLOAT64_FORMULA, "cos");
+    expectClose(await read(t.sin), want(Math.sin), FLOAT64_FORMULA, "sin");
   });
 
   it("positions act only through RoPE: shifting all rows and columns by constants leaves the output unchanged; equal positions give equal outputs", async () => {
@@ -248,6 +268,68 @@ describe("on WebAssembly", () => {
     await outputs({ type: "sincos2d" }, 16);
   });
 
+  it("VisionNTK and VisionYaRN: integer positions at and below the training grid, scaled bands above", async () => {
+    const run = async (pe: DitConfig["pe"], size: number) => {
+      const c = { ...config, width: 32, heads: 2, pe };
+      const p = perturbed(initDit(c, 3, f64), 9);
+      const forward = jitForward(c);
+      const y = await read(forward(p, images(2, size, 1), ints([3, 70]), ints([1, 3]), cropOf(c, 2, 0)));
+      forward.dispose();
+      return y;
+    };
+    const extrapolate = { type: "rope2d-extrapolate" } as const;
+    for (const type of ["rope2d-ntk", "rope2d-yarn"] as const) {
+      const pe = { type, trainHeight: 4, trainWidth: 4 };
+      for (const size of [4, 8]) expectClose(await run(pe, size), await run(extrapolate, size), FLOAT64_FORMULA, `${type} at ${size}`);
+      expect(maxDiff(await run(pe, 16), await run(extrapolate, 16))).toBeGreaterThan(1e-3);
+    }
+  });
+
+  it("entropy scaling multiplies the logits by sqrt(ln N / ln N_train): the same as q scaled by it; none at the training token count", async () => {
+    const c: DitConfig = { ...config, pe: { type: "rope2d-extrapolate" } };
+    const p = perturbed(initDit(c, 3, f64), 21);
+    const run = async (cc: DitConfig, params: DitParams, size: number) => {
+      const forward = jitForward(cc);
+      const y = await read(forward(borrow(params), images(2, size, 1), ints([3, 70]), ints([1, 3]), cropOf(cc, 2, 0)));
+      forward.dispose();
+      return y;
+    };
+    const scaledConfig = { ...c, entropyScaling: { trainTokens: 16 } };
+    expectClose(await run(scaledConfig, p, 8), await run(c, p, 8), FLOAT64_FORMULA, "at 16 tokens");
+    const lambda = Math.sqrt(Math.log(64) / Math.log(16));
+    // q's columns of every block's qkv (and their biases) times lambda: RoPE is linear, so the logits scale by lambda
+    const qScale = np.array(Float64Array.from({ length: 3 * c.width }, (_, j) => (j < c.width ? lambda : 1)));
+    const scaledQ = {
+      ...borrow(p),
+      blocks: p.blocks.map((b) => ({
+        ...b,
+        qkv: { w: np.multiply(b.qkv.w.ref, qScale.ref.reshape([1, -1])), b: np.multiply(b.qkv.b!.ref, qScale.ref) },
+      })),
+    } as DitParams;
+    expectClose(await run(scaledConfig, p, 16), await run(c, scaledQ, 16), { rtol: 1e-10, atol: 1e-12 }, "at 64 tokens");
+    expect(() => initDit({ ...c, entropyScaling: { trainTokens: 1 } }, 0)).toThrow("initDit: config.entropyScaling.trainTokens");
+    dispose([p, scaledQ, qScale]);
+  });
+
+  it("DDIM timesteps: diffusers' leading spacing unshifted; shifted to the log-SNR minus 2 ln alpha, within half a step of the grid", () => {
+    expect(Array.from(ddimTimesteps(1000, 4))).toEqual([0, 250, 500, 750]);
+    const abar = ddpmSchedule(1000).alphasCumprod;
+    const logSnr = (t: number) => Math.log(abar[t] / (1 - abar[t]));
+    for (const alpha of [2, 0.5]) {
+      const plain = ddimTimesteps(1000, 20);
+      const shifted = ddimTimesteps(1000, 20, alpha);
+      shifted.forEach((t, i) => {
+        const target = logSnr(plain[i]) - 2 * Math.log(alpha);
+        const step = Math.max(Math.abs(logSnr(Math.min(t + 1, 999)) - logSnr(t)), Math.abs(logSnr(Math.max(t - 1, 0)) - logSnr(t)));
+        if (t > 0 && t < 999) expect(Math.abs(logSnr(t) - target)).toBeLessThanOrEqual(step / 2 + 1e-12);
+        if (i > 0) expect(t).toBeGreaterThanOrEqual(shifted[i - 1]);
+        expect(alpha > 1 ? t >= plain[i] : t <= plain[i]).toBe(true);
+      });
+    }
+    expect(() => ddimTimesteps(1000, 20, 0)).toThrow("ddimTimesteps: shift must be a finite number > 0, got 0");
+    expect(() => ddimTimesteps(10, 20)).toThrow("ddimTimesteps: steps (20) must be <= diffusionSteps (10)");
+  });
+
   it("DDIM is deterministic for a seed and returns the requested grid; guidance and other seeds change the samples", async () => {
     const p = perturbed(initDit(config, 2, f64), 16, 0.2);
     const sample = async (seed: number, guidance?: number) =>
@@ -258,6 +340,11 @@ describe("on WebAssembly", () => {
     expect(Array.from(await sample(1))).toEqual(Array.from(a));
     expect(Array.from(await sample(2))).not.toEqual(Array.from(a));
     expect(Array.from(await sample(1, 3))).not.toEqual(Array.from(a));
+    const shifted = await read(await ditSample(p, config, { grid: { height: 3, width: 5 }, steps: 3, seed: 1, labels: [0, 2], shift: 2 }));
+    expect(maxDiff(shifted, a)).toBeGreaterThan(1e-3);
+    await expect(ditSample(p, config, { grid: { height: 3, width: 5 }, steps: 3, seed: 1, labels: [0, 2], shift: -1 })).rejects.toThrow(
+      "ditSample: options.shift must be a finite number > 0, got -1",
+    );
     // in calls of one sample: the same samples (jit fuses reductions per batch size: last digits)
     const chunked = await read(
       await ditSample(p, config, { grid: { height: 3, width: 5 }, steps: 3, seed: 1, labels: [0, 2], guidance: 3, batchPerCall: 1 }),
@@ -288,7 +375,7 @@ describe("on WebAssembly", () => {
     expect(() => initDit({ ...config, heads: 3 }, 0)).toThrow("initDit: config.width (16) must be a multiple of config.heads (3)");
     expect(() => initDit({ ...config, heads: 8 }, 0)).toThrow("initDit: 2-D RoPE needs the head dim (width / heads = 2) divisible by 4");
     expect(() => initDit({ ...config, pe: { type: "rope" } as unknown as DitConfig["pe"] }, 0)).toThrow(
-      'initDit: config.pe.type must be "rpe2d"',
+      'initDit: config.pe.type must be one of "rpe2d", "rope2d-interpolate", "rope2d-extrapolate", "rope2d-ntk", "rope2d-yarn", "sincos2d", got "rope"',
     );
     expect(() => ditForward(p, config, images(2, 7, 1), ints([0, 1]), ints([0, 1]), null, crop())).toThrow(
       "ditForward: noisy must be (B, Ih, Iw, 1) with Ih and Iw multiples of the patch size 2, got (2, 7, 7, 1)",

@@ -10,6 +10,7 @@ import {
   digitImages,
   downsample,
   loadDigits,
+  sideTransform,
   splitIndices,
   TEST_FRACTION,
   testSample,
@@ -35,6 +36,18 @@ describe("digits", () => {
     expect(sample).toEqual(Array.from({ length: 20 }, (_, i) => all[i * stride]));
     expect(new Set(sample.map((i) => loadDigits().labels[i])).size).toBe(10);
     expect(() => testSample(0)).toThrow(/testSample: n/);
+  });
+
+  it("sideTransform: the nearest block mean, then bilinear to the side", () => {
+    expect(sideTransform(28)).toEqual({});
+    expect(sideTransform(14)).toEqual({ downsample: 2 });
+    expect(sideTransform(7)).toEqual({ downsample: 4 });
+    expect(sideTransform(8)).toEqual({ downsample: 4, resize: 8 });
+    expect(sideTransform(20)).toEqual({ downsample: 2, resize: 20 });
+    expect(sideTransform(21)).toEqual({ resize: 21 }); // tie between 14 and 28: the larger
+    expect(sideTransform(32)).toEqual({ resize: 32 });
+    for (const side of [4, 8, 10, 14, 28, 32]) expect(transformedSize(sideTransform(side))).toBe(side);
+    expect(() => sideTransform(0)).toThrow("digits.sideTransform: side");
   });
 
   it("loads every digit with its label, values in [0, 1]", () => {

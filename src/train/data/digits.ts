@@ -175,6 +175,21 @@ export function transformedSize(transform: DigitTransform = {}): number {
   return size;
 }
 
+/**
+ * The transform that gives the digits at side x side pixels: the block mean
+ * by the divisor f of 28 whose 28 / f is nearest `side` (the larger on a
+ * tie), then a bilinear resize when 28 / f is not `side` (so 28, 14 and 7
+ * are exact block means, 8 is 7 upsampled, 20 is 14 upsampled). Every
+ * resolution the lab compares sees the same digit at its scale.
+ */
+export function sideTransform(side: number): DigitTransform {
+  integer("digits.sideTransform", "side", side, 1);
+  // from the largest size down: a tie keeps the larger
+  const sizes = [1, 2, 4, 7, 14, 28].map((f) => ({ f, size: DIGIT_SIZE / f }));
+  const { f, size } = sizes.reduce((best, c) => (Math.abs(c.size - side) < Math.abs(best.size - side) ? c : best));
+  return { ...(f === 1 ? {} : { downsample: f }), ...(size === side ? {} : { resize: side }) };
+}
+
 /** Mean of each f x f block of a (size, size) image. */
 export function downsample(image: ArrayLike<number>, size: number, factor: number): Float64Array {
   const fn = "digits.downsample";
