@@ -330,10 +330,14 @@ export function resolutionUnits(s: ResolutionSettings): ResolutionUnit[] {
   return Array.from({ length: s.seeds }, (_, seed) => families.map((family) => ({ family, seed }))).flat();
 }
 
-/** What a unit evaluates: its family's variants x rules x grids x samplers ("plain" only at the training grid). */
+/**
+ * What a unit evaluates: every variant of its family (whichever of them
+ * `variants` names, so that units saved by commands with other `--variants`
+ * are whole) x rules x grids x samplers ("plain" only at the training grid).
+ */
 export function evaluationPlan(s: ResolutionSettings, family: Family): EvaluationPlan[] {
   const out: EvaluationPlan[] = [];
-  for (const variant of s.variants.filter((v) => FAMILY[v] === family))
+  for (const variant of RESOLUTION_VARIANTS.filter((v) => FAMILY[v] === family))
     for (const rule of family === "grid" ? ["grid"] : s.positionRules)
       for (const grid of s.grids)
         for (const sampler of grid === TRAIN_GRID ? ["plain"] : s.samplers) out.push({ variant, rule, grid, sampler });
@@ -573,7 +577,8 @@ function spreadCell(xs: number[], digits: number): string | number {
 }
 
 export function resolutionReport(s: ResolutionSettings, result: ResolutionResult, meta: ReportMeta): LabReport {
-  const { evaluations: evals, judges, units } = result;
+  const { judges, units } = result;
+  const evals = result.evaluations.filter((e) => s.variants.includes(e.variant));
   const rows = [...new Map(evals.map((e) => [evaluationLabel(e), { variant: e.variant, rule: e.rule }])).values()];
   const at = (r: { variant: string; rule: string }, grid: number, sampler: string) =>
     evals.filter(

@@ -74,6 +74,20 @@ describe("lab resolution", () => {
       expect(report.figures).toHaveLength(2 + 3 + 1);
       for (const f of report.figures) expect(f.svg).toMatch(/^<svg[\s\S]*<\/svg>$/);
       expect(report.findings.length).toBeGreaterThan(3);
+      // a report of some variants: their rows only (the units hold every variant of their family)
+      const some = resolutionReport({ ...s, variants: ["rpe2d", "extrapolate"] }, result, {
+        command: "test",
+        device: "wasm",
+        date: "2026-12-04T00:00:00Z",
+        seconds: 1,
+      });
+      expect(some.tables[0].rows.map((r) => r[0])).toEqual([
+        "RPE-2D + crop conditioning (spread)",
+        "RPE-2D + crop conditioning (contiguous)",
+        "RPE-2D + crop conditioning (random)",
+        "extrapolated positions",
+        "real digits (the judge's ceiling)",
+      ]);
 
       // resume: the saved units are kept (same results), nothing trains
       let resumedTicks = 0;
